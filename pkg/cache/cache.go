@@ -1,0 +1,46 @@
+// Package cache is the kernel's cache port: derived bytes under string keys,
+// a cross-replica invalidation bus and a "one at a time" lock. Drivers:
+// memory (one replica) and redis (many replicas). cachetest is the
+// conformance suite. The cache only ever holds data that can be rebuilt from
+// the metadata store and the blob store: losing it costs time, never data.
+package cache
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrMiss is returned by Get when the key is not cached.
+var ErrMiss = errors.New("cache: miss")
+
+// Cache stores derived bytes. Keys are namespaced by their user
+// ("composer:p2:acme/foo/bar").
+type Cache interface {
+	// Get returns the value or ErrMiss. A back end that is down answers
+	// ErrMiss (and is reported by Ping), so reads fall through to the source.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Set stores value for ttl (0: no expiry).
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Delete removes keys, on every replica.
+	Delete(ctx context.Context, keys ...string) error
+	// Ping reports whether the back end is reachable.
+	Ping(ctx context.Context) error
+}
+
+// Bus delivers invalidation messages to every replica (including the sender).
+type Bus interface {
+	// Publish sends msg on channel to every subscriber of every replica.
+	Publish(ctx context.Context, channel string, msg []byte) error
+	// Subscribe calls fn for each message on channel until ctx ends. fn runs
+	// on the subscriber's goroutine and must not block for long.
+	Subscribe(ctx context.Context, channel string, fn func(msg []byte)) error
+}
+
+// Locker grants one holder at a time a named lock, across replicas.
+type Locker interface {
+	// Lock blocks until the lock is held or ctx ends. The lock expires after
+	// ttl if unlock is never called (a crashed holder). When the shared back
+	// end is down it falls back to a lock local to this process.
+	Lock(ctx context.Context, key string, ttl time.Duration) (unlock func(), err error)
+}

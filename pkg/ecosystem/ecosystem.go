@@ -1,0 +1,45 @@
+// Package ecosystem is the plug-in contract between packyard's kernel and
+// its ecosystems (composer, buf). An ecosystem is provided into the fx value
+// group "ecosystems" with As, and registers its routes once, before the
+// listener opens. Ecosystems never import each other or pkg/kernel.
+package ecosystem
+
+import (
+	"net/http"
+
+	"connectrpc.com/connect"
+	"github.com/labstack/echo/v4"
+	"go.uber.org/fx"
+
+	"github.com/packyard/packyard/auth"
+)
+
+// Ecosystem is one package format served by packyard.
+type Ecosystem interface {
+	// Name is the stable id used in URLs, metrics, logs and table prefixes.
+	Name() string
+	// Register adds the ecosystem's routes. It is called once, in name order.
+	Register(r Router) error
+}
+
+// Router is what an ecosystem may register routes on.
+type Router interface {
+	// Group returns an Echo group under prefix (e.g. "/composer"). The
+	// kernel's middleware (request id, access log, authentication, metrics)
+	// already wraps every request.
+	Group(prefix string, m ...echo.MiddlewareFunc) *echo.Group
+	// Handle registers a plain handler on the outer mux, outside Echo:
+	// Connect handlers (path, handler) and anything Echo must not touch.
+	Handle(pattern string, h http.Handler)
+	// ConnectOptions are the kernel's handler options for Connect services:
+	// error mapping, read limits, compression.
+	ConnectOptions() []connect.HandlerOption
+	// Require is Echo middleware that authorizes action on the resource the
+	// request names, and renders the kernel's 401/403/404 when refused.
+	Require(a auth.Action, res func(echo.Context) auth.Resource) echo.MiddlewareFunc
+}
+
+// As annotates an ecosystem constructor for the "ecosystems" value group.
+func As(constructor any) any {
+	return fx.Annotate(constructor, fx.As(new(Ecosystem)), fx.ResultTags(`group:"ecosystems"`))
+}

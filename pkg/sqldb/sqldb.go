@@ -1,0 +1,222 @@
+// Package sqldb is the thin layer every SQL user in packyard shares: one
+// *sql.DB over SQLite (modernc.org/sqlite) or PostgreSQL (pgx), queries
+// written once with "?" placeholders (rebound to $n for PostgreSQL),
+// explicit transactions, and driver errors mapped to packyard's categories.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/packyard/packyard/pkg/errs"
+)
+
+// Dialect names the SQL flavour of a DB.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Querier is what DB and Tx have in common. Queries use "?" placeholders.
+type Querier interface {
+	Exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	Query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRow(ctx context.Context, query string, args ...any) *sql.Row
+	Dialect() Dialect
+}
+
+// DB is a database handle with a dialect.
+type DB struct {
+	sql     *sql.DB
+	dialect Dialect
+	rebound sync.Map // query -> rebound query (PostgreSQL)
+}
+
+// New wraps an open *sql.DB.
+func New(db *sql.DB, d Dialect) *DB { return &DB{sql: db, dialect: d} }
+
+// SQL returns the underlying *sql.DB (for migrations and pool settings).
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Dialect returns the SQL flavour.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Close closes the pool.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Ping checks the database is reachable; errs.ErrUnavailable when not.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.sql.PingContext(ctx); err != nil {
+		return fmt.Errorf("database: %v: %w", err, errs.ErrUnavailable)
+	}
+	return nil
+}
+
+func (db *DB) rebind(q string) string {
+	if db.dialect != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	if v, ok := db.rebound.Load(q); ok {
+		return v.(string)
+	}
+	r := Rebind(q)
+	db.rebound.Store(q, r)
+	return r
+}
+
+// Rebind turns "?" placeholders into "$1", "$2", … outside quoted strings.
+func Rebind(q string) string {
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	n := 0
+	inQuote := false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			inQuote = !inQuote
+			b.WriteByte(c)
+		case c == '?' && !inQuote:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// Exec runs a statement; errors are mapped with MapErr.
+func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	r, err := db.sql.ExecContext(ctx, db.rebind(q), args...)
+	return r, MapErr(err)
+}
+
+// Query runs a query; errors are mapped with MapErr.
+func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	r, err := db.sql.QueryContext(ctx, db.rebind(q), args...)
+	return r, MapErr(err)
+}
+
+// QueryRow runs a query for one row; pass Scan's error through MapErr.
+func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.sql.QueryRowContext(ctx, db.rebind(q), args...)
+}
+
+// Tx is a transaction; it is only valid inside the InTx callback.
+type Tx struct {
+	tx *sql.Tx
+	db *DB
+}
+
+func (t *Tx) Dialect() Dialect { return t.db.dialect }
+
+func (t *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	r, err := t.tx.ExecContext(ctx, t.db.rebind(q), args...)
+	return r, MapErr(err)
+}
+
+func (t *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	r, err := t.tx.QueryContext(ctx, t.db.rebind(q), args...)
+	return r, MapErr(err)
+}
+
+func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.db.rebind(q), args...)
+}
+
+// InTx runs fn in a transaction, committing when fn returns nil and rolling
+// back otherwise (also on panic).
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	stx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return MapErr(err)
+	}
+	tx := &Tx{tx: stx, db: db}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = stx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = stx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	return MapErr(stx.Commit())
+}
+
+var (
+	_ Querier = (*DB)(nil)
+	_ Querier = (*Tx)(nil)
+)
+
+// MapErr maps driver errors to packyard categories: no rows → ErrNotFound,
+// unique violations → ErrAlreadyExists, foreign-key violations →
+// ErrFailedPrecondition, lost connections → ErrUnavailable. Other errors
+// pass unchanged (and become internal errors at the edge).
+func MapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errs.Category(err) != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w", errs.ErrNotFound)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505":
+			return fmt.Errorf("%s: %w", pgErr.Message, errs.ErrAlreadyExists)
+		case pgErr.Code == "23503":
+			return fmt.Errorf("%s: %w", pgErr.Message, errs.ErrFailedPrecondition)
+		case strings.HasPrefix(pgErr.Code, "08"), pgErr.Code == "57P01", pgErr.Code == "57P03":
+			return fmt.Errorf("database: %s: %w", pgErr.Message, errs.ErrUnavailable)
+		}
+		return err
+	}
+	var sqErr *sqlite.Error
+	if errors.As(err, &sqErr) {
+		switch sqErr.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%v: %w", err, errs.ErrAlreadyExists)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("%v: %w", err, errs.ErrFailedPrecondition)
+		}
+		switch sqErr.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+			return fmt.Errorf("database: %v: %w", err, errs.ErrUnavailable)
+		}
+		return err
+	}
+	var netErr net.Error
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, sql.ErrConnDone) ||
+		pgconn.SafeToRetry(err) || strings.Contains(err.Error(), "conn closed") {
+		return fmt.Errorf("database: %v: %w", err, errs.ErrUnavailable)
+	}
+	return err
+}
+
+// IsUnique reports whether err is a unique violation.
+func IsUnique(err error) bool { return errors.Is(MapErr(err), errs.ErrAlreadyExists) }

@@ -1,0 +1,83 @@
+// Package storage defines the blob store: a flat store of bytes under
+// relative, slash-separated keys. Drivers live in sub-packages (filesystem,
+// s3, memory); storagetest is the conformance suite every driver runs.
+// The metadata database drivers (sqlite, postgres) live beside them.
+package storage
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/packyard/packyard/pkg/errs"
+)
+
+// Info describes a stored object.
+type Info struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// BlobStore is the contract every blob driver implements.
+//
+// Keys are relative and slash-separated; ValidKey says which are accepted and
+// every method rejects others with errs.ErrInvalidArgument.
+type BlobStore interface {
+	// Open returns the object for reading. errs.ErrNotFound when missing.
+	// The reader is seekable so that HTTP range requests can be served.
+	Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
+	// Stat describes the object. errs.ErrNotFound when missing.
+	Stat(ctx context.Context, key string) (Info, error)
+	// Put stores r under key atomically: readers see the old object or the
+	// whole new one, never a part. size is the exact length or -1 when
+	// unknown. r is streamed, never held in memory whole. A cancelled ctx
+	// aborts the write and leaves nothing visible.
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Delete removes the object; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Lister is implemented by drivers that can walk keys (used by garbage collection).
+type Lister interface {
+	// List calls fn for every object whose key starts with prefix, where the
+	// prefix ends at a "/" boundary or is a whole key prefix of the listed
+	// objects; "a/b" lists "a/b/x" but never "a/b-other/x".
+	List(ctx context.Context, prefix string, fn func(Info) error) error
+}
+
+// Pinger is implemented by drivers that can check that their back end is reachable.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// ValidKey reports whether key is acceptable: non-empty, relative, slash
+// separated, without empty, "." or ".." segments, backslashes or NUL bytes.
+func ValidKey(key string) error {
+	if key == "" || len(key) > 1024 {
+		return fmt.Errorf("storage: key %q: %w", key, errs.ErrInvalidArgument)
+	}
+	if strings.HasPrefix(key, "/") || strings.ContainsAny(key, "\\\x00") {
+		return fmt.Errorf("storage: key %q: %w", key, errs.ErrInvalidArgument)
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("storage: key %q: %w", key, errs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+// ValidPrefix is ValidKey for listing prefixes, which may also be empty or end with "/".
+func ValidPrefix(prefix string) error {
+	p := strings.TrimSuffix(prefix, "/")
+	if p == "" {
+		if prefix == "" {
+			return nil
+		}
+		return fmt.Errorf("storage: prefix %q: %w", prefix, errs.ErrInvalidArgument)
+	}
+	return ValidKey(p)
+}
