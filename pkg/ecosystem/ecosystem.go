@@ -5,6 +5,7 @@
 package ecosystem
 
 import (
+	"context"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -43,3 +44,11 @@ type Router interface {
 func As(constructor any) any {
 	return fx.Annotate(constructor, fx.As(new(Ecosystem)), fx.ResultTags(`group:"ecosystems"`))
 }
+
+// Invoker runs fn with its parameters injected from a packyard application
+// made of the kernel (database, blob store, CAS, cache, auth; no listener)
+// and every ecosystem module, the way fx.Invoke does, then stops it. The
+// admin CLI gives one to each ecosystem's commands:
+//
+//	invoke(ctx, func(s *composer.Service) error { return s.Sync(ctx, org) })
+type Invoker func(ctx context.Context, fn any) error
