@@ -111,7 +111,7 @@ func (t Token) Active(now time.Time) bool {
 
 // Blob is an entry of the content-addressed index.
 type Blob struct {
-	Digest    string            // hex sha256
+	Digest    string // hex sha256
 	Size      int64
 	Extra     map[string]string // other digests by algorithm ("sha1", "shake256")
 	CreatedAt time.Time
