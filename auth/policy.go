@@ -1,0 +1,91 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/metadata"
+)
+
+// Policy is packyard's Authorizer. It reads organizations and memberships
+// from the metadata store on every call (one indexed query each), so a
+// change made by the CLI or another replica applies at once.
+type Policy struct {
+	Store metadata.Store
+}
+
+var _ Authorizer = (*Policy)(nil)
+
+// Authorize implements Authorizer.
+func (p *Policy) Authorize(ctx context.Context, who *Principal, a Action, res Resource) error {
+	org, err := p.Store.GetOrg(ctx, res.Org)
+	if errors.Is(err, errs.ErrNotFound) {
+		if who == nil {
+			return unauthenticated(res)
+		}
+		return errs.NotFoundf("%s not found", describe(res))
+	}
+	if err != nil {
+		return err
+	}
+	if org.Public && a == ActionRead {
+		return nil
+	}
+	if who == nil {
+		return unauthenticated(res)
+	}
+	role, err := p.Role(ctx, who, org)
+	if err != nil {
+		return err
+	}
+	if role.Allows(a.Role()) {
+		return nil
+	}
+	if role == "" && !org.Public {
+		return errs.NotFoundf("%s not found", describe(res))
+	}
+	if role == "" {
+		role = metadata.RoleRead // public organization
+	}
+	return errs.PermissionDeniedf("%s: this token has %s access to organization %q; %s access is needed", describe(res), role, org.Name, a)
+}
+
+// Role is the effective role of a principal in an organization: the lesser
+// of the token's scope and the user's membership ("" when none). A site
+// administrator's token acts with its scope in any organization it is not
+// limited away from.
+func (p *Policy) Role(ctx context.Context, who *Principal, org metadata.Org) (metadata.Role, error) {
+	if who.OrgID != "" && who.OrgID != org.ID {
+		return "", nil
+	}
+	if who.SiteAdmin {
+		return who.Scope, nil
+	}
+	member, err := p.Store.GetRole(ctx, org.ID, who.UserID)
+	if errors.Is(err, errs.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if who.Scope == "" {
+		return member, nil
+	}
+	return metadata.Min(member, who.Scope), nil
+}
+
+func unauthenticated(res Resource) error {
+	return fmt.Errorf("authentication required for %s: %w", describe(res), errs.ErrUnauthenticated)
+}
+
+func describe(res Resource) string {
+	switch {
+	case res.Kind != "" && res.Name != "":
+		return fmt.Sprintf("%s %q", res.Kind, res.Name)
+	case res.Name != "":
+		return fmt.Sprintf("%q", res.Name)
+	}
+	return fmt.Sprintf("organization %q", res.Org)
+}
