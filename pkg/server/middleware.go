@@ -1,0 +1,125 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"regexp"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/packyard/packyard/pkg/logging"
+)
+
+// RequestIDHeader carries the request id in requests and responses.
+const RequestIDHeader = "X-Request-Id"
+
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// recorder captures what the access log needs.
+type recorder struct {
+	http.ResponseWriter
+	status    int
+	bytes     int64
+	principal string
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// SetPrincipal lets the authentication middleware name the caller in the access log.
+func (r *recorder) SetPrincipal(name string) { r.principal = name }
+
+// Unwrap lets http.ResponseController reach Flush and deadlines.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		if r.status == 0 {
+			r.status = http.StatusOK
+		}
+		f.Flush()
+	}
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// accessLog assigns a request id, puts a request-scoped logger in the
+// context, recovers panics and writes one access-log line per request.
+func accessLog(log *zap.Logger, m *metrics) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			id := r.Header.Get(RequestIDHeader)
+			if !validRequestID.MatchString(id) {
+				id = newRequestID()
+			}
+			w.Header().Set(RequestIDHeader, id)
+			rl := log.With(zap.String("request_id", id))
+			rec := &recorder{ResponseWriter: w}
+			defer func() {
+				if p := recover(); p != nil {
+					if p == http.ErrAbortHandler {
+						panic(p)
+					}
+					rl.Error("panic while serving request", zap.Any("panic", p), zap.Stack("stack"))
+					if rec.status == 0 {
+						http.Error(rec, `{"error":"internal error"}`, http.StatusInternalServerError)
+					}
+				}
+				d := time.Since(start)
+				status := rec.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				m.observe(r, status, d)
+				rl.Info("request",
+					zap.String("method", r.Method),
+					zap.String("path", r.URL.Path),
+					zap.Int("status", status),
+					zap.Int64("bytes", rec.bytes),
+					zap.Duration("duration", d),
+					zap.String("principal", rec.principal),
+					zap.String("remote", r.RemoteAddr),
+					zap.String("user_agent", r.UserAgent()),
+					zap.String("proto", r.Proto),
+				)
+			}()
+			next.ServeHTTP(rec, r.WithContext(logging.With(r.Context(), rl)))
+		})
+	}
+}
+
+// bodyLimit caps every request body; routes set stricter limits themselves.
+func bodyLimit(max int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > max {
+				http.Error(w, `{"error":"request body too large"}`, http.StatusRequestEntityTooLarge)
+				return
+			}
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = http.MaxBytesReader(w, r.Body, max)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

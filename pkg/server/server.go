@@ -1,0 +1,277 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/ecosystem"
+	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/logging"
+)
+
+// Params are the server's dependencies.
+type Params struct {
+	fx.In
+	Config     Config
+	Logger     *zap.Logger
+	Authn      auth.Authenticator
+	Authz      auth.Authorizer
+	Registry   *prometheus.Registry
+	Checks     []Check               `group:"readiness"`
+	Ecosystems []ecosystem.Ecosystem `group:"ecosystems"`
+	Ready      MigrationsDone        // the database is migrated before the listener opens
+}
+
+// MigrationsDone is provided by the kernel once the database is migrated;
+// taking it orders start-up.
+type MigrationsDone struct{}
+
+// Server is packyard's HTTP server.
+type Server struct {
+	cfg      Config
+	log      *zap.Logger
+	echo     *echo.Echo
+	mux      *http.ServeMux
+	handler  http.Handler
+	authz    auth.Authorizer
+	http     *http.Server
+	ln       net.Listener
+	prefixes map[string]string // registered prefix -> ecosystem
+	current  string            // ecosystem registering now
+}
+
+// New builds the server and registers every ecosystem, sorted by name.
+func New(p Params) (*Server, error) {
+	s := &Server{cfg: p.Config, log: p.Logger.Named("http"), mux: http.NewServeMux(), authz: p.Authz,
+		prefixes: map[string]string{}}
+	m, err := newMetrics(p.Registry)
+	if err != nil {
+		return nil, err
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.echoError
+	e.IPExtractor = echo.ExtractIPDirect()
+	s.echo = e
+
+	s.mux.HandleFunc("GET /healthz", healthz)
+	s.mux.HandleFunc("GET /readyz", readyz(p.Checks, 5*time.Second, func(name string, err error) {
+		s.log.Warn("readiness check failed", zap.String("dependency", name), zap.Error(err))
+	}))
+	s.mux.Handle("GET /metrics", m.handler)
+	s.mux.Handle("/", e)
+
+	ecos := append([]ecosystem.Ecosystem(nil), p.Ecosystems...)
+	sort.Slice(ecos, func(i, j int) bool { return ecos[i].Name() < ecos[j].Name() })
+	seen := map[string]bool{}
+	for _, eco := range ecos {
+		if seen[eco.Name()] {
+			return nil, fmt.Errorf("server: ecosystem %q registered twice", eco.Name())
+		}
+		seen[eco.Name()] = true
+		s.current = eco.Name()
+		if err := eco.Register(s); err != nil {
+			return nil, fmt.Errorf("server: register ecosystem %q: %w", eco.Name(), err)
+		}
+	}
+	s.current = ""
+
+	var h http.Handler = s.mux
+	h = bodyLimit(p.Config.MaxBodySize)(h)
+	h = auth.Middleware(p.Authn, s.log)(h)
+	h = accessLog(p.Logger.Named("access"), m)(h)
+	s.handler = h
+
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true) // h2c for gRPC clients
+	s.http = &http.Server{
+		Addr:              p.Config.Addr,
+		Handler:           h,
+		ReadHeaderTimeout: p.Config.ReadHeaderTimeout,
+		IdleTimeout:       p.Config.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		Protocols:         &protocols,
+		ErrorLog:          zap.NewStdLog(s.log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
+	}
+	return s, nil
+}
+
+// Handler is the whole request pipeline (for tests and benchmarks).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Addr is the address the listener is bound to (after Start).
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Start opens the listener (a busy port fails start-up) and serves in the background.
+func (s *Server) Start(ctx context.Context, onFatal func(error)) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (PACKYARD_HTTP_ADDR): %w", s.cfg.Addr, err)
+	}
+	tlsOn := s.cfg.TLSCertFile != ""
+	if tlsOn {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("load TLS certificate (PACKYARD_TLS_CERT_FILE, PACKYARD_TLS_KEY_FILE): %w", err)
+		}
+		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"h2", "http/1.1"}}
+		ln = tls.NewListener(ln, s.http.TLSConfig)
+	}
+	s.ln = ln
+	s.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", tlsOn))
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("server stopped", zap.Error(err))
+			onFatal(err)
+		}
+	}()
+	return nil
+}
+
+// Stop drains connections until ctx ends.
+func (s *Server) Stop(ctx context.Context) error {
+	s.log.Info("shutting down")
+	if err := s.http.Shutdown(ctx); err != nil {
+		return s.http.Close()
+	}
+	return nil
+}
+
+// --- ecosystem.Router ---
+
+var _ ecosystem.Router = (*Server)(nil)
+
+func (s *Server) claim(prefix string) {
+	for p, owner := range s.prefixes {
+		if owner != s.current && (strings.HasPrefix(prefix, p) || strings.HasPrefix(p, prefix)) {
+			s.log.Warn("overlapping route prefixes", zap.String("prefix", prefix), zap.String("other", p), zap.String("owner", owner))
+		}
+	}
+	s.prefixes[prefix] = s.current
+}
+
+// Group implements ecosystem.Router.
+func (s *Server) Group(prefix string, m ...echo.MiddlewareFunc) *echo.Group {
+	s.claim(prefix)
+	eco := s.current
+	mw := append([]echo.MiddlewareFunc{func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Set("ecosystem", eco)
+			return next(c)
+		}
+	}}, m...)
+	return s.echo.Group(prefix, mw...)
+}
+
+// Handle implements ecosystem.Router.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.claim(pattern)
+	s.mux.Handle(pattern, h)
+}
+
+// ConnectOptions implements ecosystem.Router.
+func (s *Server) ConnectOptions() []connect.HandlerOption {
+	return []connect.HandlerOption{
+		connect.WithInterceptors(errorInterceptor{log: s.log}),
+		connect.WithReadMaxBytes(int(min(s.cfg.MaxBodySize, 1<<30))),
+		connect.WithCompressMinBytes(1024),
+	}
+}
+
+// Require implements ecosystem.Router.
+func (s *Server) Require(a auth.Action, res func(echo.Context) auth.Resource) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			p, _ := auth.PrincipalFrom(c.Request().Context())
+			if err := s.authz.Authorize(c.Request().Context(), p, a, res(c)); err != nil {
+				return err
+			}
+			return next(c)
+		}
+	}
+}
+
+// echoError maps errors to status codes once: errs categories, Echo's own
+// HTTP errors, and internal errors (logged, answered with a generic text).
+func (s *Server) echoError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var he *echo.HTTPError
+	var mbe *http.MaxBytesError
+	status, msg := 0, ""
+	switch {
+	case errors.As(err, &mbe):
+		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)
+	case errs.Category(err) != nil:
+		status, msg = errs.HTTPStatus(err), err.Error()
+	case errors.As(err, &he):
+		status, msg = he.Code, fmt.Sprint(he.Message)
+	default:
+		status, msg = http.StatusInternalServerError, "internal error"
+		logging.FromContext(c.Request().Context(), s.log).Error("request failed", zap.Error(err))
+	}
+	if status == http.StatusUnauthorized {
+		c.Response().Header().Set("WWW-Authenticate", `Basic realm="`+auth.Realm+`", charset="UTF-8"`)
+	}
+	if status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", "5")
+		logging.FromContext(c.Request().Context(), s.log).Warn("dependency unavailable", zap.Error(err))
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, map[string]string{"error": msg})
+}
+
+// errorInterceptor maps errs categories to Connect codes and logs internal errors.
+type errorInterceptor struct{ log *zap.Logger }
+
+func (i errorInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		if err != nil {
+			var ce *connect.Error
+			if !errors.As(err, &ce) && errs.Category(err) == nil {
+				logging.FromContext(ctx, i.log).Error("rpc failed", zap.String("procedure", req.Spec().Procedure), zap.Error(err))
+			}
+			return nil, errs.ToConnect(err)
+		}
+		return res, nil
+	}
+}
+
+func (i errorInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (i errorInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return errs.ToConnect(next(ctx, conn))
+	}
+}
