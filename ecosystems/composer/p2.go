@@ -1,0 +1,169 @@
+package composer
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+)
+
+// The documents packyard serves are built once per change with a
+// placeholder where the external base URL goes, and the placeholder is
+// replaced when they are served: the base URL may depend on the request.
+const basePlaceholder = "\x00packyard-base\x00"
+
+// encodedPlaceholder is basePlaceholder as encoding/json writes it inside
+// a string. A package author who writes this escape sequence into their own
+// composer.json only gets the base URL into their own text.
+var encodedPlaceholder = []byte(`\u0000packyard-base\u0000`)
+
+// ExpandBase replaces the base URL placeholder in a built document.
+func ExpandBase(doc []byte, base string) []byte {
+	if !bytes.Contains(doc, encodedPlaceholder) {
+		return doc
+	}
+	enc, _ := json.Marshal(base)
+	return bytes.ReplaceAll(doc, encodedPlaceholder, enc[1:len(enc)-1])
+}
+
+const unset = `"__unset"`
+
+// Minify turns full version objects into Composer's "composer/2.0"
+// minified list: the first in full, each next one as the keys that changed
+// or appeared since the previous one, plus "__unset" for keys that went
+// away. Keys with a null value count as absent (PHP isset), so they are
+// dropped first.
+func Minify(versions []Object) []Object {
+	out := make([]Object, 0, len(versions))
+	var prev Object
+	for i, v := range versions {
+		v = dropNulls(v)
+		if i == 0 {
+			out = append(out, v)
+			prev = v
+			continue
+		}
+		var d Object
+		for _, f := range v {
+			if old := prev.Get(f.Key); old == nil || !bytes.Equal(old, f.Value) {
+				d = append(d, f)
+			}
+		}
+		for _, f := range prev {
+			if v.Get(f.Key) == nil {
+				d = append(d, Field{f.Key, json.RawMessage(unset)})
+			}
+		}
+		if d == nil {
+			d = Object{}
+		}
+		out = append(out, d)
+		prev = v
+	}
+	return out
+}
+
+// Expand is Composer's MetadataMinifier::expand: the inverse of Minify.
+func Expand(versions []Object) []Object {
+	out := make([]Object, 0, len(versions))
+	var cur Object
+	for i, v := range versions {
+		if i == 0 {
+			cur = append(Object(nil), v...)
+			out = append(out, append(Object(nil), cur...))
+			continue
+		}
+		for _, f := range v {
+			if string(f.Value) == unset {
+				cur = cur.Without(f.Key)
+			} else {
+				cur = cur.With(f.Key, f.Value)
+			}
+		}
+		out = append(out, append(Object(nil), cur...))
+	}
+	return out
+}
+
+func dropNulls(o Object) Object {
+	for _, f := range o {
+		if string(f.Value) == "null" {
+			out := make(Object, 0, len(o))
+			for _, f := range o {
+				if string(f.Value) != "null" {
+					out = append(out, f)
+				}
+			}
+			return out
+		}
+	}
+	return o
+}
+
+// VersionEntry is one version of a package as stored: its full p2 object
+// and the normalized version used to sort and split.
+type VersionEntry struct {
+	Normalized string
+	Entry      Object
+}
+
+// BuildP2 returns the stable (name.json) and dev (name~dev.json) p2
+// documents of a package: versions newest first, minified.
+func BuildP2(name string, versions []VersionEntry) (stable, dev []byte, err error) {
+	var s, d []VersionEntry
+	for _, v := range versions {
+		if ParseStability(v.Normalized) == StabilityDev {
+			d = append(d, v)
+		} else {
+			s = append(s, v)
+		}
+	}
+	if stable, err = p2Doc(name, s); err != nil {
+		return nil, nil, err
+	}
+	if dev, err = p2Doc(name, d); err != nil {
+		return nil, nil, err
+	}
+	return stable, dev, nil
+}
+
+func p2Doc(name string, vs []VersionEntry) ([]byte, error) {
+	sort.SliceStable(vs, func(i, j int) bool { return CompareNormalized(vs[i].Normalized, vs[j].Normalized) > 0 })
+	objs := make([]Object, len(vs))
+	for i, v := range vs {
+		objs[i] = v.Entry
+	}
+	doc := struct {
+		Packages map[string][]Object `json:"packages"`
+		Minified string              `json:"minified"`
+	}{map[string][]Object{name: Minify(objs)}, "composer/2.0"}
+	return json.Marshal(doc)
+}
+
+// RootDoc is the repository's packages.json.
+func RootDoc(org string, names []string) ([]byte, error) {
+	prefix := basePlaceholder + "/composer/" + org
+	if names == nil {
+		names = []string{}
+	}
+	sort.Strings(names)
+	return json.Marshal(struct {
+		Packages          struct{} `json:"packages"`
+		MetadataURL       string   `json:"metadata-url"`
+		AvailablePackages []string `json:"available-packages"`
+		NotifyBatch       string   `json:"notify-batch"`
+		Search            string   `json:"search"`
+		List              string   `json:"list"`
+	}{
+		MetadataURL:       prefix + "/p2/%package%.json",
+		AvailablePackages: names,
+		NotifyBatch:       prefix + "/downloads",
+		Search:            prefix + "/search.json?q=%query%&type=%type%",
+		List:              prefix + "/list.json",
+	})
+}
+
+// distURL is where a version's archive is downloaded, keyed by reference so
+// an old reference stays downloadable after its tag or branch moved.
+func distURL(org, name, reference string) string {
+	return basePlaceholder + "/composer/" + org + "/dists/" + name + "/" + reference + ".zip"
+}
