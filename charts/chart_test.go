@@ -309,6 +309,8 @@ func TestDefaultValuesRenderSingleReplicaWithEmbeddedStorage(t *testing.T) {
 	requireSecretRefsResolve(t, r, c)
 	generated := secretByName(t, r, key.ValueFrom.SecretKeyRef.Name).Data[key.ValueFrom.SecretKeyRef.Key]
 	require.Len(t, generated, 44, "32 bytes in base64")
+	require.False(t, hasEnv(c, "PACKYARD_SECRET_KEY_PREVIOUS"))
+	require.Equal(t, "false", envVar(t, c, "PACKYARD_TRUST_PROXY_HEADERS").Value)
 
 	// The Service reaches the server pods only.
 	svc := only[*corev1.Service](t, r)
@@ -355,6 +357,7 @@ func TestProductionValuesRenderHighlyAvailableDeployment(t *testing.T) {
 	require.Equal(t, lookupValue(t, prod, "s3.endpoint"), envVar(t, c, "PACKYARD_S3_ENDPOINT").Value)
 	require.Equal(t, lookupValue(t, prod, "s3.bucket"), envVar(t, c, "PACKYARD_S3_BUCKET").Value)
 	require.Equal(t, lookupValue(t, prod, "baseURL"), envVar(t, c, "PACKYARD_BASE_URL").Value)
+	require.Equal(t, "true", envVar(t, c, "PACKYARD_TRUST_PROXY_HEADERS").Value)
 	require.Contains(t, d.Spec.Template.Annotations, "checksum/secret")
 
 	// Migrations: a hook Job runs `migrate` before the release's pods change; pods do not migrate.
@@ -481,6 +484,11 @@ func TestInvalidConfigurationsFail(t *testing.T) {
 			name: "short secret key",
 			args: []string{"--set", "secretKey.value=c2hvcnQ="},
 			want: []string{"secretKey.value must be 32 bytes encoded in base64"},
+		},
+		{
+			name: "short previous secret key",
+			args: []string{"--set", "secretKey.previous=c2hvcnQ="},
+			want: []string{"secretKey.previous must be 32 bytes encoded in base64"},
 		},
 		{
 			name: "half the s3 credentials",
@@ -613,4 +621,16 @@ func TestGeneratedSecretKeyIsSharedWithinOneRender(t *testing.T) {
 	hook := secretByName(t, r, releaseName+"-migrate")
 	require.Len(t, release.Data["secret-key"], 44)
 	require.Equal(t, release.Data["secret-key"], hook.Data["secret-key"])
+}
+
+func TestKeyRotationPassesBothKeys(t *testing.T) {
+	const current = "q9dJ1Zb3Xk3mYl1eT5sS2wq0mGm8n3vN0l1sYb0wR4A="
+	const previous = "m6fshO0fNx8aHMBY9REZJoBBLHtFDirFbPfVlqOaySo="
+	r := render(t, "--set", "secretKey.value="+current, "--set", "secretKey.previous="+previous)
+	c := only[*appsv1.Deployment](t, r).Spec.Template.Spec.Containers[0]
+	requireSecretRefsResolve(t, r, c)
+	for name, want := range map[string]string{"PACKYARD_SECRET_KEY": current, "PACKYARD_SECRET_KEY_PREVIOUS": previous} {
+		ref := envVar(t, c, name).ValueFrom.SecretKeyRef
+		require.Equal(t, want, string(secretByName(t, r, ref.Name).Data[ref.Key]), name)
+	}
 }

@@ -114,6 +114,9 @@ Refuses configurations that cannot work. Included by every workload template, so
 {{- fail "packyard: secretKey.value must be 32 bytes encoded in base64 (openssl rand -base64 32)" }}
 {{- end }}
 {{- end }}
+{{- if and .Values.secretKey.previous (ne (len (b64dec .Values.secretKey.previous)) 32) }}
+{{- fail "packyard: secretKey.previous must be 32 bytes encoded in base64, like secretKey.value" }}
+{{- end }}
 {{- if not (regexMatch "^[0-9]+$" (toString .Values.shutdownTimeoutSeconds)) }}
 {{- fail "packyard: shutdownTimeoutSeconds must be a whole number of seconds" }}
 {{- end }}
@@ -157,6 +160,9 @@ redis-url: {{ .Values.redis.url | b64enc | quote }}
 {{- if not .Values.secretKey.existingSecret }}
 secret-key: {{ include "packyard.secretKeyData" . | quote }}
 {{- end }}
+{{- if .Values.secretKey.previous }}
+secret-key-previous: {{ .Values.secretKey.previous | b64enc | quote }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -178,6 +184,8 @@ The container environment. Call with (dict "ctx" $ "secretName" <name of the Sec
   value: {{ printf "%ss" (toString $.Values.shutdownTimeoutSeconds) | quote }}
 - name: PACKYARD_MIGRATE_ON_START
   value: {{ .migrateOnStart | toString | quote }}
+- name: PACKYARD_TRUST_PROXY_HEADERS
+  value: {{ $.Values.trustProxyHeaders | toString | quote }}
 {{- if $.Values.baseURL }}
 - name: PACKYARD_BASE_URL
   value: {{ $.Values.baseURL | quote }}
@@ -250,6 +258,13 @@ The container environment. Call with (dict "ctx" $ "secretName" <name of the Sec
       name: {{ $secret | quote }}
       key: secret-key
       {{- end }}
+{{- if $.Values.secretKey.previous }}
+- name: PACKYARD_SECRET_KEY_PREVIOUS
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret | quote }}
+      key: secret-key-previous
+{{- end }}
 {{- with $.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
