@@ -1,0 +1,210 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/migrations"
+	"github.com/packyard/packyard/pkg/cache"
+	"github.com/packyard/packyard/pkg/cache/memory"
+	"github.com/packyard/packyard/pkg/cache/redis"
+	"github.com/packyard/packyard/pkg/config"
+	"github.com/packyard/packyard/pkg/logging"
+	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/server"
+	"github.com/packyard/packyard/pkg/sqldb"
+	"github.com/packyard/packyard/storage"
+	"github.com/packyard/packyard/storage/filesystem"
+	"github.com/packyard/packyard/storage/postgres"
+	"github.com/packyard/packyard/storage/s3"
+	"github.com/packyard/packyard/storage/sqlite"
+)
+
+// Core is the kernel without the listener: what both the daemon and the
+// admin CLI need. env is the environment to read configuration from.
+func Core(env config.Env) fx.Option {
+	return fx.Options(
+		fx.Supply(env),
+		fx.Provide(
+			ConfigFromEnv,
+			provideLogger,
+			server.NewRegistry,
+			provideDB,
+			provideMetadata,
+			provideBlobStore,
+			provideCAS,
+			provideCache,
+			provideAuth,
+			func(c Config) server.BaseURL {
+				return server.BaseURL{Fixed: c.Server.BaseURL, TrustProxyHeaders: c.Server.TrustProxyHeaders}
+			},
+			func(c Config) server.Config { return c.Server },
+		),
+		fx.WithLogger(func(l *zap.Logger) fxevent.Logger {
+			zl := &fxevent.ZapLogger{Logger: l.Named("fx")}
+			zl.UseLogLevel(zapcore.DebugLevel)
+			return zl
+		}),
+	)
+}
+
+// Server is the kernel plus the HTTP listener and background jobs.
+func Server(env config.Env) fx.Option {
+	return fx.Options(
+		Core(env),
+		fx.Provide(server.New),
+		fx.Invoke(startServer, startGC),
+	)
+}
+
+func provideLogger(c Config) (*zap.Logger, error) {
+	return logging.New(c.Log)
+}
+
+type dbOut struct {
+	fx.Out
+	DB    *sqldb.DB
+	Done  server.MigrationsDone
+	Check server.Check `group:"readiness"`
+}
+
+// provideDB opens the configured database and, unless disabled, migrates it
+// before anything else uses it (under an advisory lock on PostgreSQL, so
+// replicas may start together).
+func provideDB(lc fx.Lifecycle, c Config, log *zap.Logger) (dbOut, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var db *sqldb.DB
+	var err error
+	if c.DatabaseURL != "" {
+		db, err = postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL})
+		if err != nil {
+			return dbOut{}, fmt.Errorf("PACKYARD_DATABASE_URL: %w", err)
+		}
+	} else {
+		path := filepath.Join(c.DataDir, "packyard.db")
+		db, err = sqlite.Open(ctx, sqlite.Config{Path: path})
+		if err != nil {
+			return dbOut{}, fmt.Errorf("PACKYARD_DATA_DIR: %w", err)
+		}
+	}
+	lc.Append(fx.StopHook(db.Close))
+	if c.MigrateOnStart {
+		res, err := migrations.Up(ctx, db)
+		if err != nil {
+			db.Close()
+			return dbOut{}, err
+		}
+		if len(res.Applied) > 0 {
+			log.Info("database migrated", zap.Int64s("applied", res.Applied), zap.Int64("version", res.Current))
+		}
+	} else {
+		cur, latest, err := migrations.Status(ctx, db)
+		if err != nil {
+			db.Close()
+			return dbOut{}, err
+		}
+		if cur < latest {
+			db.Close()
+			return dbOut{}, fmt.Errorf("database is at version %d but this packyard needs %d: run `packyard migrate` (PACKYARD_MIGRATE_ON_START is false)", cur, latest)
+		}
+	}
+	return dbOut{DB: db, Check: server.Check{Name: "database", Ping: db.Ping}}, nil
+}
+
+func provideMetadata(db *sqldb.DB) metadata.Store { return metadata.NewSQL(db) }
+
+type blobOut struct {
+	fx.Out
+	Blobs storage.BlobStore
+	Check server.Check `group:"readiness"`
+}
+
+func provideBlobStore(lc fx.Lifecycle, c Config, log *zap.Logger) (blobOut, error) {
+	if c.S3.Endpoint == "" {
+		fs, err := filesystem.New(filesystem.Config{Root: filepath.Join(c.DataDir, "blobs")}, log.Named("storage"))
+		if err != nil {
+			return blobOut{}, fmt.Errorf("PACKYARD_DATA_DIR: %w", err)
+		}
+		return blobOut{Blobs: fs, Check: server.Check{Name: "blobs", Ping: fs.Ping}}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := s3.New(ctx, s3.Config{Endpoint: c.S3.Endpoint, Bucket: c.S3.Bucket, AccessKey: c.S3.AccessKey,
+		SecretKey: c.S3.SecretKey, Region: c.S3.Region, UseTLS: c.S3.UseTLS, Prefix: c.S3.Prefix}, log.Named("storage"))
+	if err != nil {
+		return blobOut{}, fmt.Errorf("PACKYARD_S3_ENDPOINT: %w", err)
+	}
+	if err := st.EnsureBucket(ctx); err != nil {
+		return blobOut{}, fmt.Errorf("PACKYARD_S3_ENDPOINT %s, bucket %q: %w", c.S3.Endpoint, c.S3.Bucket, err)
+	}
+	return blobOut{Blobs: st, Check: server.Check{Name: "blobs", Ping: st.Ping}}, nil
+}
+
+type cacheOut struct {
+	fx.Out
+	Cache  cache.Cache
+	Bus    cache.Bus
+	Locker cache.Locker
+	Checks []server.Check `group:"readiness,flatten"`
+}
+
+func provideCache(lc fx.Lifecycle, c Config, log *zap.Logger) (cacheOut, error) {
+	if c.RedisURL == "" {
+		m := memory.New(memory.Config{MaxBytes: c.CacheMaxBytes})
+		return cacheOut{Cache: m, Bus: m, Locker: m}, nil
+	}
+	r, err := redis.New(redis.Config{URL: c.RedisURL, KeyPrefix: c.RedisPrefix}, log.Named("cache"))
+	if err != nil {
+		return cacheOut{}, fmt.Errorf("PACKYARD_REDIS_URL: %w", err)
+	}
+	lc.Append(fx.StopHook(r.Close))
+	lc.Append(fx.StartHook(func(ctx context.Context) error {
+		// Redis only holds derived data: start even when it is down, but say so.
+		if err := r.Ping(ctx); err != nil {
+			log.Warn("redis is not reachable; serving without a shared cache until it is", zap.Error(err))
+		}
+		return nil
+	}))
+	return cacheOut{Cache: r, Bus: r, Locker: r, Checks: []server.Check{{Name: "cache", Ping: r.Ping}}}, nil
+}
+
+type authOut struct {
+	fx.Out
+	Authn   auth.Authenticator
+	Authz   auth.Authorizer
+	Tokens  *auth.TokenAuthenticator
+	Service *auth.Service
+}
+
+func provideAuth(store metadata.Store) authOut {
+	tokens := &auth.TokenAuthenticator{Store: store}
+	return authOut{
+		Authn:   auth.Chain{tokens},
+		Authz:   &auth.Policy{Store: store},
+		Tokens:  tokens,
+		Service: &auth.Service{Store: store},
+	}
+}
+
+func startServer(lc fx.Lifecycle, s *server.Server, c Config, sd fx.Shutdowner, log *zap.Logger) {
+	db, blobs, ca := c.Backends()
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			log.Info("starting packyard", zap.String("database", db), zap.String("blobs", blobs), zap.String("cache", ca))
+			return s.Start(ctx, func(error) { _ = sd.Shutdown(fx.ExitCode(1)) })
+		},
+		OnStop: s.Stop,
+	})
+}
+
+var _ = prometheus.NewRegistry

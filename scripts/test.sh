@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs packyard's whole test suite on a Debian 12 machine that has Go:
+# installs what the tests need (scripts/install-deps.sh: PHP + Composer,
+# Redis, PostgreSQL, MinIO, buf, Helm), starts PostgreSQL, Redis and MinIO
+# as local processes on 127.0.0.1, runs `go test -race ./...` against them
+# and the real composer and buf clients, and stops the services again.
+# Services that are missing make the tests fail, never skip.
+#
+# Usage: bash scripts/test.sh [go test flags and packages]   (default: ./...)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+export PATH="$(go env GOPATH)/bin:$PATH"
+
+STATE=$(mktemp -d /tmp/packyard-test-XXXXXX)
+cleanup() {
+  bash scripts/services.sh stop "$STATE" || true
+  rm -rf "$STATE"
+}
+trap cleanup EXIT INT TERM
+eval "$(bash scripts/services.sh start "$STATE")"
+export PACKYARD_TEST_REQUIRE_SERVICES=1
+
+if [ $# -eq 0 ]; then set -- ./...; fi
+go vet ./...
+go test -race -timeout 60m "$@"
