@@ -1,0 +1,134 @@
+// Package buf is packyard's Buf Schema Registry: the Connect services the
+// unmodified buf CLI calls to push, resolve and download protobuf modules,
+// manage modules, labels, commits and organizations, and log in with a
+// token. Modules are {host}/{owner}/{module}, where the owner is a packyard
+// organization or user. Metadata lives in the buf_* tables of the metadata
+// store; file contents live in the CAS shared with the other ecosystems.
+package buf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"buf.build/gen/go/bufbuild/registry/connectrpc/go/buf/registry/module/v1/modulev1connect"
+	"buf.build/gen/go/bufbuild/registry/connectrpc/go/buf/registry/module/v1beta1/modulev1beta1connect"
+	"buf.build/gen/go/bufbuild/registry/connectrpc/go/buf/registry/owner/v1/ownerv1connect"
+	"connectrpc.com/connect"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/packyard/packyard/pkg/ecosystem"
+	"github.com/packyard/packyard/pkg/errs"
+)
+
+// Module provides the buf ecosystem to packyard's fx application.
+var Module = fx.Module("buf",
+	fx.Provide(fx.Private, ConfigFromEnv),
+	fx.Provide(New, ecosystem.As(NewEcosystem)),
+	fx.Decorate(func(l *zap.Logger) *zap.Logger { return l.Named("buf") }),
+)
+
+// Ecosystem registers the buf registry's routes.
+type Ecosystem struct {
+	s     *Service
+	authn *alphaAuthn
+}
+
+var _ ecosystem.Ecosystem = (*Ecosystem)(nil)
+
+// NewEcosystem returns the buf ecosystem over s.
+func NewEcosystem(s *Service) (*Ecosystem, error) {
+	a, err := newAlphaAuthn()
+	if err != nil {
+		return nil, err
+	}
+	return &Ecosystem{s: s, authn: a}, nil
+}
+
+// Name is "buf".
+func (e *Ecosystem) Name() string { return "buf" }
+
+// Register mounts the Connect services at the root of the listener, where
+// the buf CLI calls them.
+func (e *Ecosystem) Register(r ecosystem.Router) error {
+	for path, h := range e.Handlers(r.ConnectOptions()...) {
+		r.Handle(path, h)
+	}
+	return nil
+}
+
+// Handlers returns every route of the registry by path, built with the
+// given Connect options (the kernel's) plus the registry's own.
+func (e *Ecosystem) Handlers(kernel ...connect.HandlerOption) map[string]http.Handler {
+	s := e.s
+	opts := append(append([]connect.HandlerOption(nil), kernel...),
+		connect.WithInterceptors(errorInterceptor{log: s.log}),
+		connect.WithReadMaxBytes(int(s.cfg.MaxUploadSize)),
+	)
+	v1h := &v1{s: s}
+	v1b := &v1beta1{s: s}
+	own := &ownerHandler{s: s}
+	usr := &userHandler{s: s}
+	out := map[string]http.Handler{}
+	add := func(path string, h http.Handler) { out[path] = e.wrap(h) }
+	add(modulev1connect.NewModuleServiceHandler(&v1Module{s: s}, opts...))
+	add(modulev1connect.NewCommitServiceHandler(v1h, opts...))
+	add(modulev1connect.NewLabelServiceHandler(v1h, opts...))
+	add(modulev1connect.NewResourceServiceHandler(v1h, opts...))
+	add(modulev1connect.NewGraphServiceHandler(v1h, opts...))
+	add(modulev1connect.NewDownloadServiceHandler(v1h, opts...))
+	add(modulev1connect.NewUploadServiceHandler(v1h, opts...))
+	add(modulev1connect.NewFileDescriptorSetServiceHandler(v1h, opts...))
+	add(modulev1beta1connect.NewCommitServiceHandler(v1b, opts...))
+	add(modulev1beta1connect.NewGraphServiceHandler(v1b, opts...))
+	add(modulev1beta1connect.NewDownloadServiceHandler(v1b, opts...))
+	add(modulev1beta1connect.NewUploadServiceHandler(v1b, opts...))
+	add(ownerv1connect.NewOwnerServiceHandler(own, opts...))
+	add(ownerv1connect.NewOrganizationServiceHandler(own, opts...))
+	add(ownerv1connect.NewUserServiceHandler(usr, opts...))
+	add(getCurrentUserRP, e.authn.handler(s, opts...))
+	return out
+}
+
+// wrap records the request's host and refuses bodies over the upload limit
+// before they are read.
+func (e *Ecosystem) wrap(h http.Handler) http.Handler {
+	max := e.s.cfg.MaxUploadSize
+	ew := connect.NewErrorWriter()
+	return withHost(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			_ = ew.Write(w, r, connect.NewError(connect.CodeInvalidArgument,
+				fmt.Errorf("request of %d bytes exceeds the limit of %d bytes (PACKYARD_BUF_MAX_UPLOAD_SIZE)", r.ContentLength, max)))
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
+// errorInterceptor turns packyard's error categories into Connect codes and
+// logs internal errors once, without their details reaching the client.
+type errorInterceptor struct{ log *zap.Logger }
+
+func (i errorInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		if err == nil {
+			return res, nil
+		}
+		var ce *connect.Error
+		if errs.Category(err) == nil && !errors.As(err, &ce) && !errors.Is(err, context.Canceled) {
+			i.log.Error("buf request failed", zap.String("procedure", req.Spec().Procedure), zap.Error(err))
+		}
+		return nil, errs.ToConnect(err)
+	}
+}
+
+func (i errorInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (i errorInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}

@@ -1,0 +1,64 @@
+package buf
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+
+	"github.com/bufbuild/protocompile/parser"
+	"github.com/bufbuild/protocompile/reporter"
+
+	"github.com/packyard/packyard/pkg/errs"
+)
+
+// ParseImports parses one .proto file and returns the paths it imports. A
+// file that is not valid protobuf source is an InvalidArgument naming the
+// file, line and column.
+func ParseImports(path string, content []byte) ([]string, error) {
+	var first error
+	rep := reporter.NewReporter(func(err reporter.ErrorWithPos) error {
+		if first == nil {
+			first = err
+		}
+		return nil // keep going so the first error is the one reported
+	}, nil)
+	h := reporter.NewHandler(rep)
+	node, err := parser.Parse(path, bytes.NewReader(content), h)
+	if err == nil && first == nil {
+		var res parser.Result
+		res, err = parser.ResultFromAST(node, true, h)
+		if err == nil && first == nil {
+			return res.FileDescriptorProto().GetDependency(), nil
+		}
+	}
+	if first == nil {
+		first = err
+	}
+	if first == nil {
+		first = errors.New("invalid protobuf source")
+	}
+	return nil, errs.Invalidf("invalid proto file %s", strings.TrimSpace(first.Error()))
+}
+
+// wellKnownTypes are the files the protobuf compiler provides itself. An
+// import of one of them that no module provides is not a dependency.
+var wellKnownTypes = map[string]bool{
+	"google/protobuf/any.proto":             true,
+	"google/protobuf/api.proto":             true,
+	"google/protobuf/compiler/plugin.proto": true,
+	"google/protobuf/cpp_features.proto":    true,
+	"google/protobuf/descriptor.proto":      true,
+	"google/protobuf/duration.proto":        true,
+	"google/protobuf/empty.proto":           true,
+	"google/protobuf/field_mask.proto":      true,
+	"google/protobuf/go_features.proto":     true,
+	"google/protobuf/java_features.proto":   true,
+	"google/protobuf/source_context.proto":  true,
+	"google/protobuf/struct.proto":          true,
+	"google/protobuf/timestamp.proto":       true,
+	"google/protobuf/type.proto":            true,
+	"google/protobuf/wrappers.proto":        true,
+}
+
+// IsWellKnownType reports whether path is a file the compiler provides.
+func IsWellKnownType(path string) bool { return wellKnownTypes[path] }

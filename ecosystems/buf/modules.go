@@ -1,0 +1,334 @@
+package buf
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/sqldb"
+)
+
+// blobRef names the CAS references of a module's files.
+func blobRef(moduleID string) string { return "buf:module:" + moduleID }
+
+// OwnerRef names an owner by id or name.
+type OwnerRef struct{ ID, Name string }
+
+func (s *Service) owner(ctx context.Context, r OwnerRef) (Owner, error) {
+	if r.ID != "" {
+		return s.ownerByID(ctx, r.ID)
+	}
+	if r.Name == "" {
+		return Owner{}, errs.Invalidf("an owner reference needs an id or a name")
+	}
+	return s.ownerByName(ctx, r.Name)
+}
+
+// NewModule is a module to create.
+type NewModule struct {
+	Owner        OwnerRef
+	Name         string
+	Visibility   int // 0: private
+	Description  string
+	URL          string
+	DefaultLabel string // "": the configured default
+}
+
+// CreateModule creates a module; AlreadyExists when the name is taken.
+func (s *Service) CreateModule(ctx context.Context, n NewModule) (ModuleRecord, error) {
+	o, err := s.owner(ctx, n.Owner)
+	if err != nil {
+		return ModuleRecord{}, err
+	}
+	if err := s.authorize(ctx, o, nil, auth.ActionWrite); err != nil {
+		return ModuleRecord{}, err
+	}
+	if err := ValidateModuleName(n.Name); err != nil {
+		return ModuleRecord{}, err
+	}
+	vis := n.Visibility
+	switch vis {
+	case 0:
+		vis = VisibilityPrivate
+	case VisibilityPublic, VisibilityPrivate:
+	default:
+		return ModuleRecord{}, errs.Invalidf("unknown visibility %d", vis)
+	}
+	label := n.DefaultLabel
+	if label == "" {
+		label = s.cfg.DefaultLabel
+	}
+	if err := ValidateLabelName(label); err != nil {
+		return ModuleRecord{}, err
+	}
+	if len(n.Description) > 350 || len(n.URL) > 255 {
+		return ModuleRecord{}, errs.Invalidf("description (350 characters) or url (255 characters) too long")
+	}
+	t := s.now()
+	m := ModuleRecord{ID: metadata.NewID(), OwnerID: o.ID, OwnerKind: o.Kind, OwnerName: o.Name, Name: n.Name,
+		Visibility: vis, State: StateActive, Description: n.Description, URL: n.URL, DefaultLabel: label,
+		CreatedAt: t, UpdatedAt: t}
+	if err := s.st.createModule(ctx, m); err != nil {
+		if errors.Is(err, errs.ErrAlreadyExists) {
+			return ModuleRecord{}, errs.AlreadyExistsf("module %s/%s already exists", o.Name, n.Name)
+		}
+		return ModuleRecord{}, err
+	}
+	return m, nil
+}
+
+// ModuleUpdate changes the fields that are set.
+type ModuleUpdate struct {
+	Ref          ModuleRef
+	Visibility   *int
+	State        *int
+	Description  *string
+	URL          *string
+	DefaultLabel *string
+}
+
+// UpdateModule applies u; changing visibility or the default label needs
+// admin rights, the rest write rights.
+func (s *Service) UpdateModule(ctx context.Context, u ModuleUpdate) (ModuleRecord, error) {
+	m, o, err := s.module(ctx, u.Ref)
+	if err != nil {
+		return ModuleRecord{}, err
+	}
+	action := auth.ActionWrite
+	if u.Visibility != nil || u.DefaultLabel != nil {
+		action = auth.ActionAdmin
+	}
+	if err := s.authorize(ctx, o, &m, action); err != nil {
+		return ModuleRecord{}, err
+	}
+	if u.Visibility != nil {
+		if *u.Visibility != VisibilityPublic && *u.Visibility != VisibilityPrivate {
+			return ModuleRecord{}, errs.Invalidf("unknown visibility %d", *u.Visibility)
+		}
+		m.Visibility = *u.Visibility
+	}
+	if u.State != nil {
+		if *u.State != StateActive && *u.State != StateDeprecated {
+			return ModuleRecord{}, errs.Invalidf("unknown module state %d", *u.State)
+		}
+		m.State = *u.State
+	}
+	if u.Description != nil {
+		m.Description = *u.Description
+	}
+	if u.URL != nil {
+		m.URL = *u.URL
+	}
+	if u.DefaultLabel != nil {
+		if err := ValidateLabelName(*u.DefaultLabel); err != nil {
+			return ModuleRecord{}, err
+		}
+		m.DefaultLabel = *u.DefaultLabel
+	}
+	if len(m.Description) > 350 || len(m.URL) > 255 {
+		return ModuleRecord{}, errs.Invalidf("description (350 characters) or url (255 characters) too long")
+	}
+	m.UpdatedAt = s.now()
+	if err := s.st.updateModule(ctx, m); err != nil {
+		return ModuleRecord{}, err
+	}
+	return m, nil
+}
+
+// DeleteModules deletes modules with their commits, labels and file
+// references, all or nothing. A module other modules' commits depend on
+// cannot be deleted.
+func (s *Service) DeleteModules(ctx context.Context, refs []ModuleRef) error {
+	var mods []ModuleRecord
+	for _, r := range refs {
+		m, o, err := s.module(ctx, r)
+		if err != nil {
+			return err
+		}
+		if err := s.authorize(ctx, o, &m, auth.ActionAdmin); err != nil {
+			return err
+		}
+		mods = append(mods, m)
+	}
+	deleting := map[string]bool{}
+	for _, m := range mods {
+		deleting[m.ID] = true
+	}
+	for _, m := range mods {
+		users, err := s.st.dependents(ctx, m.ID)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			return errs.PreconditionFailedf("module %s cannot be deleted: commits of %s depend on it", m.FullName(), strings.Join(users, ", "))
+		}
+	}
+	return s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		for _, m := range mods {
+			if err := s.st.deleteModule(ctx, tx, m.ID); err != nil {
+				return err
+			}
+			if err := s.meta.RemoveBlobRefs(ctx, tx, blobRef(m.ID)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ListModules lists the modules of the given owners (all owners when none)
+// that the caller may read.
+func (s *Service) ListModules(ctx context.Context, owners []OwnerRef, byUpdate bool, p Page) ([]ModuleRecord, error) {
+	var ids []string
+	for _, r := range owners {
+		o, err := s.owner(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, o.ID)
+	}
+	var out []ModuleRecord
+	owners2 := map[string]Owner{}
+	// Filter after the query: fetch pages until enough visible modules are found.
+	want, offset := p.Limit, p.Offset
+	for len(out) < want {
+		batch, err := s.st.listModules(ctx, ids, byUpdate, Page{Offset: offset, Limit: want, Desc: p.Desc})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range batch {
+			o, ok := owners2[m.OwnerID]
+			if !ok {
+				o, err = s.ownerByID(ctx, m.OwnerID)
+				if err != nil {
+					return nil, err
+				}
+				owners2[m.OwnerID] = o
+			}
+			m.OwnerName = o.Name
+			if s.authorize(ctx, o, &m, auth.ActionRead) == nil && len(out) < want {
+				out = append(out, m)
+			}
+		}
+		offset += len(batch)
+		if len(batch) < want {
+			break
+		}
+	}
+	return out, nil
+}
+
+// ---- labels ----
+
+// LabelRef names a label by id or by owner, module and label name.
+type LabelRef struct {
+	ID     string
+	Owner  string
+	Module string
+	Label  string
+}
+
+func (s *Service) labelByRef(ctx context.Context, r LabelRef) (Label, ModuleRecord, Owner, error) {
+	if r.ID != "" {
+		id, ok := NormalizeID(r.ID)
+		if !ok {
+			return Label{}, ModuleRecord{}, Owner{}, errs.NotFoundf("label %s not found", r.ID)
+		}
+		l, err := s.st.labelByID(ctx, id)
+		if err != nil {
+			return Label{}, ModuleRecord{}, Owner{}, err
+		}
+		m, o, err := s.moduleByID(ctx, l.ModuleID)
+		if err != nil {
+			return Label{}, ModuleRecord{}, Owner{}, hideNotFound(err, "label %s not found", r.ID)
+		}
+		return l, m, o, nil
+	}
+	m, o, err := s.moduleByName(ctx, r.Owner, r.Module)
+	if err != nil {
+		return Label{}, ModuleRecord{}, Owner{}, err
+	}
+	l, err := s.st.label(ctx, s.st.db, m.ID, r.Label)
+	if err != nil {
+		return Label{}, ModuleRecord{}, Owner{}, hideNotFound(err, "label %q not found in %s", r.Label, m.FullName())
+	}
+	return l, m, o, nil
+}
+
+// GetLabel returns a label the caller may read.
+func (s *Service) GetLabel(ctx context.Context, r LabelRef) (Label, error) {
+	l, _, _, err := s.labelByRef(ctx, r)
+	return l, err
+}
+
+// SetLabel creates a label or moves it to commitID (which must belong to the module).
+func (s *Service) SetLabel(ctx context.Context, r LabelRef, commitID string) (Label, error) {
+	var m ModuleRecord
+	var o Owner
+	var err error
+	name := r.Label
+	if r.ID != "" {
+		var l Label
+		l, m, o, err = s.labelByRef(ctx, r)
+		name = l.Name
+	} else {
+		m, o, err = s.moduleByName(ctx, r.Owner, r.Module)
+	}
+	if err != nil {
+		return Label{}, err
+	}
+	if err := s.authorize(ctx, o, &m, auth.ActionWrite); err != nil {
+		return Label{}, err
+	}
+	if err := ValidateLabelName(name); err != nil {
+		return Label{}, err
+	}
+	id, ok := NormalizeID(commitID)
+	if !ok {
+		return Label{}, errs.Invalidf("commit id %q is not 32 hex digits", commitID)
+	}
+	c, err := s.st.commit(ctx, id)
+	if err != nil || c.ModuleID != m.ID {
+		if err == nil || errors.Is(err, errs.ErrNotFound) {
+			return Label{}, errs.NotFoundf("commit %s not found in %s", id, m.FullName())
+		}
+		return Label{}, err
+	}
+	var out Label
+	uid := userID(ctx)
+	err = s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		out, err = s.st.setLabel(ctx, tx, m.ID, name, c.ID, uid, s.now())
+		return err
+	})
+	return out, err
+}
+
+// ArchiveLabel archives (or unarchives) a label. The default label cannot be archived.
+func (s *Service) ArchiveLabel(ctx context.Context, r LabelRef, archive bool) error {
+	l, m, o, err := s.labelByRef(ctx, r)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(ctx, o, &m, auth.ActionWrite); err != nil {
+		return err
+	}
+	if archive && l.Name == m.DefaultLabel {
+		return errs.PreconditionFailedf("label %q is the default label of %s and cannot be archived", l.Name, m.FullName())
+	}
+	var at time.Time // zero: unarchived
+	if archive {
+		at = s.now()
+	}
+	return s.st.setArchived(ctx, l.ID, at)
+}
+
+func userID(ctx context.Context) string {
+	if p := principal(ctx); p != nil {
+		return p.UserID
+	}
+	return ""
+}

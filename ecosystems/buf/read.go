@@ -1,0 +1,185 @@
+package buf
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/packyard/packyard/pkg/errs"
+)
+
+// GraphResult is a dependency graph of commits.
+type GraphResult struct {
+	Commits []Commit            // roots first
+	Edges   map[string][]string // commit id -> direct dependencies
+}
+
+// Graph resolves refs to commits and returns them with every commit they
+// depend on, directly or not, and the edges between them.
+func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, error) {
+	roots := make([]string, 0, len(refs))
+	for _, r := range refs {
+		c, _, err := s.ResolveCommit(ctx, r)
+		if err != nil {
+			return GraphResult{}, err
+		}
+		roots = append(roots, c.ID)
+	}
+	g, err := LoadGraph(ctx, roots, s.limitedDeps())
+	if err != nil {
+		return GraphResult{}, err
+	}
+	commits, err := s.st.commits(ctx, g.Nodes)
+	if err != nil {
+		return GraphResult{}, err
+	}
+	out := GraphResult{Edges: g.Edges}
+	readable := map[string]bool{}
+	for _, id := range g.Nodes {
+		c, ok := commits[id]
+		if !ok {
+			return GraphResult{}, fmt.Errorf("graph: commit %s vanished", id)
+		}
+		// Every dependency must be readable too: its files are needed anyway.
+		if !readable[c.ModuleID] {
+			if _, _, err := s.moduleByID(ctx, c.ModuleID); err != nil {
+				return GraphResult{}, fmt.Errorf("dependency commit %s: %w", c.ID, err)
+			}
+			readable[c.ModuleID] = true
+		}
+		out.Commits = append(out.Commits, c)
+	}
+	return out, nil
+}
+
+// limitedDeps is store.deps with a cap on the number of commits visited.
+func (s *Service) limitedDeps() DepsFunc {
+	visited := 0
+	return func(ctx context.Context, ids []string) (map[string][]string, error) {
+		visited += len(ids)
+		if visited > s.cfg.MaxGraphNodes {
+			return nil, errs.PreconditionFailedf("the dependency graph has more than %d commits", s.cfg.MaxGraphNodes)
+		}
+		return s.st.deps(ctx, ids)
+	}
+}
+
+// DownloadRequest selects files of a commit.
+type DownloadRequest struct {
+	Ref                ResourceRef
+	Types              []FileType // empty: all
+	Paths              []string   // files or directories; empty: all
+	PathsAllowNotExist bool
+}
+
+// Download returns a commit and the selected files with their content.
+func (s *Service) Download(ctx context.Context, r DownloadRequest) (Commit, []UploadFile, error) {
+	c, _, err := s.ResolveCommit(ctx, r.Ref)
+	if err != nil {
+		return Commit{}, nil, err
+	}
+	files, err := s.st.commitFiles(ctx, c.ID)
+	if err != nil {
+		return Commit{}, nil, err
+	}
+	matched := make([]bool, len(r.Paths))
+	var out []UploadFile
+	for _, f := range files {
+		if len(r.Types) > 0 && !containsType(r.Types, ClassifyPath(f.Path)) {
+			continue
+		}
+		if len(r.Paths) > 0 {
+			hit := false
+			for i, p := range r.Paths {
+				if p == f.Path || p == "." || strings.HasPrefix(f.Path, strings.TrimSuffix(p, "/")+"/") {
+					hit, matched[i] = true, true
+				}
+			}
+			if !hit {
+				continue
+			}
+		}
+		content, err := s.readBlob(ctx, f)
+		if err != nil {
+			return Commit{}, nil, err
+		}
+		out = append(out, UploadFile{Path: f.Path, Content: content})
+	}
+	if !r.PathsAllowNotExist {
+		for i, ok := range matched {
+			if !ok {
+				return Commit{}, nil, errs.NotFoundf("path %q matches no file of commit %s", r.Paths[i], c.ID)
+			}
+		}
+	}
+	return c, out, nil
+}
+
+func containsType(ts []FileType, t FileType) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) readBlob(ctx context.Context, f CommitFile) ([]byte, error) {
+	rc, err := s.cas.Open(ctx, f.Blob)
+	if err != nil {
+		return nil, fmt.Errorf("read %s (blob %s): %w", f.Path, f.Blob, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, s.cfg.MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s (blob %s): %w", f.Path, f.Blob, err)
+	}
+	return b, nil
+}
+
+// ListCommits lists the commits a reference covers: all of a module's, a
+// label's history, or the one commit.
+func (s *Service) ListCommits(ctx context.Context, ref ResourceRef, idQuery string, p Page) ([]Commit, error) {
+	res, err := s.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case res.Commit != nil:
+		if p.Offset > 0 {
+			return nil, nil
+		}
+		return []Commit{*res.Commit}, nil
+	case res.Label != nil:
+		return s.st.labelHistory(ctx, res.Label.ID, p)
+	}
+	return s.st.listCommits(ctx, res.Module.ID, idQuery, p)
+}
+
+// ListLabels lists a module's labels (those on a commit, or the one label).
+func (s *Service) ListLabels(ctx context.Context, ref ResourceRef, nameQuery string, archived int, byUpdate bool, p Page) ([]Label, error) {
+	res, err := s.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case res.Label != nil:
+		if p.Offset > 0 {
+			return nil, nil
+		}
+		return []Label{*res.Label}, nil
+	case res.Commit != nil:
+		return s.st.listLabels(ctx, res.Module.ID, res.Commit.ID, nameQuery, archived, byUpdate, p)
+	}
+	return s.st.listLabels(ctx, res.Module.ID, "", nameQuery, archived, byUpdate, p)
+}
+
+// LabelHistory lists the commits a label pointed at.
+func (s *Service) LabelHistory(ctx context.Context, r LabelRef, p Page) ([]Commit, error) {
+	l, _, _, err := s.labelByRef(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return s.st.labelHistory(ctx, l.ID, p)
+}

@@ -1,0 +1,374 @@
+package buf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/cas"
+	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/metadata"
+)
+
+// Params are the Service's dependencies.
+type Params struct {
+	fx.In
+
+	Log    *zap.Logger
+	Config Config
+	Meta   metadata.Store
+	CAS    cas.Store
+	Authz  auth.Authorizer
+}
+
+// Service is the Buf Schema Registry: modules, commits, labels and their
+// dependency graphs over the metadata store and the CAS. The Connect
+// handlers are thin adapters over it.
+type Service struct {
+	log   *zap.Logger
+	cfg   Config
+	meta  metadata.Store
+	cas   cas.Store
+	authz auth.Authorizer
+	st    *store
+	now   func() time.Time
+}
+
+// New returns the Service.
+func New(p Params) (*Service, error) {
+	if p.Meta == nil || p.CAS == nil || p.Authz == nil {
+		return nil, errors.New("buf: metadata store, CAS and authorizer are required")
+	}
+	log := p.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg := p.Config
+	if cfg.MaxFileSize == 0 {
+		cfg = DefaultConfig()
+	}
+	return &Service{log: log, cfg: cfg, meta: p.Meta, cas: p.CAS, authz: p.Authz, st: &store{db: p.Meta.DB()}, now: nowUTC}, nil
+}
+
+// Owner is the organization or user that owns modules.
+type Owner struct {
+	ID        string
+	Name      string
+	Kind      string // OwnerOrg or OwnerUser
+	Public    bool   // organizations only
+	Bot       bool   // users only
+	Admin     bool   // users only
+	CreatedAt time.Time
+}
+
+func ownerFromOrg(o metadata.Org) Owner {
+	return Owner{ID: o.ID, Name: o.Name, Kind: OwnerOrg, Public: o.Public, CreatedAt: o.CreatedAt}
+}
+
+func ownerFromUser(u metadata.User) Owner {
+	return Owner{ID: u.ID, Name: u.Name, Kind: OwnerUser, Bot: u.Bot, Admin: u.Admin, CreatedAt: u.CreatedAt}
+}
+
+// ownerByName finds an organization, else a user, named name.
+func (s *Service) ownerByName(ctx context.Context, name string) (Owner, error) {
+	o, err := s.meta.GetOrg(ctx, name)
+	if err == nil {
+		return ownerFromOrg(o), nil
+	}
+	if !errors.Is(err, errs.ErrNotFound) {
+		return Owner{}, err
+	}
+	u, err := s.meta.GetUser(ctx, name)
+	if err == nil {
+		return ownerFromUser(u), nil
+	}
+	if errors.Is(err, errs.ErrNotFound) {
+		return Owner{}, errs.NotFoundf("owner %q not found", name)
+	}
+	return Owner{}, err
+}
+
+func (s *Service) ownerByID(ctx context.Context, id string) (Owner, error) {
+	o, err := s.meta.GetOrgByID(ctx, id)
+	if err == nil {
+		return ownerFromOrg(o), nil
+	}
+	if !errors.Is(err, errs.ErrNotFound) {
+		return Owner{}, err
+	}
+	u, err := s.meta.GetUserByID(ctx, id)
+	if err == nil {
+		return ownerFromUser(u), nil
+	}
+	if errors.Is(err, errs.ErrNotFound) {
+		return Owner{}, errs.NotFoundf("owner %s not found", id)
+	}
+	return Owner{}, err
+}
+
+func principal(ctx context.Context) *auth.Principal {
+	p, _ := auth.PrincipalFrom(ctx)
+	return p
+}
+
+// authorize decides whether the caller may act on an owner's modules; m is
+// the module concerned, or nil for the owner itself. Public modules are
+// readable by anyone; private ones only by members of the owning
+// organization (or the owning user), and are NotFound to everyone else.
+func (s *Service) authorize(ctx context.Context, o Owner, m *ModuleRecord, a auth.Action) error {
+	if a == auth.ActionRead && m != nil && m.Visibility == VisibilityPublic {
+		return nil
+	}
+	p := principal(ctx)
+	what := o.Name
+	if m != nil {
+		what = o.Name + "/" + m.Name
+	}
+	if o.Kind == OwnerUser {
+		return authorizeUserOwner(p, o, m, a, what)
+	}
+	res := auth.Resource{Org: o.Name, Kind: "buf module", Name: what}
+	if err := s.authz.Authorize(ctx, p, a, res); err != nil {
+		return err
+	}
+	// A public organization lets anyone read it, but a private module is
+	// still for members only.
+	if a == auth.ActionRead && m != nil && o.Public && !(p != nil && p.SiteAdmin) {
+		if p == nil || (p.OrgID != "" && p.OrgID != o.ID) {
+			return errs.NotFoundf("module %s not found", what)
+		}
+		if _, err := s.meta.GetRole(ctx, o.ID, p.UserID); err != nil {
+			if errors.Is(err, errs.ErrNotFound) {
+				return errs.NotFoundf("module %s not found", what)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func authorizeUserOwner(p *auth.Principal, o Owner, m *ModuleRecord, a auth.Action, what string) error {
+	visible := m != nil && m.Visibility == VisibilityPublic
+	switch {
+	case p == nil && (a == auth.ActionRead || !visible):
+		if a == auth.ActionRead {
+			return errs.NotFoundf("%s not found", what)
+		}
+		return fmt.Errorf("sign in to change %s: %w", what, errs.ErrUnauthenticated)
+	case p == nil:
+		return fmt.Errorf("sign in to change %s: %w", what, errs.ErrUnauthenticated)
+	case p.SiteAdmin && (p.Scope == "" || p.Scope.Allows(a.Role())):
+		return nil
+	case p.UserID == o.ID && p.OrgID == "" && (p.Scope == "" || p.Scope.Allows(a.Role())):
+		return nil
+	case p.UserID == o.ID && p.OrgID == "":
+		return errs.PermissionDeniedf("the token's scope %q does not allow %s on %s", p.Scope, a, what)
+	case a == auth.ActionRead || !visible:
+		return errs.NotFoundf("%s not found", what)
+	}
+	return errs.PermissionDeniedf("only user %s may change %s", o.Name, what)
+}
+
+// moduleByName finds owner/name the caller may read.
+func (s *Service) moduleByName(ctx context.Context, ownerName, name string) (ModuleRecord, Owner, error) {
+	if ownerName == "" || name == "" {
+		return ModuleRecord{}, Owner{}, errs.Invalidf("a module reference needs an owner and a module name")
+	}
+	full := ownerName + "/" + name
+	o, err := s.ownerByName(ctx, ownerName)
+	if err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			return ModuleRecord{}, Owner{}, errs.NotFoundf("module %s not found", full)
+		}
+		return ModuleRecord{}, Owner{}, err
+	}
+	m, err := s.st.moduleByName(ctx, o.ID, name)
+	if err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			// Answer as the authorizer would for the owner, so that a
+			// private organization's module names do not leak.
+			if aerr := s.authorize(ctx, o, nil, auth.ActionRead); aerr != nil && !errors.Is(aerr, errs.ErrNotFound) {
+				return ModuleRecord{}, Owner{}, aerr
+			}
+			return ModuleRecord{}, Owner{}, errs.NotFoundf("module %s not found", full)
+		}
+		return ModuleRecord{}, Owner{}, err
+	}
+	m.OwnerName = o.Name
+	if err := s.authorize(ctx, o, &m, auth.ActionRead); err != nil {
+		return ModuleRecord{}, Owner{}, hideNotFound(err, "module %s not found", full)
+	}
+	return m, o, nil
+}
+
+// moduleByID finds a module the caller may read.
+func (s *Service) moduleByID(ctx context.Context, id string) (ModuleRecord, Owner, error) {
+	nid, ok := NormalizeID(id)
+	if !ok {
+		return ModuleRecord{}, Owner{}, errs.NotFoundf("module %s not found", id)
+	}
+	m, err := s.st.moduleByID(ctx, nid)
+	if err != nil {
+		return ModuleRecord{}, Owner{}, err
+	}
+	o, err := s.ownerByID(ctx, m.OwnerID)
+	if err != nil {
+		return ModuleRecord{}, Owner{}, err
+	}
+	m.OwnerName = o.Name
+	if err := s.authorize(ctx, o, &m, auth.ActionRead); err != nil {
+		return ModuleRecord{}, Owner{}, hideNotFound(err, "module %s not found", id)
+	}
+	return m, o, nil
+}
+
+// hideNotFound rewrites a NotFound from the authorizer into the caller's
+// wording; other refusals pass unchanged.
+func hideNotFound(err error, format string, args ...any) error {
+	if errors.Is(err, errs.ErrNotFound) {
+		return errs.NotFoundf(format, args...)
+	}
+	return err
+}
+
+// ModuleRef names a module by id or by owner and name.
+type ModuleRef struct {
+	ID    string
+	Owner string
+	Name  string
+}
+
+func (s *Service) module(ctx context.Context, r ModuleRef) (ModuleRecord, Owner, error) {
+	if r.ID != "" {
+		return s.moduleByID(ctx, r.ID)
+	}
+	return s.moduleByName(ctx, r.Owner, r.Name)
+}
+
+// ResourceRef names a module, a label or a commit: by id (of any of them),
+// or by owner and module name with an optional label name or ref (a label
+// name or a commit id; "" is the default label).
+type ResourceRef struct {
+	ID        string
+	Owner     string
+	Module    string
+	LabelName string
+	HasLabel  bool
+	Ref       string
+	HasRef    bool
+}
+
+// Resolved is what a ResourceRef names. Label and Commit are nil when the
+// reference named the module itself.
+type Resolved struct {
+	Module ModuleRecord
+	Owner  Owner
+	Label  *Label
+	Commit *Commit
+}
+
+func (s *Service) resolve(ctx context.Context, r ResourceRef) (Resolved, error) {
+	if r.ID != "" {
+		return s.resolveID(ctx, r.ID)
+	}
+	m, o, err := s.moduleByName(ctx, r.Owner, r.Module)
+	if err != nil {
+		return Resolved{}, err
+	}
+	res := Resolved{Module: m, Owner: o}
+	switch {
+	case r.HasLabel:
+		l, err := s.st.label(ctx, s.st.db, m.ID, r.LabelName)
+		if err != nil {
+			return Resolved{}, hideNotFound(err, "label %q not found in %s", r.LabelName, m.FullName())
+		}
+		res.Label = &l
+	case r.HasRef && r.Ref != "":
+		l, err := s.st.label(ctx, s.st.db, m.ID, r.Ref)
+		if err == nil {
+			res.Label = &l
+			break
+		}
+		if !errors.Is(err, errs.ErrNotFound) {
+			return Resolved{}, err
+		}
+		id, ok := NormalizeID(r.Ref)
+		if ok {
+			c, err := s.st.commit(ctx, id)
+			if err == nil && c.ModuleID == m.ID {
+				res.Commit = &c
+				break
+			}
+			if err != nil && !errors.Is(err, errs.ErrNotFound) {
+				return Resolved{}, err
+			}
+		}
+		return Resolved{}, errs.NotFoundf("%s has no label or commit %q", m.FullName(), r.Ref)
+	}
+	return res, nil
+}
+
+func (s *Service) resolveID(ctx context.Context, raw string) (Resolved, error) {
+	id, ok := NormalizeID(raw)
+	if !ok {
+		return Resolved{}, errs.NotFoundf("no module, label or commit has id %q", raw)
+	}
+	var res Resolved
+	var moduleID string
+	if c, err := s.st.commit(ctx, id); err == nil {
+		res.Commit, moduleID = &c, c.ModuleID
+	} else if !errors.Is(err, errs.ErrNotFound) {
+		return Resolved{}, err
+	} else if l, err := s.st.labelByID(ctx, id); err == nil {
+		res.Label, moduleID = &l, l.ModuleID
+	} else if !errors.Is(err, errs.ErrNotFound) {
+		return Resolved{}, err
+	} else {
+		moduleID = id
+	}
+	m, o, err := s.moduleByID(ctx, moduleID)
+	if err != nil {
+		return Resolved{}, hideNotFound(err, "no module, label or commit has id %q", raw)
+	}
+	res.Module, res.Owner = m, o
+	return res, nil
+}
+
+// commitOf returns the commit a resolved reference stands for: the commit
+// itself, the label's commit, or for a module its default label's commit
+// (its newest commit when the default label does not exist).
+func (s *Service) commitOf(ctx context.Context, r Resolved) (Commit, error) {
+	switch {
+	case r.Commit != nil:
+		return *r.Commit, nil
+	case r.Label != nil:
+		return s.st.commit(ctx, r.Label.CommitID)
+	}
+	l, err := s.st.label(ctx, s.st.db, r.Module.ID, r.Module.DefaultLabel)
+	if err == nil {
+		return s.st.commit(ctx, l.CommitID)
+	}
+	if !errors.Is(err, errs.ErrNotFound) {
+		return Commit{}, err
+	}
+	c, err := s.st.latestCommit(ctx, r.Module.ID)
+	if errors.Is(err, errs.ErrNotFound) {
+		return Commit{}, errs.PreconditionFailedf("module %s has no commits", r.Module.FullName())
+	}
+	return c, err
+}
+
+// ResolveCommit resolves a reference to a commit the caller may read.
+func (s *Service) ResolveCommit(ctx context.Context, r ResourceRef) (Commit, Resolved, error) {
+	res, err := s.resolve(ctx, r)
+	if err != nil {
+		return Commit{}, Resolved{}, err
+	}
+	c, err := s.commitOf(ctx, res)
+	return c, res, err
+}

@@ -1,0 +1,574 @@
+package buf
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/sqldb"
+)
+
+// Owner kinds of a module.
+const (
+	OwnerOrg  = "org"
+	OwnerUser = "user"
+)
+
+// Visibility and state values, numbered as in the registry API.
+const (
+	VisibilityPublic  = 1
+	VisibilityPrivate = 2
+	StateActive       = 1
+	StateDeprecated   = 2
+)
+
+// ModuleRecord is a stored module.
+type ModuleRecord struct {
+	ID           string
+	OwnerID      string
+	OwnerKind    string // OwnerOrg or OwnerUser
+	OwnerName    string // filled by the service
+	Name         string
+	Visibility   int
+	State        int
+	Description  string
+	URL          string
+	DefaultLabel string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// FullName is "owner/module".
+func (m ModuleRecord) FullName() string { return m.OwnerName + "/" + m.Name }
+
+// Commit is a stored, immutable commit.
+type Commit struct {
+	ID               string
+	ModuleID         string
+	OwnerID          string
+	B5               string // hex
+	B4               string // hex
+	CreatedByUserID  string
+	SourceControlURL string
+	CreatedAt        time.Time
+}
+
+// CommitFile is one file of a commit: its content is the CAS blob Blob.
+type CommitFile struct {
+	Path     string
+	Blob     string // sha256 hex
+	Shake256 string // hex
+}
+
+// Label is a stored label.
+type Label struct {
+	ID              string
+	ModuleID        string
+	OwnerID         string
+	Name            string
+	CommitID        string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	ArchivedAt      time.Time // zero: not archived
+	UpdatedByUserID string
+}
+
+// Page selects a slice of a listing.
+type Page struct {
+	Offset int
+	Limit  int
+	Desc   bool
+}
+
+// store holds the buf_* tables.
+type store struct{ db *sqldb.DB }
+
+func toMicros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func nowUTC() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+func notFoundErr(err error, format string, args ...any) error {
+	err = sqldb.MapErr(err)
+	if errors.Is(err, errs.ErrNotFound) {
+		return errs.NotFoundf(format, args...)
+	}
+	return err
+}
+
+// ---- modules ----
+
+const moduleCols = `id, owner_id, owner_kind, name, visibility, state, description, url, default_label, created_at, updated_at`
+
+func scanModule(row interface{ Scan(...any) error }) (ModuleRecord, error) {
+	var m ModuleRecord
+	var c, u int64
+	err := row.Scan(&m.ID, &m.OwnerID, &m.OwnerKind, &m.Name, &m.Visibility, &m.State, &m.Description, &m.URL, &m.DefaultLabel, &c, &u)
+	m.CreatedAt, m.UpdatedAt = fromMicros(c), fromMicros(u)
+	return m, err
+}
+
+func (s *store) createModule(ctx context.Context, m ModuleRecord) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO buf_modules (`+moduleCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, m.OwnerID, m.OwnerKind, m.Name, m.Visibility, m.State, m.Description, m.URL, m.DefaultLabel,
+		toMicros(m.CreatedAt), toMicros(m.UpdatedAt))
+	if errors.Is(err, errs.ErrAlreadyExists) {
+		return errs.AlreadyExistsf("module %s already exists", m.Name)
+	}
+	return err
+}
+
+func (s *store) moduleByName(ctx context.Context, ownerID, name string) (ModuleRecord, error) {
+	m, err := scanModule(s.db.QueryRow(ctx, `SELECT `+moduleCols+` FROM buf_modules WHERE owner_id = ? AND name = ?`, ownerID, name))
+	if err != nil {
+		return ModuleRecord{}, notFoundErr(err, "module %s not found", name)
+	}
+	return m, nil
+}
+
+func (s *store) moduleByID(ctx context.Context, id string) (ModuleRecord, error) {
+	m, err := scanModule(s.db.QueryRow(ctx, `SELECT `+moduleCols+` FROM buf_modules WHERE id = ?`, id))
+	if err != nil {
+		return ModuleRecord{}, notFoundErr(err, "module %s not found", id)
+	}
+	return m, nil
+}
+
+func (s *store) listModules(ctx context.Context, ownerIDs []string, byUpdate bool, p Page) ([]ModuleRecord, error) {
+	q := `SELECT ` + moduleCols + ` FROM buf_modules`
+	var args []any
+	if len(ownerIDs) > 0 {
+		q += ` WHERE owner_id IN (` + placeholders(len(ownerIDs)) + `)`
+		for _, id := range ownerIDs {
+			args = append(args, id)
+		}
+	}
+	col := "created_at"
+	if byUpdate {
+		col = "updated_at"
+	}
+	q += ` ORDER BY ` + col + direction(p.Desc) + `, id` + direction(p.Desc) + ` LIMIT ? OFFSET ?`
+	args = append(args, p.Limit, p.Offset)
+	rows, err := s.db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ModuleRecord
+	for rows.Next() {
+		m, err := scanModule(rows)
+		if err != nil {
+			return nil, sqldb.MapErr(err)
+		}
+		out = append(out, m)
+	}
+	return out, sqldb.MapErr(rows.Err())
+}
+
+func (s *store) countModules(ctx context.Context, ownerKind, ownerID string) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM buf_modules WHERE owner_kind = ? AND owner_id = ?`, ownerKind, ownerID).Scan(&n)
+	return n, sqldb.MapErr(err)
+}
+
+func (s *store) updateModule(ctx context.Context, m ModuleRecord) error {
+	_, err := s.db.Exec(ctx, `UPDATE buf_modules SET visibility = ?, state = ?, description = ?, url = ?, default_label = ?, updated_at = ? WHERE id = ?`,
+		m.Visibility, m.State, m.Description, m.URL, m.DefaultLabel, toMicros(m.UpdatedAt), m.ID)
+	return err
+}
+
+// dependents lists commits of other modules that depend on a commit of moduleID.
+func (s *store) dependents(ctx context.Context, moduleID string) ([]string, error) {
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT m.owner_id, m.name FROM buf_commit_deps d
+		JOIN buf_commits dc ON dc.id = d.dep_commit_id
+		JOIN buf_commits c ON c.id = d.commit_id
+		JOIN buf_modules m ON m.id = c.module_id
+		WHERE dc.module_id = ? AND c.module_id <> ? ORDER BY m.name LIMIT 5`, moduleID, moduleID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var owner, name string
+		if err := rows.Scan(&owner, &name); err != nil {
+			return nil, sqldb.MapErr(err)
+		}
+		out = append(out, name)
+	}
+	return out, sqldb.MapErr(rows.Err())
+}
+
+// deleteModule deletes a module with its commits, files, edges and labels.
+func (s *store) deleteModule(ctx context.Context, tx *sqldb.Tx, id string) error {
+	for _, q := range []string{
+		`DELETE FROM buf_label_history WHERE label_id IN (SELECT id FROM buf_labels WHERE module_id = ?)`,
+		`DELETE FROM buf_labels WHERE module_id = ?`,
+		`DELETE FROM buf_commit_deps WHERE commit_id IN (SELECT id FROM buf_commits WHERE module_id = ?)`,
+		`DELETE FROM buf_commit_files WHERE commit_id IN (SELECT id FROM buf_commits WHERE module_id = ?)`,
+		`DELETE FROM buf_commits WHERE module_id = ?`,
+		`DELETE FROM buf_modules WHERE id = ?`,
+	} {
+		if _, err := tx.Exec(ctx, q, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- commits ----
+
+const commitCols = `c.id, c.module_id, m.owner_id, c.b5, c.b4, c.created_by_user_id, c.source_control_url, c.created_at`
+const commitFrom = ` FROM buf_commits c JOIN buf_modules m ON m.id = c.module_id`
+
+func scanCommit(row interface{ Scan(...any) error }) (Commit, error) {
+	var c Commit
+	var t int64
+	err := row.Scan(&c.ID, &c.ModuleID, &c.OwnerID, &c.B5, &c.B4, &c.CreatedByUserID, &c.SourceControlURL, &t)
+	c.CreatedAt = fromMicros(t)
+	return c, err
+}
+
+func (s *store) commit(ctx context.Context, id string) (Commit, error) {
+	c, err := scanCommit(s.db.QueryRow(ctx, `SELECT `+commitCols+commitFrom+` WHERE c.id = ?`, id))
+	if err != nil {
+		return Commit{}, notFoundErr(err, "commit %s not found", id)
+	}
+	return c, nil
+}
+
+func (s *store) commits(ctx context.Context, ids []string) (map[string]Commit, error) {
+	out := make(map[string]Commit, len(ids))
+	for _, chunk := range chunks(ids, 500) {
+		args := anys(chunk)
+		rows, err := s.db.Query(ctx, `SELECT `+commitCols+commitFrom+` WHERE c.id IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			c, err := scanCommit(rows)
+			if err != nil {
+				rows.Close()
+				return nil, sqldb.MapErr(err)
+			}
+			out[c.ID] = c
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, sqldb.MapErr(err)
+		}
+	}
+	return out, nil
+}
+
+func (s *store) commitByB5(ctx context.Context, q sqldb.Querier, moduleID, b5 string) (Commit, error) {
+	c, err := scanCommit(q.QueryRow(ctx, `SELECT `+commitCols+commitFrom+` WHERE c.module_id = ? AND c.b5 = ?`, moduleID, b5))
+	if err != nil {
+		return Commit{}, notFoundErr(err, "commit not found")
+	}
+	return c, nil
+}
+
+func (s *store) latestCommit(ctx context.Context, moduleID string) (Commit, error) {
+	c, err := scanCommit(s.db.QueryRow(ctx, `SELECT `+commitCols+commitFrom+` WHERE c.module_id = ? ORDER BY c.created_at DESC, c.id DESC LIMIT 1`, moduleID))
+	if err != nil {
+		return Commit{}, notFoundErr(err, "module has no commits")
+	}
+	return c, nil
+}
+
+func (s *store) listCommits(ctx context.Context, moduleID, idQuery string, p Page) ([]Commit, error) {
+	q := `SELECT ` + commitCols + commitFrom + ` WHERE c.module_id = ?`
+	args := []any{moduleID}
+	if idQuery != "" {
+		q += ` AND c.id LIKE ? ESCAPE '\'`
+		args = append(args, likeContains(strings.ToLower(idQuery)))
+	}
+	q += ` ORDER BY c.created_at` + direction(p.Desc) + `, c.id` + direction(p.Desc) + ` LIMIT ? OFFSET ?`
+	args = append(args, p.Limit, p.Offset)
+	return s.queryCommits(ctx, q, args...)
+}
+
+func (s *store) queryCommits(ctx context.Context, q string, args ...any) ([]Commit, error) {
+	rows, err := s.db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Commit
+	for rows.Next() {
+		c, err := scanCommit(rows)
+		if err != nil {
+			return nil, sqldb.MapErr(err)
+		}
+		out = append(out, c)
+	}
+	return out, sqldb.MapErr(rows.Err())
+}
+
+func (s *store) insertCommit(ctx context.Context, tx *sqldb.Tx, c Commit, files []CommitFile, deps []string) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO buf_commits (id, module_id, b5, b4, created_by_user_id, source_control_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.ModuleID, c.B5, c.B4, c.CreatedByUserID, c.SourceControlURL, toMicros(c.CreatedAt)); err != nil {
+		return err
+	}
+	for _, f := range files {
+		if _, err := tx.Exec(ctx, `INSERT INTO buf_commit_files (commit_id, path, blob, shake256) VALUES (?, ?, ?, ?)`,
+			c.ID, f.Path, f.Blob, f.Shake256); err != nil {
+			return err
+		}
+	}
+	for _, d := range deps {
+		if _, err := tx.Exec(ctx, `INSERT INTO buf_commit_deps (commit_id, dep_commit_id) VALUES (?, ?)`, c.ID, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *store) commitFiles(ctx context.Context, commitID string) ([]CommitFile, error) {
+	rows, err := s.db.Query(ctx, `SELECT path, blob, shake256 FROM buf_commit_files WHERE commit_id = ? ORDER BY path`, commitID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []CommitFile
+	for rows.Next() {
+		var f CommitFile
+		if err := rows.Scan(&f.Path, &f.Blob, &f.Shake256); err != nil {
+			return nil, sqldb.MapErr(err)
+		}
+		out = append(out, f)
+	}
+	return out, sqldb.MapErr(rows.Err())
+}
+
+// protoPaths returns the .proto paths of each commit.
+func (s *store) protoPaths(ctx context.Context, ids []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, chunk := range chunks(ids, 500) {
+		rows, err := s.db.Query(ctx, `SELECT commit_id, path FROM buf_commit_files WHERE commit_id IN (`+placeholders(len(chunk))+`) AND path LIKE '%.proto'`, anys(chunk)...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id, p string
+			if err := rows.Scan(&id, &p); err != nil {
+				rows.Close()
+				return nil, sqldb.MapErr(err)
+			}
+			out[id] = append(out[id], p)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, sqldb.MapErr(err)
+		}
+	}
+	return out, nil
+}
+
+// deps returns the direct dependencies of each commit.
+func (s *store) deps(ctx context.Context, ids []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, chunk := range chunks(ids, 500) {
+		rows, err := s.db.Query(ctx, `SELECT commit_id, dep_commit_id FROM buf_commit_deps WHERE commit_id IN (`+placeholders(len(chunk))+`)`, anys(chunk)...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id, d string
+			if err := rows.Scan(&id, &d); err != nil {
+				rows.Close()
+				return nil, sqldb.MapErr(err)
+			}
+			out[id] = append(out[id], d)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, sqldb.MapErr(err)
+		}
+	}
+	return out, nil
+}
+
+// ---- labels ----
+
+const labelCols = `l.id, l.module_id, m.owner_id, l.name, l.commit_id, l.created_at, l.updated_at, l.archived_at, l.updated_by_user_id`
+const labelFrom = ` FROM buf_labels l JOIN buf_modules m ON m.id = l.module_id`
+
+func scanLabel(row interface{ Scan(...any) error }) (Label, error) {
+	var l Label
+	var c, u int64
+	var a sql.NullInt64
+	err := row.Scan(&l.ID, &l.ModuleID, &l.OwnerID, &l.Name, &l.CommitID, &c, &u, &a, &l.UpdatedByUserID)
+	l.CreatedAt, l.UpdatedAt = fromMicros(c), fromMicros(u)
+	if a.Valid {
+		l.ArchivedAt = fromMicros(a.Int64)
+	}
+	return l, err
+}
+
+func (s *store) label(ctx context.Context, q sqldb.Querier, moduleID, name string) (Label, error) {
+	l, err := scanLabel(q.QueryRow(ctx, `SELECT `+labelCols+labelFrom+` WHERE l.module_id = ? AND l.name = ?`, moduleID, name))
+	if err != nil {
+		return Label{}, notFoundErr(err, "label %q not found", name)
+	}
+	return l, nil
+}
+
+func (s *store) labelByID(ctx context.Context, id string) (Label, error) {
+	l, err := scanLabel(s.db.QueryRow(ctx, `SELECT `+labelCols+labelFrom+` WHERE l.id = ?`, id))
+	if err != nil {
+		return Label{}, notFoundErr(err, "label %s not found", id)
+	}
+	return l, nil
+}
+
+// Archive filters of listLabels.
+const (
+	archivedExclude = iota
+	archivedOnly
+	archivedAll
+)
+
+func (s *store) listLabels(ctx context.Context, moduleID, commitID, nameQuery string, archived int, byUpdate bool, p Page) ([]Label, error) {
+	q := `SELECT ` + labelCols + labelFrom + ` WHERE l.module_id = ?`
+	args := []any{moduleID}
+	if commitID != "" {
+		q += ` AND l.commit_id = ?`
+		args = append(args, commitID)
+	}
+	if nameQuery != "" {
+		q += ` AND l.name LIKE ? ESCAPE '\'`
+		args = append(args, likeContains(nameQuery))
+	}
+	switch archived {
+	case archivedExclude:
+		q += ` AND l.archived_at IS NULL`
+	case archivedOnly:
+		q += ` AND l.archived_at IS NOT NULL`
+	}
+	col := "l.created_at"
+	if byUpdate {
+		col = "l.updated_at"
+	}
+	q += ` ORDER BY ` + col + direction(p.Desc) + `, l.id` + direction(p.Desc) + ` LIMIT ? OFFSET ?`
+	args = append(args, p.Limit, p.Offset)
+	rows, err := s.db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Label
+	for rows.Next() {
+		l, err := scanLabel(rows)
+		if err != nil {
+			return nil, sqldb.MapErr(err)
+		}
+		out = append(out, l)
+	}
+	return out, sqldb.MapErr(rows.Err())
+}
+
+// setLabel points a label at a commit, creating it if needed, unarchiving it,
+// and appending to its history when the commit changes.
+func (s *store) setLabel(ctx context.Context, tx *sqldb.Tx, moduleID, name, commitID, userID string, now time.Time) (Label, error) {
+	l, err := s.label(ctx, tx, moduleID, name)
+	switch {
+	case errors.Is(err, errs.ErrNotFound):
+		l = Label{ID: metadata.NewID(), ModuleID: moduleID, Name: name, CommitID: commitID, CreatedAt: now, UpdatedAt: now, UpdatedByUserID: userID}
+		if _, err := tx.Exec(ctx, `INSERT INTO buf_labels (id, module_id, name, commit_id, created_at, updated_at, updated_by_user_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			l.ID, moduleID, name, commitID, toMicros(now), toMicros(now), userID); err != nil {
+			return Label{}, err
+		}
+	case err != nil:
+		return Label{}, err
+	default:
+		changed := l.CommitID != commitID
+		if !changed && l.ArchivedAt.IsZero() {
+			return s.label(ctx, tx, moduleID, name)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE buf_labels SET commit_id = ?, updated_at = ?, archived_at = NULL, updated_by_user_id = ? WHERE id = ?`,
+			commitID, toMicros(now), userID, l.ID); err != nil {
+			return Label{}, err
+		}
+		if !changed {
+			return s.label(ctx, tx, moduleID, name)
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO buf_label_history (id, label_id, commit_id, created_at) VALUES (?, ?, ?, ?)`,
+		metadata.NewID(), l.ID, commitID, toMicros(now)); err != nil {
+		return Label{}, err
+	}
+	return s.label(ctx, tx, moduleID, name)
+}
+
+func (s *store) setArchived(ctx context.Context, labelID string, at time.Time) error {
+	var v any
+	if !at.IsZero() {
+		v = toMicros(at)
+	}
+	_, err := s.db.Exec(ctx, `UPDATE buf_labels SET archived_at = ?, updated_at = ? WHERE id = ?`, v, toMicros(nowUTC()), labelID)
+	return err
+}
+
+// labelHistory lists the commits a label pointed at, newest first unless asc.
+func (s *store) labelHistory(ctx context.Context, labelID string, p Page) ([]Commit, error) {
+	dir := direction(p.Desc)
+	return s.queryCommits(ctx, `SELECT `+commitCols+` FROM buf_label_history h JOIN buf_commits c ON c.id = h.commit_id JOIN buf_modules m ON m.id = c.module_id
+		WHERE h.label_id = ? ORDER BY h.id`+dir+` LIMIT ? OFFSET ?`, labelID, p.Limit, p.Offset)
+}
+
+// ---- helpers ----
+
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func chunks(ss []string, n int) [][]string {
+	var out [][]string
+	for len(ss) > n {
+		out = append(out, ss[:n])
+		ss = ss[n:]
+	}
+	if len(ss) > 0 {
+		out = append(out, ss)
+	}
+	return out
+}
+
+func direction(desc bool) string {
+	if desc {
+		return " DESC"
+	}
+	return " ASC"
+}
+
+// likeContains is a LIKE pattern (used with ESCAPE '\') matching s anywhere.
+func likeContains(s string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s) + "%"
+}
+
+func (s *store) hasPublicModule(ctx context.Context, ownerID string) (bool, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM buf_modules WHERE owner_id = ? AND visibility = ?`, ownerID, VisibilityPublic).Scan(&n)
+	return n > 0, sqldb.MapErr(err)
+}

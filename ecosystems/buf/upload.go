@@ -1,0 +1,342 @@
+package buf
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/cas"
+	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/sqldb"
+)
+
+// UploadFile is one file of an uploaded module.
+type UploadFile struct {
+	Path    string
+	Content []byte
+}
+
+// ScopedLabel names a label of the uploaded module by id or name.
+type ScopedLabel struct{ ID, Name string }
+
+// UploadContent is one module of an upload.
+type UploadContent struct {
+	Module           ModuleRef
+	Files            []UploadFile
+	Labels           []ScopedLabel // empty: the module's default label
+	SourceControlURL string
+}
+
+// prepared is an upload content after validation.
+type prepared struct {
+	module  ModuleRecord
+	owner   Owner
+	files   []UploadFile
+	digests []FileDigest
+	imports map[string][]string
+	labels  []string // label names
+	scm     string
+	commit  Commit
+	exists  bool // identical to an existing commit
+}
+
+// Upload stores the contents as new commits (or finds the identical existing
+// ones), each with its own dependencies worked out from its imports over the
+// other contents and the offered dependency commits, and moves the labels.
+// It returns one commit per content, in order. Nothing is stored when any
+// content is refused.
+func (s *Service) Upload(ctx context.Context, contents []UploadContent, depCommitIDs []string) ([]Commit, error) {
+	if len(contents) == 0 {
+		return nil, errs.Invalidf("nothing to upload")
+	}
+	var out []Commit
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		out, err = s.upload(ctx, contents, depCommitIDs)
+		// A concurrent identical push won the race: the retry finds its commit.
+		if !errors.Is(err, errs.ErrAlreadyExists) {
+			break
+		}
+	}
+	return out, err
+}
+
+func (s *Service) upload(ctx context.Context, contents []UploadContent, depCommitIDs []string) ([]Commit, error) {
+	preps := make([]*prepared, len(contents))
+	pushed := make([]PushedModule, len(contents))
+	for i, c := range contents {
+		p, err := s.prepare(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		preps[i] = p
+		pushed[i] = PushedModule{Name: p.module.FullName(), ID: p.module.ID, Imports: p.imports}
+	}
+
+	deps, err := s.depCommits(ctx, depCommitIDs)
+	if err != nil {
+		return nil, err
+	}
+	res, err := ResolveDeps(pushed, deps)
+	if err != nil {
+		return nil, err
+	}
+
+	// The graph below the existing commits the contents depend on.
+	var roots []string
+	for _, targets := range res.Direct {
+		for _, t := range targets {
+			if t.Pushed < 0 {
+				roots = append(roots, t.CommitID)
+			}
+		}
+	}
+	g, err := LoadGraph(ctx, roots, s.st.deps)
+	if err != nil {
+		return nil, err
+	}
+	known, err := s.st.commits(ctx, g.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	b5 := map[string][]byte{} // commit id -> B5
+	for id, c := range known {
+		if b5[id], err = hex.DecodeString(c.B5); err != nil {
+			return nil, fmt.Errorf("commit %s: stored digest: %w", id, err)
+		}
+	}
+
+	now := s.now()
+	closure := make([]map[string]bool, len(preps)) // pushed index -> every commit it depends on
+	direct := make([][]string, len(preps))
+	for _, i := range res.Order {
+		p := preps[i]
+		closure[i] = map[string]bool{}
+		for _, t := range res.Direct[i] {
+			id := t.CommitID
+			if t.Pushed >= 0 {
+				id = preps[t.Pushed].commit.ID
+				for d := range closure[t.Pushed] {
+					closure[i][d] = true
+				}
+			} else {
+				for _, d := range g.Reachable(id) {
+					closure[i][d] = true
+				}
+			}
+			closure[i][id] = true
+			direct[i] = append(direct[i], id)
+		}
+		filesDigest, err := FilesDigest(p.digests)
+		if err != nil {
+			return nil, err
+		}
+		var depDigests [][]byte
+		for d := range closure[i] {
+			depDigests = append(depDigests, b5[d])
+		}
+		digest := B5(filesDigest, depDigests)
+		hexB5 := hex.EncodeToString(digest)
+		existing, err := s.st.commitByB5(ctx, s.st.db, p.module.ID, hexB5)
+		switch {
+		case err == nil:
+			p.commit, p.exists = existing, true
+		case errors.Is(err, errs.ErrNotFound):
+			p.commit = Commit{ID: metadata.NewID(), ModuleID: p.module.ID, OwnerID: p.module.OwnerID,
+				B5: hexB5, B4: hex.EncodeToString(filesDigest), CreatedByUserID: userID(ctx),
+				SourceControlURL: p.scm, CreatedAt: now}
+		default:
+			return nil, err
+		}
+		b5[p.commit.ID] = digest
+	}
+
+	// File contents go to the CAS before the rows that reference them.
+	blobs := make([][]CommitFile, len(preps))
+	for i, p := range preps {
+		if p.exists {
+			continue
+		}
+		if blobs[i], err = s.storeFiles(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+
+	uid := userID(ctx)
+	err = s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		for _, i := range res.Order {
+			p := preps[i]
+			if !p.exists {
+				if err := s.st.insertCommit(ctx, tx, p.commit, blobs[i], direct[i]); err != nil {
+					return err
+				}
+				ref := blobRef(p.module.ID)
+				done := map[string]bool{}
+				for _, f := range blobs[i] {
+					if done[f.Blob] {
+						continue
+					}
+					done[f.Blob] = true
+					if err := s.meta.AddBlobRef(ctx, tx, f.Blob, ref); err != nil {
+						return err
+					}
+				}
+			}
+			for _, name := range p.labels {
+				if _, err := s.st.setLabel(ctx, tx, p.module.ID, name, p.commit.ID, uid, now); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Commit, len(preps))
+	for i, p := range preps {
+		out[i] = p.commit
+	}
+	return out, nil
+}
+
+// prepare checks one content: the module exists and the caller may push to
+// it, the files are valid, and their imports are parsed.
+func (s *Service) prepare(ctx context.Context, c UploadContent) (*prepared, error) {
+	m, o, err := s.module(ctx, c.Module)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, o, &m, auth.ActionWrite); err != nil {
+		return nil, err
+	}
+	if len(c.Files) > s.cfg.MaxFiles {
+		return nil, errs.TooLargef("%s: %d files exceed the limit of %d", m.FullName(), len(c.Files), s.cfg.MaxFiles)
+	}
+	paths := make([]string, len(c.Files))
+	for i, f := range c.Files {
+		paths[i] = f.Path
+		if int64(len(f.Content)) > s.cfg.MaxFileSize {
+			return nil, errs.TooLargef("%s: file %s has %d bytes, more than the limit of %d", m.FullName(), f.Path, len(f.Content), s.cfg.MaxFileSize)
+		}
+	}
+	if err := ValidateModuleFiles(paths); err != nil {
+		return nil, fmt.Errorf("%s: %w", m.FullName(), err)
+	}
+	p := &prepared{module: m, owner: o, files: c.Files, imports: map[string][]string{}, scm: c.SourceControlURL}
+	for _, f := range c.Files {
+		p.digests = append(p.digests, FileDigest{Path: f.Path, Shake256: hex.EncodeToString(Shake256(f.Content))})
+		if ClassifyPath(f.Path) != FileTypeProto {
+			continue
+		}
+		imps, err := ParseImports(f.Path, f.Content)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.FullName(), err)
+		}
+		p.imports[f.Path] = imps
+	}
+	if len(c.SourceControlURL) > 255 {
+		return nil, errs.Invalidf("source control URL too long")
+	}
+	if len(c.Labels) == 0 {
+		p.labels = []string{m.DefaultLabel}
+	}
+	for _, l := range c.Labels {
+		name := l.Name
+		if l.ID != "" {
+			id, ok := NormalizeID(l.ID)
+			if !ok {
+				return nil, errs.NotFoundf("label %s not found", l.ID)
+			}
+			lab, err := s.st.labelByID(ctx, id)
+			if err != nil || lab.ModuleID != m.ID {
+				if err == nil || errors.Is(err, errs.ErrNotFound) {
+					return nil, errs.NotFoundf("label %s not found in %s", l.ID, m.FullName())
+				}
+				return nil, err
+			}
+			name = lab.Name
+		}
+		if err := ValidateLabelName(name); err != nil {
+			return nil, err
+		}
+		p.labels = append(p.labels, name)
+	}
+	return p, nil
+}
+
+// depCommits loads the offered dependency commits, which the caller must be
+// able to read.
+func (s *Service) depCommits(ctx context.Context, ids []string) ([]DepCommit, error) {
+	norm := make([]string, 0, len(ids))
+	seen := map[string]bool{}
+	for _, raw := range ids {
+		id, ok := NormalizeID(raw)
+		if !ok {
+			return nil, errs.Invalidf("dependency commit id %q is not 32 hex digits", raw)
+		}
+		if !seen[id] {
+			seen[id] = true
+			norm = append(norm, id)
+		}
+	}
+	commits, err := s.st.commits(ctx, norm)
+	if err != nil {
+		return nil, err
+	}
+	paths, err := s.st.protoPaths(ctx, norm)
+	if err != nil {
+		return nil, err
+	}
+	modules := map[string]ModuleRecord{}
+	out := make([]DepCommit, 0, len(norm))
+	for _, id := range norm {
+		c, ok := commits[id]
+		if !ok {
+			return nil, errs.PreconditionFailedf("dependency commit %s does not exist", id)
+		}
+		m, ok := modules[c.ModuleID]
+		if !ok {
+			m, _, err = s.moduleByID(ctx, c.ModuleID)
+			if err != nil {
+				if errors.Is(err, errs.ErrNotFound) {
+					return nil, errs.PreconditionFailedf("dependency commit %s does not exist", id)
+				}
+				return nil, err
+			}
+			modules[c.ModuleID] = m
+		}
+		out = append(out, DepCommit{CommitID: id, ModuleID: m.ID, Name: m.FullName(), Paths: paths[id]})
+	}
+	return out, nil
+}
+
+// storeFiles puts a content's files into the CAS and records them.
+func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, error) {
+	out := make([]CommitFile, len(p.files))
+	stored := map[string]cas.Descriptor{}
+	for i, f := range p.files {
+		want := p.digests[i].Shake256
+		d, ok := stored[want]
+		if !ok {
+			var err error
+			d, err = s.cas.Put(ctx, bytes.NewReader(f.Content),
+				cas.WithExpected(cas.SHAKE256, want), cas.WithMaxSize(s.cfg.MaxFileSize))
+			if err != nil {
+				return nil, fmt.Errorf("store %s: %w", f.Path, err)
+			}
+			if err := s.meta.RecordBlob(ctx, metadata.Blob{Digest: d.Digest, Size: d.Size,
+				Extra: map[string]string{string(cas.SHAKE256): want}, TouchedAt: time.Now().UTC()}); err != nil {
+				return nil, err
+			}
+			stored[want] = d
+		}
+		out[i] = CommitFile{Path: f.Path, Blob: d.Digest, Shake256: want}
+	}
+	return out, nil
+}

@@ -1,0 +1,204 @@
+package buf
+
+import (
+	"context"
+
+	"buf.build/gen/go/bufbuild/registry/connectrpc/go/buf/registry/module/v1beta1/modulev1beta1connect"
+	modulev1beta1 "buf.build/gen/go/bufbuild/registry/protocolbuffers/go/buf/registry/module/v1beta1"
+	"connectrpc.com/connect"
+
+	"github.com/packyard/packyard/pkg/errs"
+)
+
+// v1beta1 is the buf.registry.module.v1beta1 API the CLI uses for v1
+// workspaces (B4 digests) and legacy federation.
+type v1beta1 struct {
+	s *Service
+}
+
+var (
+	_ modulev1beta1connect.CommitServiceHandler   = (*v1beta1)(nil)
+	_ modulev1beta1connect.GraphServiceHandler    = (*v1beta1)(nil)
+	_ modulev1beta1connect.DownloadServiceHandler = (*v1beta1)(nil)
+	_ modulev1beta1connect.UploadServiceHandler   = (*v1beta1)(nil)
+)
+
+func (h *v1beta1) GetCommits(ctx context.Context, req *connect.Request[modulev1beta1.GetCommitsRequest]) (*connect.Response[modulev1beta1.GetCommitsResponse], error) {
+	dt, err := digestTypeV1beta1(req.Msg.GetDigestType())
+	if err != nil {
+		return nil, err
+	}
+	refs := req.Msg.GetResourceRefs()
+	if len(refs) == 0 {
+		return nil, errs.Invalidf("resource_refs is empty")
+	}
+	out := make([]*modulev1beta1.Commit, 0, len(refs))
+	for _, r := range refs {
+		ref, err := resourceRefFromV1beta1(r)
+		if err != nil {
+			return nil, err
+		}
+		c, _, err := h.s.ResolveCommit(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, commitToV1beta1(c, dt))
+	}
+	return connect.NewResponse(modulev1beta1.GetCommitsResponse_builder{Commits: out}.Build()), nil
+}
+
+func (h *v1beta1) ListCommits(ctx context.Context, req *connect.Request[modulev1beta1.ListCommitsRequest]) (*connect.Response[modulev1beta1.ListCommitsResponse], error) {
+	dt, err := digestTypeV1beta1(req.Msg.GetDigestType())
+	if err != nil {
+		return nil, err
+	}
+	ref, err := resourceRefFromV1beta1(req.Msg.GetResourceRef())
+	if err != nil {
+		return nil, err
+	}
+	p, err := pageFrom(req.Msg.GetPageSize(), req.Msg.GetPageToken(), req.Msg.GetOrder() != modulev1beta1.ListCommitsRequest_ORDER_CREATE_TIME_ASC)
+	if err != nil {
+		return nil, err
+	}
+	commits, err := h.s.ListCommits(ctx, ref, req.Msg.GetIdQuery(), p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*modulev1beta1.Commit, len(commits))
+	for i, c := range commits {
+		out[i] = commitToV1beta1(c, dt)
+	}
+	return connect.NewResponse(modulev1beta1.ListCommitsResponse_builder{Commits: out, NextPageToken: nextToken(p, len(commits))}.Build()), nil
+}
+
+func (h *v1beta1) GetGraph(ctx context.Context, req *connect.Request[modulev1beta1.GetGraphRequest]) (*connect.Response[modulev1beta1.GetGraphResponse], error) {
+	dt, err := digestTypeV1beta1(req.Msg.GetDigestType())
+	if err != nil {
+		return nil, err
+	}
+	rs := req.Msg.GetResourceRefs()
+	if len(rs) == 0 {
+		return nil, errs.Invalidf("resource_refs is empty")
+	}
+	// Nodes carry the registry the client asked about, so that it finds
+	// them under the name it uses for this host.
+	registry := RequestHost(ctx)
+	refs := make([]ResourceRef, len(rs))
+	for i, r := range rs {
+		if reg := r.GetRegistry(); reg != "" {
+			registry = reg
+		}
+		ref, err := resourceRefFromV1beta1(r.GetResourceRef())
+		if err != nil {
+			return nil, err
+		}
+		refs[i] = ref
+	}
+	g, err := h.s.Graph(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	commits := make([]*modulev1beta1.Graph_Commit, len(g.Commits))
+	var edges []*modulev1beta1.Graph_Edge
+	for i, c := range g.Commits {
+		commits[i] = modulev1beta1.Graph_Commit_builder{Commit: commitToV1beta1(c, dt), Registry: registry}.Build()
+		for _, d := range g.Edges[c.ID] {
+			edges = append(edges, modulev1beta1.Graph_Edge_builder{
+				FromNode: modulev1beta1.Graph_Node_builder{CommitId: c.ID, Registry: registry}.Build(),
+				ToNode:   modulev1beta1.Graph_Node_builder{CommitId: d, Registry: registry}.Build(),
+			}.Build())
+		}
+	}
+	return connect.NewResponse(modulev1beta1.GetGraphResponse_builder{Graph: modulev1beta1.Graph_builder{Commits: commits, Edges: edges}.Build()}.Build()), nil
+}
+
+func (h *v1beta1) Download(ctx context.Context, req *connect.Request[modulev1beta1.DownloadRequest]) (*connect.Response[modulev1beta1.DownloadResponse], error) {
+	dt, err := digestTypeV1beta1(req.Msg.GetDigestType())
+	if err != nil {
+		return nil, err
+	}
+	vals := req.Msg.GetValues()
+	if len(vals) == 0 {
+		return nil, errs.Invalidf("values is empty")
+	}
+	out := make([]*modulev1beta1.DownloadResponse_Content, 0, len(vals))
+	for _, v := range vals {
+		ref, err := resourceRefFromV1beta1(v.GetResourceRef())
+		if err != nil {
+			return nil, err
+		}
+		var types []FileType
+		for _, t := range v.GetFileTypes() {
+			switch t {
+			case modulev1beta1.FileType_FILE_TYPE_PROTO:
+				types = append(types, FileTypeProto)
+			case modulev1beta1.FileType_FILE_TYPE_DOC:
+				types = append(types, FileTypeDoc)
+			case modulev1beta1.FileType_FILE_TYPE_LICENSE:
+				types = append(types, FileTypeLicense)
+			default:
+				return nil, errs.Invalidf("unknown file type %d", t)
+			}
+		}
+		c, files, err := h.s.Download(ctx, DownloadRequest{Ref: ref, Types: types, Paths: v.GetPaths(), PathsAllowNotExist: v.GetPathsAllowNotExist()})
+		if err != nil {
+			return nil, err
+		}
+		pf := make([]*modulev1beta1.File, len(files))
+		for i, f := range files {
+			pf[i] = modulev1beta1.File_builder{Path: f.Path, Content: f.Content}.Build()
+		}
+		// No v1 buf.yaml or buf.lock: B4 is the digest of the files alone.
+		out = append(out, modulev1beta1.DownloadResponse_Content_builder{Commit: commitToV1beta1(c, dt), Files: pf}.Build())
+	}
+	return connect.NewResponse(modulev1beta1.DownloadResponse_builder{Contents: out}.Build()), nil
+}
+
+// Upload is the legacy-federation upload: dependencies name their registry,
+// which must be this one.
+func (h *v1beta1) Upload(ctx context.Context, req *connect.Request[modulev1beta1.UploadRequest]) (*connect.Response[modulev1beta1.UploadResponse], error) {
+	host := RequestHost(ctx)
+	var deps []string
+	for _, d := range req.Msg.GetDepRefs() {
+		if reg := d.GetRegistry(); reg != "" && host != "" && reg != host {
+			return nil, errs.PreconditionFailedf("dependency %s is on registry %s; this registry only resolves its own commits", d.GetCommitId(), reg)
+		}
+		deps = append(deps, d.GetCommitId())
+	}
+	contents := make([]UploadContent, 0, len(req.Msg.GetContents()))
+	for _, c := range req.Msg.GetContents() {
+		var ref ModuleRef
+		switch mr := c.GetModuleRef(); {
+		case mr.HasId():
+			ref = ModuleRef{ID: mr.GetId()}
+		case mr.HasName():
+			ref = ModuleRef{Owner: mr.GetName().GetOwner(), Name: mr.GetName().GetModule()}
+		default:
+			return nil, errs.Invalidf("a module reference needs an id or a name")
+		}
+		uc := UploadContent{Module: ref, SourceControlURL: c.GetSourceControlUrl()}
+		for _, f := range c.GetFiles() {
+			uc.Files = append(uc.Files, UploadFile{Path: f.GetPath(), Content: f.GetContent()})
+		}
+		for _, l := range c.GetScopedLabelRefs() {
+			switch {
+			case l.HasId():
+				uc.Labels = append(uc.Labels, ScopedLabel{ID: l.GetId()})
+			case l.HasName():
+				uc.Labels = append(uc.Labels, ScopedLabel{Name: l.GetName()})
+			default:
+				return nil, errs.Invalidf("a label reference needs an id or a name")
+			}
+		}
+		contents = append(contents, uc)
+	}
+	commits, err := h.s.Upload(ctx, contents, deps)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*modulev1beta1.Commit, len(commits))
+	for i, c := range commits {
+		out[i] = commitToV1beta1(c, modulev1beta1.DigestType_DIGEST_TYPE_B5)
+	}
+	return connect.NewResponse(modulev1beta1.UploadResponse_builder{Commits: out}.Build()), nil
+}
