@@ -47,6 +47,9 @@ func invoker(env config.Env) ecosystem.Invoker {
 			}
 			return []reflect.Value{reflect.Zero(reflect.TypeFor[error]())}
 		})
+		if _, err := kernel.ConfigFromEnv(env); err != nil {
+			return err
+		}
 		app := fx.New(kernel.Core(env), ecosystems(), fx.Invoke(wrapped.Interface()))
 		if err := app.Err(); err != nil {
 			return startupError(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/packyard/packyard/migrations"
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/ecosystem"
+	"github.com/packyard/packyard/pkg/kernel"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/sqldb"
 	"github.com/packyard/packyard/pkg/version"
@@ -64,6 +65,10 @@ func newRoot(env config.Env, stdout, stderr io.Writer) *cobra.Command {
 }
 
 func serve(ctx context.Context, env config.Env, stderr io.Writer) error {
+	// Report every malformed variable before anything else starts.
+	if _, err := kernel.ConfigFromEnv(env); err != nil {
+		return err
+	}
 	app := serverApp(env)
 	if err := app.Err(); err != nil {
 		return startupError(err)

@@ -52,6 +52,9 @@ func Core(env config.Env) fx.Option {
 		fx.WithLogger(func(l *zap.Logger) fxevent.Logger {
 			zl := &fxevent.ZapLogger{Logger: l.Named("fx")}
 			zl.UseLogLevel(zapcore.DebugLevel)
+			// The CLI prints the cause of a failed start once; fx's own
+			// report of it stays at debug level.
+			zl.UseErrorLevel(zapcore.DebugLevel)
 			return zl
 		}),
 	)

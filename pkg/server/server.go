@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -73,6 +74,7 @@ func New(p Params) (*Server, error) {
 		s.log.Warn("readiness check failed", zap.String("dependency", name), zap.Error(err))
 	}))
 	s.mux.Handle("GET /metrics", m.handler)
+	s.mux.HandleFunc("GET /api/v1/whoami", whoami)
 	s.mux.Handle("/", e)
 
 	ecos := append([]ecosystem.Ecosystem(nil), p.Ecosystems...)
@@ -274,4 +276,19 @@ func (i errorInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		return errs.ToConnect(next(ctx, conn))
 	}
+}
+
+// whoami tells a caller who their token says they are: a quick check of a
+// token and its scope.
+func whoami(w http.ResponseWriter, r *http.Request) {
+	p, ok := auth.PrincipalFrom(r.Context())
+	if !ok {
+		auth.WriteError(w, r, nil, fmt.Errorf("no credentials: send a token as the Basic password or as a Bearer token: %w", errs.ErrUnauthenticated))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"user": p.UserName, "site_admin": p.SiteAdmin, "token_id": p.TokenID, "scope": p.Scope, "method": p.Method,
+	})
 }
