@@ -34,6 +34,7 @@ func stopTimeout(env config.Env) time.Duration {
 // every ecosystem: fn's parameters are injected, and fn's error is returned
 // as it is.
 func invoker(env config.Env) ecosystem.Invoker {
+	env = quietByDefault(env)
 	return func(ctx context.Context, fn any) error {
 		ft := reflect.TypeOf(fn)
 		if ft == nil || ft.Kind() != reflect.Func || ft.NumOut() != 1 || ft.Out(0) != reflect.TypeFor[error]() {
@@ -70,4 +71,16 @@ func startupError(err error) error {
 		return root
 	}
 	return err
+}
+
+// quietByDefault makes the admin CLI log only warnings and errors unless
+// PACKYARD_LOG_LEVEL says otherwise: its output is its result.
+func quietByDefault(env config.Env) config.Env {
+	return func(name string) (string, bool) {
+		v, ok := env(name)
+		if name == "PACKYARD_LOG_LEVEL" && (!ok || v == "") {
+			return "warn", true
+		}
+		return v, ok
+	}
 }
