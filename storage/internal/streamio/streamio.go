@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/packyard/packyard/pkg/errs"
 )
@@ -113,4 +114,36 @@ func (e *exactReader) Read(p []byte) (int, error) {
 func CheckEmpty(r io.Reader) error {
 	e := &exactReader{r: r}
 	return e.check()
+}
+
+// Recorder remembers the first error other than io.EOF that its reader
+// returned. Clients such as net/http replace a request body's read error
+// with their own ("connection closed"); a driver asks the Recorder for the
+// real cause.
+type Recorder struct {
+	r   io.Reader
+	mu  sync.Mutex // the client may read from another goroutine
+	err error
+}
+
+// Record wraps r.
+func Record(r io.Reader) *Recorder { return &Recorder{r: r} }
+
+func (rec *Recorder) Read(p []byte) (int, error) {
+	n, err := rec.r.Read(p)
+	if err != nil && err != io.EOF {
+		rec.mu.Lock()
+		if rec.err == nil {
+			rec.err = err
+		}
+		rec.mu.Unlock()
+	}
+	return n, err
+}
+
+// Err returns the first read error, or nil.
+func (rec *Recorder) Err() error {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.err
 }

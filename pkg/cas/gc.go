@@ -1,0 +1,187 @@
+package cas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/storage"
+)
+
+// GCStats reports what a GC run removed.
+type GCStats struct {
+	Records int // index rows of unreferenced blobs removed
+	Objects int // objects of those rows removed
+	Orphans int // objects without an index row removed
+	Kept    int // candidates left alone because a writer reused them meanwhile
+}
+
+// gcBatch is how many unreferenced blobs GC asks the index for at a time.
+const gcBatch = 500
+
+// maxGCErrors bounds how many per-blob errors a run collects before giving up.
+const maxGCErrors = 20
+
+// GC removes blobs that nothing references and that no writer stored or
+// reused within grace, in two passes:
+//
+//  1. Index pass: for each unreferenced blob untouched since now-grace, the
+//     index row is deleted first, conditionally (DeleteBlobRecord only
+//     deletes a row that is still unreferenced and untouched), and the
+//     object second. A Put of the same content touches the row before it
+//     returns, so either the conditional delete fails and the blob stays, or
+//     the row is gone first; GC then looks for the row again and leaves the
+//     object alone when a writer has recorded it anew, and that writer also
+//     re-checks the object after recording it (see Put). Row before object
+//     means a crash leaves at worst an object without a row, never a row
+//     without its object.
+//  2. Orphan pass (blob stores that implement storage.Lister): objects under
+//     blobs/sha256/ older than grace with no index row, left by a crash
+//     between a Put's upload and its index write, are deleted.
+//
+// Within one process, Put and GC also serialize on a per-digest lock, which
+// closes every window between their steps. Across replicas the re-checks
+// leave one narrow window (a Put on another replica completing entirely
+// between GC's last re-check and its object delete); the grace period
+// makes a candidate already unused for that long, which is why it should be
+// generous (hours, not seconds). Callers must keep grace longer than the
+// longest upload, since an object being uploaded has no row yet.
+func (s *IndexedStore) GC(ctx context.Context, grace time.Duration) (GCStats, error) {
+	var stats GCStats
+	if grace < 0 {
+		return stats, errs.Invalidf("gc grace period %s is negative", grace)
+	}
+	before := s.now().Add(-grace)
+	var failures []error
+	fail := func(err error) bool {
+		failures = append(failures, err)
+		return len(failures) >= maxGCErrors
+	}
+
+	seen := map[string]bool{}
+index:
+	for {
+		digests, err := s.index.UnreferencedBlobs(ctx, before, gcBatch)
+		if err != nil {
+			return stats, fmt.Errorf("cas gc: list unreferenced blobs: %w", err)
+		}
+		progress := false
+		for _, d := range digests {
+			if seen[d] {
+				continue
+			}
+			seen[d], progress = true, true
+			if err := s.collect(ctx, d, before, &stats); err != nil {
+				if ctx.Err() != nil {
+					return stats, ctx.Err()
+				}
+				if fail(err) {
+					break index
+				}
+			}
+		}
+		if !progress || len(digests) < gcBatch {
+			break
+		}
+	}
+
+	if l, ok := s.blobs.(storage.Lister); ok && len(failures) < maxGCErrors {
+		err := l.List(ctx, KeyPrefix, func(info storage.Info) error {
+			d, ok := digestFromKey(info.Key)
+			if !ok || !info.ModTime.Before(before) {
+				return nil
+			}
+			if _, err := s.index.GetBlob(ctx, d); !errors.Is(err, errs.ErrNotFound) {
+				return err // nil: indexed, keep
+			}
+			if err := s.collectOrphan(ctx, d, before, &stats); err != nil && fail(err) {
+				return errors.New("too many errors")
+			}
+			return nil
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return stats, ctx.Err()
+			}
+			failures = append(failures, fmt.Errorf("cas gc: walk blobs: %w", err))
+		}
+	}
+
+	s.logger.Info("blob garbage collection",
+		zap.Int("records", stats.Records), zap.Int("objects", stats.Objects),
+		zap.Int("orphans", stats.Orphans), zap.Int("kept", stats.Kept),
+		zap.Duration("grace", grace), zap.Int("errors", len(failures)))
+	return stats, errors.Join(failures...)
+}
+
+// collect removes one unreferenced blob: its row (conditionally), then its object.
+func (s *IndexedStore) collect(ctx context.Context, digest string, before time.Time, stats *GCStats) error {
+	if ValidateDigest(digest) != nil {
+		s.logger.Warn("gc: index holds a malformed digest; leaving it", zap.String("digest", digest))
+		return nil
+	}
+	unlock, err := s.locks.lock(ctx, digest)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	deleted, err := s.index.DeleteBlobRecord(ctx, digest, before)
+	if err != nil {
+		return fmt.Errorf("cas gc: delete index row %s: %w", digest, err)
+	}
+	if !deleted {
+		stats.Kept++ // referenced or touched since the listing
+		return nil
+	}
+	stats.Records++
+	if _, err := s.index.GetBlob(ctx, digest); err == nil {
+		stats.Kept++ // recorded again by a writer on another replica
+		return nil
+	} else if !errors.Is(err, errs.ErrNotFound) {
+		// Unsure: keep the object; the orphan pass retries later.
+		return fmt.Errorf("cas gc: re-check %s: %w", digest, err)
+	}
+	if err := s.blobs.Delete(ctx, Key(digest)); err != nil {
+		return fmt.Errorf("cas gc: delete object %s: %w", digest, err)
+	}
+	stats.Objects++
+	return nil
+}
+
+// collectOrphan removes an object that has no index row, after checking
+// again under the digest's lock that it still has none and is still old.
+func (s *IndexedStore) collectOrphan(ctx context.Context, digest string, before time.Time, stats *GCStats) error {
+	unlock, err := s.locks.lock(ctx, digest)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := s.index.GetBlob(ctx, digest); err == nil {
+		stats.Kept++
+		return nil
+	} else if !errors.Is(err, errs.ErrNotFound) {
+		return fmt.Errorf("cas gc: check %s: %w", digest, err)
+	}
+	key := Key(digest)
+	info, err := s.blobs.Stat(ctx, key)
+	if errors.Is(err, errs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cas gc: stat %s: %w", key, err)
+	}
+	if !info.ModTime.Before(before) {
+		stats.Kept++ // uploaded again meanwhile
+		return nil
+	}
+	if err := s.blobs.Delete(ctx, key); err != nil {
+		return fmt.Errorf("cas gc: delete orphan %s: %w", key, err)
+	}
+	stats.Orphans++
+	s.logger.Info("gc: removed an object without an index row", zap.String("digest", digest))
+	return nil
+}
