@@ -89,3 +89,12 @@ func TestUnreachableServerIsUnavailable(t *testing.T) {
 	_, err = postgres.Open(t.Context(), postgres.Config{URL: "postgres://%zz"})
 	require.ErrorIs(t, err, errs.ErrInvalidArgument)
 }
+
+func BenchmarkMetadata(b *testing.B) {
+	db, err := postgres.Open(b.Context(), postgres.Config{URL: testenv.PostgresURL(b)})
+	require.NoError(b, err)
+	defer db.Close()
+	_, err = migrations.Up(b.Context(), db)
+	require.NoError(b, err)
+	metadatatest.Bench(b, metadata.NewSQL(db))
+}

@@ -42,3 +42,12 @@ func TestMigrationsDownAndUp(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, res.Applied, res2.Applied)
 }
+
+func BenchmarkMetadata(b *testing.B) {
+	db, err := sqlite.Open(b.Context(), sqlite.Config{Path: filepath.Join(b.TempDir(), "packyard.db")})
+	require.NoError(b, err)
+	defer db.Close()
+	_, err = migrations.Up(b.Context(), db)
+	require.NoError(b, err)
+	metadatatest.Bench(b, metadata.NewSQL(db))
+}

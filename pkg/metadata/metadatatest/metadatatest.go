@@ -334,3 +334,66 @@ func repeat(s string, n int) string {
 	}
 	return string(out)
 }
+
+// Bench measures the metadata operations on packyard's hot paths: token
+// lookup (every authenticated request), organization and role lookup
+// (every authorization), document reads (Composer metadata) and writes.
+func Bench(b *testing.B, s metadata.Store) {
+	ctx := context.Background()
+	org, err := s.CreateOrg(ctx, metadata.Org{Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	u, _ := s.CreateUser(ctx, metadata.User{Name: "bench-user"})
+	_ = s.SetMember(ctx, org.ID, u.ID, metadata.RoleWrite)
+	_ = s.CreateToken(ctx, metadata.Token{ID: "benchtoken", Hash: []byte("h"), UserID: u.ID, OrgID: org.ID, Scope: metadata.RoleRead})
+	body := make([]byte, 16<<10)
+	_ = s.PutDocument(ctx, nil, metadata.Document{Scope: "bench", Key: "doc", Body: body})
+
+	b.Run("GetToken", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.GetToken(ctx, "benchtoken"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("GetOrgAndRole", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				o, err := s.GetOrg(ctx, "bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.GetRole(ctx, o.ID, u.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("GetDocument16KiB", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.GetDocument(ctx, "bench", "doc"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("PutDocumentAndBumpGeneration", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			err := s.DB().InTx(ctx, func(tx *sqldb.Tx) error {
+				if err := s.PutDocument(ctx, tx, metadata.Document{Scope: "bench", Key: "w", Body: body[:1024]}); err != nil {
+					return err
+				}
+				_, err := s.BumpGeneration(ctx, tx, "bench")
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# packyard's benchmark harness (never part of the test run):
+#   1. Go benchmarks of the kernel drivers and ecosystem code, against the
+#      same local PostgreSQL, MinIO and Redis the tests use;
+#   2. HTTP load against a running packyard (embedded defaults) with the
+#      bench/load program: requests per second and latency percentiles.
+# Prints tables; numbers depend on the machine, compare runs on one machine.
+#
+# Usage: bash scripts/bench.sh [go-bench-regexp]     (default: .)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+export PATH="$(go env GOPATH)/bin:$PATH"
+
+STATE=$(mktemp -d /tmp/packyard-bench-XXXXXX)
+PID=""
+cleanup() {
+  [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+  bash scripts/services.sh stop "$STATE" || true
+  rm -rf "$STATE"
+}
+trap cleanup EXIT INT TERM
+eval "$(bash scripts/services.sh start "$STATE")"
+export PACKYARD_TEST_REQUIRE_SERVICES=1
+
+echo "== Go benchmarks (ns/op per operation; MB/s where bytes move)"
+go test -run '^$' -bench "${1:-.}" -benchmem -benchtime=2s -count=1 \
+  ./storage/... ./pkg/... ./ecosystems/... 2>&1 | tee "$STATE/go-bench.txt" | \
+  awk '/^Benchmark/ { printf "%-70s %14s %s %s %s\n", $1, $3, $4, $5, $6 } /^(ok|FAIL|---)/ { print }'
+
+echo
+echo "== HTTP load against a running packyard (embedded defaults, 16 workers, 5 s each)"
+go build -o "$STATE/packyard" ./cmd/packyard
+go build -o "$STATE/load" ./bench/load
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+export PACKYARD_HTTP_ADDR="127.0.0.1:$PORT" PACKYARD_DATA_DIR="$STATE/data" PACKYARD_LOG_LEVEL=warn
+"$STATE/packyard" serve 2>"$STATE/packyard.log" &
+PID=$!
+for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+"$STATE/packyard" org create bench >/dev/null
+TOKEN=$("$STATE/packyard" token create --org bench --scope read)
+BASE="http://127.0.0.1:$PORT"
+"$STATE/load" -header
+"$STATE/load" -name "healthz (no auth)" -url "$BASE/healthz"
+"$STATE/load" -name "whoami (token auth)" -url "$BASE/api/v1/whoami" -token "$TOKEN"
