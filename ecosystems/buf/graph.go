@@ -1,70 +1,108 @@
 package buf
 
 import (
-	"context"
 	"sort"
+	"time"
 )
 
-// Graph is a set of commits and their direct dependency edges.
-type Graph struct {
-	Nodes []string            // commit ids, roots first, then breadth-first
-	Edges map[string][]string // commit id -> its direct dependencies (sorted)
+// CommitNode is what graph resolution needs to know about a commit.
+type CommitNode struct {
+	ID        string
+	ModuleID  string
+	CreatedAt time.Time
 }
 
-// DepsFunc returns the direct dependencies of each of ids.
-type DepsFunc func(ctx context.Context, ids []string) (map[string][]string, error)
+// newer reports whether a is a newer commit than b.
+func newer(a, b CommitNode) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.After(b.CreatedAt)
+	}
+	return a.ID > b.ID
+}
 
-// LoadGraph collects every commit reachable from roots through deps,
-// loading one breadth-first level per call.
-func LoadGraph(ctx context.Context, roots []string, deps DepsFunc) (Graph, error) {
-	g := Graph{Edges: map[string][]string{}}
+// ResolveGraph builds the dependency graph of roots with one commit per
+// module, the way a lock file needs it. Candidates are the roots and every
+// commit in their closures (the dependencies each root was pushed with).
+// A module that is a root keeps that commit; otherwise the newest candidate
+// of the module wins. Each node's edges are its direct dependencies, each
+// replaced by the chosen commit of its module. With a single root the
+// result is exactly the root's closure, so the digests the client
+// recomputes from it match the stored ones.
+//
+// info must describe every root, closure member and direct dependency.
+func ResolveGraph(roots []string, closure, direct map[string][]string, info map[string]CommitNode) (nodes []string, edges map[string][]string) {
+	chosen := map[string]string{} // module -> commit
+	var order []string
+	for _, r := range roots {
+		m := info[r].ModuleID
+		if _, ok := chosen[m]; !ok {
+			chosen[m] = r
+			order = append(order, m)
+		}
+	}
+	isRootModule := map[string]bool{}
+	for m := range chosen {
+		isRootModule[m] = true
+	}
+	var candidates []string
+	for _, r := range roots {
+		candidates = append(candidates, closure[r]...)
+	}
+	sort.Strings(candidates)
+	for _, c := range candidates {
+		n := info[c]
+		if isRootModule[n.ModuleID] {
+			continue
+		}
+		cur, ok := chosen[n.ModuleID]
+		if !ok {
+			order = append(order, n.ModuleID)
+		}
+		if !ok || newer(n, info[cur]) {
+			chosen[n.ModuleID] = c
+		}
+	}
 	seen := map[string]bool{}
-	var frontier []string
 	for _, r := range roots {
 		if !seen[r] {
 			seen[r] = true
-			g.Nodes = append(g.Nodes, r)
-			frontier = append(frontier, r)
+			nodes = append(nodes, r)
 		}
 	}
-	for len(frontier) > 0 {
-		level, err := deps(ctx, frontier)
-		if err != nil {
-			return Graph{}, err
+	for _, m := range order {
+		if c := chosen[m]; !seen[c] {
+			seen[c] = true
+			nodes = append(nodes, c)
 		}
-		var next []string
-		for _, id := range frontier {
-			ds := append([]string(nil), level[id]...)
-			sort.Strings(ds)
-			g.Edges[id] = ds
-			for _, d := range ds {
-				if !seen[d] {
-					seen[d] = true
-					g.Nodes = append(g.Nodes, d)
-					next = append(next, d)
-				}
+	}
+	edges = map[string][]string{}
+	for i := 0; i < len(nodes); i++ {
+		n := nodes[i]
+		var out []string
+		for _, d := range direct[n] {
+			target := d
+			if c, ok := chosen[info[d].ModuleID]; ok {
+				target = c
 			}
+			if !seen[target] {
+				// Outside every closure (not expected): keep the graph whole.
+				seen[target] = true
+				nodes = append(nodes, target)
+			}
+			out = append(out, target)
 		}
-		frontier = next
+		sort.Strings(out)
+		edges[n] = dedupe(out)
 	}
-	return g, nil
+	return nodes, edges
 }
 
-// Reachable returns every commit reachable from id (excluding id), sorted.
-func (g Graph) Reachable(id string) []string {
-	seen := map[string]bool{id: true}
-	stack := append([]string(nil), g.Edges[id]...)
-	var out []string
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[n] {
-			continue
+func dedupe(sorted []string) []string {
+	out := sorted[:0]
+	for i, s := range sorted {
+		if i == 0 || s != sorted[i-1] {
+			out = append(out, s)
 		}
-		seen[n] = true
-		out = append(out, n)
-		stack = append(stack, g.Edges[n]...)
 	}
-	sort.Strings(out)
 	return out
 }

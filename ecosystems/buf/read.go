@@ -15,8 +15,8 @@ type GraphResult struct {
 	Edges   map[string][]string // commit id -> direct dependencies
 }
 
-// Graph resolves refs to commits and returns them with every commit they
-// depend on, directly or not, and the edges between them.
+// Graph resolves refs to commits and returns them with the commits they
+// depend on, one per module (see ResolveGraph), and the edges between them.
 func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, error) {
 	roots := make([]string, 0, len(refs))
 	for _, r := range refs {
@@ -26,17 +26,37 @@ func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, e
 		}
 		roots = append(roots, c.ID)
 	}
-	g, err := LoadGraph(ctx, roots, s.limitedDeps())
+	closures, err := s.st.closure(ctx, roots)
 	if err != nil {
 		return GraphResult{}, err
 	}
-	commits, err := s.st.commits(ctx, g.Nodes)
+	candidates := append([]string(nil), roots...)
+	for _, r := range roots {
+		candidates = append(candidates, closures[r]...)
+	}
+	if len(candidates) > s.cfg.MaxGraphNodes {
+		return GraphResult{}, errs.PreconditionFailedf("the dependency graph has more than %d commits (PACKYARD_BUF_MAX_GRAPH_NODES)", s.cfg.MaxGraphNodes)
+	}
+	direct, err := s.st.deps(ctx, candidates)
 	if err != nil {
 		return GraphResult{}, err
 	}
-	out := GraphResult{Edges: g.Edges}
+	all := append([]string(nil), candidates...)
+	for _, ds := range direct {
+		all = append(all, ds...)
+	}
+	commits, err := s.st.commits(ctx, all)
+	if err != nil {
+		return GraphResult{}, err
+	}
+	info := make(map[string]CommitNode, len(commits))
+	for id, c := range commits {
+		info[id] = CommitNode{ID: id, ModuleID: c.ModuleID, CreatedAt: c.CreatedAt}
+	}
+	nodes, edges := ResolveGraph(roots, closures, direct, info)
+	out := GraphResult{Edges: edges}
 	readable := map[string]bool{}
-	for _, id := range g.Nodes {
+	for _, id := range nodes {
 		c, ok := commits[id]
 		if !ok {
 			return GraphResult{}, fmt.Errorf("graph: commit %s vanished", id)
@@ -51,18 +71,6 @@ func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, e
 		out.Commits = append(out.Commits, c)
 	}
 	return out, nil
-}
-
-// limitedDeps is store.deps with a cap on the number of commits visited.
-func (s *Service) limitedDeps() DepsFunc {
-	visited := 0
-	return func(ctx context.Context, ids []string) (map[string][]string, error) {
-		visited += len(ids)
-		if visited > s.cfg.MaxGraphNodes {
-			return nil, errs.PreconditionFailedf("the dependency graph has more than %d commits", s.cfg.MaxGraphNodes)
-		}
-		return s.st.deps(ctx, ids)
-	}
 }
 
 // DownloadRequest selects files of a commit.

@@ -1,8 +1,8 @@
 package buf
 
 import (
-	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -121,32 +121,58 @@ func TestResolveDeps(t *testing.T) {
 	}
 }
 
-func TestLoadGraph(t *testing.T) {
-	// top -> left -> base1, top -> right -> base2 (two commits of one module
-	// stay two nodes), and a cycle guard: x -> y -> x.
-	edges := map[string][]string{
-		"top": {"right", "left"}, "left": {"base1"}, "right": {"base2"},
-		"x": {"y"}, "y": {"x"},
+func TestResolveGraph(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	info := map[string]CommitNode{
+		"b1":    {ID: "b1", ModuleID: "base", CreatedAt: t0},
+		"b2":    {ID: "b2", ModuleID: "base", CreatedAt: t0.Add(time.Hour)},
+		"left":  {ID: "left", ModuleID: "left", CreatedAt: t0.Add(time.Minute)},
+		"right": {ID: "right", ModuleID: "right", CreatedAt: t0.Add(2 * time.Hour)},
+		"top":   {ID: "top", ModuleID: "top", CreatedAt: t0.Add(3 * time.Hour)},
 	}
-	calls := 0
-	deps := func(_ context.Context, ids []string) (map[string][]string, error) {
-		calls++
-		out := map[string][]string{}
-		for _, id := range ids {
-			out[id] = edges[id]
-		}
-		return out, nil
-	}
-	g, err := LoadGraph(context.Background(), []string{"top", "left"}, deps)
-	require.NoError(t, err)
-	require.Equal(t, []string{"top", "left", "right", "base1", "base2"}, g.Nodes)
-	require.Equal(t, 3, calls, "one query per level")
-	require.Equal(t, []string{"base1", "base2", "left", "right"}, g.Reachable("top"))
-	require.Equal(t, []string{"base1"}, g.Reachable("left"))
-	require.Empty(t, g.Reachable("base1"))
+	// left was pushed against base b1, right against b2, top against left,
+	// right and b2 (its workspace's choice).
+	direct := map[string][]string{"left": {"b1"}, "right": {"b2"}, "top": {"left", "right"}}
+	closure := map[string][]string{"left": {"b1"}, "right": {"b2"}, "top": {"b2", "left", "right"}}
 
-	g, err = LoadGraph(context.Background(), []string{"x"}, deps)
-	require.NoError(t, err)
-	require.Equal(t, []string{"x", "y"}, g.Nodes)
-	require.Equal(t, []string{"y"}, g.Reachable("x"))
+	tests := []struct {
+		name      string
+		roots     []string
+		wantNodes []string
+		wantEdges map[string][]string
+	}{
+		{
+			name: "one root is exactly its own closure", roots: []string{"left"},
+			wantNodes: []string{"left", "b1"}, wantEdges: map[string][]string{"left": {"b1"}, "b1": nil},
+		},
+		{
+			name: "a root's closure decides versions for its nodes", roots: []string{"top"},
+			wantNodes: []string{"top", "b2", "left", "right"},
+			wantEdges: map[string][]string{"top": {"left", "right"}, "left": {"b2"}, "right": {"b2"}, "b2": nil},
+		},
+		{
+			name: "diamond over two roots: the newest commit of a module wins", roots: []string{"left", "right"},
+			wantNodes: []string{"left", "right", "b2"},
+			wantEdges: map[string][]string{"left": {"b2"}, "right": {"b2"}, "b2": nil},
+		},
+		{
+			name: "a requested commit wins over newer ones", roots: []string{"right", "b1"},
+			wantNodes: []string{"right", "b1"},
+			wantEdges: map[string][]string{"right": {"b1"}, "b1": nil},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nodes, edges := ResolveGraph(tt.roots, closure, direct, info)
+			require.Equal(t, tt.wantNodes, nodes)
+			for n, want := range tt.wantEdges {
+				require.Equal(t, want, edges[n], "edges of %s", n)
+			}
+			modules := map[string]bool{}
+			for _, n := range nodes {
+				require.False(t, modules[info[n].ModuleID], "one commit per module")
+				modules[info[n].ModuleID] = true
+			}
+		})
+	}
 }

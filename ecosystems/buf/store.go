@@ -184,7 +184,7 @@ func (s *store) updateModule(ctx context.Context, m ModuleRecord) error {
 
 // dependents lists commits of other modules that depend on a commit of moduleID.
 func (s *store) dependents(ctx context.Context, moduleID string) ([]string, error) {
-	rows, err := s.db.Query(ctx, `SELECT DISTINCT m.owner_id, m.name FROM buf_commit_deps d
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT m.owner_id, m.name FROM buf_commit_closure d
 		JOIN buf_commits dc ON dc.id = d.dep_commit_id
 		JOIN buf_commits c ON c.id = d.commit_id
 		JOIN buf_modules m ON m.id = c.module_id
@@ -210,6 +210,7 @@ func (s *store) deleteModule(ctx context.Context, tx *sqldb.Tx, id string) error
 		`DELETE FROM buf_label_history WHERE label_id IN (SELECT id FROM buf_labels WHERE module_id = ?)`,
 		`DELETE FROM buf_labels WHERE module_id = ?`,
 		`DELETE FROM buf_commit_deps WHERE commit_id IN (SELECT id FROM buf_commits WHERE module_id = ?)`,
+		`DELETE FROM buf_commit_closure WHERE commit_id IN (SELECT id FROM buf_commits WHERE module_id = ?)`,
 		`DELETE FROM buf_commit_files WHERE commit_id IN (SELECT id FROM buf_commits WHERE module_id = ?)`,
 		`DELETE FROM buf_commits WHERE module_id = ?`,
 		`DELETE FROM buf_modules WHERE id = ?`,
@@ -312,7 +313,7 @@ func (s *store) queryCommits(ctx context.Context, q string, args ...any) ([]Comm
 	return out, sqldb.MapErr(rows.Err())
 }
 
-func (s *store) insertCommit(ctx context.Context, tx *sqldb.Tx, c Commit, files []CommitFile, deps []string) error {
+func (s *store) insertCommit(ctx context.Context, tx *sqldb.Tx, c Commit, files []CommitFile, deps, closure []string) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO buf_commits (id, module_id, b5, b4, created_by_user_id, source_control_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.ModuleID, c.B5, c.B4, c.CreatedByUserID, c.SourceControlURL, toMicros(c.CreatedAt)); err != nil {
 		return err
@@ -325,6 +326,11 @@ func (s *store) insertCommit(ctx context.Context, tx *sqldb.Tx, c Commit, files 
 	}
 	for _, d := range deps {
 		if _, err := tx.Exec(ctx, `INSERT INTO buf_commit_deps (commit_id, dep_commit_id) VALUES (?, ?)`, c.ID, d); err != nil {
+			return err
+		}
+	}
+	for _, d := range closure {
+		if _, err := tx.Exec(ctx, `INSERT INTO buf_commit_closure (commit_id, dep_commit_id) VALUES (?, ?)`, c.ID, d); err != nil {
 			return err
 		}
 	}
@@ -375,9 +381,18 @@ func (s *store) protoPaths(ctx context.Context, ids []string) (map[string][]stri
 
 // deps returns the direct dependencies of each commit.
 func (s *store) deps(ctx context.Context, ids []string) (map[string][]string, error) {
+	return s.edges(ctx, "buf_commit_deps", ids)
+}
+
+// closure returns every dependency of each commit, direct or not.
+func (s *store) closure(ctx context.Context, ids []string) (map[string][]string, error) {
+	return s.edges(ctx, "buf_commit_closure", ids)
+}
+
+func (s *store) edges(ctx context.Context, table string, ids []string) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, chunk := range chunks(ids, 500) {
-		rows, err := s.db.Query(ctx, `SELECT commit_id, dep_commit_id FROM buf_commit_deps WHERE commit_id IN (`+placeholders(len(chunk))+`)`, anys(chunk)...)
+		rows, err := s.db.Query(ctx, `SELECT commit_id, dep_commit_id FROM `+table+` WHERE commit_id IN (`+placeholders(len(chunk))+`) ORDER BY commit_id, dep_commit_id`, anys(chunk)...)
 		if err != nil {
 			return nil, err
 		}

@@ -87,20 +87,32 @@ func (s *Service) upload(ctx context.Context, contents []UploadContent, depCommi
 		return nil, err
 	}
 
-	// The graph below the existing commits the contents depend on.
-	var roots []string
-	for _, targets := range res.Direct {
-		for _, t := range targets {
-			if t.Pushed < 0 {
-				roots = append(roots, t.CommitID)
-			}
-		}
+	// Everything the offered dependency commits reach: their closures, the
+	// direct edges of all of them, and their records.
+	var depIDs []string
+	resolution := map[string]string{} // module id -> the commit this push uses
+	for _, d := range deps {
+		depIDs = append(depIDs, d.CommitID)
+		resolution[d.ModuleID] = d.CommitID
 	}
-	g, err := LoadGraph(ctx, roots, s.st.deps)
+	closures, err := s.st.closure(ctx, depIDs)
 	if err != nil {
 		return nil, err
 	}
-	known, err := s.st.commits(ctx, g.Nodes)
+	existing := append([]string(nil), depIDs...)
+	for _, id := range depIDs {
+		existing = append(existing, closures[id]...)
+	}
+	direct, err := s.st.deps(ctx, existing)
+	if err != nil {
+		return nil, err
+	}
+	var all []string
+	all = append(all, existing...)
+	for _, ds := range direct {
+		all = append(all, ds...)
+	}
+	known, err := s.st.commits(ctx, all)
 	if err != nil {
 		return nil, err
 	}
@@ -112,40 +124,64 @@ func (s *Service) upload(ctx context.Context, contents []UploadContent, depCommi
 	}
 
 	now := s.now()
-	closure := make([]map[string]bool, len(preps)) // pushed index -> every commit it depends on
-	direct := make([][]string, len(preps))
+	pushedCommit := map[string]int{} // new or reused commit id -> pushed index
+	directIDs := make([][]string, len(preps))
+	closure := make([][]string, len(preps))
+	targetID := func(t Target) string {
+		if t.Pushed >= 0 {
+			return preps[t.Pushed].commit.ID
+		}
+		return t.CommitID
+	}
 	for _, i := range res.Order {
 		p := preps[i]
-		closure[i] = map[string]bool{}
+		// Walk the dependencies module by module, using this push's commit
+		// for every module it names, as the CLI does for its workspace.
+		seen := map[string]bool{}
+		var queue []string
 		for _, t := range res.Direct[i] {
-			id := t.CommitID
-			if t.Pushed >= 0 {
-				id = preps[t.Pushed].commit.ID
-				for d := range closure[t.Pushed] {
-					closure[i][d] = true
-				}
-			} else {
-				for _, d := range g.Reachable(id) {
-					closure[i][d] = true
-				}
+			id := targetID(t)
+			directIDs[i] = append(directIDs[i], id)
+			queue = append(queue, id)
+		}
+		for len(queue) > 0 {
+			n := queue[0]
+			queue = queue[1:]
+			if n == "" || seen[n] {
+				continue
 			}
-			closure[i][id] = true
-			direct[i] = append(direct[i], id)
+			seen[n] = true
+			closure[i] = append(closure[i], n)
+			if j, ok := pushedCommit[n]; ok {
+				for _, t := range res.Direct[j] {
+					queue = append(queue, targetID(t))
+				}
+				continue
+			}
+			for _, d := range direct[n] {
+				if r, ok := resolution[known[d].ModuleID]; ok {
+					d = r
+				}
+				queue = append(queue, d)
+			}
 		}
 		filesDigest, err := FilesDigest(p.digests)
 		if err != nil {
 			return nil, err
 		}
-		var depDigests [][]byte
-		for d := range closure[i] {
+		depDigests := make([][]byte, 0, len(closure[i]))
+		for _, d := range closure[i] {
+			if b5[d] == nil {
+				return nil, fmt.Errorf("upload: no digest for dependency commit %s", d)
+			}
 			depDigests = append(depDigests, b5[d])
 		}
 		digest := B5(filesDigest, depDigests)
 		hexB5 := hex.EncodeToString(digest)
-		existing, err := s.st.commitByB5(ctx, s.st.db, p.module.ID, hexB5)
+		found, err := s.st.commitByB5(ctx, s.st.db, p.module.ID, hexB5)
 		switch {
 		case err == nil:
-			p.commit, p.exists = existing, true
+			p.commit, p.exists = found, true
 		case errors.Is(err, errs.ErrNotFound):
 			p.commit = Commit{ID: metadata.NewID(), ModuleID: p.module.ID, OwnerID: p.module.OwnerID,
 				B5: hexB5, B4: hex.EncodeToString(filesDigest), CreatedByUserID: userID(ctx),
@@ -154,6 +190,8 @@ func (s *Service) upload(ctx context.Context, contents []UploadContent, depCommi
 			return nil, err
 		}
 		b5[p.commit.ID] = digest
+		pushedCommit[p.commit.ID] = i
+		resolution[p.module.ID] = p.commit.ID
 	}
 
 	// File contents go to the CAS before the rows that reference them.
@@ -172,7 +210,7 @@ func (s *Service) upload(ctx context.Context, contents []UploadContent, depCommi
 		for _, i := range res.Order {
 			p := preps[i]
 			if !p.exists {
-				if err := s.st.insertCommit(ctx, tx, p.commit, blobs[i], direct[i]); err != nil {
+				if err := s.st.insertCommit(ctx, tx, p.commit, blobs[i], directIDs[i], closure[i]); err != nil {
 					return err
 				}
 				ref := blobRef(p.module.ID)

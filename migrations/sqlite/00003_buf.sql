@@ -44,6 +44,16 @@ CREATE TABLE buf_commit_deps (
 );
 CREATE INDEX buf_commit_deps_dep ON buf_commit_deps(dep_commit_id);
 
+-- Every commit a commit depends on, directly or not, one per module as the
+-- push resolved them: its B5 digest covers exactly these, and its graph is
+-- made of them.
+CREATE TABLE buf_commit_closure (
+    commit_id     TEXT NOT NULL REFERENCES buf_commits(id) ON DELETE CASCADE,
+    dep_commit_id TEXT NOT NULL REFERENCES buf_commits(id),
+    PRIMARY KEY (commit_id, dep_commit_id)
+);
+CREATE INDEX buf_commit_closure_dep ON buf_commit_closure(dep_commit_id);
+
 CREATE TABLE buf_labels (
     id                 TEXT PRIMARY KEY,
     module_id          TEXT NOT NULL REFERENCES buf_modules(id) ON DELETE CASCADE,
@@ -67,6 +77,7 @@ CREATE INDEX buf_label_history_label ON buf_label_history(label_id, id);
 -- +goose Down
 DROP TABLE buf_label_history;
 DROP TABLE buf_labels;
+DROP TABLE buf_commit_closure;
 DROP TABLE buf_commit_deps;
 DROP TABLE buf_commit_files;
 DROP TABLE buf_commits;
