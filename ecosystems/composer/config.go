@@ -1,0 +1,60 @@
+package composer
+
+import (
+	"strings"
+	"time"
+
+	"github.com/packyard/packyard/pkg/config"
+)
+
+// Config is the Composer ecosystem's configuration (PACKYARD_COMPOSER_*).
+type Config struct {
+	MaxUploadSize int64         // PACKYARD_COMPOSER_MAX_UPLOAD_SIZE: the zip as uploaded
+	Archive       ArchiveLimits // PACKYARD_COMPOSER_MAX_ARCHIVE_ENTRIES, _MAX_UNCOMPRESSED_SIZE, _MAX_COMPRESSION_RATIO
+	SyncInterval  time.Duration // PACKYARD_COMPOSER_SYNC_INTERVAL: periodic git sync; 0 ("off") disables it
+	SyncTimeout   time.Duration // PACKYARD_COMPOSER_SYNC_TIMEOUT: one source's sync
+	MaxDistSize   int64         // PACKYARD_COMPOSER_MAX_DIST_SIZE: a zip built from a git commit
+	CacheTTL      time.Duration // PACKYARD_COMPOSER_CACHE_TTL: cached documents (they are also invalidated on change)
+}
+
+// DefaultConfig is the configuration with every default.
+func DefaultConfig() Config {
+	return Config{
+		MaxUploadSize: 64 << 20,
+		Archive:       ArchiveLimits{MaxEntries: 20000, MaxUncompressed: 512 << 20, MaxRatio: 200, MaxManifest: 1 << 20},
+		SyncInterval:  15 * time.Minute,
+		SyncTimeout:   10 * time.Minute,
+		MaxDistSize:   256 << 20,
+		CacheTTL:      time.Hour,
+	}
+}
+
+// ConfigFromEnv reads PACKYARD_COMPOSER_* variables.
+func ConfigFromEnv(env config.Env) (Config, error) {
+	l := config.NewLoader(env)
+	d := DefaultConfig()
+	c := Config{
+		MaxUploadSize: l.Size("PACKYARD_COMPOSER_MAX_UPLOAD_SIZE", d.MaxUploadSize),
+		Archive: ArchiveLimits{
+			MaxEntries:      l.Int("PACKYARD_COMPOSER_MAX_ARCHIVE_ENTRIES", d.Archive.MaxEntries, 1, 10_000_000),
+			MaxUncompressed: l.Size("PACKYARD_COMPOSER_MAX_UNCOMPRESSED_SIZE", d.Archive.MaxUncompressed),
+			MaxRatio:        int64(l.Int("PACKYARD_COMPOSER_MAX_COMPRESSION_RATIO", int(d.Archive.MaxRatio), 2, 100000)),
+			MaxManifest:     d.Archive.MaxManifest,
+		},
+		SyncTimeout: l.Duration("PACKYARD_COMPOSER_SYNC_TIMEOUT", d.SyncTimeout),
+		MaxDistSize: l.Size("PACKYARD_COMPOSER_MAX_DIST_SIZE", d.MaxDistSize),
+		CacheTTL:    l.Duration("PACKYARD_COMPOSER_CACHE_TTL", d.CacheTTL),
+	}
+	switch v := strings.ToLower(l.String("PACKYARD_COMPOSER_SYNC_INTERVAL", "")); v {
+	case "":
+		c.SyncInterval = d.SyncInterval
+	case "0", "off", "false", "disabled":
+		c.SyncInterval = 0
+	default:
+		c.SyncInterval = l.Duration("PACKYARD_COMPOSER_SYNC_INTERVAL", d.SyncInterval)
+	}
+	if c.MaxUploadSize > 0 && c.Archive.MaxUncompressed < c.MaxUploadSize {
+		l.Fail("PACKYARD_COMPOSER_MAX_UNCOMPRESSED_SIZE", "must be at least PACKYARD_COMPOSER_MAX_UPLOAD_SIZE")
+	}
+	return c, l.Err()
+}

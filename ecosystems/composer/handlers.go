@@ -1,0 +1,267 @@
+package composer
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+
+	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/ecosystem"
+	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/server"
+)
+
+// Ecosystem serves Composer repositories under /composer/{org}.
+type Ecosystem struct {
+	svc  *Service
+	base server.BaseURL
+	log  *zap.Logger
+}
+
+var _ ecosystem.Ecosystem = (*Ecosystem)(nil)
+
+// NewEcosystem returns the Composer ecosystem.
+func NewEcosystem(svc *Service, base server.BaseURL, log *zap.Logger) *Ecosystem {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Ecosystem{svc: svc, base: base, log: log}
+}
+
+// Name implements ecosystem.Ecosystem.
+func (e *Ecosystem) Name() string { return "composer" }
+
+func orgResource(c echo.Context) auth.Resource {
+	return auth.Resource{Org: c.Param("org"), Kind: "composer repository"}
+}
+
+// Register implements ecosystem.Ecosystem.
+func (e *Ecosystem) Register(r ecosystem.Router) error {
+	g := r.Group("/composer")
+	read := r.Require(auth.ActionRead, orgResource)
+	write := r.Require(auth.ActionWrite, orgResource)
+	admin := r.Require(auth.ActionAdmin, orgResource)
+
+	g.GET("/:org/packages.json", e.packagesJSON, read)
+	g.GET("/:org/p2/:vendor/:file", e.p2, read)
+	g.GET("/:org/dists/:vendor/:name/:file", e.dist, read)
+	g.POST("/:org/downloads", e.downloads, read)
+	g.GET("/:org/search.json", e.search, read)
+	g.GET("/:org/list.json", e.list, read)
+	g.PUT("/:org/upload", e.upload, write)
+	g.POST("/:org/upload", e.upload, write)
+	g.POST("/:org/hooks/:id", e.webhook) // authenticated by the source's secret
+	g.GET("/:org/api/packages", e.apiPackages, read)
+	g.DELETE("/:org/api/packages/:vendor/:name/versions/:version", e.apiDeleteVersion, admin)
+	g.GET("/:org/api/sources", e.apiSources, read)
+	g.POST("/:org/api/sources/:id/sync", e.apiSync, write)
+	return nil
+}
+
+func noStore(c echo.Context) {
+	c.Response().Header().Set("Cache-Control", "private, no-cache")
+}
+
+// serveDoc answers with a built document, or 304 when the client's copy is
+// as new (Last-Modified has one-second precision).
+func (e *Ecosystem) serveDoc(c echo.Context, d Doc) error {
+	h := c.Response().Header()
+	noStore(c)
+	h.Set("Last-Modified", d.ModTime.UTC().Format(http.TimeFormat))
+	if ims := c.Request().Header.Get("If-Modified-Since"); ims != "" {
+		if t, err := http.ParseTime(ims); err == nil && !d.ModTime.Truncate(time.Second).After(t) {
+			return c.NoContent(http.StatusNotModified)
+		}
+	}
+	return c.Blob(http.StatusOK, "application/json", ExpandBase(d.Body, e.base.For(c.Request())))
+}
+
+func (e *Ecosystem) packagesJSON(c echo.Context) error {
+	if ua := c.Request().UserAgent(); strings.HasPrefix(ua, "Composer/1.") {
+		noStore(c)
+		return c.JSON(http.StatusNotAcceptable, map[string]string{
+			"error": "this repository speaks the Composer 2 protocol only; upgrade with: composer self-update --2",
+		})
+	}
+	d, err := e.svc.Document(c.Request().Context(), c.Param("org"), "packages.json")
+	if errors.Is(err, errs.ErrNotFound) {
+		// An organization without packages yet: an empty repository.
+		body, rerr := RootDoc(c.Param("org"), nil)
+		if rerr != nil {
+			return rerr
+		}
+		d, err = Doc{Body: body, ModTime: time.Unix(0, 0)}, nil
+		if _, oerr := e.svc.org(c.Request().Context(), c.Param("org")); oerr != nil {
+			return oerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return e.serveDoc(c, d)
+}
+
+func (e *Ecosystem) p2(c echo.Context) error {
+	file := c.Param("file")
+	base, ok := strings.CutSuffix(file, ".json")
+	if !ok {
+		return errs.NotFoundf("not found")
+	}
+	dev := false
+	if b, ok := strings.CutSuffix(base, "~dev"); ok {
+		base, dev = b, true
+	}
+	name := strings.ToLower(c.Param("vendor") + "/" + base)
+	if ValidatePackageName(name) != nil {
+		return errs.NotFoundf("package %s not found", name)
+	}
+	key := "p2/" + name + ".json"
+	if dev {
+		key = "p2/" + name + "~dev.json"
+	}
+	d, err := e.svc.Document(c.Request().Context(), c.Param("org"), key)
+	if err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			return errs.NotFoundf("package %s not found", name)
+		}
+		return err
+	}
+	return e.serveDoc(c, d)
+}
+
+func (e *Ecosystem) dist(c echo.Context) error {
+	ref, ok := strings.CutSuffix(c.Param("file"), ".zip")
+	name := strings.ToLower(c.Param("vendor") + "/" + c.Param("name"))
+	if !ok || ref == "" || ValidatePackageName(name) != nil {
+		return errs.NotFoundf("not found")
+	}
+	rc, info, err := e.svc.Dist(c.Request().Context(), c.Param("org"), name, ref)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := c.Response().Header()
+	h.Set("Content-Type", "application/zip")
+	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	http.ServeContent(c.Response(), c.Request(), "", info.CreatedAt, rc)
+	return nil
+}
+
+func (e *Ecosystem) downloads(c echo.Context) error {
+	var body struct {
+		Downloads []Download `json:"downloads"`
+	}
+	dec := json.NewDecoder(io.LimitReader(c.Request().Body, 256<<10))
+	if err := dec.Decode(&body); err != nil {
+		return errs.Invalidf("expected {\"downloads\": [{\"name\": ..., \"version\": ...}]}: %v", err)
+	}
+	if len(body.Downloads) > 500 {
+		body.Downloads = body.Downloads[:500]
+	}
+	if err := e.svc.RecordDownloads(c.Request().Context(), c.Param("org"), body.Downloads); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "success"})
+}
+
+func (e *Ecosystem) search(c echo.Context) error {
+	res, err := e.svc.Search(c.Request().Context(), c.Param("org"), c.QueryParam("q"))
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, map[string]any{"results": res, "total": len(res)})
+}
+
+func (e *Ecosystem) list(c echo.Context) error {
+	filter := c.QueryParam("filter")
+	if v := c.QueryParam("vendor"); v != "" && filter == "" {
+		filter = strings.ToLower(v) + "/*"
+	}
+	names, err := e.svc.ListNames(c.Request().Context(), c.Param("org"), filter)
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, map[string]any{"packageNames": names})
+}
+
+func (e *Ecosystem) upload(c echo.Context) error {
+	res, err := e.svc.Upload(c.Request().Context(), c.Param("org"), c.QueryParam("version"), c.Request().Body)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, res)
+}
+
+func (e *Ecosystem) webhook(c echo.Context) error {
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 4<<20+1))
+	if err != nil {
+		return errs.Invalidf("reading the webhook body: %v", err)
+	}
+	if len(body) > 4<<20 {
+		return errs.TooLargef("webhook body larger than 4 MiB")
+	}
+	id := c.Param("id")
+	if err := e.svc.VerifyWebhook(c.Request().Context(), c.Param("org"), id, c.Request().Header, body); err != nil {
+		return err
+	}
+	if IsPing(c.Request().Header) {
+		return c.JSON(http.StatusOK, map[string]string{"status": "pong"})
+	}
+	queued := e.svc.Enqueue(id)
+	return c.JSON(http.StatusAccepted, map[string]any{"status": "sync queued", "queued": queued})
+}
+
+func (e *Ecosystem) apiPackages(c echo.Context) error {
+	ps, err := e.svc.ListPackages(c.Request().Context(), c.Param("org"))
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, ps)
+}
+
+func (e *Ecosystem) apiDeleteVersion(c echo.Context) error {
+	name := strings.ToLower(c.Param("vendor") + "/" + c.Param("name"))
+	if err := e.svc.DeleteVersion(c.Request().Context(), c.Param("org"), name, c.Param("version")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (e *Ecosystem) apiSources(c echo.Context) error {
+	srcs, err := e.svc.Sources(c.Request().Context(), c.Param("org"))
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, srcs)
+}
+
+func (e *Ecosystem) apiSync(c echo.Context) error {
+	ctx := c.Request().Context()
+	org, err := e.svc.org(ctx, c.Param("org"))
+	if err != nil {
+		return err
+	}
+	src, err := e.svc.sourceByID(ctx, c.Param("id"))
+	if err != nil || src.OrgID != org.ID {
+		return errs.NotFoundf("source not found")
+	}
+	rep, err := e.svc.SyncSource(ctx, src.ID)
+	if err != nil && rep.Source == "" {
+		return err
+	}
+	status := http.StatusOK
+	if rep.Error != "" {
+		status = http.StatusConflict
+	}
+	return c.JSON(status, rep)
+}
