@@ -87,17 +87,27 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	if size > 0 {
-		buf.Grow(int(min(size, 64<<20)))
+	rd := streamio.Exact(streamio.WithContext(ctx, r), size)
+	var data []byte
+	var err error
+	if size >= 0 {
+		// Exactly size bytes, then one more Read: streamio.Exact reports
+		// missing or extra content there.
+		data = make([]byte, size)
+		if _, err = io.ReadFull(rd, data); err == nil {
+			if _, err = rd.Read(make([]byte, 1)); err == io.EOF {
+				err = nil
+			}
+		}
+	} else {
+		data, err = io.ReadAll(rd)
 	}
-	if _, err := buf.ReadFrom(streamio.Exact(streamio.WithContext(ctx, r), size)); err != nil {
+	if err != nil {
 		return fmt.Errorf("memory: put %s: %w", key, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	data := bytes.Clone(buf.Bytes()) // trim the spare capacity
 	if data == nil {
 		data = []byte{}
 	}
