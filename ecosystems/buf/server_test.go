@@ -1,15 +1,10 @@
 package buf
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,90 +13,22 @@ import (
 	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/migrations"
 	"github.com/packyard/packyard/pkg/cas"
-	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/sqldb"
 	"github.com/packyard/packyard/pkg/testenv"
+	"github.com/packyard/packyard/storage"
+	"github.com/packyard/packyard/storage/filesystem"
 	"github.com/packyard/packyard/storage/postgres"
+	"github.com/packyard/packyard/storage/s3"
 	"github.com/packyard/packyard/storage/sqlite"
 )
-
-// testCAS is a content-addressed store in memory that records blobs in the
-// metadata index like the kernel's CAS does.
-type testCAS struct {
-	meta metadata.Store
-	mu   sync.Mutex
-	data map[string][]byte
-	puts int
-}
-
-var _ cas.Store = (*testCAS)(nil)
-
-func (c *testCAS) Put(ctx context.Context, r io.Reader, opts ...cas.PutOption) (cas.Descriptor, error) {
-	o := cas.Resolve(opts...)
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return cas.Descriptor{}, err
-	}
-	if o.MaxSize > 0 && int64(len(b)) > o.MaxSize {
-		return cas.Descriptor{}, errs.TooLargef("blob too large")
-	}
-	sum := sha256.Sum256(b)
-	d := cas.Descriptor{Digest: hex.EncodeToString(sum[:]), Size: int64(len(b)), Extra: map[cas.Algorithm]string{}}
-	for _, a := range o.Digests {
-		if a == cas.SHAKE256 {
-			d.Extra[a] = hex.EncodeToString(Shake256(b))
-		}
-	}
-	for a, want := range o.Expected {
-		if d.Extra[a] != want {
-			return cas.Descriptor{}, errs.Invalidf("digest mismatch")
-		}
-	}
-	extra := map[string]string{}
-	for a, v := range d.Extra {
-		extra[string(a)] = v
-	}
-	if err := c.meta.RecordBlob(ctx, metadata.Blob{Digest: d.Digest, Size: d.Size, Extra: extra}); err != nil {
-		return cas.Descriptor{}, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.data[d.Digest] = b
-	c.puts++
-	return d, nil
-}
-
-func (c *testCAS) Open(_ context.Context, digest string) (io.ReadSeekCloser, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, ok := c.data[digest]
-	if !ok {
-		return nil, errs.NotFoundf("blob %s", digest)
-	}
-	return nopCloser{bytes.NewReader(b)}, nil
-}
-
-func (c *testCAS) Stat(_ context.Context, digest string) (cas.Descriptor, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, ok := c.data[digest]
-	if !ok {
-		return cas.Descriptor{}, errs.NotFoundf("blob %s", digest)
-	}
-	return cas.Descriptor{Digest: digest, Size: int64(len(b))}, nil
-}
-
-type nopCloser struct{ *bytes.Reader }
-
-func (nopCloser) Close() error { return nil }
 
 // env is a running registry: real database, real auth kernel, HTTP server.
 type env struct {
 	t     testing.TB
 	db    *sqldb.DB
 	meta  metadata.Store
-	cas   *testCAS
+	cas   cas.Store
 	svc   *Service
 	srv   *httptest.Server
 	admin *auth.Service
@@ -126,12 +53,28 @@ func openDB(t testing.TB, dialect string) *sqldb.DB {
 	return db
 }
 
+// blobStore is the filesystem next to SQLite, and MinIO next to PostgreSQL.
+func blobStore(t testing.TB, dialect string) storage.BlobStore {
+	t.Helper()
+	if dialect == "sqlite" {
+		s, err := filesystem.New(filesystem.Config{Root: filepath.Join(t.TempDir(), "blobs")}, nil)
+		require.NoError(t, err)
+		return s
+	}
+	srv := testenv.S3Server(t)
+	s, err := s3.New(context.Background(), s3.Config{Endpoint: srv.Endpoint, Bucket: srv.Bucket, AccessKey: srv.AccessKey,
+		SecretKey: srv.SecretKey, Region: srv.Region}, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.EnsureBucket(context.Background()))
+	return s
+}
+
 func newEnv(t testing.TB, dialect string, cfg Config) *env {
 	t.Helper()
 	db := openDB(t, dialect)
 	meta := metadata.NewSQL(db)
-	c := &testCAS{meta: meta, data: map[string][]byte{}}
 	log := zaptest.NewLogger(t)
+	c := cas.New(blobStore(t, dialect), meta, cas.Options{TempDir: t.TempDir(), Logger: log})
 	svc, err := New(Params{Log: log, Config: cfg, Meta: meta, CAS: c, Authz: &auth.Policy{Store: meta}})
 	require.NoError(t, err)
 	eco, err := NewEcosystem(svc)
