@@ -111,7 +111,7 @@ index:
 		}
 	}
 
-	s.logger.Info("blob garbage collection",
+	s.logger.Debug("blob garbage collection",
 		zap.Int("records", stats.Records), zap.Int("objects", stats.Objects),
 		zap.Int("orphans", stats.Orphans), zap.Int("kept", stats.Kept),
 		zap.Duration("grace", grace), zap.Int("errors", len(failures)))
