@@ -9,6 +9,7 @@ import (
 	"go.uber.org/dig"
 	"go.uber.org/fx"
 
+	"github.com/packyard/packyard/ecosystems/buf"
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/kernel"
@@ -16,7 +17,7 @@ import (
 
 // ecosystems are the pluggable ecosystem modules packyard ships.
 func ecosystems() fx.Option {
-	return fx.Options()
+	return fx.Options(buf.Module)
 }
 
 // serverApp is the whole daemon.
