@@ -21,7 +21,7 @@ import (
 
 func backends(t *testing.T, fn func(t *testing.T, pg bool)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, false) })
-	t.Run("postgres", func(t *testing.T) { fn(t, true) })
+	t.Run("postgres+minio+redis", func(t *testing.T) { fn(t, true) })
 }
 
 func (s *stack) do(method, path, token string, body io.Reader, hdr ...string) (*http.Response, []byte) {

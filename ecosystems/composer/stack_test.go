@@ -18,7 +18,9 @@ import (
 
 	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/migrations"
+	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/cache/memory"
+	"github.com/packyard/packyard/pkg/cache/redis"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/metadata"
@@ -26,8 +28,10 @@ import (
 	"github.com/packyard/packyard/pkg/server"
 	"github.com/packyard/packyard/pkg/sqldb"
 	"github.com/packyard/packyard/pkg/testenv"
+	"github.com/packyard/packyard/storage"
 	"github.com/packyard/packyard/storage/filesystem"
 	"github.com/packyard/packyard/storage/postgres"
+	"github.com/packyard/packyard/storage/s3"
 	"github.com/packyard/packyard/storage/sqlite"
 )
 
@@ -40,7 +44,12 @@ type stack struct {
 	svc   *Service
 	srv   *httptest.Server
 	auth  *auth.Service
-	cache *memory.Cache
+	cache cacheAll
+}
+
+type cacheAll interface {
+	cache.Cache
+	cache.Locker
 }
 
 type stackOpts struct {
@@ -75,16 +84,35 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	} else {
 		log = zap.NewNop()
 	}
-	blobs, err := filesystem.New(filesystem.Config{Root: filepath.Join(t.TempDir(), "blobs")}, log)
-	require.NoError(t, err)
+	// SQLite runs with the filesystem and the in-process cache; PostgreSQL
+	// with MinIO and Redis, as a replicated deployment does.
+	var blobs storage.BlobStore
+	var mc cacheAll
+	if o.postgres {
+		s3cfg := testenv.S3Server(t)
+		st, err := s3.New(context.Background(), s3.Config{Endpoint: s3cfg.Endpoint, Bucket: s3cfg.Bucket, AccessKey: s3cfg.AccessKey,
+			SecretKey: s3cfg.SecretKey, Region: s3cfg.Region}, log)
+		require.NoError(t, err)
+		require.NoError(t, st.EnsureBucket(context.Background()))
+		blobs = st
+		rc, err := redis.New(redis.Config{URL: testenv.RedisURL(t), KeyPrefix: testenv.RandomName("composer") + ":"}, log)
+		require.NoError(t, err)
+		t.Cleanup(func() { rc.Close() })
+		mc = rc
+	} else {
+		fs, err := filesystem.New(filesystem.Config{Root: filepath.Join(t.TempDir(), "blobs")}, log)
+		require.NoError(t, err)
+		blobs = fs
+		mc = memory.New(memory.Config{})
+	}
 	store := cas.New(blobs, meta, cas.Options{TempDir: t.TempDir(), Logger: log})
-	mc := memory.New(memory.Config{})
 	cfg := DefaultConfig()
 	cfg.SyncInterval = 0
 	if o.cfg != nil {
 		cfg = *o.cfg
 	}
 	var box *secretbox.Box
+	var err error
 	if !o.noKey {
 		key, _ := base64.StdEncoding.DecodeString("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 		box, err = secretbox.New(secretbox.Config{Key: key})
