@@ -14,6 +14,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/metadata"
 )
 
@@ -70,9 +71,18 @@ type Authorizer interface {
 
 type principalKey struct{}
 
-// WithPrincipal returns a context carrying p.
+// WithPrincipal returns a context carrying p; it also names p as the actor
+// of the audit events recorded with this context.
 func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	if p != nil {
+		ctx = audit.WithActor(ctx, p.Actor())
+	}
 	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// Actor is the principal as the audit log names it.
+func (p *Principal) Actor() audit.Actor {
+	return audit.Actor{UserID: p.UserID, User: p.UserName, TokenID: p.TokenID, Method: p.Method}
 }
 
 // PrincipalFrom returns the request's principal, if any.

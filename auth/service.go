@@ -6,15 +6,31 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 )
 
 // Service performs the administrative operations on organizations, users,
-// memberships and tokens (used by the CLI and the API).
+// memberships and tokens (used by the CLI and the API). Every change it
+// makes leaves one audit record when Audit is set.
 type Service struct {
 	Store metadata.Store
+	Audit audit.Recorder // nil: no audit records
 	Now   func() time.Time
+}
+
+// record stores the audit event of a change that has been made. A failure
+// to record is returned: the change stands, but the caller learns that its
+// trail is missing.
+func (s *Service) record(ctx context.Context, e audit.Event) error {
+	if s.Audit == nil {
+		return nil
+	}
+	if err := s.Audit.Record(ctx, e); err != nil {
+		return fmt.Errorf("%s %s was done but its audit record failed: %w", e.Action, e.Resource, err)
+	}
+	return nil
 }
 
 func (s *Service) now() time.Time {
@@ -26,12 +42,72 @@ func (s *Service) now() time.Time {
 
 // CreateOrg creates an organization (private unless public).
 func (s *Service) CreateOrg(ctx context.Context, name string, public bool) (metadata.Org, error) {
-	return s.Store.CreateOrg(ctx, metadata.Org{Name: name, Public: public})
+	o, err := s.Store.CreateOrg(ctx, metadata.Org{Name: name, Public: public})
+	if err != nil {
+		return o, err
+	}
+	return o, s.record(ctx, audit.Event{Action: audit.ActionOrgCreate, Org: o.Name, Resource: "org/" + o.Name,
+		Details: map[string]string{"public": fmt.Sprint(public)}})
+}
+
+// SetOrgPublic makes an organization public (anonymous reads) or private.
+func (s *Service) SetOrgPublic(ctx context.Context, name string, public bool) error {
+	if err := s.Store.SetOrgPublic(ctx, name, public); err != nil {
+		return err
+	}
+	return s.record(ctx, audit.Event{Action: audit.ActionOrgUpdate, Org: name, Resource: "org/" + name,
+		Details: map[string]string{"public": fmt.Sprint(public)}})
+}
+
+// DeleteOrg deletes an organization with its memberships and tokens.
+func (s *Service) DeleteOrg(ctx context.Context, name string) error {
+	if err := s.Store.DeleteOrg(ctx, name); err != nil {
+		return err
+	}
+	return s.record(ctx, audit.Event{Action: audit.ActionOrgDelete, Org: name, Resource: "org/" + name})
 }
 
 // CreateUser creates a user (a site administrator with admin).
 func (s *Service) CreateUser(ctx context.Context, name string, admin bool) (metadata.User, error) {
-	return s.Store.CreateUser(ctx, metadata.User{Name: name, Admin: admin})
+	u, err := s.Store.CreateUser(ctx, metadata.User{Name: name, Admin: admin})
+	if err != nil {
+		return u, err
+	}
+	return u, s.record(ctx, audit.Event{Action: audit.ActionUserCreate, Resource: "user/" + u.Name,
+		Details: map[string]string{"admin": fmt.Sprint(admin)}})
+}
+
+// EnsureUser returns the user named name, creating it (not an
+// administrator) on first sign-in; created tells which.
+func (s *Service) EnsureUser(ctx context.Context, name, via string) (u metadata.User, created bool, err error) {
+	u, err = s.Store.GetUser(ctx, name)
+	if err == nil {
+		if u.Bot {
+			return metadata.User{}, false, errs.PreconditionFailedf("user %q is a bot user and cannot sign in", name)
+		}
+		return u, false, nil
+	}
+	if !errors.Is(err, errs.ErrNotFound) {
+		return metadata.User{}, false, err
+	}
+	u, err = s.Store.CreateUser(ctx, metadata.User{Name: name})
+	if errors.Is(err, errs.ErrAlreadyExists) { // signed in concurrently
+		u, err = s.Store.GetUser(ctx, name)
+		return u, false, err
+	}
+	if err != nil {
+		return metadata.User{}, false, err
+	}
+	return u, true, s.record(ctx, audit.Event{Action: audit.ActionUserCreate, Resource: "user/" + u.Name,
+		Details: map[string]string{"admin": "false", "via": via}})
+}
+
+// DeleteUser deletes a user with their memberships and tokens.
+func (s *Service) DeleteUser(ctx context.Context, name string) error {
+	if err := s.Store.DeleteUser(ctx, name); err != nil {
+		return err
+	}
+	return s.record(ctx, audit.Event{Action: audit.ActionUserDelete, Resource: "user/" + name})
 }
 
 // AddMember gives a user a role in an organization (or changes it).
@@ -47,7 +123,11 @@ func (s *Service) AddMember(ctx context.Context, orgName, userName string, role 
 	if err != nil {
 		return err
 	}
-	return s.Store.SetMember(ctx, org.ID, u.ID, role)
+	if err := s.Store.SetMember(ctx, org.ID, u.ID, role); err != nil {
+		return err
+	}
+	return s.record(ctx, audit.Event{Action: audit.ActionMemberSet, Org: org.Name, Resource: "member/" + org.Name + "/" + u.Name,
+		Details: map[string]string{"role": string(role)}})
 }
 
 // RemoveMember takes a user out of an organization.
@@ -60,7 +140,10 @@ func (s *Service) RemoveMember(ctx context.Context, orgName, userName string) er
 	if err != nil {
 		return err
 	}
-	return s.Store.RemoveMember(ctx, org.ID, u.ID)
+	if err := s.Store.RemoveMember(ctx, org.ID, u.ID); err != nil {
+		return err
+	}
+	return s.record(ctx, audit.Event{Action: audit.ActionMemberRemove, Org: org.Name, Resource: "member/" + org.Name + "/" + u.Name})
 }
 
 // CreateTokenRequest describes a token to mint.
@@ -125,7 +208,54 @@ func (s *Service) CreateToken(ctx context.Context, req CreateTokenRequest) (stri
 	if err := s.Store.CreateToken(ctx, t); err != nil {
 		return "", metadata.Token{}, err
 	}
-	return text, t, nil
+	return text, t, s.record(ctx, tokenEvent(t, org.Name, user.Name))
+}
+
+func tokenEvent(t metadata.Token, org, user string) audit.Event {
+	d := map[string]string{"scope": string(t.Scope), "user": user}
+	if t.Name != "" {
+		d["name"] = t.Name
+	}
+	if !t.ExpiresAt.IsZero() {
+		d["expires_at"] = t.ExpiresAt.Format(time.RFC3339)
+	}
+	return audit.Event{Action: audit.ActionTokenCreate, Org: org, Resource: "token/" + t.ID, Details: d}
+}
+
+// UserTokenRequest describes a token minted for a user who signed in: it is
+// not limited to one organization and acts with the user's memberships.
+type UserTokenRequest struct {
+	UserID  string
+	Name    string        // label, e.g. "oidc sign-in"
+	Expires time.Duration // required: sign-in tokens always expire
+	Via     string        // how the user signed in, for the audit record
+}
+
+// CreateUserToken mints a sign-in token for a user.
+func (s *Service) CreateUserToken(ctx context.Context, req UserTokenRequest) (string, metadata.Token, error) {
+	if req.Expires <= 0 {
+		return "", metadata.Token{}, errs.Invalidf("a sign-in token needs a positive lifetime")
+	}
+	u, err := s.Store.GetUserByID(ctx, req.UserID)
+	if err != nil {
+		return "", metadata.Token{}, err
+	}
+	id, text, err := NewTokenText()
+	if err != nil {
+		return "", metadata.Token{}, err
+	}
+	t := metadata.Token{ID: id, Hash: HashToken(text), UserID: u.ID, Scope: metadata.RoleAdmin, Name: req.Name,
+		CreatedAt: s.now().Truncate(time.Microsecond)}
+	t.ExpiresAt = t.CreatedAt.Add(req.Expires)
+	if err := s.Store.CreateToken(ctx, t); err != nil {
+		return "", metadata.Token{}, err
+	}
+	e := tokenEvent(t, "", u.Name)
+	e.Details["scope"] = "user"
+	if req.Via != "" {
+		e.Details["via"] = req.Via
+	}
+	return text, t, s.record(ctx, e)
 }
 
 func (s *Service) botUser(ctx context.Context, org metadata.Org, scope metadata.Role) (metadata.User, error) {
@@ -209,5 +339,60 @@ func (s *Service) ListTokens(ctx context.Context, orgName string) ([]TokenInfo, 
 // RevokeToken revokes a token by id (the part after pky_ and before the
 // second underscore, as listed). It takes effect on the next request.
 func (s *Service) RevokeToken(ctx context.Context, id string) error {
-	return s.Store.RevokeToken(ctx, id, s.now())
+	t, err := s.Store.GetToken(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.RevokeToken(ctx, id, s.now()); err != nil {
+		return err
+	}
+	org := ""
+	if t.OrgID != "" {
+		if o, err := s.Store.GetOrgByID(ctx, t.OrgID); err == nil {
+			org = o.Name
+		}
+	}
+	return s.record(ctx, audit.Event{Action: audit.ActionTokenRevoke, Org: org, Resource: "token/" + id})
+}
+
+// SyncRoles makes the user's roles in the organizations rules manage equal
+// to want: a role in want is set (when it differs), and a membership in a
+// managed organization absent from want is removed. Organizations that do
+// not exist are skipped and returned. Each change leaves one audit record.
+func (s *Service) SyncRoles(ctx context.Context, user metadata.User, managed []string, want map[string]metadata.Role) (missing []string, err error) {
+	for _, name := range managed {
+		org, err := s.Store.GetOrg(ctx, name)
+		if errors.Is(err, errs.ErrNotFound) {
+			missing = append(missing, name)
+			continue
+		}
+		if err != nil {
+			return missing, err
+		}
+		have, err := s.Store.GetRole(ctx, org.ID, user.ID)
+		if err != nil && !errors.Is(err, errs.ErrNotFound) {
+			return missing, err
+		}
+		role, ok := want[name]
+		res := "member/" + org.Name + "/" + user.Name
+		switch {
+		case ok && role != have:
+			if err := s.Store.SetMember(ctx, org.ID, user.ID, role); err != nil {
+				return missing, err
+			}
+			if err := s.record(ctx, audit.Event{Action: audit.ActionMemberSet, Org: org.Name, Resource: res,
+				Details: map[string]string{"role": string(role), "via": "rules"}}); err != nil {
+				return missing, err
+			}
+		case !ok && have != "":
+			if err := s.Store.RemoveMember(ctx, org.ID, user.ID); err != nil {
+				return missing, err
+			}
+			if err := s.record(ctx, audit.Event{Action: audit.ActionMemberRemove, Org: org.Name, Resource: res,
+				Details: map[string]string{"via": "rules"}}); err != nil {
+				return missing, err
+			}
+		}
+	}
+	return missing, nil
 }

@@ -60,6 +60,7 @@ func newRoot(env config.Env, stdout, stderr io.Writer) *cobra.Command {
 		orgCommand(invoke, stdout),
 		userCommand(invoke, stdout),
 		tokenCommand(invoke, stdout),
+		auditCommand(invoke, stdout),
 	)
 	return root
 }
@@ -162,14 +163,14 @@ func orgCommand(invoke ecosystem.Invoker, stdout io.Writer) *cobra.Command {
 		return &cobra.Command{
 			Use: use + " NAME", Short: "Make an organization " + use[len("set-"):], Args: cobra.ExactArgs(1),
 			RunE: func(c *cobra.Command, args []string) error {
-				return invoke(c.Context(), func(m metadata.Store) error { return m.SetOrgPublic(c.Context(), args[0], public) })
+				return invoke(c.Context(), func(s *auth.Service) error { return s.SetOrgPublic(c.Context(), args[0], public) })
 			},
 		}
 	}
 	del := &cobra.Command{
 		Use: "delete NAME", Short: "Delete an organization, its memberships and tokens", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return invoke(c.Context(), func(m metadata.Store) error { return m.DeleteOrg(c.Context(), args[0]) })
+			return invoke(c.Context(), func(s *auth.Service) error { return s.DeleteOrg(c.Context(), args[0]) })
 		},
 	}
 	var role string
@@ -278,7 +279,7 @@ func userCommand(invoke ecosystem.Invoker, stdout io.Writer) *cobra.Command {
 	del := &cobra.Command{
 		Use: "delete NAME", Short: "Delete a user and their tokens", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return invoke(c.Context(), func(m metadata.Store) error { return m.DeleteUser(c.Context(), args[0]) })
+			return invoke(c.Context(), func(s *auth.Service) error { return s.DeleteUser(c.Context(), args[0]) })
 		},
 	}
 	cmd.AddCommand(create, list, del)

@@ -10,8 +10,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
 	"syscall"
 
+	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/config"
 )
 
@@ -27,6 +29,9 @@ func main() {
 func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.Writer) int {
 	root := newRoot(env, stdout, stderr)
 	root.SetArgs(args)
+	// What the admin CLI changes is recorded in the audit log as done by
+	// the operating-system user who ran it.
+	ctx = audit.WithActor(ctx, cliActor())
 	if err := root.ExecuteContext(ctx); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
@@ -36,6 +41,14 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 		return 1
 	}
 	return 0
+}
+
+func cliActor() audit.Actor {
+	a := audit.Actor{Method: "cli"}
+	if u, err := user.Current(); err == nil {
+		a.User = u.Username
+	}
+	return a
 }
 
 type exitError struct{ code int }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/migrations"
+	"github.com/packyard/packyard/pkg/audit"
+	"github.com/packyard/packyard/pkg/audit/auditapi"
 	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/cache/memory"
 	"github.com/packyard/packyard/pkg/cache/redis"
@@ -43,6 +45,7 @@ func Core(env config.Env) fx.Option {
 			provideBlobStore,
 			provideCAS,
 			provideCache,
+			provideAudit,
 			provideAuth,
 			func(c Config) server.BaseURL {
 				return server.BaseURL{Fixed: c.Server.BaseURL, TrustProxyHeaders: c.Server.TrustProxyHeaders}
@@ -64,7 +67,7 @@ func Core(env config.Env) fx.Option {
 func Server(env config.Env) fx.Option {
 	return fx.Options(
 		Core(env),
-		fx.Provide(server.New),
+		fx.Provide(server.New, provideAuditAPI),
 		fx.Invoke(startServer, startGC),
 	)
 }
@@ -189,14 +192,36 @@ type authOut struct {
 	Service *auth.Service
 }
 
-func provideAuth(store metadata.Store) authOut {
+func provideAuth(store metadata.Store, rec audit.Recorder) authOut {
 	tokens := &auth.TokenAuthenticator{Store: store}
 	return authOut{
 		Authn:   auth.Chain{tokens},
 		Authz:   &auth.Policy{Store: store},
 		Tokens:  tokens,
-		Service: &auth.Service{Store: store},
+		Service: &auth.Service{Store: store, Audit: rec},
 	}
+}
+
+type auditOut struct {
+	fx.Out
+	Store    *audit.Store
+	Recorder audit.Recorder
+}
+
+// provideAudit stores audit events in the metadata database. Ecosystems
+// take an audit.Recorder to record their writes.
+func provideAudit(db *sqldb.DB) auditOut {
+	s := audit.NewStore(db)
+	return auditOut{Store: s, Recorder: s}
+}
+
+type routesOut struct {
+	fx.Out
+	Routes []server.Route `group:"routes,flatten"`
+}
+
+func provideAuditAPI(s *audit.Store, authz auth.Authorizer, log *zap.Logger) routesOut {
+	return routesOut{Routes: (&auditapi.API{Store: s, Authz: authz, Log: log.Named("audit")}).Routes()}
 }
 
 func startServer(lc fx.Lifecycle, s *server.Server, c Config, sd fx.Shutdowner, log *zap.Logger) {

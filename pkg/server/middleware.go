@@ -3,12 +3,15 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/logging"
 )
 
@@ -62,9 +65,28 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// accessLog assigns a request id, puts a request-scoped logger in the
+// ClientAddr is the client's IP address: the connection's peer or, when
+// proxy headers are trusted, the last address of X-Forwarded-For (the one
+// the proxy next to packyard saw).
+func ClientAddr(r *http.Request, trustProxyHeaders bool) string {
+	if trustProxyHeaders {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			parts := strings.Split(xff[len(xff)-1], ",")
+			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// accessLog assigns a request id, puts a request-scoped logger and the
+// request's audit metadata (id, client address, user agent) in the
 // context, recovers panics and writes one access-log line per request.
-func accessLog(log *zap.Logger, m *metrics) func(http.Handler) http.Handler {
+func accessLog(log *zap.Logger, m *metrics, trustProxyHeaders bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -103,7 +125,9 @@ func accessLog(log *zap.Logger, m *metrics) func(http.Handler) http.Handler {
 					zap.String("proto", r.Proto),
 				)
 			}()
-			next.ServeHTTP(rec, r.WithContext(logging.With(r.Context(), rl)))
+			ctx := audit.WithRequest(logging.With(r.Context(), rl), audit.Request{ID: id,
+				ClientAddr: ClientAddr(r, trustProxyHeaders), UserAgent: r.UserAgent()})
+			next.ServeHTTP(rec, r.WithContext(ctx))
 		})
 	}
 }

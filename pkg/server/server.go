@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/logging"
@@ -35,6 +36,17 @@ type Params struct {
 	Checks     []Check               `group:"readiness"`
 	Ecosystems []ecosystem.Ecosystem `group:"ecosystems"`
 	Ready      MigrationsDone        // the database is migrated before the listener opens
+	Routes     []Route               `group:"routes"`
+	Audit      audit.Recorder        `optional:"true"` // failed sign-ins
+	Guard      auth.Guard            `optional:"true"` // authentication rate limits
+}
+
+// Route is a kernel-level route on the outer mux (sign-in, audit, token
+// exchange), provided to the fx group "routes" by the packages that own it.
+// Its handler runs behind the kernel's middleware like every other route.
+type Route struct {
+	Pattern string // http.ServeMux pattern, e.g. "GET /api/v1/audit"
+	Handler http.Handler
 }
 
 // MigrationsDone is provided by the kernel once the database is migrated;
@@ -75,6 +87,9 @@ func New(p Params) (*Server, error) {
 	}))
 	s.mux.Handle("GET /metrics", m.handler)
 	s.mux.HandleFunc("GET /api/v1/whoami", whoami)
+	for _, rt := range p.Routes {
+		s.mux.Handle(rt.Pattern, rt.Handler)
+	}
 	s.mux.Handle("/", e)
 
 	ecos := append([]ecosystem.Ecosystem(nil), p.Ecosystems...)
@@ -94,8 +109,8 @@ func New(p Params) (*Server, error) {
 
 	var h http.Handler = s.mux
 	h = bodyLimit(p.Config.MaxBodySize)(h)
-	h = auth.Middleware(p.Authn, s.log)(h)
-	h = accessLog(p.Logger.Named("access"), m)(h)
+	h = auth.NewMiddleware(p.Authn, s.log, auth.MiddlewareOptions{Audit: p.Audit, Guard: p.Guard})(h)
+	h = accessLog(p.Logger.Named("access"), m, p.Config.TrustProxyHeaders)(h)
 	s.handler = h
 
 	var protocols http.Protocols
@@ -238,6 +253,10 @@ func (s *Server) echoError(err error, c echo.Context) {
 	}
 	if status == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Basic realm="`+auth.Realm+`", charset="UTF-8"`)
+	}
+	var hs auth.HeaderSetter
+	if errors.As(err, &hs) {
+		hs.SetHeaders(c.Response().Header())
 	}
 	if status == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", "5")
