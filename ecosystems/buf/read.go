@@ -92,7 +92,7 @@ func (s *Service) Download(ctx context.Context, r DownloadRequest) (Commit, []Up
 		return Commit{}, nil, err
 	}
 	matched := make([]bool, len(r.Paths))
-	var out []UploadFile
+	var selected []CommitFile
 	for _, f := range files {
 		if len(r.Types) > 0 && !containsType(r.Types, ClassifyPath(f.Path)) {
 			continue
@@ -108,11 +108,15 @@ func (s *Service) Download(ctx context.Context, r DownloadRequest) (Commit, []Up
 				continue
 			}
 		}
-		content, err := s.readBlob(ctx, f)
-		if err != nil {
-			return Commit{}, nil, err
-		}
-		out = append(out, UploadFile{Path: f.Path, Content: content})
+		selected = append(selected, f)
+	}
+	out := make([]UploadFile, len(selected))
+	if err := parallel(ctx, len(selected), func(ctx context.Context, i int) error {
+		content, err := s.readBlob(ctx, selected[i])
+		out[i] = UploadFile{Path: selected[i].Path, Content: content}
+		return err
+	}); err != nil {
+		return Commit{}, nil, err
 	}
 	if !r.PathsAllowNotExist {
 		for i, ok := range matched {

@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"time"
+	"sync"
 
 	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/pkg/cas"
@@ -354,27 +354,63 @@ func (s *Service) depCommits(ctx context.Context, ids []string) ([]DepCommit, er
 	return out, nil
 }
 
-// storeFiles puts a content's files into the CAS and records them.
+// storeFiles puts a content's files into the CAS (which indexes them),
+// several at a time.
 func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, error) {
 	out := make([]CommitFile, len(p.files))
-	stored := map[string]cas.Descriptor{}
-	for i, f := range p.files {
+	err := parallel(ctx, len(p.files), func(ctx context.Context, i int) error {
+		f := p.files[i]
 		want := p.digests[i].Shake256
-		d, ok := stored[want]
-		if !ok {
-			var err error
-			d, err = s.cas.Put(ctx, bytes.NewReader(f.Content),
-				cas.WithExpected(cas.SHAKE256, want), cas.WithMaxSize(s.cfg.MaxFileSize))
-			if err != nil {
-				return nil, fmt.Errorf("store %s: %w", f.Path, err)
-			}
-			if err := s.meta.RecordBlob(ctx, metadata.Blob{Digest: d.Digest, Size: d.Size,
-				Extra: map[string]string{string(cas.SHAKE256): want}, TouchedAt: time.Now().UTC()}); err != nil {
-				return nil, err
-			}
-			stored[want] = d
+		d, err := s.cas.Put(ctx, bytes.NewReader(f.Content),
+			cas.WithExpected(cas.SHAKE256, want), cas.WithMaxSize(s.cfg.MaxFileSize))
+		if err != nil {
+			return fmt.Errorf("store %s: %w", f.Path, err)
 		}
 		out[i] = CommitFile{Path: f.Path, Blob: d.Digest, Shake256: want}
+		return nil
+	})
+	return out, err
+}
+
+// casParallelism bounds concurrent CAS reads and writes of one request.
+const casParallelism = 8
+
+// parallel runs fn for 0..n-1 with at most casParallelism at once and
+// returns the first error (the others are cancelled).
+func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	sem := make(chan struct{}, casParallelism)
+	for i := 0; i < n; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := fn(ctx, i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}(i)
 	}
-	return out, nil
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
 }
