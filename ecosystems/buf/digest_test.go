@@ -88,3 +88,17 @@ func TestB5(t *testing.T) {
 	require.Equal(t, want, B5(files, [][]byte{d2, d1}), "order of dependencies must not matter")
 	require.NotEqual(t, B5(files, [][]byte{d1}), B5(files, [][]byte{d2}))
 }
+
+// TestGoldenFromBufCLI checks the digests the buf CLI v1.75.0 wrote to
+// buf.lock and verified on build for a module of base/v1/base.proto and
+// LICENSE (e2e/buf_test.go asserts the same values in real lock files).
+func TestGoldenFromBufCLI(t *testing.T) {
+	files := []FileDigest{
+		{Path: "base/v1/base.proto", Shake256: hexShake("syntax = \"proto3\";\npackage base.v1;\nmessage Id { string value = 1; }\n")},
+		{Path: "LICENSE", Shake256: hexShake("MIT\n")},
+	}
+	b4, err := FilesDigest(files)
+	require.NoError(t, err)
+	require.Equal(t, "24fed9d078ef5c9ffda5d80b1c79435e3773786fb6637aa5f50295689620ea16f3c0d0592e02e1a76495f86b82000dade5620ed63cc4906f4ddaf64b72f7f5bd", hex.EncodeToString(b4))
+	require.Equal(t, "0892add7aac7d17da16fa3e9bf2b0cc87299559234312e750acd2b203b35d88cd36bd773d86265edd79a619b1312707de2b4cd6ee5287f1e889c6c592cb790f5", hex.EncodeToString(B5(b4, nil)))
+}
