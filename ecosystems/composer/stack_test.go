@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -43,6 +44,7 @@ type stack struct {
 	meta  metadata.Store
 	svc   *Service
 	srv   *httptest.Server
+	h     http.Handler // the whole pipeline: auth, access log, Echo
 	auth  *auth.Service
 	cache cacheAll
 }
@@ -132,7 +134,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &stack{t: t, meta: meta, svc: svc, srv: hs, auth: &auth.Service{Store: meta}, cache: mc}
+	return &stack{t: t, meta: meta, svc: svc, srv: hs, h: srv.Handler(), auth: &auth.Service{Store: meta}, cache: mc}
 }
 
 func (s *stack) org(name string) {

@@ -1,0 +1,155 @@
+package composer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/sqldb"
+)
+
+// Benchmarks run requests through the whole HTTP pipeline (token auth,
+// access log, Echo, the handlers) against SQLite + filesystem + the
+// in-process cache, and report requests per second and p99 latency.
+//
+//	go test -run XXX -bench . -benchtime 2000x ./ecosystems/composer/
+
+func benchRequests(b *testing.B, h http.Handler, newReq func() *http.Request, wantStatus int) {
+	b.Helper()
+	lat := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		req := newReq()
+		rec := httptest.NewRecorder()
+		t0 := time.Now()
+		h.ServeHTTP(rec, req)
+		lat = append(lat, time.Since(t0))
+		if rec.Code != wantStatus {
+			b.Fatalf("status %d, want %d: %s", rec.Code, wantStatus, rec.Body.String())
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds()), "p99-µs")
+}
+
+func benchStack(b *testing.B) (*stack, string) {
+	s := newStack(b, stackOpts{})
+	s.org("acme")
+	return s, s.token("acme", metadata.RoleRead)
+}
+
+func authed(method, path, token string, hdr ...string) func() *http.Request {
+	return func() *http.Request {
+		r := httptest.NewRequest(method, path, nil)
+		r.SetBasicAuth("token", token)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		return r
+	}
+}
+
+func benchUpload(b *testing.B, s *stack, name, version string, payload int) {
+	z := makeZip(b, zf{name: "composer.json", body: fmt.Sprintf(`{"name":%q,"require":{"php":">=8.1"}}`, name)},
+		zf{name: "data.bin", body: strings.Repeat("0123456789abcdef", payload/16)})
+	_, err := s.svc.Upload(context.Background(), "acme", version, bytes.NewReader(z))
+	require.NoError(b, err)
+}
+
+func BenchmarkPackagesJSON(b *testing.B) {
+	s, tok := benchStack(b)
+	benchUpload(b, s, "acme/a", "1.0.0", 16)
+	benchRequests(b, s.h, authed("GET", "/composer/acme/packages.json", tok), http.StatusOK)
+}
+
+func BenchmarkP2Cached(b *testing.B) {
+	s, tok := benchStack(b)
+	for i := 0; i < 20; i++ {
+		benchUpload(b, s, "acme/a", fmt.Sprintf("1.%d.0", i), 16)
+	}
+	benchRequests(b, s.h, authed("GET", "/composer/acme/p2/acme/a.json", tok), http.StatusOK)
+}
+
+func BenchmarkP2NotModified(b *testing.B) {
+	s, tok := benchStack(b)
+	benchUpload(b, s, "acme/a", "1.0.0", 16)
+	rec := httptest.NewRecorder()
+	s.h.ServeHTTP(rec, authed("GET", "/composer/acme/p2/acme/a.json", tok)())
+	lm := rec.Header().Get("Last-Modified")
+	benchRequests(b, s.h, authed("GET", "/composer/acme/p2/acme/a.json", tok, "If-Modified-Since", lm), http.StatusNotModified)
+}
+
+func BenchmarkDist(b *testing.B) {
+	s, tok := benchStack(b)
+	const size = 4 << 20
+	benchUpload(b, s, "acme/big", "1.0.0", size)
+	vs := s.p2("acme", "acme/big", tok)
+	path := strings.TrimPrefix(vs["1.0.0"]["dist"].(map[string]any)["url"].(string), s.srv.URL)
+	b.SetBytes(size)
+	benchRequests(b, s.h, authed("GET", path, tok), http.StatusOK)
+}
+
+// BenchmarkP2Scale compares a p2 request in a repository of 10 packages with
+// one of 10,000 packages of 50 versions each: the cost must not grow with
+// the store, because each request reads one prebuilt document.
+func BenchmarkP2Scale(b *testing.B) {
+	for _, n := range []int{10, 10000} {
+		b.Run(fmt.Sprintf("packages=%d/versions=50", n), func(b *testing.B) {
+			s, tok := benchStack(b)
+			seedPackages(b, s, n, 50)
+			benchRequests(b, s.h, authed("GET", fmt.Sprintf("/composer/acme/p2/acme/pkg%d.json", n/2), tok), http.StatusOK)
+		})
+	}
+}
+
+// seedPackages writes n packages of v versions straight into the store and
+// builds their documents once, as uploads and syncs would.
+func seedPackages(b *testing.B, s *stack, n, v int) {
+	ctx := context.Background()
+	org, err := s.svc.org(ctx, "acme")
+	require.NoError(b, err)
+	benchUpload(b, s, "acme/seed", "1.0.0", 16) // one real archive every version points at
+	var digest, sha string
+	require.NoError(b, s.meta.DB().QueryRow(ctx, `SELECT digest, sha1 FROM composer_dists`).Scan(&digest, &sha))
+	const batch = 500
+	for start := 0; start < n; start += batch {
+		err := s.svc.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+			for i := start; i < min(start+batch, n); i++ {
+				name := fmt.Sprintf("acme/pkg%d", i)
+				id, err := s.svc.ensurePackage(ctx, tx, org, name)
+				if err != nil {
+					return err
+				}
+				m := Manifest{Name: name, Fields: Object{{"name", mustJSON(name)}, {"description", mustJSON("package " + name)},
+					{"require", json.RawMessage(`{"php":">=8.1","acme/seed":"^1.0"}`)}, {"autoload", json.RawMessage(`{"psr-4":{"Acme\\":"src/"}}`)}}}
+				for j := 0; j < v; j++ {
+					ver := fmt.Sprintf("1.%d.0", j)
+					ref := fmt.Sprintf("%040d", j)
+					e, _ := json.Marshal(versionEntry(org.Name, m, name, ver, ver+".0", ref, sha, time.Unix(1700000000, 0)))
+					if _, err := tx.Exec(ctx, `INSERT INTO composer_versions (package_id, normalized, version, reference, entry, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+						id, ver+".0", ver, ref, string(e), int64(1)); err != nil {
+						return err
+					}
+				}
+				touched[id] = name
+			}
+			return nil
+		})
+		require.NoError(b, err)
+	}
+}
