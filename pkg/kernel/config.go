@@ -13,6 +13,7 @@ import (
 
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/logging"
+	"github.com/packyard/packyard/pkg/ratelimit"
 	"github.com/packyard/packyard/pkg/server"
 )
 
@@ -30,6 +31,7 @@ type Config struct {
 	GCGrace        time.Duration
 	Log            logging.Config
 	Server         server.Config
+	RateLimit      ratelimit.Config
 }
 
 // S3Config selects and configures the S3 blob store.
@@ -68,6 +70,7 @@ func ConfigFromEnv(env config.Env) (Config, error) {
 		GCGrace:       l.Duration("PACKYARD_GC_GRACE", 24*time.Hour),
 		Log:           logging.ConfigFromEnv(l),
 		Server:        server.ConfigFromEnv(l),
+		RateLimit:     ratelimit.ConfigFromEnv(l),
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		l.Fail("PACKYARD_DATABASE_URL", "must be a postgres:// URL (leave it empty for the embedded SQLite database)")

@@ -22,6 +22,7 @@ import (
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/logging"
 	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/ratelimit"
 	"github.com/packyard/packyard/pkg/server"
 	"github.com/packyard/packyard/pkg/sqldb"
 	"github.com/packyard/packyard/storage"
@@ -67,7 +68,7 @@ func Core(env config.Env) fx.Option {
 func Server(env config.Env) fx.Option {
 	return fx.Options(
 		Core(env),
-		fx.Provide(server.New, provideAuditAPI),
+		fx.Provide(server.New, provideAuditAPI, provideGuard),
 		fx.Invoke(startServer, startGC),
 	)
 }
@@ -213,6 +214,21 @@ type auditOut struct {
 func provideAudit(db *sqldb.DB) auditOut {
 	s := audit.NewStore(db)
 	return auditOut{Store: s, Recorder: s}
+}
+
+// provideGuard limits failed sign-ins (and, when configured, requests per
+// token) across replicas through Redis, or in memory without it.
+func provideGuard(lc fx.Lifecycle, c Config, log *zap.Logger) (auth.Guard, error) {
+	log = log.Named("ratelimit")
+	if c.RedisURL == "" {
+		return ratelimit.NewGuard(c.RateLimit, ratelimit.NewMemory(), log), nil
+	}
+	r, err := ratelimit.NewRedis(c.RedisURL, c.RedisPrefix, log)
+	if err != nil {
+		return nil, fmt.Errorf("PACKYARD_REDIS_URL: %w", err)
+	}
+	lc.Append(fx.StopHook(r.Close))
+	return ratelimit.NewGuard(c.RateLimit, r, log), nil
 }
 
 type routesOut struct {

@@ -1,0 +1,199 @@
+// Package ratelimit limits failed authentication per client address and
+// per token (and, optionally, every token's request rate), with fixed-window
+// counters shared by every replica through Redis, or kept in memory when
+// Redis is not configured (or, for a moment, not reachable).
+//
+// A refusal answers 429 with Retry-After and the rate-limit fields of
+// draft-ietf-httpapi-ratelimit-headers-07:
+//
+//	RateLimit-Limit: 10          the window's quota
+//	RateLimit-Remaining: 0       what is left of it
+//	RateLimit-Reset: 42          seconds until the window ends
+//	RateLimit-Policy: 10;w=300   quota and window (seconds)
+//
+// Connect clients get CodeResourceExhausted with the same headers.
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/config"
+	"github.com/packyard/packyard/pkg/errs"
+)
+
+// Limit is a quota of N events per Window; N = 0 disables it.
+type Limit struct {
+	N      int
+	Window time.Duration
+}
+
+// Config is the rate limits' configuration.
+type Config struct {
+	FailuresPerAddress Limit // PACKYARD_RATELIMIT_AUTH_FAILURES_PER_ADDRESS per PACKYARD_RATELIMIT_AUTH_FAILURE_WINDOW
+	FailuresPerToken   Limit // PACKYARD_RATELIMIT_AUTH_FAILURES_PER_TOKEN per PACKYARD_RATELIMIT_AUTH_FAILURE_WINDOW
+	RequestsPerToken   Limit // PACKYARD_RATELIMIT_REQUESTS_PER_TOKEN per PACKYARD_RATELIMIT_REQUEST_WINDOW
+}
+
+// ConfigFromEnv reads the PACKYARD_RATELIMIT_* variables.
+func ConfigFromEnv(l *config.Loader) Config {
+	fw := l.Duration("PACKYARD_RATELIMIT_AUTH_FAILURE_WINDOW", 5*time.Minute)
+	rw := l.Duration("PACKYARD_RATELIMIT_REQUEST_WINDOW", time.Minute)
+	if fw < time.Second {
+		l.Fail("PACKYARD_RATELIMIT_AUTH_FAILURE_WINDOW", "must be at least 1s")
+	}
+	if rw < time.Second {
+		l.Fail("PACKYARD_RATELIMIT_REQUEST_WINDOW", "must be at least 1s")
+	}
+	return Config{
+		FailuresPerAddress: Limit{N: l.Int("PACKYARD_RATELIMIT_AUTH_FAILURES_PER_ADDRESS", 30, 0, math.MaxInt32), Window: fw},
+		FailuresPerToken:   Limit{N: l.Int("PACKYARD_RATELIMIT_AUTH_FAILURES_PER_TOKEN", 10, 0, math.MaxInt32), Window: fw},
+		RequestsPerToken:   Limit{N: l.Int("PACKYARD_RATELIMIT_REQUESTS_PER_TOKEN", 0, 0, math.MaxInt32), Window: rw},
+	}
+}
+
+// Counter counts events per key in fixed windows that start with a key's
+// first event.
+type Counter interface {
+	// Hit adds one event and returns the window's count and the time left in it.
+	Hit(ctx context.Context, key string, window time.Duration) (int64, time.Duration, error)
+	// Peek returns the count and time left without adding (0, 0 when none).
+	Peek(ctx context.Context, key string) (int64, time.Duration, error)
+}
+
+// Status is where a key stands against its limit; it renders the headers.
+type Status struct {
+	Limit     Limit
+	Remaining int64
+	Reset     time.Duration
+}
+
+var _ auth.HeaderSetter = Status{}
+
+func seconds(d time.Duration) string {
+	s := int64(math.Ceil(d.Seconds()))
+	if s < 1 {
+		s = 1
+	}
+	return strconv.FormatInt(s, 10)
+}
+
+// SetHeaders implements auth.HeaderSetter.
+func (s Status) SetHeaders(h http.Header) {
+	h.Set("RateLimit-Limit", strconv.Itoa(s.Limit.N))
+	h.Set("RateLimit-Remaining", strconv.FormatInt(max(s.Remaining, 0), 10))
+	h.Set("RateLimit-Reset", seconds(s.Reset))
+	h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=%s", s.Limit.N, seconds(s.Limit.Window)))
+}
+
+// Exceeded is the error of a refused request: it wraps
+// errs.ErrResourceExhausted and sets Retry-After and the rate-limit headers.
+type Exceeded struct {
+	Status
+	What string // e.g. "failed sign-ins from 192.0.2.1"
+}
+
+var _ auth.HeaderSetter = (*Exceeded)(nil)
+
+func (e *Exceeded) Error() string {
+	return fmt.Sprintf("too many %s: retry in %ss", e.What, seconds(e.Reset))
+}
+
+func (e *Exceeded) Unwrap() error { return errs.ErrResourceExhausted }
+
+// SetHeaders implements auth.HeaderSetter.
+func (e *Exceeded) SetHeaders(h http.Header) {
+	e.Status.SetHeaders(h)
+	h.Set("Retry-After", seconds(e.Reset))
+}
+
+// Guard is packyard's auth.Guard over a Counter.
+type Guard struct {
+	cfg     Config
+	counter Counter
+	log     *zap.Logger
+}
+
+var _ auth.Guard = (*Guard)(nil)
+
+// NewGuard returns a Guard counting with c.
+func NewGuard(cfg Config, c Counter, log *zap.Logger) *Guard {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Guard{cfg: cfg, counter: c, log: log}
+}
+
+func (g *Guard) peek(ctx context.Context, l Limit, key, what string) error {
+	if l.N <= 0 {
+		return nil
+	}
+	n, ttl, err := g.counter.Peek(ctx, key)
+	if err != nil {
+		return err
+	}
+	if n >= int64(l.N) {
+		return &Exceeded{Status: Status{Limit: l, Remaining: 0, Reset: ttl}, What: what}
+	}
+	return nil
+}
+
+// Check implements auth.Guard.
+func (g *Guard) Check(ctx context.Context, addr, tokenID string) error {
+	if addr != "" {
+		if err := g.peek(ctx, g.cfg.FailuresPerAddress, "fail:addr:"+addr, "failed sign-ins from "+addr); err != nil {
+			return err
+		}
+	}
+	if tokenID != "" {
+		if err := g.peek(ctx, g.cfg.FailuresPerToken, "fail:token:"+tokenID, "failed sign-ins with token "+tokenID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Failed implements auth.Guard.
+func (g *Guard) Failed(ctx context.Context, addr, tokenID string) error {
+	if addr != "" && g.cfg.FailuresPerAddress.N > 0 {
+		if _, _, err := g.counter.Hit(ctx, "fail:addr:"+addr, g.cfg.FailuresPerAddress.Window); err != nil {
+			return err
+		}
+	}
+	if tokenID != "" && g.cfg.FailuresPerToken.N > 0 {
+		if _, _, err := g.counter.Hit(ctx, "fail:token:"+tokenID, g.cfg.FailuresPerToken.Window); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Request implements auth.Guard: with a request quota per token, every
+// authenticated request counts against it.
+func (g *Guard) Request(ctx context.Context, p *auth.Principal) (auth.HeaderSetter, error) {
+	l := g.cfg.RequestsPerToken
+	if l.N <= 0 || p == nil {
+		return nil, nil
+	}
+	key := "req:token:" + p.TokenID
+	if p.TokenID == "" {
+		key = "req:user:" + p.UserID
+	}
+	n, ttl, err := g.counter.Hit(ctx, key, l.Window)
+	if err != nil {
+		g.log.Warn("request rate not counted", zap.Error(err))
+		return nil, nil
+	}
+	st := Status{Limit: l, Remaining: int64(l.N) - n, Reset: ttl}
+	if n > int64(l.N) {
+		return nil, &Exceeded{Status: st, What: "requests with this token"}
+	}
+	return st, nil
+}
