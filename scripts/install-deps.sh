@@ -12,8 +12,9 @@ MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 
 need_apt=()
 command -v composer >/dev/null 2>&1 || need_apt+=(php-cli composer php-zip php-curl unzip)
-php -m 2>/dev/null | grep -qi '^zip$' || need_apt+=(php-zip)
-php -m 2>/dev/null | grep -qi '^curl$' || need_apt+=(php-curl)
+php_modules=$(php -m 2>/dev/null || true)   # read whole: grep -q would cut the pipe under pipefail
+grep -qix zip <<<"$php_modules" || need_apt+=(php-zip)
+grep -qix curl <<<"$php_modules" || need_apt+=(php-curl)
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)
@@ -29,11 +30,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 pids=()
-if ! buf --version 2>/dev/null | grep -qx "$BUF_VERSION"; then
+if [ "$(buf --version 2>/dev/null)" != "$BUF_VERSION" ]; then
   echo "install-deps: go install buf@v$BUF_VERSION" >&2
   go install "github.com/bufbuild/buf/cmd/buf@v$BUF_VERSION" & pids+=($!)
 fi
-if ! helm version --template '{{.Version}}' 2>/dev/null | grep -q '^v4\.3'; then
+if [[ "$(helm version --template '{{.Version}}' 2>/dev/null)" != v4.3.* ]]; then
   echo "install-deps: go install helm@$HELM_VERSION" >&2
   go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" & pids+=($!)
 fi
