@@ -34,7 +34,7 @@ if [ "$(buf --version 2>/dev/null)" != "$BUF_VERSION" ]; then
   echo "install-deps: go install buf@v$BUF_VERSION" >&2
   go install "github.com/bufbuild/buf/cmd/buf@v$BUF_VERSION" & pids+=($!)
 fi
-if [[ "$(helm version --template '{{.Version}}' 2>/dev/null)" != v4.3.* ]]; then
+if [[ "$(helm version --template '{{.Version}}' 2>/dev/null)" != v4.3* ]]; then
   echo "install-deps: go install helm@$HELM_VERSION" >&2
   go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" & pids+=($!)
 fi
