@@ -10,6 +10,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/packyard/packyard/ecosystems/buf"
+	"github.com/packyard/packyard/ecosystems/composer"
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/kernel"
@@ -17,7 +18,7 @@ import (
 
 // ecosystems are the pluggable ecosystem modules packyard ships.
 func ecosystems() fx.Option {
-	return fx.Options(buf.Module)
+	return fx.Options(buf.Module, composer.Module)
 }
 
 // serverApp is the whole daemon.

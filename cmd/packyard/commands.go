@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/ecosystems/composer"
 	"github.com/packyard/packyard/migrations"
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/ecosystem"
@@ -60,6 +61,7 @@ func newRoot(env config.Env, stdout, stderr io.Writer) *cobra.Command {
 		orgCommand(invoke, stdout),
 		userCommand(invoke, stdout),
 		tokenCommand(invoke, stdout),
+		composer.NewCommand(invoke),
 		auditCommand(invoke, stdout),
 	)
 	return root

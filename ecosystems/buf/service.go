@@ -164,9 +164,11 @@ func authorizeUserOwner(p *auth.Principal, o Owner, m *ModuleRecord, a auth.Acti
 		return fmt.Errorf("sign in to change %s: %w", what, errs.ErrUnauthenticated)
 	case p.SiteAdmin && (p.Scope == "" || p.Scope.Allows(a.Role())):
 		return nil
-	case p.UserID == o.ID && p.OrgID == "" && (p.Scope == "" || p.Scope.Allows(a.Role())):
+	// A user's own tokens act on the user's own modules with their scope,
+	// whichever organization they are otherwise limited to.
+	case p.UserID == o.ID && (p.Scope == "" || p.Scope.Allows(a.Role())):
 		return nil
-	case p.UserID == o.ID && p.OrgID == "":
+	case p.UserID == o.ID:
 		return errs.PermissionDeniedf("the token's scope %q does not allow %s on %s", p.Scope, a, what)
 	case a == auth.ActionRead || !visible:
 		return errs.NotFoundf("%s not found", what)
