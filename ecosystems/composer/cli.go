@@ -112,6 +112,14 @@ func addVCSCommand(invoke ecosystem.Invoker) *cobra.Command {
 				if !noSync {
 					r, err := s.SyncSource(cmd.Context(), src.ID)
 					rep, syncErr = &r, err
+					if err != nil {
+						// A source that cannot be read is not kept: it would
+						// only fail again on every periodic sync.
+						if rmErr := s.RemoveSource(cmd.Context(), org, src.URL); rmErr != nil {
+							return fmt.Errorf("first sync of %s failed: %w (and removing it failed: %v)", redactURL(src.URL), err, rmErr)
+						}
+						return fmt.Errorf("%s was not registered: the first sync failed: %w", redactURL(src.URL), err)
+					}
 				}
 				if asJSON {
 					v := map[string]any{"source": src, "webhook_url": hook}
