@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/pkg/testenv"
+
 	"github.com/packyard/packyard/pkg/metadata"
 )
 
@@ -27,6 +29,9 @@ type composerEnv struct {
 
 func newComposerEnv(t *testing.T, host, token string) *composerEnv {
 	if _, err := exec.LookPath("composer"); err != nil {
+		if testenv.Required() {
+			t.Fatal("composer is not installed (scripts/install-deps.sh installs it)")
+		}
 		t.Skip("composer not installed")
 	}
 	e := &composerEnv{t: t, home: t.TempDir(), cache: t.TempDir()}

@@ -160,6 +160,9 @@ type gitRepoDir struct {
 func newGitRepo(t testing.TB) *gitRepoDir {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
+		if testenv.Required() {
+			t.Fatal("git is not installed (scripts/install-deps.sh installs it)")
+		}
 		t.Skip("git not installed")
 	}
 	g := &gitRepoDir{t: t, dir: t.TempDir()}
