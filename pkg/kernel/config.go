@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/packyard/packyard/pkg/config"
+	"github.com/packyard/packyard/pkg/identity"
 	"github.com/packyard/packyard/pkg/logging"
 	"github.com/packyard/packyard/pkg/ratelimit"
 	"github.com/packyard/packyard/pkg/server"
@@ -32,6 +33,7 @@ type Config struct {
 	Log            logging.Config
 	Server         server.Config
 	RateLimit      ratelimit.Config
+	Identity       identity.Config
 }
 
 // S3Config selects and configures the S3 blob store.
@@ -71,6 +73,7 @@ func ConfigFromEnv(env config.Env) (Config, error) {
 		Log:           logging.ConfigFromEnv(l),
 		Server:        server.ConfigFromEnv(l),
 		RateLimit:     ratelimit.ConfigFromEnv(l),
+		Identity:      identity.ConfigFromEnv(l),
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		l.Fail("PACKYARD_DATABASE_URL", "must be a postgres:// URL (leave it empty for the embedded SQLite database)")

@@ -20,6 +20,7 @@ import (
 	"github.com/packyard/packyard/pkg/cache/memory"
 	"github.com/packyard/packyard/pkg/cache/redis"
 	"github.com/packyard/packyard/pkg/config"
+	"github.com/packyard/packyard/pkg/identity"
 	"github.com/packyard/packyard/pkg/logging"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/ratelimit"
@@ -69,7 +70,7 @@ func Core(env config.Env) fx.Option {
 func Server(env config.Env) fx.Option {
 	return fx.Options(
 		Core(env),
-		fx.Provide(server.New, provideAuditAPI, provideGuard),
+		fx.Provide(server.New, provideAuditAPI, provideGuard, provideIdentity),
 		fx.Invoke(startServer, startGC),
 	)
 }
@@ -230,6 +231,26 @@ func provideGuard(lc fx.Lifecycle, c Config, log *zap.Logger) (auth.Guard, error
 	}
 	lc.Append(fx.StopHook(r.Close))
 	return ratelimit.NewGuard(c.RateLimit, r, log), nil
+}
+
+type identityIn struct {
+	fx.In
+	Config Config
+	Store  metadata.Store
+	Admin  *auth.Service
+	Audit  audit.Recorder
+	Guard  auth.Guard
+	Cache  cache.Cache
+	Base   server.BaseURL
+	Log    *zap.Logger
+}
+
+// provideIdentity serves OIDC sign-in, the device flow buf registry login
+// uses, and the CI token exchange. Providers are discovered on first use.
+func provideIdentity(in identityIn) routesOut {
+	s := identity.New(identity.Params{Config: in.Config.Identity, Store: in.Store, Admin: in.Admin, Audit: in.Audit,
+		Guard: in.Guard, Cache: in.Cache, Base: in.Base, Log: in.Log.Named("identity")})
+	return routesOut{Routes: s.Routes()}
 }
 
 type routesOut struct {

@@ -1,0 +1,224 @@
+// Package identity signs people and CI jobs in through OpenID Connect and
+// mints packyard tokens for them:
+//
+//   - /auth/oidc/login → provider → /auth/oidc/callback: authorization code
+//     with PKCE; the user is created on first sign-in, claim rules set their
+//     organization roles, and the page shows a packyard token once.
+//   - /oauth2/device/{registration,authorization,token}: the OAuth2 device
+//     flow `buf registry login HOST` runs, bridged to the provider's device
+//     endpoint; packyard answers with its own token, never the provider's.
+//   - POST /api/v1/token/exchange: a CI provider's OIDC JWT (GitHub Actions,
+//     GitLab CI, any configured issuer) for a short-lived organization token
+//     whose expiry never exceeds the JWT's.
+//
+// Every minted token is an ordinary packyard token (stored hashed,
+// revocable, listed), so it works on every route. Provider discovery runs
+// on first use, never while the application is built.
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/audit"
+	"github.com/packyard/packyard/pkg/cache"
+	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/server"
+	"github.com/packyard/packyard/pkg/sqldb"
+)
+
+// Service is the identity routes' logic.
+type Service struct {
+	cfg     Config
+	store   metadata.Store
+	admin   *auth.Service
+	audit   audit.Recorder
+	guard   auth.Guard // may be nil
+	cache   cache.Cache
+	base    server.BaseURL
+	log     *zap.Logger
+	client  *http.Client
+	oidc    *lazyProvider // nil without OIDC
+	ci      map[string]*ciVerifier
+	ciOrder []string
+	now     func() time.Time
+}
+
+// Params are the Service's dependencies.
+type Params struct {
+	Config Config
+	Store  metadata.Store
+	Admin  *auth.Service
+	Audit  audit.Recorder
+	Guard  auth.Guard // optional
+	Cache  cache.Cache
+	Base   server.BaseURL
+	Log    *zap.Logger
+	Client *http.Client // for the providers; nil = a client with a 30s timeout
+}
+
+// New returns the service. It does no network I/O.
+func New(p Params) *Service {
+	if p.Client == nil {
+		p.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if p.Log == nil {
+		p.Log = zap.NewNop()
+	}
+	s := &Service{cfg: p.Config, store: p.Store, admin: p.Admin, audit: p.Audit, guard: p.Guard, cache: p.Cache,
+		base: p.Base, log: p.Log, client: p.Client, ci: map[string]*ciVerifier{}, now: time.Now}
+	if s.audit == nil {
+		s.audit = audit.Discard{}
+	}
+	if p.Config.OIDC.Enabled() {
+		s.oidc = newLazyProvider(p.Config.OIDC.Issuer, p.Client)
+	}
+	for _, is := range p.Config.CI {
+		s.ci[is.Issuer] = &ciVerifier{cfg: is, provider: newLazyProvider(is.Issuer, p.Client)}
+		s.ciOrder = append(s.ciOrder, is.Issuer)
+	}
+	return s
+}
+
+// Routes are the identity routes for the kernel's outer mux.
+func (s *Service) Routes() []server.Route {
+	return []server.Route{
+		{Pattern: "GET /auth/oidc/login", Handler: http.HandlerFunc(s.login)},
+		{Pattern: "GET /auth/oidc/callback", Handler: http.HandlerFunc(s.callback)},
+		{Pattern: "POST /oauth2/device/registration", Handler: http.HandlerFunc(s.deviceRegistration)},
+		{Pattern: "POST /oauth2/device/authorization", Handler: http.HandlerFunc(s.deviceAuthorization)},
+		{Pattern: "POST /oauth2/device/token", Handler: http.HandlerFunc(s.deviceToken)},
+		{Pattern: "POST /api/v1/token/exchange", Handler: http.HandlerFunc(s.exchange)},
+	}
+}
+
+var invalidNameChars = regexp.MustCompile(`[^a-z0-9._-]+`)
+
+// UsernameFromClaim turns a claim value into a packyard user name: lower
+// case, other characters than letters, digits, ".", "_" and "-" become
+// "-" ("Jane.Doe@Example.com" → "jane.doe-example.com").
+func UsernameFromClaim(v string) (string, error) {
+	n := invalidNameChars.ReplaceAllString(strings.ToLower(strings.TrimSpace(v)), "-")
+	n = strings.Trim(n, "._-")
+	if len(n) > 64 {
+		n = strings.Trim(n[:64], "._-")
+	}
+	if err := metadata.ValidateName("user", n); err != nil {
+		return "", errs.Invalidf("claim value %q does not make a user name", v)
+	}
+	return n, nil
+}
+
+// signInResult is a signed-in user with a fresh token.
+type signInResult struct {
+	User    metadata.User
+	Token   string
+	Expires time.Time
+}
+
+// signIn finds or creates the user of an identity (issuer, subject) with
+// claims, applies the role rules, mints a token, and records the sign-in.
+func (s *Service) signIn(ctx context.Context, issuer string, claims map[string]any, via string) (signInResult, error) {
+	cfg := s.cfg.OIDC
+	sub, _ := claims["sub"].(string)
+	if sub == "" {
+		return signInResult{}, fmt.Errorf("the identity provider sent no subject: %w", errs.ErrUnauthenticated)
+	}
+	raw, ok := claims[cfg.UsernameClaim].(string)
+	if !ok || raw == "" {
+		return signInResult{}, fmt.Errorf("the identity provider sent no %q claim to name the user (PACKYARD_OIDC_USERNAME_CLAIM): %w", cfg.UsernameClaim, errs.ErrUnauthenticated)
+	}
+	user, err := s.linkedUser(ctx, issuer, sub, raw, via)
+	if err != nil {
+		return signInResult{}, err
+	}
+	if len(cfg.Rules) > 0 {
+		missing, err := s.admin.SyncRoles(ctx, user, cfg.Rules.Orgs(), cfg.Rules.Roles(claims))
+		if err != nil {
+			return signInResult{}, err
+		}
+		if len(missing) > 0 {
+			s.log.Warn("role rules name organizations that do not exist", zap.Strings("orgs", missing))
+		}
+	}
+	p := &auth.Principal{UserID: user.ID, UserName: user.Name, SiteAdmin: user.Admin, Method: via}
+	ctx = auth.WithPrincipal(ctx, p)
+	text, tok, err := s.admin.CreateUserToken(ctx, auth.UserTokenRequest{UserID: user.ID, Name: via + " sign-in",
+		Expires: cfg.TokenTTL, Via: via})
+	if err != nil {
+		return signInResult{}, err
+	}
+	p.TokenID = tok.ID
+	if err := s.audit.Record(auth.WithPrincipal(ctx, p), audit.Event{Action: audit.ActionSignIn, Resource: "user/" + user.Name,
+		Details: map[string]string{"via": via, "issuer": issuer, "subject": sub}}); err != nil {
+		return signInResult{}, err
+	}
+	return signInResult{User: user, Token: text, Expires: tok.ExpiresAt}, nil
+}
+
+// linkedUser returns the user an identity signed in as before, or links it
+// to the user its claim names (creating that user on first sign-in). A name
+// already linked to another identity of the issuer is refused.
+func (s *Service) linkedUser(ctx context.Context, issuer, sub, claim, via string) (metadata.User, error) {
+	db := s.store.DB()
+	var userID string
+	err := db.QueryRow(ctx, `SELECT user_id FROM user_identities WHERE issuer = ? AND subject = ?`, issuer, sub).Scan(&userID)
+	err = sqldb.MapErr(err)
+	if err == nil {
+		u, err := s.store.GetUserByID(ctx, userID)
+		if err != nil {
+			return metadata.User{}, fmt.Errorf("linked user: %w", err)
+		}
+		return u, nil
+	}
+	if !errors.Is(err, errs.ErrNotFound) {
+		return metadata.User{}, err
+	}
+	name, err := UsernameFromClaim(claim)
+	if err != nil {
+		return metadata.User{}, fmt.Errorf("%v (PACKYARD_OIDC_USERNAME_CLAIM %q): %w", err, s.cfg.OIDC.UsernameClaim, errs.ErrUnauthenticated)
+	}
+	u, _, err := s.admin.EnsureUser(ctx, name, via)
+	if err != nil {
+		return metadata.User{}, err
+	}
+	var other string
+	err = sqldb.MapErr(db.QueryRow(ctx, `SELECT subject FROM user_identities WHERE issuer = ? AND user_id = ?`, issuer, u.ID).Scan(&other))
+	switch {
+	case err == nil:
+		return metadata.User{}, errs.PermissionDeniedf("user %q is already linked to another account of this identity provider", name)
+	case !errors.Is(err, errs.ErrNotFound):
+		return metadata.User{}, err
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO user_identities (issuer, subject, user_id, created_at) VALUES (?, ?, ?, ?)`,
+		issuer, sub, u.ID, s.now().UnixMicro()); err != nil {
+		if errors.Is(err, errs.ErrAlreadyExists) { // the same identity signed in concurrently
+			return s.linkedUser(ctx, issuer, sub, claim, via)
+		}
+		return metadata.User{}, err
+	}
+	return u, nil
+}
+
+// failed records a failed sign-in and counts it against the client address.
+func (s *Service) failed(ctx context.Context, r *http.Request, via string, err error) {
+	e := audit.Event{Action: audit.ActionSignInFailed, Outcome: audit.Failure, Actor: audit.Actor{Method: via},
+		Details: map[string]string{"reason": errs.PublicMessage(err), "via": via}}
+	if rerr := s.audit.Record(ctx, e); rerr != nil {
+		s.log.Error("audit record of a failed sign-in", zap.Error(rerr))
+	}
+	if s.guard != nil {
+		if gerr := s.guard.Failed(ctx, auth.ClientAddr(r), ""); gerr != nil {
+			s.log.Warn("counting a failed sign-in", zap.Error(gerr))
+		}
+	}
+}
