@@ -75,6 +75,9 @@ func TestOIDCAuthorizationCodeSignIn(t *testing.T) {
 	op.AllowRedirect(in.URL + "/auth/oidc/callback")
 	in.MustCLI("org", "create", "acme")
 	in.MustCLI("org", "create", "other")
+	// An administrator pre-created the first user as a site administrator:
+	// the sign-in links to it.
+	in.MustCLI("user", "create", "test-user-127.0.0.1", "--admin")
 
 	code, out := browserSignIn(t, in)
 	require.Equal(t, http.StatusOK, code, out)
@@ -88,9 +91,10 @@ func TestOIDCAuthorizationCodeSignIn(t *testing.T) {
 	require.Equal(t, "test-user-127.0.0.1", who["user"])
 	require.Contains(t, in.MustCLI("org", "members", "acme"), "test-user-127.0.0.1  write")
 	require.NotContains(t, in.MustCLI("org", "members", "other"), "test-user", "no rule for other matched")
-	// The token acts with the user's role: write in acme, nothing in other.
-	code, _ = auditAPI(t, in, "?org=acme", out["token"])
-	require.Equal(t, http.StatusForbidden, code, "write is not admin")
+	// A site administrator's sign-in token reads the whole audit log.
+	code, all := auditAPI(t, in, "", out["token"])
+	require.Equal(t, http.StatusOK, code)
+	require.NotEmpty(t, all)
 
 	// A second sign-in finds the same user; a second user gets its own role.
 	_, again := browserSignIn(t, in)
@@ -99,6 +103,10 @@ func TestOIDCAuthorizationCodeSignIn(t *testing.T) {
 	op.LoginAs(identitytest.User2Name)
 	_, second := browserSignIn(t, in)
 	require.Equal(t, "test-user2", second["user"])
+	code, _ = auditAPI(t, in, "", second["token"])
+	require.Equal(t, http.StatusForbidden, code, "only site administrators read the whole log")
+	code, _ = auditAPI(t, in, "?org=acme", second["token"])
+	require.Equal(t, http.StatusForbidden, code, "a reader of acme is not its admin")
 	require.Contains(t, in.MustCLI("org", "members", "acme"), "test-user2           read")
 	var users []map[string]any
 	require.NoError(t, json.Unmarshal([]byte(in.MustCLI("user", "list", "--json")), &users))
@@ -127,7 +135,7 @@ func TestOIDCAuthorizationCodeSignIn(t *testing.T) {
 	}
 	require.Equal(t, 4, count["signin"])
 	require.Equal(t, 1, count["signin.failed"])
-	require.Equal(t, 2, count["user.create"], "users are created on first sign-in only")
+	require.Equal(t, 2, count["user.create"], "one by the CLI, one on a first sign-in only")
 	require.Equal(t, 2, count["member.set"], "a role is set once, not on every sign-in")
 	require.Equal(t, 4+0, count["token.create"])
 }
