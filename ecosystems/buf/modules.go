@@ -78,6 +78,7 @@ func (s *Service) CreateModule(ctx context.Context, n NewModule) (ModuleRecord, 
 		}
 		return ModuleRecord{}, err
 	}
+	s.record(ctx, auditModuleCreate, o, m.FullName(), nil)
 	return m, nil
 }
 
@@ -136,6 +137,7 @@ func (s *Service) UpdateModule(ctx context.Context, u ModuleUpdate) (ModuleRecor
 	if err := s.st.updateModule(ctx, m); err != nil {
 		return ModuleRecord{}, err
 	}
+	s.record(ctx, auditModuleUpdate, o, m.FullName(), nil)
 	return m, nil
 }
 
@@ -144,6 +146,7 @@ func (s *Service) UpdateModule(ctx context.Context, u ModuleUpdate) (ModuleRecor
 // cannot be deleted.
 func (s *Service) DeleteModules(ctx context.Context, refs []ModuleRef) error {
 	var mods []ModuleRecord
+	var owners []Owner
 	for _, r := range refs {
 		m, o, err := s.module(ctx, r)
 		if err != nil {
@@ -153,6 +156,7 @@ func (s *Service) DeleteModules(ctx context.Context, refs []ModuleRef) error {
 			return err
 		}
 		mods = append(mods, m)
+		owners = append(owners, o)
 	}
 	deleting := map[string]bool{}
 	for _, m := range mods {
@@ -167,7 +171,7 @@ func (s *Service) DeleteModules(ctx context.Context, refs []ModuleRef) error {
 			return errs.PreconditionFailedf("module %s cannot be deleted: commits of %s depend on it", m.FullName(), strings.Join(users, ", "))
 		}
 	}
-	return s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
+	err := s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		for _, m := range mods {
 			if err := s.st.deleteModule(ctx, tx, m.ID); err != nil {
 				return err
@@ -178,6 +182,13 @@ func (s *Service) DeleteModules(ctx context.Context, refs []ModuleRef) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for i, m := range mods {
+		s.record(ctx, auditModuleDelete, owners[i], m.FullName(), nil)
+	}
+	return nil
 }
 
 // ListModules lists the modules of the given owners (all owners when none)
@@ -304,7 +315,11 @@ func (s *Service) SetLabel(ctx context.Context, r LabelRef, commitID string) (La
 		out, err = s.st.setLabel(ctx, tx, m.ID, name, c.ID, uid, s.now())
 		return err
 	})
-	return out, err
+	if err != nil {
+		return Label{}, err
+	}
+	s.record(ctx, auditLabelMove, o, m.FullName()+":"+name, map[string]string{"commit": c.ID})
+	return out, nil
 }
 
 // ArchiveLabel archives (or unarchives) a label. The default label cannot be archived.
@@ -320,10 +335,15 @@ func (s *Service) ArchiveLabel(ctx context.Context, r LabelRef, archive bool) er
 		return errs.PreconditionFailedf("label %q is the default label of %s and cannot be archived", l.Name, m.FullName())
 	}
 	var at time.Time // zero: unarchived
+	action := auditLabelUnarchiv
 	if archive {
-		at = s.now()
+		at, action = s.now(), auditLabelArchive
 	}
-	return s.st.setArchived(ctx, l.ID, at)
+	if err := s.st.setArchived(ctx, l.ID, at); err != nil {
+		return err
+	}
+	s.record(ctx, action, o, m.FullName()+":"+l.Name, nil)
+	return nil
 }
 
 func userID(ctx context.Context) string {

@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 )
@@ -74,6 +75,7 @@ func (s *Service) CreateOrganization(ctx context.Context, name string, public bo
 			return metadata.Org{}, err
 		}
 	}
+	s.record(ctx, audit.ActionOrgCreate, ownerFromOrg(o), o.Name, map[string]string{"via": "buf"})
 	return o, nil
 }
 
@@ -100,7 +102,11 @@ func (s *Service) DeleteOrganization(ctx context.Context, r OwnerRef) error {
 	if n > 0 {
 		return errs.PreconditionFailedf("organization %s still owns %d modules; delete them first", o.Name, n)
 	}
-	return s.meta.DeleteOrg(ctx, o.Name)
+	if err := s.meta.DeleteOrg(ctx, o.Name); err != nil {
+		return err
+	}
+	s.record(ctx, audit.ActionOrgDelete, o, o.Name, map[string]string{"via": "buf"})
+	return nil
 }
 
 // ---- Connect handlers ----

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
@@ -24,6 +25,7 @@ type Params struct {
 	Meta   metadata.Store
 	CAS    cas.Store
 	Authz  auth.Authorizer
+	Audit  audit.Recorder `optional:"true"`
 }
 
 // Service is the Buf Schema Registry: modules, commits, labels and their
@@ -35,6 +37,7 @@ type Service struct {
 	meta  metadata.Store
 	cas   cas.Store
 	authz auth.Authorizer
+	audit audit.Recorder
 	st    *store
 	now   func() time.Time
 }
@@ -52,7 +55,7 @@ func New(p Params) (*Service, error) {
 	if cfg.MaxFileSize == 0 {
 		cfg = DefaultConfig()
 	}
-	return &Service{log: log, cfg: cfg, meta: p.Meta, cas: p.CAS, authz: p.Authz, st: &store{db: p.Meta.DB()}, now: nowUTC}, nil
+	return &Service{log: log, cfg: cfg, meta: p.Meta, cas: p.CAS, authz: p.Authz, audit: p.Audit, st: &store{db: p.Meta.DB()}, now: nowUTC}, nil
 }
 
 // Owner is the organization or user that owns modules.

@@ -63,7 +63,15 @@ func (s *Service) Upload(ctx context.Context, contents []UploadContent, depCommi
 			break
 		}
 	}
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range out {
+		if m, o, err := s.moduleByID(ctx, c.ModuleID); err == nil {
+			s.record(ctx, auditPush, o, m.FullName(), map[string]string{"commit": c.ID})
+		}
+	}
+	return out, nil
 }
 
 func (s *Service) upload(ctx context.Context, contents []UploadContent, depCommitIDs []string) ([]Commit, error) {
