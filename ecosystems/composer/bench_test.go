@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,4 +154,89 @@ func seedPackages(b *testing.B, s *stack, n, v int) {
 		})
 		require.NoError(b, err)
 	}
+}
+
+// benchUpstream is an upstream repository that answers a minified p2
+// document for any pub/* name, counting the requests it gets.
+func benchUpstream(b *testing.B) (*httptest.Server, *atomic.Int64) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		if r.URL.Path == "/packages.json" {
+			_, _ = w.Write([]byte(`{"packages":{},"metadata-url":"/p2/%package%.json"}`))
+			return
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/p2/"), ".json")
+		var vs []string
+		for i := 20; i > 0; i-- {
+			v := fmt.Sprintf(`{"version":"1.%d.0","version_normalized":"1.%d.0.0","dist":{"type":"zip","url":"http://%s/%s-%d.zip","reference":"%040d","shasum":""}}`,
+				i, i, r.Host, name, i, i)
+			if i == 20 {
+				v = `{"name":"` + name + `","require":{"php":">=8.1"},"autoload":{"psr-4":{"Pub\\":"src/"}},` + v[1:]
+			}
+			vs = append(vs, v)
+		}
+		w.Header().Set("Last-Modified", "Fri, 01 Mar 2024 12:00:00 GMT")
+		_, _ = w.Write([]byte(`{"minified":"composer/2.0","packages":{"` + name + `":[` + strings.Join(vs, ",") + `]}}`))
+	}))
+	b.Cleanup(srv.Close)
+	return srv, &n
+}
+
+func benchUpstreamStack(b *testing.B) (*stack, string, *atomic.Int64) {
+	cfg := DefaultConfig()
+	cfg.SyncInterval = 0
+	cfg.Upstream.RateLimit, cfg.Upstream.Burst = 1e6, 1e6
+	s := newStack(b, stackOpts{cfg: &cfg})
+	s.org("acme")
+	up, n := benchUpstream(b)
+	_, err := s.svc.AddUpstream(context.Background(), "acme", UpstreamInput{URL: up.URL})
+	require.NoError(b, err)
+	return s, s.token("acme", metadata.RoleRead), n
+}
+
+// BenchmarkProxiedP2Uncached: every request is for a package packyard has
+// not seen, so it is fetched from the upstream, expanded, rewritten and
+// minified again.
+func BenchmarkProxiedP2Uncached(b *testing.B) {
+	s, tok, _ := benchUpstreamStack(b)
+	i := 0
+	benchRequests(b, s.h, func() *http.Request {
+		i++
+		return authed("GET", fmt.Sprintf("/composer/acme/p2/pub/p%d.json", i), tok)()
+	}, http.StatusOK)
+}
+
+// BenchmarkProxiedP2Cached: the same upstream package, fresh in the cache.
+func BenchmarkProxiedP2Cached(b *testing.B) {
+	s, tok, _ := benchUpstreamStack(b)
+	rec := httptest.NewRecorder()
+	s.h.ServeHTTP(rec, authed("GET", "/composer/acme/p2/pub/cached.json", tok)())
+	require.Equal(b, http.StatusOK, rec.Code)
+	benchRequests(b, s.h, authed("GET", "/composer/acme/p2/pub/cached.json", tok), http.StatusOK)
+}
+
+// BenchmarkUpstreamRequestsUnderConcurrency: each op is 100 concurrent
+// requests for a new package; upstream-req/op is what reached the upstream.
+func BenchmarkUpstreamRequestsUnderConcurrency(b *testing.B) {
+	s, tok, n := benchUpstreamStack(b)
+	before := n.Load()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var wg sync.WaitGroup
+		for j := 0; j < 100; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rec := httptest.NewRecorder()
+				s.h.ServeHTTP(rec, authed("GET", fmt.Sprintf("/composer/acme/p2/pub/c%d.json", i), tok)())
+				if rec.Code != http.StatusOK {
+					b.Errorf("status %d", rec.Code)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n.Load()-before)/float64(b.N), "upstream-req/op")
 }

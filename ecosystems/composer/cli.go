@@ -20,6 +20,7 @@ func NewCommand(invoke ecosystem.Invoker) *cobra.Command {
 	cmd := &cobra.Command{Use: "composer", Short: "Manage Composer repositories (git sources, syncs, packages)"}
 	cmd.AddCommand(addVCSCommand(invoke), syncCommand(invoke), listCommand(invoke), listVCSCommand(invoke),
 		removeVCSCommand(invoke), deleteVersionCommand(invoke), uploadCommand(invoke))
+	cmd.AddCommand(upstreamCommands(invoke)...)
 	return cmd
 }
 

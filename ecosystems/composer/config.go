@@ -15,6 +15,16 @@ type Config struct {
 	SyncTimeout   time.Duration // PACKYARD_COMPOSER_SYNC_TIMEOUT: one source's sync
 	MaxDistSize   int64         // PACKYARD_COMPOSER_MAX_DIST_SIZE: a zip built from a git commit
 	CacheTTL      time.Duration // PACKYARD_COMPOSER_CACHE_TTL: cached documents (they are also invalidated on change)
+	Upstream      UpstreamConfig
+}
+
+// UpstreamConfig governs mirrored upstream repositories.
+type UpstreamConfig struct {
+	PublicURL string        // PACKYARD_COMPOSER_PUBLIC_REPOSITORY_URL: what --packagist adds
+	MaxAge    time.Duration // PACKYARD_COMPOSER_UPSTREAM_MAX_AGE: upstream metadata is revalidated after this age
+	Timeout   time.Duration // PACKYARD_COMPOSER_UPSTREAM_TIMEOUT: one upstream request (a dist download gets 10 times as long)
+	RateLimit float64       // PACKYARD_COMPOSER_UPSTREAM_RATE_LIMIT: upstream requests per second per replica
+	Burst     int           // PACKYARD_COMPOSER_UPSTREAM_BURST
 }
 
 // DefaultConfig is the configuration with every default.
@@ -26,6 +36,13 @@ func DefaultConfig() Config {
 		SyncTimeout:   10 * time.Minute,
 		MaxDistSize:   256 << 20,
 		CacheTTL:      time.Hour,
+		Upstream: UpstreamConfig{
+			PublicURL: PublicRepositoryURL,
+			MaxAge:    5 * time.Minute,
+			Timeout:   30 * time.Second,
+			RateLimit: 20,
+			Burst:     40,
+		},
 	}
 }
 
@@ -44,6 +61,19 @@ func ConfigFromEnv(env config.Env) (Config, error) {
 		SyncTimeout: l.Duration("PACKYARD_COMPOSER_SYNC_TIMEOUT", d.SyncTimeout),
 		MaxDistSize: l.Size("PACKYARD_COMPOSER_MAX_DIST_SIZE", d.MaxDistSize),
 		CacheTTL:    l.Duration("PACKYARD_COMPOSER_CACHE_TTL", d.CacheTTL),
+		Upstream: UpstreamConfig{
+			PublicURL: l.String("PACKYARD_COMPOSER_PUBLIC_REPOSITORY_URL", d.Upstream.PublicURL),
+			MaxAge:    l.Duration("PACKYARD_COMPOSER_UPSTREAM_MAX_AGE", d.Upstream.MaxAge),
+			Timeout:   l.Duration("PACKYARD_COMPOSER_UPSTREAM_TIMEOUT", d.Upstream.Timeout),
+			RateLimit: float64(l.Int("PACKYARD_COMPOSER_UPSTREAM_RATE_LIMIT", int(d.Upstream.RateLimit), 1, 100000)),
+			Burst:     l.Int("PACKYARD_COMPOSER_UPSTREAM_BURST", d.Upstream.Burst, 1, 100000),
+		},
+	}
+	if err := checkUpstreamURL(c.Upstream.PublicURL); err != nil {
+		l.Fail("PACKYARD_COMPOSER_PUBLIC_REPOSITORY_URL", "%s", err.Error())
+	}
+	if c.Upstream.Timeout <= 0 {
+		l.Fail("PACKYARD_COMPOSER_UPSTREAM_TIMEOUT", "must be positive")
 	}
 	switch v := strings.ToLower(l.String("PACKYARD_COMPOSER_SYNC_INTERVAL", "")); v {
 	case "":

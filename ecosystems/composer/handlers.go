@@ -61,6 +61,7 @@ func (e *Ecosystem) Register(r ecosystem.Router) error {
 	g.DELETE("/:org/api/packages/:vendor/:name/versions/:version", e.apiDeleteVersion, admin)
 	g.GET("/:org/api/sources", e.apiSources, read)
 	g.POST("/:org/api/sources/:id/sync", e.apiSync, write)
+	e.registerUpstreams(g, read, write, admin)
 	return nil
 }
 
@@ -121,11 +122,7 @@ func (e *Ecosystem) p2(c echo.Context) error {
 	if ValidatePackageName(name) != nil {
 		return errs.NotFoundf("package %s not found", name)
 	}
-	key := "p2/" + name + ".json"
-	if dev {
-		key = "p2/" + name + "~dev.json"
-	}
-	d, err := e.svc.Document(c.Request().Context(), c.Param("org"), key)
+	d, err := e.svc.Metadata(c.Request().Context(), c.Param("org"), name, dev)
 	if err != nil {
 		if errors.Is(err, errs.ErrNotFound) {
 			return errs.NotFoundf("package %s not found", name)

@@ -140,25 +140,39 @@ func p2Doc(name string, vs []VersionEntry) ([]byte, error) {
 }
 
 // RootDoc is the repository's packages.json.
-func RootDoc(org string, names []string) ([]byte, error) {
+func RootDoc(org string, names []string) ([]byte, error) { return rootDoc(org, names, false) }
+
+// rootDoc is packages.json. A repository that mirrors upstreams lists no
+// package names: Composer must ask it for every name.
+func rootDoc(org string, names []string, upstreams bool) ([]byte, error) {
 	prefix := basePlaceholder + "/composer/" + org
 	if names == nil {
 		names = []string{}
 	}
 	sort.Strings(names)
+	avail := &names
+	if upstreams {
+		avail = nil
+	}
+	type advisories struct {
+		Metadata bool   `json:"metadata"`
+		APIURL   string `json:"api-url"`
+	}
 	return json.Marshal(struct {
-		Packages          struct{} `json:"packages"`
-		MetadataURL       string   `json:"metadata-url"`
-		AvailablePackages []string `json:"available-packages"`
-		NotifyBatch       string   `json:"notify-batch"`
-		Search            string   `json:"search"`
-		List              string   `json:"list"`
+		Packages          struct{}   `json:"packages"`
+		MetadataURL       string     `json:"metadata-url"`
+		AvailablePackages *[]string  `json:"available-packages,omitempty"`
+		NotifyBatch       string     `json:"notify-batch"`
+		Search            string     `json:"search"`
+		List              string     `json:"list"`
+		Advisories        advisories `json:"security-advisories"`
 	}{
 		MetadataURL:       prefix + "/p2/%package%.json",
-		AvailablePackages: names,
+		AvailablePackages: avail,
 		NotifyBatch:       prefix + "/downloads",
 		Search:            prefix + "/search.json?q=%query%&type=%type%",
 		List:              prefix + "/list.json",
+		Advisories:        advisories{APIURL: prefix + "/security-advisories"},
 	})
 }
 

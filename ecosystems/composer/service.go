@@ -16,7 +16,10 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 
+	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
@@ -35,6 +38,7 @@ type Params struct {
 	Cache  cache.Cache
 	Locker cache.Locker
 	Box    *secretbox.Box `optional:"true"` // nil: credentials and webhooks are refused
+	Audit  audit.Recorder `optional:"true"` // nil: nothing recorded
 }
 
 // Service is the Composer repository: packages from uploads and git, the
@@ -51,6 +55,14 @@ type Service struct {
 	loads  cache.Group
 	now    func() time.Time
 	queue  chan string // source ids waiting for a background sync
+	audit  audit.Recorder
+
+	// upstreams
+	httpc      *http.Client // metadata and advisories
+	distc      *http.Client // archives (bounded by their context)
+	limiter    *rate.Limiter
+	upFlight   singleflight.Group
+	distFlight singleflight.Group
 }
 
 // New returns the Service.
@@ -64,7 +76,10 @@ func New(p Params) (*Service, error) {
 	return &Service{
 		cfg: p.Config, log: p.Logger, meta: p.Meta, db: p.Meta.DB(), cas: p.CAS, cache: p.Cache,
 		locker: p.Locker, box: p.Box, now: func() time.Time { return time.Now().UTC() },
-		queue: make(chan string, 256),
+		queue: make(chan string, 256), audit: p.Audit,
+		httpc:   &http.Client{Timeout: p.Config.Upstream.Timeout},
+		distc:   &http.Client{},
+		limiter: rate.NewLimiter(rate.Limit(p.Config.Upstream.RateLimit), max(p.Config.Upstream.Burst, 1)),
 	}, nil
 }
 
@@ -209,7 +224,11 @@ func (s *Service) rebuild(ctx context.Context, tx *sqldb.Tx, org orgRef, touched
 	if err != nil {
 		return err
 	}
-	root, err := RootDoc(org.Name, names)
+	var upstreams int
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM composer_upstreams WHERE org_id = ?`, org.ID).Scan(&upstreams); err != nil {
+		return err
+	}
+	root, err := rootDoc(org.Name, names, upstreams > 0)
 	if err != nil {
 		return err
 	}

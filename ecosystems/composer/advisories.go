@@ -1,0 +1,417 @@
+package composer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/packyard/packyard/pkg/audit"
+	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/metadata"
+)
+
+// maxAdvisoryNames bounds the package names of one advisories request.
+const maxAdvisoryNames = 2000
+
+// AdvisoryInput is a security advisory an admin publishes.
+type AdvisoryInput struct {
+	Package  string `json:"package"`
+	Versions string `json:"versions"` // a Composer constraint: the affected versions
+	Title    string `json:"title"`
+	CVE      string `json:"cve,omitempty"`
+	Link     string `json:"link,omitempty"`
+	Severity string `json:"severity,omitempty"` // low, medium, high, critical
+}
+
+// Advisory is a published advisory.
+type Advisory struct {
+	ID         string    `json:"id"`
+	Package    string    `json:"package"`
+	Versions   string    `json:"versions"`
+	Title      string    `json:"title"`
+	CVE        string    `json:"cve,omitempty"`
+	Link       string    `json:"link,omitempty"`
+	Severity   string    `json:"severity,omitempty"`
+	ReportedAt time.Time `json:"reported_at"`
+}
+
+var (
+	cvePattern     = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
+	constraintAtom = regexp.MustCompile(`^(>=|<=|<>|!=|==|=|>|<|\^|~)?\s*v?([0-9][0-9A-Za-z.+*-]*|\*)$`)
+)
+
+// ValidateConstraint checks a version constraint the way Composer will read
+// it: "||"/"|" alternatives of ","/space separated conditions, each an
+// optional operator and a version (wildcards and hyphen ranges allowed).
+func ValidateConstraint(c string) error {
+	c = strings.TrimSpace(c)
+	if c == "" || len(c) > 1000 {
+		return errs.Invalidf("the affected versions must be a Composer constraint such as \">=1.0,<1.2.3\"")
+	}
+	for _, alt := range regexp.MustCompile(`\s*\|\|?\s*`).Split(c, -1) {
+		alt = regexp.MustCompile(`\s+-\s+`).ReplaceAllString(alt, " ")
+		alt = regexp.MustCompile(`(>=|<=|<>|!=|==|=|>|<|\^|~)\s+`).ReplaceAllString(alt, "$1")
+		var parts []string
+		for _, and := range strings.Split(alt, ",") {
+			f := strings.Fields(and)
+			if len(f) == 0 {
+				return errs.Invalidf("constraint %q: an empty condition", c)
+			}
+			parts = append(parts, f...)
+		}
+		for _, p := range parts {
+			m := constraintAtom.FindStringSubmatch(p)
+			if m == nil {
+				return errs.Invalidf("constraint %q: %q is not a version condition", c, p)
+			}
+			v := m[2]
+			if v == "*" {
+				continue
+			}
+			v = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(v, ".*"), ".x"), ".X")
+			if _, err := Normalize(v); err != nil {
+				return errs.Invalidf("constraint %q: %q is not a version", c, p)
+			}
+		}
+	}
+	return nil
+}
+
+// AddAdvisory publishes a security advisory for a package of the
+// organization's repository (private or mirrored).
+func (s *Service) AddAdvisory(ctx context.Context, orgName string, in AdvisoryInput) (Advisory, error) {
+	org, err := s.org(ctx, orgName)
+	if err != nil {
+		return Advisory{}, err
+	}
+	a := Advisory{ID: metadata.NewID(), Package: strings.ToLower(strings.TrimSpace(in.Package)), Versions: strings.TrimSpace(in.Versions),
+		Title: strings.TrimSpace(in.Title), CVE: strings.TrimSpace(in.CVE), Link: strings.TrimSpace(in.Link),
+		Severity: strings.ToLower(strings.TrimSpace(in.Severity)), ReportedAt: s.now().Truncate(time.Second)}
+	if err := ValidatePackageName(a.Package); err != nil {
+		return Advisory{}, errs.Invalidf("package: %v", err)
+	}
+	if err := ValidateConstraint(a.Versions); err != nil {
+		return Advisory{}, err
+	}
+	switch {
+	case a.Title == "" || len(a.Title) > 500:
+		return Advisory{}, errs.Invalidf("a title of 1 to 500 characters is required")
+	case a.CVE != "" && !cvePattern.MatchString(a.CVE):
+		return Advisory{}, errs.Invalidf("cve %q is not of the form CVE-YYYY-NNNN", a.CVE)
+	case a.Severity != "" && a.Severity != "low" && a.Severity != "medium" && a.Severity != "high" && a.Severity != "critical":
+		return Advisory{}, errs.Invalidf("severity must be low, medium, high or critical")
+	}
+	if a.Link != "" {
+		if u, err := url.Parse(a.Link); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return Advisory{}, errs.Invalidf("link %q is not an http(s) URL", a.Link)
+		}
+	}
+	if _, err := s.db.Exec(ctx, `INSERT INTO composer_advisories (id, org_id, package, versions, title, cve, link, severity, reported_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, org.ID, a.Package, a.Versions, a.Title, a.CVE, a.Link, a.Severity, micros(a.ReportedAt)); err != nil {
+		return Advisory{}, err
+	}
+	s.record(ctx, audit.Event{Action: "composer.advisory.add", Org: org.Name, Resource: a.Package + "#" + a.ID,
+		Details: map[string]string{"versions": a.Versions, "title": a.Title, "cve": a.CVE}})
+	return a, nil
+}
+
+// RemoveAdvisory deletes a published advisory.
+func (s *Service) RemoveAdvisory(ctx context.Context, orgName, id string) error {
+	org, err := s.org(ctx, orgName)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.Exec(ctx, `DELETE FROM composer_advisories WHERE org_id = ? AND id = ?`, org.ID, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errs.NotFoundf("advisory %s not found in %s", id, org.Name)
+	}
+	s.record(ctx, audit.Event{Action: "composer.advisory.remove", Org: org.Name, Resource: "advisory/" + id})
+	return nil
+}
+
+// Advisories lists the advisories an organization published (all, or for
+// the given packages).
+func (s *Service) Advisories(ctx context.Context, orgName string, names ...string) ([]Advisory, error) {
+	org, err := s.org(ctx, orgName)
+	if err != nil {
+		return nil, err
+	}
+	return s.privateAdvisories(ctx, org, names)
+}
+
+func (s *Service) privateAdvisories(ctx context.Context, org orgRef, names []string) ([]Advisory, error) {
+	q := `SELECT id, package, versions, title, cve, link, severity, reported_at FROM composer_advisories WHERE org_id = ?`
+	args := []any{org.ID}
+	if len(names) > 0 {
+		q += ` AND package IN (?` + strings.Repeat(", ?", len(names)-1) + `)`
+		for _, n := range names {
+			args = append(args, n)
+		}
+	}
+	rows, err := s.db.Query(ctx, q+` ORDER BY package, reported_at, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Advisory{}
+	for rows.Next() {
+		var a Advisory
+		var at int64
+		if err := rows.Scan(&a.ID, &a.Package, &a.Versions, &a.Title, &a.CVE, &a.Link, &a.Severity, &at); err != nil {
+			return nil, err
+		}
+		a.ReportedAt = fromMicros(at)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// composerAdvisory is the full advisory object Composer's audit reads.
+func (a Advisory) composerAdvisory(repo string) json.RawMessage {
+	return mustJSON(map[string]any{
+		"advisoryId":         "PKYD-" + a.ID,
+		"packageName":        a.Package,
+		"remoteId":           a.ID,
+		"title":              a.Title,
+		"link":               nullable(a.Link),
+		"cve":                nullable(a.CVE),
+		"affectedVersions":   a.Versions,
+		"source":             "packyard",
+		"sources":            []map[string]string{{"name": "packyard", "remoteId": a.ID}},
+		"reportedAt":         a.ReportedAt.UTC().Format("2006-01-02 15:04:05"),
+		"composerRepository": repo,
+		"severity":           nullable(a.Severity),
+	})
+}
+
+// SecurityAdvisories answers Composer's security-advisories api-url: the
+// organization's own advisories for every asked name, plus, for names that
+// are not private, the advisories of its upstreams (passed through as
+// they gave them; the last good answer while an upstream is down).
+func (s *Service) SecurityAdvisories(ctx context.Context, orgName, repoURL string, names []string) (map[string][]json.RawMessage, error) {
+	org, err := s.org(ctx, orgName)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var clean []string
+	for _, n := range names {
+		n = strings.ToLower(strings.TrimSpace(n))
+		if ValidatePackageName(n) == nil && !seen[n] {
+			seen[n] = true
+			clean = append(clean, n)
+		}
+	}
+	if len(clean) > maxAdvisoryNames {
+		return nil, errs.Invalidf("at most %d packages per request", maxAdvisoryNames)
+	}
+	out := map[string][]json.RawMessage{}
+	if len(clean) == 0 {
+		return out, nil
+	}
+	private, err := s.privateAdvisories(ctx, org, clean)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range private {
+		out[a.Package] = append(out[a.Package], a.composerAdvisory(repoURL))
+	}
+	gen, err := s.meta.Generation(ctx, scope(org))
+	if err != nil {
+		return nil, err
+	}
+	ups, err := s.upstreamsAt(ctx, org, gen)
+	if err != nil || len(ups) == 0 {
+		return out, err
+	}
+	var public []string
+	for _, n := range clean {
+		p, err := s.isPrivate(ctx, org, gen, n)
+		if err != nil {
+			return nil, err
+		}
+		if !p {
+			public = append(public, n)
+		}
+	}
+	for _, u := range ups {
+		got, err := s.upstreamAdvisories(ctx, u, public)
+		if err != nil {
+			s.log.Warn("upstream advisories", zap.String("upstream", u.URL), zap.Error(err))
+			continue
+		}
+		for n, list := range got {
+			out[n] = appendUnique(out[n], list)
+		}
+	}
+	return out, nil
+}
+
+func advisoryID(raw json.RawMessage) string {
+	var a struct {
+		ID string `json:"advisoryId"`
+	}
+	_ = json.Unmarshal(raw, &a)
+	return a.ID
+}
+
+func appendUnique(dst, src []json.RawMessage) []json.RawMessage {
+	have := map[string]bool{}
+	for _, a := range dst {
+		have[advisoryID(a)] = true
+	}
+	for _, a := range src {
+		if id := advisoryID(a); id == "" || !have[id] {
+			have[id] = true
+			dst = append(dst, a)
+		}
+	}
+	return dst
+}
+
+// upstreamAdvisories asks one upstream for the advisories of names: through
+// its api-url (batched, each name's answer kept as a document of its own so
+// it survives an outage), or from its p2 documents when it only puts them
+// there.
+func (s *Service) upstreamAdvisories(ctx context.Context, u upstreamRow, names []string) (map[string][]json.RawMessage, error) {
+	root, err := s.upstreamRoot(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]json.RawMessage{}
+	var asked []string
+	for _, n := range names {
+		if root.offers(n) {
+			asked = append(asked, n)
+		}
+	}
+	switch {
+	case root.advisoryAPI != "":
+		var need []string
+		for _, n := range asked {
+			d, ok, err := s.loadDoc(ctx, u.ID, "advisories/"+n)
+			if err != nil {
+				return nil, err
+			}
+			if ok && s.fresh(d) {
+				addAdvisories(out, n, d.Body)
+			} else {
+				need = append(need, n)
+			}
+		}
+		sort.Strings(need)
+		for len(need) > 0 {
+			chunk := need[:min(len(need), 200)]
+			need = need[len(chunk):]
+			got, err := s.postAdvisories(ctx, u, root.advisoryAPI, chunk)
+			for _, n := range chunk {
+				if err != nil {
+					// Degraded: the last good answer, if any.
+					if d, ok, _ := s.loadDoc(ctx, u.ID, "advisories/"+n); ok {
+						addAdvisories(out, n, d.Body)
+					}
+					continue
+				}
+				list := got[n]
+				if list == nil {
+					list = []json.RawMessage{}
+				}
+				body := mustJSON(list)
+				if err := s.storeDoc(ctx, s.db, u.ID, "advisories/"+n, upDoc{Status: http.StatusOK, Body: body}); err != nil {
+					return nil, err
+				}
+				addAdvisories(out, n, body)
+			}
+			if err != nil {
+				s.log.Warn("upstream advisories failed; serving the last good answers", zap.String("upstream", u.URL), zap.Error(err))
+			}
+		}
+	case root.advisoryP2:
+		for _, n := range asked {
+			d, err := s.upstreamDoc(ctx, u, "p2/"+n+".json")
+			if err != nil || d.Status != http.StatusOK {
+				continue
+			}
+			var doc struct {
+				Advisories []json.RawMessage `json:"security-advisories"`
+			}
+			if json.Unmarshal(d.Body, &doc) == nil && len(doc.Advisories) > 0 {
+				out[n] = appendUnique(out[n], doc.Advisories)
+			}
+		}
+	}
+	return out, nil
+}
+
+func addAdvisories(out map[string][]json.RawMessage, name string, body []byte) {
+	var list []json.RawMessage
+	if json.Unmarshal(body, &list) == nil && len(list) > 0 {
+		out[name] = appendUnique(out[name], list)
+	}
+}
+
+func (s *Service) postAdvisories(ctx context.Context, u upstreamRow, api string, names []string) (map[string][]json.RawMessage, error) {
+	if strings.HasPrefix(api, "/") {
+		if p, err := url.Parse(u.URL); err == nil {
+			api = p.Scheme + "://" + p.Host + api
+		}
+	}
+	pw, err := s.upstreamPassword(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.limiter.Wait(ctx); err != nil {
+		return nil, err
+	}
+	form := url.Values{"packages[]": names}
+	req, err := s.newUpstreamRequest(ctx, u, pw, http.MethodPost, api, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	res, err := s.httpc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("POST %s: HTTP %d", api, res.StatusCode)
+	}
+	var body struct {
+		Advisories json.RawMessage `json:"advisories"`
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, maxUpstreamDoc)).Decode(&body); err != nil {
+		return nil, fmt.Errorf("POST %s: %w", api, err)
+	}
+	out := map[string][]json.RawMessage{}
+	if len(body.Advisories) > 0 && body.Advisories[0] == '{' {
+		if err := json.Unmarshal(body.Advisories, &out); err != nil {
+			return nil, fmt.Errorf("POST %s: %w", api, err)
+		}
+	}
+	lower := map[string][]json.RawMessage{}
+	for k, v := range out {
+		lower[strings.ToLower(k)] = append(lower[strings.ToLower(k)], v...)
+	}
+	return lower, nil
+}

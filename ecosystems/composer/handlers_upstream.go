@@ -1,0 +1,199 @@
+package composer
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/packyard/packyard/pkg/errs"
+)
+
+func (e *Ecosystem) registerUpstreams(g *echo.Group, read, write, admin echo.MiddlewareFunc) {
+	g.GET("/:org/mirror/:vendor/:name/:file", e.mirrorDist, read)
+	g.HEAD("/:org/mirror/:vendor/:name/:file", e.mirrorDist, read)
+	g.POST("/:org/security-advisories", e.securityAdvisories, read)
+	g.GET("/:org/security-advisories", e.securityAdvisories, read)
+	g.GET("/:org/api/upstreams", e.apiUpstreams, admin)
+	g.POST("/:org/api/upstreams", e.apiAddUpstream, admin)
+	g.DELETE("/:org/api/upstreams/:id", e.apiRemoveUpstream, admin)
+	g.POST("/:org/api/mirror", e.apiMirror, write)
+	g.GET("/:org/api/advisories", e.apiAdvisories, read)
+	g.POST("/:org/api/advisories", e.apiAddAdvisory, admin)
+	g.DELETE("/:org/api/advisories/:id", e.apiRemoveAdvisory, admin)
+}
+
+func (e *Ecosystem) mirrorDist(c echo.Context) error {
+	file := c.Param("file")
+	dot := strings.LastIndexByte(file, '.')
+	name := strings.ToLower(c.Param("vendor") + "/" + c.Param("name"))
+	if dot <= 0 || ValidatePackageName(name) != nil {
+		return errs.NotFoundf("not found")
+	}
+	key := file[:dot]
+	if !safeRef.MatchString(key) {
+		return errs.NotFoundf("not found")
+	}
+	rc, info, err := e.svc.MirrorDist(c.Request().Context(), c.Param("org"), name, key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := c.Response().Header()
+	h.Set("Content-Type", "application/octet-stream")
+	if strings.HasSuffix(file, ".zip") {
+		h.Set("Content-Type", "application/zip")
+	}
+	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	http.ServeContent(c.Response(), c.Request(), "", info.CreatedAt, rc)
+	return nil
+}
+
+func (e *Ecosystem) securityAdvisories(c echo.Context) error {
+	req := c.Request()
+	req.Body = http.MaxBytesReader(c.Response(), req.Body, 1<<20)
+	if err := req.ParseForm(); err != nil {
+		return errs.Invalidf("expected packages[]=vendor/name form fields: %v", err)
+	}
+	// Composer sends packages[0]=a/b&packages[1]=c/d (PHP's
+	// http_build_query); packages[]= and packages= are read too.
+	var names []string
+	for k, vs := range req.Form {
+		if k == "packages" || strings.HasPrefix(k, "packages[") {
+			names = append(names, vs...)
+		}
+	}
+	sort.Strings(names)
+	repo := e.base.For(req) + "/composer/" + c.Param("org")
+	adv, err := e.svc.SecurityAdvisories(req.Context(), c.Param("org"), repo, names)
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, map[string]any{"advisories": adv})
+}
+
+func decodeJSON(c echo.Context, v any) error {
+	dec := json.NewDecoder(io.LimitReader(c.Request().Body, 8<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errs.Invalidf("invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+func (e *Ecosystem) apiUpstreams(c echo.Context) error {
+	ups, err := e.svc.Upstreams(c.Request().Context(), c.Param("org"))
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, ups)
+}
+
+// upstreamRequest is the body of POST /composer/{org}/api/upstreams.
+type upstreamRequest struct {
+	URL       string `json:"url"`
+	Packagist bool   `json:"packagist"` // the public Composer repository
+	Username  string `json:"username"`
+	Password  string `json:"password"`
+	Priority  *int   `json:"priority"`
+}
+
+func (e *Ecosystem) apiAddUpstream(c echo.Context) error {
+	var r upstreamRequest
+	if err := decodeJSON(c, &r); err != nil {
+		return err
+	}
+	in, err := e.svc.upstreamInput(r)
+	if err != nil {
+		return err
+	}
+	u, err := e.svc.AddUpstream(c.Request().Context(), c.Param("org"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, u)
+}
+
+func (s *Service) upstreamInput(r upstreamRequest) (UpstreamInput, error) {
+	switch {
+	case r.Packagist && r.URL != "":
+		return UpstreamInput{}, errs.Invalidf("give either a URL or the public Composer repository switch, not both")
+	case r.Packagist:
+		r.URL = s.cfg.Upstream.PublicURL
+	case r.URL == "":
+		return UpstreamInput{}, errs.Invalidf("a URL (or the public Composer repository switch) is required")
+	}
+	return UpstreamInput{URL: r.URL, Username: r.Username, Password: r.Password, Priority: r.Priority}, nil
+}
+
+func (e *Ecosystem) apiRemoveUpstream(c echo.Context) error {
+	if err := e.svc.RemoveUpstream(c.Request().Context(), c.Param("org"), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (e *Ecosystem) apiMirror(c echo.Context) error {
+	var r struct {
+		Package string          `json:"package"`
+		Version string          `json:"version"`
+		Lock    json.RawMessage `json:"lock"`
+	}
+	if err := decodeJSON(c, &r); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var res []MirrorResult
+	var err error
+	switch {
+	case r.Package != "" && r.Lock != nil:
+		return errs.Invalidf("give either a package or a lock file, not both")
+	case r.Package != "":
+		res, err = e.svc.MirrorPackage(ctx, c.Param("org"), r.Package, r.Version)
+	case r.Lock != nil:
+		res, err = e.svc.MirrorLock(ctx, c.Param("org"), r.Lock)
+	default:
+		return errs.Invalidf("give a package (and optionally a version) or a lock file")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+func (e *Ecosystem) apiAdvisories(c echo.Context) error {
+	var names []string
+	if p := c.QueryParam("package"); p != "" {
+		names = []string{strings.ToLower(p)}
+	}
+	as, err := e.svc.Advisories(c.Request().Context(), c.Param("org"), names...)
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, as)
+}
+
+func (e *Ecosystem) apiAddAdvisory(c echo.Context) error {
+	var in AdvisoryInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	a, err := e.svc.AddAdvisory(c.Request().Context(), c.Param("org"), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, a)
+}
+
+func (e *Ecosystem) apiRemoveAdvisory(c echo.Context) error {
+	if err := e.svc.RemoveAdvisory(c.Request().Context(), c.Param("org"), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,467 @@
+package composer
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/packyard/packyard/pkg/metadata"
+)
+
+// fixtureRepo is a second Composer repository on 127.0.0.1 that serves
+// minified metadata (composer/2.0 with __unset), dist zips with shasums and
+// security advisories behind http-basic credentials, and counts what it is
+// asked.
+type fixtureRepo struct {
+	t       testing.TB
+	srv     *httptest.Server
+	user    string
+	pass    string
+	lastMod time.Time
+
+	mu       sync.Mutex
+	files    map[string][]byte
+	hits     map[string]int
+	notMod   int
+	badAuth  []string
+	advAsked [][]string
+	delay    time.Duration
+}
+
+func newFixtureRepo(t testing.TB) *fixtureRepo {
+	f := &fixtureRepo{t: t, user: "vendor", pass: "s3cret-upstream", lastMod: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC),
+		files: map[string][]byte{}, hits: map[string]int{}}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	u := f.srv.URL
+	f.files["/packages.json"] = []byte(`{"packages":{},"metadata-url":"/p2/%package%.json",` +
+		`"security-advisories":{"metadata":false,"api-url":"` + u + `/api/security-advisories/"}}`)
+
+	zipLog2 := makeZip(t, zf{name: "log-2/composer.json", body: `{"name":"pub/log"}`}, zf{name: "log-2/src/Log.php", body: "<?php namespace Pub\\Log; class Log { const V = '2.0.0'; }"})
+	zipLog1 := makeZip(t, zf{name: "log-1/composer.json", body: `{"name":"pub/log"}`}, zf{name: "log-1/src/Log.php", body: "<?php namespace Pub\\Log; class Log { const V = '1.0.0'; }"})
+	zipUtil := makeZip(t, zf{name: "util/src/Util.php", body: "<?php namespace Pub\\Util; class Util {}"})
+	zipSecret := makeZip(t, zf{name: "secret/src/Evil.php", body: "<?php // the public impostor"})
+	f.files["/dists/log-2.zip"], f.files["/dists/log-1.zip"], f.files["/dists/util.zip"], f.files["/dists/secret.zip"] = zipLog2, zipLog1, zipUtil, zipSecret
+
+	// Minified by hand: 1.0.0 drops 2.0.0's require with __unset and
+	// inherits its autoload.
+	f.files["/p2/pub/log.json"] = []byte(`{"minified":"composer/2.0","packages":{"pub/log":[` +
+		`{"name":"pub/log","description":"Logging","version":"2.0.0","version_normalized":"2.0.0.0","type":"library",` +
+		`"require":{"pub/util":"^1.0"},"autoload":{"psr-4":{"Pub\\Log\\":"src/"}},` +
+		`"dist":{"type":"zip","url":"` + u + `/dists/log-2.zip","reference":"2222222222222222222222222222222222222222","shasum":"` + sha1hex(zipLog2) + `"},` +
+		`"notification-url":"` + u + `/downloads/","time":"2024-02-01T00:00:00+00:00"},` +
+		`{"version":"1.0.0","version_normalized":"1.0.0.0","require":"__unset",` +
+		`"dist":{"type":"zip","url":"` + u + `/dists/log-1.zip","reference":"v1.0.0","shasum":"` + sha1hex(zipLog1) + `"},"time":"2024-01-01T00:00:00+00:00"}` +
+		`]}}`)
+	f.files["/p2/pub/util.json"] = []byte(`{"minified":"composer/2.0","packages":{"pub/util":[` +
+		`{"name":"pub/util","version":"1.0.0","version_normalized":"1.0.0.0","autoload":{"psr-4":{"Pub\\Util\\":"src/"}},` +
+		`"dist":{"type":"zip","url":"` + u + `/dists/util.zip","reference":"1111111111111111111111111111111111111111","shasum":"` + sha1hex(zipUtil) + `"}}]}}`)
+	// The same name as a private package, with a higher version.
+	f.files["/p2/acme/secret.json"] = []byte(`{"minified":"composer/2.0","packages":{"acme/secret":[` +
+		`{"name":"acme/secret","version":"9.9.9","version_normalized":"9.9.9.0",` +
+		`"dist":{"type":"zip","url":"` + u + `/dists/secret.zip","reference":"9999999999999999999999999999999999999999","shasum":"` + sha1hex(zipSecret) + `"}}]}}`)
+	return f
+}
+
+func (f *fixtureRepo) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.hits[r.URL.Path]++
+	user, pass, ok := r.BasicAuth()
+	if !ok || user != f.user || pass != f.pass {
+		f.badAuth = append(f.badAuth, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
+		f.mu.Unlock()
+		w.Header().Set("WWW-Authenticate", `Basic realm="fixture"`)
+		http.Error(w, "credentials required", http.StatusUnauthorized)
+		return
+	}
+	delay := f.delay
+	body, found := f.files[r.URL.Path]
+	f.mu.Unlock()
+	time.Sleep(delay)
+	if r.URL.Path == "/api/security-advisories/" && r.Method == http.MethodPost {
+		_ = r.ParseForm()
+		names := r.PostForm["packages[]"]
+		f.mu.Lock()
+		f.advAsked = append(f.advAsked, names)
+		f.mu.Unlock()
+		adv := map[string]any{}
+		for _, n := range names {
+			if n == "pub/log" {
+				adv[n] = []any{map[string]any{"advisoryId": "UPSTREAM-2024-1", "packageName": "pub/log", "remoteId": "up-1",
+					"title": "Log injection in pub/log", "link": "https://advisories.example/up-1", "cve": "CVE-2024-11111",
+					"affectedVersions": ">=1.0.0,<1.5.0", "source": "fixture", "sources": []any{map[string]string{"name": "fixture", "remoteId": "up-1"}},
+					"reportedAt": "2024-02-02 10:00:00", "composerRepository": f.srv.URL, "severity": "high"}}
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"advisories": adv})
+		return
+	}
+	if !found {
+		http.NotFound(w, r)
+		return
+	}
+	if strings.HasSuffix(r.URL.Path, ".json") {
+		w.Header().Set("Last-Modified", f.lastMod.Format(http.TimeFormat))
+		if ims, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && !f.lastMod.After(ims) {
+			f.mu.Lock()
+			f.notMod++
+			f.mu.Unlock()
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+	}
+	_, _ = w.Write(body)
+}
+
+func (f *fixtureRepo) count(path string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hits[path]
+}
+
+func (f *fixtureRepo) total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.hits {
+		n += c
+	}
+	return n
+}
+
+func (f *fixtureRepo) input() UpstreamInput {
+	return UpstreamInput{URL: f.srv.URL, Username: f.user, Password: f.pass}
+}
+
+func upstreamStack(t *testing.T, pg bool, maxAge time.Duration) *stack {
+	cfg := DefaultConfig()
+	cfg.SyncInterval = 0
+	cfg.Upstream.MaxAge = maxAge
+	cfg.Upstream.Timeout = 10 * time.Second
+	cfg.Upstream.RateLimit, cfg.Upstream.Burst = 1000, 1000
+	return newStack(t, stackOpts{postgres: pg, cfg: &cfg})
+}
+
+func TestProxiedMetadataIsExpandedAndRewritten(t *testing.T) {
+	f := newFixtureRepo(t)
+	body, err := buildProxied("acme", "pub/log", f.files["/p2/pub/log.json"])
+	require.NoError(t, err)
+	var d p2doc
+	require.NoError(t, json.Unmarshal(body, &d))
+	require.Equal(t, "composer/2.0", d.Minified)
+	vs := Expand(d.Packages["pub/log"])
+	require.Len(t, vs, 2)
+	require.NotNil(t, vs[0].Get("require"))
+	require.Nil(t, vs[1].Get("require"), "the __unset of the upstream is kept")
+	require.JSONEq(t, `{"psr-4":{"Pub\\Log\\":"src/"}}`, string(vs[1].Get("autoload")), "inherited from 2.0.0 as Composer expands it")
+	require.Nil(t, vs[0].Get("notification-url"), "downloads are reported to packyard, not the upstream")
+	for i, v := range vs {
+		var dist map[string]string
+		require.NoError(t, json.Unmarshal(v.Get("dist"), &dist))
+		out := string(ExpandBase(mustJSON(dist["url"]), "http://reg"))
+		require.True(t, strings.HasPrefix(out, `"http://reg/composer/acme/mirror/pub/log/`), out)
+		require.True(t, strings.HasPrefix(dist["upstream-url"], f.srv.URL+"/dists/log-"), "original URL kept (%d)", i)
+	}
+	var dist map[string]string
+	require.NoError(t, json.Unmarshal(vs[1].Get("dist"), &dist))
+	require.NotContains(t, dist["url"], "v1.0.0.zip", "a reference with dots is hashed into a URL-safe key")
+}
+
+func TestValidateConstraint(t *testing.T) {
+	for _, c := range []string{">=1.0,<1.2.3", "<2.0", "^1.2 || ^2.0", "1.0.0 - 1.5.0", ">=1.0.0,<1.5.0|>=2.0,<2.0.4", "*", "1.2.*", "~1.2", "< 2.0"} {
+		require.NoError(t, ValidateConstraint(c), c)
+	}
+	for _, c := range []string{"", "latest", ">=1.0,,", "1.0; rm -rf", "|"} {
+		require.Error(t, ValidateConstraint(c), c)
+	}
+}
+
+// TestUpstreamWithRealComposer: the real composer client installs public
+// packages through packyard from a minified upstream, keeps installing
+// from the mirror while the upstream is down, never takes a private name
+// from the upstream, and `composer audit` reports an upstream advisory and
+// a private one.
+func TestUpstreamWithRealComposer(t *testing.T) {
+	backends(t, func(t *testing.T, pg bool) {
+		f := newFixtureRepo(t)
+		s := upstreamStack(t, pg, time.Millisecond) // revalidate on every request
+		s.org("acme")
+		read := s.token("acme", metadata.RoleRead)
+		ctx := t.Context()
+		u, _ := url.Parse(s.srv.URL)
+		repoURL := s.srv.URL + "/composer/acme"
+
+		_, err := s.svc.Upload(ctx, "acme", "1.0.0", bytes.NewReader(makeZip(t,
+			zf{name: "composer.json", body: `{"name":"acme/secret","autoload":{"psr-4":{"Acme\\Secret\\":"src/"}}}`},
+			zf{name: "src/Real.php", body: "<?php // the private one"})))
+		require.NoError(t, err)
+
+		// The CLI forms, exactly as documented.
+		pwFile := filepath.Join(t.TempDir(), "pw")
+		require.NoError(t, os.WriteFile(pwFile, []byte(f.pass+"\n"), 0o600))
+		out, err := runCLI(s, "add-upstream", "--org", "acme", "--url", f.srv.URL, "--username", f.user, "--password-file", pwFile, "--priority", "5")
+		require.NoError(t, err, out)
+		out, err = runCLI(s, "list-upstreams", "--org", "acme", "--json")
+		require.NoError(t, err, out)
+		var ups []Upstream
+		require.NoError(t, json.Unmarshal([]byte(out), &ups))
+		require.Len(t, ups, 1)
+		require.Equal(t, f.srv.URL, ups[0].URL)
+		require.Equal(t, 5, ups[0].Priority)
+		require.True(t, ups[0].Credential)
+		require.NotContains(t, out, f.pass, "the upstream password is never shown")
+
+		// packages.json lists no names while upstreams are on, and
+		// advertises advisories.
+		res, body := s.do("GET", "/composer/acme/packages.json", read, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		var root map[string]any
+		require.NoError(t, json.Unmarshal(body, &root))
+		require.NotContains(t, root, "available-packages")
+		require.NotContains(t, root, "available-package-patterns")
+		require.Equal(t, repoURL+"/security-advisories", root["security-advisories"].(map[string]any)["api-url"])
+
+		// Install through the proxy: ^1.0 gets 1.0.0 without 2.0.0's
+		// require (expanded correctly), the private acme/secret wins over
+		// the upstream's 9.9.9.
+		ce := newComposerEnv(t, u.Host, read)
+		dir := project(t, repoURL, map[string]string{"pub/log": "^1.0", "acme/secret": "*"})
+		out = ce.must(dir, "update", "-vvv")
+		lock := lockVersions(t, dir)
+		require.Equal(t, "1.0.0", lock["pub/log"]["version"])
+		require.NotContains(t, lock, "pub/util", "1.0.0 does not inherit 2.0.0's require")
+		require.Equal(t, "1.0.0", lock["acme/secret"]["version"], "the private package, not the upstream's 9.9.9")
+		src, err := os.ReadFile(filepath.Join(dir, "vendor/acme/secret/src/Real.php"))
+		require.NoError(t, err)
+		require.Contains(t, string(src), "the private one")
+		require.Zero(t, f.count("/p2/acme/secret.json"), "a private name is never asked of an upstream")
+		logDist := lock["pub/log"]["dist"].(map[string]any)
+		require.True(t, strings.HasPrefix(logDist["url"].(string), repoURL+"/mirror/pub/log/"), logDist["url"])
+		require.Equal(t, 1, f.count("/dists/log-1.zip"))
+		require.Contains(t, out, "[200] "+repoURL+"/p2/pub/log.json")
+		// Proxied documents keep their Last-Modified while the upstream's
+		// copy is unchanged: a second update gets 304s.
+		out = ce.must(dir, "update", "-vvv")
+		require.Contains(t, out, "[304] "+repoURL+"/p2/pub/log.json")
+
+		// ^2.0 pulls pub/util through the same proxy; the second upstream
+		// fetch of pub/log is a revalidation answered 304.
+		dir2 := project(t, repoURL, map[string]string{"pub/log": "^2.0"})
+		ce.must(dir2, "update")
+		lock2 := lockVersions(t, dir2)
+		require.Equal(t, "2.0.0", lock2["pub/log"]["version"])
+		require.Equal(t, "1.0.0", lock2["pub/util"]["version"])
+		php := execPHP(t, dir2, `require "vendor/autoload.php"; echo \Pub\Log\Log::V;`)
+		require.Equal(t, "2.0.0", php)
+		f.mu.Lock()
+		require.Positive(t, f.notMod, "upstream metadata revalidated with If-Modified-Since")
+		require.Empty(t, f.badAuth, "every upstream request carried the upstream's credentials, none the client's")
+		f.mu.Unlock()
+
+		// Advisories: one from the upstream, one published privately.
+		out, err = runCLI(s, "add-advisory", "--org", "acme", "--package", "acme/secret", "--versions", "<2.0", "--title", "Secret leaks its secrets",
+			"--cve", "CVE-2024-22222", "--link", "https://acme.example/sa/1")
+		require.NoError(t, err, out)
+		_, err = runCLI(s, "add-advisory", "--org", "acme", "--package", "acme/secret", "--versions", "latest", "--title", "x")
+		require.ErrorContains(t, err, "not a version")
+		out, err = ce.run(dir, "audit", "--format", "json")
+		require.Error(t, err, "audit exits non-zero when advisories are found:\n%s", out)
+		var audit struct {
+			Advisories map[string][]map[string]any `json:"advisories"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &audit), out)
+		require.Equal(t, "Log injection in pub/log", audit.Advisories["pub/log"][0]["title"])
+		require.Equal(t, "CVE-2024-11111", audit.Advisories["pub/log"][0]["cve"])
+		require.Equal(t, "Secret leaks its secrets", audit.Advisories["acme/secret"][0]["title"])
+		require.Equal(t, "CVE-2024-22222", audit.Advisories["acme/secret"][0]["cve"])
+		require.Equal(t, "https://acme.example/sa/1", audit.Advisories["acme/secret"][0]["link"])
+		f.mu.Lock()
+		for _, asked := range f.advAsked {
+			require.NotContains(t, asked, "acme/secret", "private names are never sent upstream")
+		}
+		f.mu.Unlock()
+
+		// The upstream goes down: a fresh composer (empty cache) installs
+		// from the lock file and resolves again, from packyard alone.
+		before := f.total()
+		f.srv.Close()
+		require.NoError(t, os.RemoveAll(filepath.Join(dir2, "vendor")))
+		ce2 := newComposerEnv(t, u.Host, read)
+		ce2.must(dir2, "install")
+		require.Equal(t, "2.0.0", execPHP(t, dir2, `require "vendor/autoload.php"; echo \Pub\Log\Log::V;`))
+		dir3 := project(t, repoURL, map[string]string{"pub/log": "^2.0"})
+		ce3 := newComposerEnv(t, u.Host, read)
+		ce3.must(dir3, "update")
+		require.Equal(t, "2.0.0", lockVersions(t, dir3)["pub/log"]["version"])
+		require.Equal(t, before, f.total(), "nothing reached the stopped upstream")
+		out, err = ce3.run(dir, "audit", "--format", "json") // pub/log 1.0.0 is affected
+		require.Error(t, err)
+		require.Contains(t, out, "Log injection in pub/log", "the last good upstream advisories are served during the outage")
+	})
+}
+
+func runIn(dir, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func execPHP(t *testing.T, dir, code string) string {
+	t.Helper()
+	out, err := runIn(dir, "php", "-r", code)
+	require.NoError(t, err, out)
+	return out
+}
+
+// TestUpstreamConcurrentFetch: 100 concurrent requests for an uncached
+// package make one upstream request, and one archive download.
+func TestUpstreamConcurrentFetch(t *testing.T) {
+	backends(t, func(t *testing.T, pg bool) {
+		f := newFixtureRepo(t)
+		f.delay = 50 * time.Millisecond
+		s := upstreamStack(t, pg, time.Hour)
+		s.org("acme")
+		read := s.token("acme", metadata.RoleRead)
+		_, err := s.svc.AddUpstream(t.Context(), "acme", f.input())
+		require.NoError(t, err)
+
+		get := func(path string) []int {
+			codes := make([]int, 100)
+			var wg sync.WaitGroup
+			for i := range codes {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, _ := http.NewRequest("GET", s.srv.URL+path, nil)
+					req.SetBasicAuth("token", read)
+					res, err := s.srv.Client().Do(req)
+					if err != nil {
+						return
+					}
+					res.Body.Close()
+					codes[i] = res.StatusCode
+				}()
+			}
+			wg.Wait()
+			return codes
+		}
+		for _, c := range get("/composer/acme/p2/pub/log.json") {
+			require.Equal(t, http.StatusOK, c)
+		}
+		require.Equal(t, 1, f.count("/p2/pub/log.json"))
+
+		p2 := s.p2("acme", "pub/log", read)
+		dist := p2["2.0.0"]["dist"].(map[string]any)
+		mu, _ := url.Parse(dist["url"].(string))
+		for _, c := range get(mu.Path) {
+			require.Equal(t, http.StatusOK, c)
+		}
+		require.Equal(t, 1, f.count("/dists/log-2.zip"))
+	})
+}
+
+func TestUpstreamRules(t *testing.T) {
+	f := newFixtureRepo(t)
+	s := upstreamStack(t, false, time.Hour)
+	s.org("acme")
+	ctx := t.Context()
+	read := s.token("acme", metadata.RoleRead)
+	admin := s.token("acme", metadata.RoleAdmin)
+
+	// Refused: bad URLs, a wrong password (nothing stored), credentials in the URL.
+	for _, in := range []UpstreamInput{
+		{URL: "ftp://x"}, {URL: "http://u:p@127.0.0.1/"}, {URL: f.srv.URL, Username: f.user, Password: "wrong"},
+		{URL: f.srv.URL, Username: f.user}, {URL: f.srv.URL + "/nowhere", Username: f.user, Password: f.pass},
+	} {
+		_, err := s.svc.AddUpstream(ctx, "acme", in)
+		require.Error(t, err, in.URL)
+	}
+	ups, err := s.svc.Upstreams(ctx, "acme")
+	require.NoError(t, err)
+	require.Empty(t, ups)
+
+	// The public repository switch uses the configured URL.
+	_, err = runCLI(s, "add-upstream", "--org", "acme", "--packagist", "--url", f.srv.URL)
+	require.ErrorContains(t, err, "none of the others can be")
+	s.svc.cfg.Upstream.PublicURL = f.srv.URL
+	_, err = runCLI(s, "add-upstream", "--org", "acme", "--packagist")
+	require.ErrorContains(t, err, "HTTP 401", "the fixture needs credentials")
+
+	// Over the API, admin only; the password never comes back.
+	reqBody := fmt.Sprintf(`{"url":%q,"username":%q,"password":%q}`, f.srv.URL, f.user, f.pass)
+	res, _ := s.do("POST", "/composer/acme/api/upstreams", read, strings.NewReader(reqBody))
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	res, body := s.do("POST", "/composer/acme/api/upstreams", admin, strings.NewReader(reqBody))
+	require.Equal(t, http.StatusCreated, res.StatusCode, string(body))
+	require.NotContains(t, string(body), f.pass)
+	var sealed []byte
+	require.NoError(t, s.meta.DB().QueryRow(ctx, `SELECT credential FROM composer_upstreams`).Scan(&sealed))
+	require.NotContains(t, string(sealed), f.pass, "stored sealed")
+
+	// Served metadata never carries the upstream's credentials or host.
+	res, body = s.do("GET", "/composer/acme/p2/pub/log.json", read, nil)
+	require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+	require.NotContains(t, string(body), f.pass)
+	require.NotContains(t, string(body), base64.StdEncoding.EncodeToString([]byte(f.user+":"+f.pass)))
+	lm := res.Header.Get("Last-Modified")
+	res, _ = s.do("GET", "/composer/acme/p2/pub/log.json", read, nil, "If-Modified-Since", lm)
+	require.Equal(t, http.StatusNotModified, res.StatusCode)
+	res, _ = s.do("GET", "/composer/acme/p2/pub/nothing.json", read, nil)
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+
+	// Eager mirroring of a package, then of a lock file.
+	out, err := runCLI(s, "mirror", "--org", "acme", "--package", "pub/log")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "pub/log 2.0.0: mirrored")
+	require.Contains(t, out, "pub/log 1.0.0: mirrored")
+	require.Equal(t, 1, f.count("/dists/log-1.zip"))
+	lock := filepath.Join(t.TempDir(), "composer.lock")
+	require.NoError(t, os.WriteFile(lock, []byte(`{"packages":[{"name":"pub/util","version":"1.0.0","dist":{"type":"zip","url":"x","reference":"1111111111111111111111111111111111111111"}}],"packages-dev":[]}`), 0o644))
+	out, err = runCLI(s, "mirror", "--org", "acme", "--lock", lock)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "pub/util 1.0.0: mirrored")
+	require.Equal(t, 1, f.count("/dists/util.zip"))
+
+	// A private name yields nothing from the upstream, even with no version left.
+	_, err = s.svc.Upload(ctx, "acme", "1.0.0", bytes.NewReader(makeZip(t, zf{name: "composer.json", body: `{"name":"acme/secret"}`})))
+	require.NoError(t, err)
+	require.NoError(t, s.svc.DeleteVersion(ctx, "acme", "acme/secret", "1.0.0"))
+	res, _ = s.do("GET", "/composer/acme/p2/acme/secret.json", read, nil)
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+	_, err = s.svc.MirrorPackage(ctx, "acme", "acme/secret", "")
+	require.ErrorContains(t, err, "private package")
+	require.Zero(t, f.count("/p2/acme/secret.json"))
+
+	// A dist whose bytes do not match the upstream's shasum is refused.
+	f.mu.Lock()
+	f.files["/dists/log-2.zip"] = []byte("tampered")
+	f.mu.Unlock()
+	f.mu.Lock()
+	f.files["/p2/pub/evil.json"] = []byte(`{"packages":{"pub/evil":[{"name":"pub/evil","version":"1.0.0","dist":{"type":"zip","url":"` + f.srv.URL + `/dists/log-2.zip","reference":"abc","shasum":"` + strings.Repeat("0", 40) + `"}}]}}`)
+	f.mu.Unlock()
+	out, err = runCLI(s, "mirror", "--org", "acme", "--package", "pub/evil")
+	require.Error(t, err)
+	require.Contains(t, out, "failed")
+
+	// Removal.
+	out, err = runCLI(s, "remove-upstream", "--org", "acme", "--url", f.srv.URL)
+	require.NoError(t, err, out)
+	res, _ = s.do("GET", "/composer/acme/p2/pub/log.json", read, nil)
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+}
