@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/pkg/errs"
+
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/server"
 )
@@ -84,21 +86,22 @@ func TestCLI(t *testing.T) {
 	require.Contains(t, out, "status: ok")
 	require.Contains(t, out, "warning: refs/tags/nope")
 
-	// A failing first sync: registered, but a non-zero exit with the reason.
+	// A failing first sync: a non-zero exit with the reason, and nothing kept.
 	bad := newGitRepo(t)
 	bad.commit(map[string]string{"README": "x"})
 	out, err = runCLI(s, "add-vcs", "--org", "acme", "--url", bad.dir)
 	require.Error(t, err)
-	require.Contains(t, err.Error(), "first sync failed")
+	require.Contains(t, err.Error(), "the first sync failed")
 	require.Contains(t, err.Error(), "no composer.json")
+	require.Contains(t, err.Error(), "was not registered")
 
 	_, err = runCLI(s, "add-vcs", "--org", "nobody", "--url", g.dir)
 	require.ErrorContains(t, err, "organization \"nobody\" not found")
 	_, err = runCLI(s, "add-vcs", "--org", "acme")
 	require.ErrorContains(t, err, "required flag")
 
-	out, err = runCLI(s, "remove-vcs", "--org", "acme", "--url", bad.dir)
-	require.NoError(t, err, out)
+	_, err = runCLI(s, "remove-vcs", "--org", "acme", "--url", bad.dir)
+	require.ErrorIs(t, err, errs.ErrNotFound, "the failed source was not kept")
 	_, err = runCLI(s, "delete-version", "--org", "acme", "--package", "acme/cli-pkg", "--version", "0.1.0")
 	require.ErrorContains(t, err, "comes from a git source")
 }
