@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -52,6 +53,37 @@ func TestAuditBufWrites(t *testing.T) {
 			require.Equal(t, commit, ev.Details["commit"])
 			require.Equal(t, "acme-bot", ev.Actor["user"])
 			require.NotEmpty(t, ev.RequestID)
+		}
+	}
+}
+
+// Every Composer write leaves exactly one audit record: a publish, a git
+// source added and synced, a version deleted, an upstream added.
+func TestAuditComposerWrites(t *testing.T) {
+	curl := harness.Tool(t, "curl")
+	in := harness.Start(t, harness.Options{})
+	write := in.Token("acme", "write")
+	zipPath := zipPackage(t, map[string]string{"composer.json": `{"name": "acme/lib"}`})
+	out, err := exec.Command(curl, "-sS", "--fail-with-body", "--user", "token:"+write, "--upload-file", zipPath,
+		in.URL+"/composer/acme/upload?version=1.0.0").CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	g := newGit(t)
+	g.commit(map[string]string{"composer.json": `{"name": "acme/tool"}`})
+	g.git("tag", "1.0.0")
+	in.MustCLI("composer", "add-vcs", "--org", "acme", "--url", "file://"+g.dir)
+	in.MustCLI("composer", "sync", "--org", "acme")
+	in.MustCLI("composer", "delete-version", "--org", "acme", "--package", "acme/lib", "--version", "1.0.0")
+
+	count, all := auditCounts(t, in)
+	for _, action := range []string{"composer.publish", "composer.source.add", "composer.sync", "composer.version.delete"} {
+		require.Equal(t, 1, count[action], "%s recorded exactly once (all: %v)", action, count)
+	}
+	for _, ev := range all {
+		if ev.Action == "composer.publish" {
+			require.Equal(t, "acme/lib@1.0.0", ev.Resource)
+			require.Equal(t, "acme-bot", ev.Actor["user"])
+			require.Equal(t, "127.0.0.1", ev.ClientAddr)
 		}
 	}
 }

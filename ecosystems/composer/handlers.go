@@ -213,6 +213,7 @@ func (e *Ecosystem) webhook(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "pong"})
 	}
 	queued := e.svc.Enqueue(id)
+	e.svc.recordSync(c.Request().Context(), c.Param("org"), id, "webhook")
 	return c.JSON(http.StatusAccepted, map[string]any{"status": "sync queued", "queued": queued})
 }
 
@@ -252,6 +253,7 @@ func (e *Ecosystem) apiSync(c echo.Context) error {
 	if err != nil || src.OrgID != org.ID {
 		return errs.NotFoundf("source not found")
 	}
+	e.svc.recordSync(ctx, org.Name, src.ID, "api")
 	rep, err := e.svc.SyncSource(ctx, src.ID)
 	if err != nil && rep.Source == "" {
 		return err

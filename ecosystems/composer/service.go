@@ -453,6 +453,8 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 		return UploadResult{}, err
 	}
 	s.log.Info("version uploaded", zap.String("org", org.Name), zap.String("package", m.Name), zap.String("version", version))
+	s.record(ctx, audit.Event{Action: "composer.publish", Org: org.Name, Resource: m.Name + "@" + version,
+		Details: map[string]string{"reference": ref}})
 	return UploadResult{Name: m.Name, Version: version, Normalized: normalized, Reference: ref, SHA1: ref, Size: d.Size}, nil
 }
 
@@ -484,7 +486,7 @@ func (s *Service) DeleteVersion(ctx context.Context, orgName, name, version stri
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+	err = s.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
 		var id string
 		var src sql.NullString
 		err := sqldb.MapErr(tx.QueryRow(ctx, `SELECT p.id, v.source_id FROM composer_versions v JOIN composer_packages p ON p.id = v.package_id
@@ -504,6 +506,11 @@ func (s *Service) DeleteVersion(ctx context.Context, orgName, name, version stri
 		touched[id] = name
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.record(ctx, audit.Event{Action: "composer.version.delete", Org: org.Name, Resource: name + "@" + version})
+	return nil
 }
 
 // ---- reads ----

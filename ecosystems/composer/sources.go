@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
@@ -120,6 +121,8 @@ func (s *Service) AddSource(ctx context.Context, orgName string, in SourceInput)
 	if err != nil {
 		return Source{}, "", err
 	}
+	s.record(ctx, audit.Event{Action: "composer.source.add", Org: org.Name, Resource: redactURL(in.URL),
+		Details: map[string]string{"source": id, "credential": kind}})
 	return Source{ID: id, URL: in.URL, CredentialKind: kind, Status: "new", Webhook: secret != ""}, secret, nil
 }
 
@@ -154,6 +157,12 @@ func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) erro
 		_, err = tx.Exec(ctx, `DELETE FROM composer_sources WHERE id = ?`, src.ID)
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	s.record(ctx, audit.Event{Action: "composer.source.remove", Org: org.Name, Resource: redactURL(src.URL),
+		Details: map[string]string{"source": src.ID}})
+	return nil
 }
 
 type sourceRow struct {
@@ -253,6 +262,7 @@ func (s *Service) Sync(ctx context.Context, orgName, rawURL string) ([]SyncRepor
 	var reports []SyncReport
 	var failed []error
 	for _, id := range ids {
+		s.recordSync(ctx, org.Name, id, "cli")
 		rep, err := s.SyncSource(ctx, id)
 		reports = append(reports, rep)
 		if err != nil {
@@ -260,6 +270,16 @@ func (s *Service) Sync(ctx context.Context, orgName, rawURL string) ([]SyncRepor
 		}
 	}
 	return reports, errors.Join(failed...)
+}
+
+// recordSync records that someone triggered a sync of a source.
+func (s *Service) recordSync(ctx context.Context, org, sourceID, trigger string) {
+	resource := "source/" + sourceID
+	if src, err := s.sourceByID(ctx, sourceID); err == nil {
+		resource = redactURL(src.URL)
+	}
+	s.record(ctx, audit.Event{Action: "composer.sync", Org: org, Resource: resource,
+		Details: map[string]string{"source": sourceID, "trigger": trigger}})
 }
 
 // SyncSource syncs one source, on one replica at a time. Only refs that are
