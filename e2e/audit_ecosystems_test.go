@@ -74,9 +74,10 @@ func TestAuditComposerWrites(t *testing.T) {
 	in.MustCLI("composer", "add-vcs", "--org", "acme", "--url", "file://"+g.dir)
 	in.MustCLI("composer", "sync", "--org", "acme")
 	in.MustCLI("composer", "delete-version", "--org", "acme", "--package", "acme/lib", "--version", "1.0.0")
+	in.MustCLI("composer", "remove-vcs", "--org", "acme", "--url", "file://"+g.dir)
 
 	count, all := auditCounts(t, in)
-	for _, action := range []string{"composer.publish", "composer.source.add", "composer.sync", "composer.version.delete"} {
+	for _, action := range []string{"composer.publish", "composer.source.add", "composer.sync", "composer.version.delete", "composer.source.remove"} {
 		require.Equal(t, 1, count[action], "%s recorded exactly once (all: %v)", action, count)
 	}
 	for _, ev := range all {

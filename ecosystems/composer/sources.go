@@ -137,7 +137,7 @@ func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) erro
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+	err = s.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
 		rows, err := tx.Query(ctx, `SELECT DISTINCT p.id, p.name FROM composer_versions v JOIN composer_packages p ON p.id = v.package_id WHERE v.source_id = ?`, src.ID)
 		if err != nil {
 			return err
