@@ -24,4 +24,4 @@ export PACKYARD_TEST_REQUIRE_SERVICES=1
 
 if [ $# -eq 0 ]; then set -- ./...; fi
 go vet ./...
-go test -race -timeout 60m "$@"
+go test -race -count=1 -timeout 60m "$@"
