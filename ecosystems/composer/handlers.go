@@ -168,7 +168,7 @@ func (e *Ecosystem) downloads(c echo.Context) error {
 }
 
 func (e *Ecosystem) search(c echo.Context) error {
-	res, err := e.svc.Search(c.Request().Context(), c.Param("org"), c.QueryParam("q"))
+	res, err := e.svc.Search(c.Request().Context(), c.Param("org"), c.QueryParam("q"), c.QueryParam("type"))
 	if err != nil {
 		return err
 	}

@@ -573,68 +573,6 @@ func (s *Service) RecordDownloads(ctx context.Context, orgName string, ds []Down
 	return nil
 }
 
-// SearchResult is one hit of Composer's search endpoint.
-type SearchResult struct {
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	URL         string `json:"url,omitempty"`
-}
-
-func likePattern(s string) string {
-	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(s)) + "%"
-}
-
-// Search finds packages whose name or description contains q.
-func (s *Service) Search(ctx context.Context, orgName, q string) ([]SearchResult, error) {
-	org, err := s.org(ctx, orgName)
-	if err != nil {
-		return nil, err
-	}
-	terms := strings.Fields(q)
-	if len(terms) > 8 {
-		terms = terms[:8]
-	}
-	query := `SELECT p.name, p.description FROM composer_packages p WHERE p.org_id = ?
-		AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id)`
-	args := []any{org.ID}
-	for _, t := range terms {
-		query += ` AND (p.name LIKE ? ESCAPE '\' OR LOWER(p.description) LIKE ? ESCAPE '\')`
-		args = append(args, likePattern(t), likePattern(t))
-	}
-	rows, err := s.db.Query(ctx, query+` ORDER BY p.name LIMIT 200`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []SearchResult{}
-	for rows.Next() {
-		var r SearchResult
-		if err := rows.Scan(&r.Name, &r.Description); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
-// ListNames lists package names matching a filter with "*" wildcards ("" for all).
-func (s *Service) ListNames(ctx context.Context, orgName, filter string) ([]string, error) {
-	org, err := s.org(ctx, orgName)
-	if err != nil {
-		return nil, err
-	}
-	pattern := "%"
-	if filter != "" {
-		pattern = strings.ReplaceAll(strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(filter)), "*", "%")
-	}
-	names, err := queryStrings(ctx, s.db, `SELECT p.name FROM composer_packages p WHERE p.org_id = ? AND p.name LIKE ? ESCAPE '\'
-		AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id) ORDER BY p.name`, org.ID, pattern)
-	if names == nil {
-		names = []string{}
-	}
-	return names, err
-}
-
 // PackageVersion is one version in a listing.
 type PackageVersion struct {
 	Version    string `json:"version"`

@@ -512,6 +512,8 @@ type upstreamRoot struct {
 	patterns    []*regexp.Regexp
 	advisoryAPI string
 	advisoryP2  bool
+	searchURL   string // absolute, with %query% (and %type%); "" when none
+	listURL     string // absolute; "" when none
 }
 
 func parseUpstreamRoot(repoURL string, body []byte) (upstreamRoot, error) {
@@ -523,6 +525,8 @@ func parseUpstreamRoot(repoURL string, body []byte) (upstreamRoot, error) {
 			Metadata bool   `json:"metadata"`
 			APIURL   string `json:"api-url"`
 		} `json:"security-advisories"`
+		Search string `json:"search"`
+		List   string `json:"list"`
 	}
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return upstreamRoot{}, fmt.Errorf("packages.json: %w", err)
@@ -554,7 +558,25 @@ func parseUpstreamRoot(repoURL string, body []byte) (upstreamRoot, error) {
 		r.advisoryAPI = raw.Advisories.APIURL
 		r.advisoryP2 = raw.Advisories.Metadata
 	}
+	if strings.Contains(raw.Search, "%query%") {
+		r.searchURL = r.absolute(raw.Search)
+	}
+	if raw.List != "" {
+		r.listURL = r.absolute(raw.List)
+	}
 	return r, nil
+}
+
+// absolute resolves an endpoint the upstream advertises as Composer does:
+// a path is on the upstream's host; anything but http(s) is dropped.
+func (r upstreamRoot) absolute(ref string) string {
+	if strings.HasPrefix(ref, "/") && !strings.HasPrefix(ref, "//") {
+		return r.base + ref
+	}
+	if u, err := url.Parse(ref); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return ""
+	}
+	return ref
 }
 
 func (r upstreamRoot) p2URL(pkg string) string {

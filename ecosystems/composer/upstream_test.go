@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -39,6 +40,15 @@ type fixtureRepo struct {
 	badAuth  []string
 	advAsked [][]string
 	delay    time.Duration
+	// catalog is what the search and list endpoints know; listFail makes
+	// both answer HTTP 500.
+	catalog  []fixturePackage
+	listFail bool
+}
+
+type fixturePackage struct {
+	name, description, typ string
+	virtual                bool
 }
 
 func newFixtureRepo(t testing.TB) *fixtureRepo {
@@ -48,6 +58,7 @@ func newFixtureRepo(t testing.TB) *fixtureRepo {
 	t.Cleanup(f.srv.Close)
 	u := f.srv.URL
 	f.files["/packages.json"] = []byte(`{"packages":{},"metadata-url":"/p2/%package%.json",` +
+		`"search":"/search.json?q=%query%&type=%type%","list":"` + u + `/list.json",` +
 		`"security-advisories":{"metadata":false,"api-url":"` + u + `/api/security-advisories/"}}`)
 
 	zipLog2 := makeZip(t, zf{name: "log-2/composer.json", body: `{"name":"pub/log"}`}, zf{name: "log-2/src/Log.php", body: "<?php namespace Pub\\Log; class Log { const V = '2.0.0'; }"})
@@ -73,7 +84,56 @@ func newFixtureRepo(t testing.TB) *fixtureRepo {
 	f.files["/p2/acme/secret.json"] = []byte(`{"minified":"composer/2.0","packages":{"acme/secret":[` +
 		`{"name":"acme/secret","version":"9.9.9","version_normalized":"9.9.9.0",` +
 		`"dist":{"type":"zip","url":"` + u + `/dists/secret.zip","reference":"9999999999999999999999999999999999999999","shasum":"` + sha1hex(zipSecret) + `"}}]}}`)
+	f.catalog = []fixturePackage{
+		{name: "pub/log", description: "Logging for everyone", typ: "library"},
+		{name: "pub/util", description: "Utilities", typ: "library"},
+		{name: "Acme/Secret", description: "The public impostor of a log library", typ: "library"},
+		{name: "pub/log-virtual", description: "A virtual log package", typ: "library", virtual: true},
+		{name: "acme/tools", description: "Public tools under a private vendor", typ: "library"},
+		{name: "pub/skeleton", description: "A log application skeleton", typ: "project"},
+	}
 	return f
+}
+
+// listing answers the search and list endpoints from the catalog: search
+// matches every word of q in the name or description (and the type when
+// given), list matches the filter's "*" wildcards.
+func (f *fixtureRepo) listing(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	fail, catalog := f.listFail, f.catalog
+	f.mu.Unlock()
+	if fail {
+		http.Error(w, "search is down", http.StatusInternalServerError)
+		return
+	}
+	q := r.URL.Query()
+	w.Header().Set("Content-Type", "application/json")
+	if r.URL.Path == "/list.json" {
+		re := regexp.MustCompile("(?i)^" + strings.ReplaceAll(regexp.QuoteMeta(q.Get("filter")), `\*`, ".*") + "$")
+		names := []string{}
+		for _, p := range catalog {
+			if re.MatchString(p.name) {
+				names = append(names, p.name)
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"packageNames": names})
+		return
+	}
+	results := []map[string]any{}
+	for _, p := range catalog {
+		match := q.Get("type") == "" || q.Get("type") == p.typ
+		for _, term := range strings.Fields(strings.ToLower(q.Get("q"))) {
+			match = match && (strings.Contains(strings.ToLower(p.name), term) || strings.Contains(strings.ToLower(p.description), term))
+		}
+		if match {
+			res := map[string]any{"name": p.name, "description": p.description, "url": "https://user:pw@public.example/packages/" + p.name}
+			if p.virtual {
+				res["virtual"] = true
+			}
+			results = append(results, res)
+		}
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"results": results, "total": len(results)})
 }
 
 func (f *fixtureRepo) serve(w http.ResponseWriter, r *http.Request) {
@@ -108,6 +168,10 @@ func (f *fixtureRepo) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"advisories": adv})
+		return
+	}
+	if r.URL.Path == "/search.json" || r.URL.Path == "/list.json" {
+		f.listing(w, r)
 		return
 	}
 	if !found {
@@ -464,4 +528,145 @@ func TestUpstreamRules(t *testing.T) {
 	require.NoError(t, err, out)
 	res, _ = s.do("GET", "/composer/acme/p2/pub/log.json", read, nil)
 	require.Equal(t, http.StatusNotFound, res.StatusCode)
+}
+
+// TestUpstreamSearchAndList: `composer search` (the real client) and the
+// list endpoint find the organization's packages and its upstreams', in
+// priority order, never a public entry under a private name; a failing
+// upstream leaves the private results; a repeated search is answered
+// without the upstreams.
+func TestUpstreamSearchAndList(t *testing.T) {
+	backends(t, func(t *testing.T, pg bool) {
+		f := newFixtureRepo(t)
+		quiet := newFixtureRepo(t) // advertises no search or list endpoint
+		quiet.files["/packages.json"] = []byte(`{"packages":{},"metadata-url":"/p2/%package%.json"}`)
+		s := upstreamStack(t, pg, time.Millisecond) // upstream packages.json revalidated on every use
+		s.org("acme")
+		read := s.token("acme", metadata.RoleRead)
+		ctx := t.Context()
+		for _, m := range []string{
+			`{"name":"acme/secret","description":"Secret log keeper"}`,
+			`{"name":"acme/logbook","description":"Team notes"}`,
+			`{"name":"acme/app","description":"The log app","type":"project"}`,
+		} {
+			_, err := s.svc.Upload(ctx, "acme", "1.0.0", bytes.NewReader(makeZip(t, zf{name: "composer.json", body: m})))
+			require.NoError(t, err)
+		}
+		// Before upstreams: private results only, and type is respected.
+		res, body := s.do("GET", "/composer/acme/search.json?q=log", read, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+		require.Equal(t, []string{"acme/app", "acme/logbook", "acme/secret"}, searchNames(t, body))
+		res, body = s.do("GET", "/composer/acme/search.json?q=log&type=project", read, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+		require.Equal(t, []string{"acme/app"}, searchNames(t, body))
+		res, _ = s.do("GET", "/composer/acme/search.json?q=log&type=bad%20type", read, nil)
+		require.Equal(t, http.StatusBadRequest, res.StatusCode)
+
+		in := quiet.input()
+		one := 1
+		in.Priority = &one
+		_, err := s.svc.AddUpstream(ctx, "acme", in)
+		require.NoError(t, err)
+		_, err = s.svc.AddUpstream(ctx, "acme", f.input())
+		require.NoError(t, err)
+
+		// The real client: private first, then the upstream's, the
+		// shadowed public acme/secret and the virtual package left out.
+		u, _ := url.Parse(s.srv.URL)
+		ce := newComposerEnv(t, u.Host, read)
+		dir := project(t, s.srv.URL+"/composer/acme", map[string]string{})
+		out := ce.must(dir, "search", "--format", "json", "log")
+		var found []map[string]any
+		require.NoError(t, json.Unmarshal([]byte(out[strings.Index(out, "["):]), &found), out)
+		var names []string
+		for _, r := range found {
+			names = append(names, r["name"].(string))
+			require.NotContains(t, r["description"], "impostor", "a public package never shows under a private name")
+		}
+		require.Equal(t, []string{"acme/app", "acme/logbook", "acme/secret", "pub/log", "pub/skeleton"}, names)
+		require.Equal(t, 1, f.count("/search.json"))
+		require.Zero(t, quiet.count("/search.json"), "an upstream without a search endpoint is not searched")
+		// Again: answered from packyard's cache, not the upstream.
+		out2 := ce.must(dir, "search", "--format", "json", "log")
+		require.Equal(t, out, out2)
+		require.Equal(t, 1, f.count("/search.json"), "a repeated search does not reach the upstream")
+
+		// The type reaches the upstream and filters the private packages.
+		res, body = s.do("GET", "/composer/acme/search.json?q=log&type=project", read, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+		require.Equal(t, []string{"acme/app", "pub/skeleton"}, searchNames(t, body))
+		require.NotContains(t, string(body), "user:pw", "user information of upstream URLs is dropped")
+		require.Equal(t, 2, f.count("/search.json"), "another query is another upstream search")
+
+		// list.json merges too, with filter or vendor.
+		for _, q := range []string{"filter=acme/*", "vendor=acme"} {
+			res, body = s.do("GET", "/composer/acme/list.json?"+q, read, nil)
+			require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+			require.JSONEq(t, `{"packageNames":["acme/app","acme/logbook","acme/secret","acme/tools"]}`, string(body), q)
+		}
+		res, body = s.do("GET", "/composer/acme/list.json?filter=pub/l*", read, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+		require.JSONEq(t, `{"packageNames":["pub/log","pub/log-virtual"]}`, string(body))
+		lists := f.count("/list.json")
+		require.Equal(t, 2, lists, "filter=acme/* and vendor=acme are one query")
+		res, body = s.do("GET", "/composer/acme/list.json", read, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+		require.JSONEq(t, `{"packageNames":["acme/app","acme/logbook","acme/secret"]}`, string(body), "every name: the organization's own")
+		require.Equal(t, lists, f.count("/list.json"))
+
+		// A failing upstream: private results still answer.
+		f.mu.Lock()
+		f.listFail = true
+		f.mu.Unlock()
+		out = ce.must(dir, "search", "--format", "json", "team")
+		require.Contains(t, out, "acme/logbook")
+		require.Equal(t, 3, f.count("/search.json"), "the upstream was asked and failed")
+		res, body = s.do("GET", "/composer/acme/list.json?filter=acme/log*", read, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+		require.JSONEq(t, `{"packageNames":["acme/logbook"]}`, string(body))
+
+		// A new private package changes the repository: the cached
+		// upstream results are not reused, and its name now shadows the
+		// upstream's.
+		f.mu.Lock()
+		f.listFail = false
+		f.mu.Unlock()
+		_, err = s.svc.Upload(ctx, "acme", "1.0.0", bytes.NewReader(makeZip(t, zf{name: "composer.json", body: `{"name":"pub/skeleton","description":"Ours"}`})))
+		require.NoError(t, err)
+		res, body = s.do("GET", "/composer/acme/search.json?q=log", read, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+		require.Equal(t, []string{"acme/app", "acme/logbook", "acme/secret", "pub/log"}, searchNames(t, body))
+		require.Equal(t, 4, f.count("/search.json"))
+		f.mu.Lock()
+		require.Empty(t, f.badAuth, "every upstream request carried the upstream's credentials, none the client's")
+		f.mu.Unlock()
+	})
+}
+
+func searchNames(t *testing.T, body []byte) []string {
+	t.Helper()
+	var doc struct {
+		Results []SearchResult `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal(body, &doc), string(body))
+	names := []string{}
+	for _, r := range doc.Results {
+		names = append(names, r.Name)
+	}
+	return names
+}
+
+func TestParseUpstreamListings(t *testing.T) {
+	hits, err := parseUpstreamSearch([]byte(`{"results":[{"name":"A/B","description":"x","url":"https://u:p@h.example/a/b?t=1"},
+		{"name":"a/b","description":"again"},{"name":"c/d","virtual":true},{"name":"bad name"},{"name":"e/f","url":"javascript:alert(1)"}]}`))
+	require.NoError(t, err)
+	require.Equal(t, []SearchResult{{Name: "a/b", Description: "x", URL: "https://h.example/a/b?t=1"}, {Name: "e/f"}}, hits)
+	_, err = parseUpstreamSearch([]byte(`[]`))
+	require.Error(t, err)
+	hits, err = parseUpstreamList([]byte(`{"packageNames":["x/y","X/Y","..",""]}`))
+	require.NoError(t, err)
+	require.Equal(t, []SearchResult{{Name: "x/y"}}, hits)
+	_, err = parseUpstreamList([]byte(`{"results":[]}`))
+	require.Error(t, err)
+	require.Equal(t, "ab", truncate("abé", 3))
 }
