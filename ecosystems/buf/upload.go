@@ -202,6 +202,18 @@ func (s *Service) upload(ctx context.Context, contents []UploadContent, depCommi
 		resolution[p.module.ID] = p.commit.ID
 	}
 
+	// Every new commit's files must link against its own files, its
+	// dependencies and the well-known types before anything is stored.
+	cache := s.newLinkCache()
+	for _, i := range res.Order {
+		if preps[i].exists {
+			continue // identical to a commit already stored
+		}
+		if err := s.linkModule(ctx, cache, preps, i, closure[i], pushedCommit); err != nil {
+			return nil, err
+		}
+	}
+
 	// File contents go to the CAS before the rows that reference them.
 	blobs := make([][]CommitFile, len(preps))
 	for i, p := range preps {
