@@ -20,6 +20,7 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
