@@ -24,9 +24,10 @@ eval "$(bash scripts/services.sh start "$STATE")"
 export PACKYARD_TEST_REQUIRE_SERVICES=1
 
 echo "== Go benchmarks (ns/op per operation; MB/s where bytes move)"
-go test -run '^$' -bench "${1:-.}" -benchmem -benchtime=2s -count=1 \
+go test -run "^$" -bench "${1:-.}" -benchmem -benchtime=2s -count=1 \
   ./storage/... ./pkg/... ./ecosystems/... 2>&1 | tee "$STATE/go-bench.txt" | \
-  awk '/^Benchmark/ { printf "%-70s %14s %s %s %s\n", $1, $3, $4, $5, $6 } /^(ok|FAIL|---)/ { print }'
+  awk '/^Benchmark/ { printf "%-70s %14s %s %s %s\n", $1, $3, $4, $5, $6 } /^(ok|FAIL|---)/ { print }' ||
+  echo "(some Go benchmarks failed; see above)"
 
 echo
 echo "== HTTP load against a running packyard (embedded defaults, 16 workers, 5 s each)"
@@ -43,3 +44,18 @@ BASE="http://127.0.0.1:$PORT"
 "$STATE/load" -header
 "$STATE/load" -name "healthz (no auth)" -url "$BASE/healthz"
 "$STATE/load" -name "whoami (token auth)" -url "$BASE/api/v1/whoami" -token "$TOKEN"
+
+# Composer: one uploaded package (a 1 MiB dist), then its metadata and dist over HTTP with a read token.
+WTOKEN=$("$STATE/packyard" token create --org bench --scope write)
+mkdir -p "$STATE/pkg/src"
+cat >"$STATE/pkg/composer.json" <<'JSON'
+{"name": "bench/pkg", "autoload": {"psr-4": {"Bench\\": "src/"}}}
+JSON
+head -c 1048576 /dev/urandom | base64 >"$STATE/pkg/src/blob.txt"
+(cd "$STATE/pkg" && python3 -c 'import shutil; shutil.make_archive("../pkg", "zip", ".")')
+curl -fsS --user "token:$WTOKEN" --upload-file "$STATE/pkg.zip" "$BASE/composer/bench/upload?version=1.0.0" >/dev/null
+DIST=$(curl -fsS --user "token:$TOKEN" "$BASE/composer/bench/p2/bench/pkg.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["packages"]["bench/pkg"][0]["dist"]["url"])')
+"$STATE/load" -name "composer packages.json" -url "$BASE/composer/bench/packages.json" -token "$TOKEN"
+"$STATE/load" -name "composer p2 (cached)" -url "$BASE/composer/bench/p2/bench/pkg.json" -token "$TOKEN"
+"$STATE/load" -name "composer p2 304" -url "$BASE/composer/bench/p2/bench/pkg.json" -token "$TOKEN" -if-modified-since now -expect 304
+"$STATE/load" -name "composer dist (1 MiB zip)" -url "$DIST" -token "$TOKEN" -c 4
