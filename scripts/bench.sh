@@ -26,7 +26,9 @@ export PACKYARD_TEST_REQUIRE_SERVICES=1
 echo "== Go benchmarks (ns/op per operation; MB/s where bytes move)"
 go test -run "^$" -bench "${1:-.}" -benchmem -benchtime=2s -count=1 \
   ./storage/... ./pkg/... ./ecosystems/... 2>&1 | tee "$STATE/go-bench.txt" | \
-  awk '/^Benchmark/ { printf "%-70s %14s %s %s %s\n", $1, $3, $4, $5, $6 } /^(ok|FAIL|---)/ { print }' ||
+  awk '/^pkg:/ { sub("github.com/packyard/packyard/", "", $2); printf "\n[%s]\n", $2 }
+       /^Benchmark/ { printf "%-70s %14s %s %s %s\n", $1, $3, $4, $5, $6 }
+       /^(FAIL|--- FAIL)/ { print }' ||
   echo "(some Go benchmarks failed; see above)"
 
 echo
