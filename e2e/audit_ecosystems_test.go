@@ -75,9 +75,15 @@ func TestAuditComposerWrites(t *testing.T) {
 	in.MustCLI("composer", "sync", "--org", "acme")
 	in.MustCLI("composer", "delete-version", "--org", "acme", "--package", "acme/lib", "--version", "1.0.0")
 	in.MustCLI("composer", "remove-vcs", "--org", "acme", "--url", "file://"+g.dir)
+	// Another organization of the same packyard serves as an upstream.
+	in.MustCLI("org", "create", "pubsrc", "--public")
+	in.MustCLI("composer", "add-upstream", "--org", "acme", "--url", in.URL+"/composer/pubsrc")
+	in.MustCLI("composer", "add-advisory", "--org", "acme", "--package", "acme/tool", "--versions", "<2.0",
+		"--title", "Remote code execution", "--cve", "CVE-2026-0001")
 
 	count, all := auditCounts(t, in)
-	for _, action := range []string{"composer.publish", "composer.source.add", "composer.sync", "composer.version.delete", "composer.source.remove"} {
+	for _, action := range []string{"composer.publish", "composer.source.add", "composer.sync", "composer.version.delete",
+		"composer.source.remove", "composer.upstream.add", "composer.advisory.add"} {
 		require.Equal(t, 1, count[action], "%s recorded exactly once (all: %v)", action, count)
 	}
 	for _, ev := range all {
