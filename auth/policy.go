@@ -20,7 +20,15 @@ var _ Authorizer = (*Policy)(nil)
 
 // Authorize implements Authorizer.
 func (p *Policy) Authorize(ctx context.Context, who *Principal, a Action, res Resource) error {
-	org, err := p.Store.GetOrg(ctx, res.Org)
+	var org metadata.Org
+	var member metadata.Role
+	var err error
+	if who != nil && !who.SiteAdmin {
+		// One query for the organization and the caller's membership.
+		org, member, err = p.Store.GetOrgRole(ctx, res.Org, who.UserID)
+	} else {
+		org, err = p.Store.GetOrg(ctx, res.Org)
+	}
 	if errors.Is(err, errs.ErrNotFound) {
 		if who == nil {
 			return unauthenticated(res)
@@ -36,10 +44,7 @@ func (p *Policy) Authorize(ctx context.Context, who *Principal, a Action, res Re
 	if who == nil {
 		return unauthenticated(res)
 	}
-	role, err := p.Role(ctx, who, org)
-	if err != nil {
-		return err
-	}
+	role := effectiveRole(who, org, member)
 	if role.Allows(a.Role()) {
 		return nil
 	}
@@ -57,11 +62,8 @@ func (p *Policy) Authorize(ctx context.Context, who *Principal, a Action, res Re
 // administrator's token acts with its scope in any organization it is not
 // limited away from.
 func (p *Policy) Role(ctx context.Context, who *Principal, org metadata.Org) (metadata.Role, error) {
-	if who.OrgID != "" && who.OrgID != org.ID {
-		return "", nil
-	}
-	if who.SiteAdmin {
-		return who.Scope, nil
+	if who.SiteAdmin || (who.OrgID != "" && who.OrgID != org.ID) {
+		return effectiveRole(who, org, ""), nil
 	}
 	member, err := p.Store.GetRole(ctx, org.ID, who.UserID)
 	if errors.Is(err, errs.ErrNotFound) {
@@ -70,10 +72,23 @@ func (p *Policy) Role(ctx context.Context, who *Principal, org metadata.Org) (me
 	if err != nil {
 		return "", err
 	}
-	if who.Scope == "" {
-		return member, nil
+	return effectiveRole(who, org, member), nil
+}
+
+// effectiveRole combines a token's limits with the user's membership role
+// ("" when none).
+func effectiveRole(who *Principal, org metadata.Org, member metadata.Role) metadata.Role {
+	switch {
+	case who.OrgID != "" && who.OrgID != org.ID:
+		return ""
+	case who.SiteAdmin:
+		return who.Scope
+	case member == "":
+		return ""
+	case who.Scope == "":
+		return member
 	}
-	return metadata.Min(member, who.Scope), nil
+	return metadata.Min(member, who.Scope)
 }
 
 func unauthenticated(res Resource) error {

@@ -109,7 +109,7 @@ func (a *TokenAuthenticator) AuthenticateToken(ctx context.Context, text string)
 	if !ok {
 		return nil, errBadToken
 	}
-	t, err := a.Store.GetToken(ctx, id)
+	t, u, err := a.Store.LookupToken(ctx, id)
 	if errors.Is(err, errs.ErrNotFound) {
 		// Compare anyway so that unknown ids cost the same as wrong secrets.
 		subtle.ConstantTimeCompare(HashToken(text), make([]byte, sha256.Size))
@@ -127,13 +127,6 @@ func (a *TokenAuthenticator) AuthenticateToken(ctx context.Context, text string)
 	}
 	if !t.Active(now) {
 		return nil, errBadToken
-	}
-	u, err := a.Store.GetUserByID(ctx, t.UserID)
-	if err != nil {
-		if errors.Is(err, errs.ErrNotFound) {
-			return nil, errBadToken
-		}
-		return nil, err
 	}
 	return &Principal{UserID: u.ID, UserName: u.Name, SiteAdmin: u.Admin, TokenID: t.ID, OrgID: t.OrgID,
 		Scope: t.Scope, Method: "token"}, nil

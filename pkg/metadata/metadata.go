@@ -152,6 +152,9 @@ type Members interface {
 	SetMember(ctx context.Context, orgID, userID string, role Role) error // insert or change
 	RemoveMember(ctx context.Context, orgID, userID string) error
 	GetRole(ctx context.Context, orgID, userID string) (Role, error) // ErrNotFound when not a member
+	// GetOrgRole returns an organization by name with the user's role in it
+	// ("" when not a member) in one query: the authorization hot path.
+	GetOrgRole(ctx context.Context, orgName, userID string) (Org, Role, error)
 	ListMembers(ctx context.Context, orgID string) ([]Member, error)
 }
 
@@ -159,6 +162,9 @@ type Members interface {
 type Tokens interface {
 	CreateToken(ctx context.Context, t Token) error
 	GetToken(ctx context.Context, id string) (Token, error)
+	// LookupToken returns a token with the user it belongs to in one
+	// query: the authentication hot path.
+	LookupToken(ctx context.Context, id string) (Token, User, error)
 	ListTokens(ctx context.Context, orgID string) ([]Token, error)
 	RevokeToken(ctx context.Context, id string, at time.Time) error // ErrNotFound
 }

@@ -262,6 +262,20 @@ func (s *SQL) GetRole(ctx context.Context, orgID, userID string) (Role, error) {
 	return Role(r), scanErr(err, "membership", userID)
 }
 
+func (s *SQL) GetOrgRole(ctx context.Context, orgName, userID string) (Org, Role, error) {
+	var o Org
+	var created int64
+	var role sql.NullString
+	err := s.db.QueryRow(ctx, `SELECT o.id, o.name, o.public, o.created_at, m.role FROM orgs o
+		LEFT JOIN members m ON m.org_id = o.id AND m.user_id = ? WHERE o.name = ?`, userID, orgName).
+		Scan(&o.ID, &o.Name, &o.Public, &created, &role)
+	if err != nil {
+		return Org{}, "", scanErr(err, "organization", orgName)
+	}
+	o.CreatedAt = fromDB(created)
+	return o, Role(role.String), nil
+}
+
 func (s *SQL) ListMembers(ctx context.Context, orgID string) ([]Member, error) {
 	rows, err := s.db.Query(ctx, `SELECT m.org_id, m.user_id, u.name, m.role FROM members m JOIN users u ON u.id = m.user_id
 		WHERE m.org_id = ? ORDER BY u.name`, orgID)
@@ -321,6 +335,26 @@ func scanToken(row interface{ Scan(...any) error }) (Token, error) {
 func (s *SQL) GetToken(ctx context.Context, id string) (Token, error) {
 	t, err := scanToken(s.db.QueryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = ?`, id))
 	return t, scanErr(err, "token", id)
+}
+
+func (s *SQL) LookupToken(ctx context.Context, id string) (Token, User, error) {
+	var t Token
+	var u User
+	var org sql.NullString
+	var scope string
+	var created, uCreated int64
+	var expires, revoked sql.NullInt64
+	err := s.db.QueryRow(ctx, `SELECT t.id, t.hash, t.user_id, t.org_id, t.scope, t.name, t.created_at, t.expires_at, t.revoked_at,
+		u.id, u.name, u.admin, u.bot, u.created_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?`, id).
+		Scan(&t.ID, &t.Hash, &t.UserID, &org, &scope, &t.Name, &created, &expires, &revoked,
+			&u.ID, &u.Name, &u.Admin, &u.Bot, &uCreated)
+	if err != nil {
+		return Token{}, User{}, scanErr(err, "token", id)
+	}
+	t.OrgID, t.Scope = org.String, Role(scope)
+	t.CreatedAt, t.ExpiresAt, t.RevokedAt = fromDB(created), fromNull(expires), fromNull(revoked)
+	u.CreatedAt = fromDB(uCreated)
+	return t, u, nil
 }
 
 func (s *SQL) ListTokens(ctx context.Context, orgID string) ([]Token, error) {

@@ -117,8 +117,18 @@ func testMembers(t *testing.T, s metadata.Store) {
 	ms, err := s.ListMembers(ctx, o.ID)
 	require.NoError(t, err)
 	require.Equal(t, []metadata.Member{{OrgID: o.ID, UserID: u.ID, User: "bob", Role: metadata.RoleAdmin}}, ms)
+	org, role, err := s.GetOrgRole(ctx, "acme", u.ID)
+	require.NoError(t, err)
+	require.Equal(t, o.ID, org.ID)
+	require.Equal(t, metadata.RoleAdmin, role)
 	require.NoError(t, s.RemoveMember(ctx, o.ID, u.ID))
 	require.ErrorIs(t, s.RemoveMember(ctx, o.ID, u.ID), errs.ErrNotFound)
+	org, role, err = s.GetOrgRole(ctx, "acme", u.ID)
+	require.NoError(t, err)
+	require.Equal(t, "acme", org.Name)
+	require.Equal(t, metadata.Role(""), role, "no role when not a member")
+	_, _, err = s.GetOrgRole(ctx, "nope", u.ID)
+	require.ErrorIs(t, err, errs.ErrNotFound)
 }
 
 func testTokens(t *testing.T, s metadata.Store) {
@@ -148,6 +158,13 @@ func testTokens(t *testing.T, s metadata.Store) {
 	list, err := s.ListTokens(ctx, o.ID)
 	require.NoError(t, err)
 	require.Len(t, list, 2)
+	lt, lu, err := s.LookupToken(ctx, "abcd1234")
+	require.NoError(t, err)
+	require.Equal(t, tok.Hash, lt.Hash)
+	require.True(t, exp.Equal(lt.ExpiresAt))
+	require.Equal(t, "bob", lu.Name)
+	_, _, err = s.LookupToken(ctx, "nope")
+	require.ErrorIs(t, err, errs.ErrNotFound)
 
 	require.NoError(t, s.RevokeToken(ctx, "abcd1234", time.Time{}))
 	got, _ = s.GetToken(ctx, "abcd1234")
