@@ -44,7 +44,17 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	rebound sync.Map // query -> rebound query (PostgreSQL)
+
+	// SQLite parses every statement it is given; packyard's queries are a
+	// small fixed set, so they are prepared once and reused. (pgx keeps its
+	// own per-connection statement cache for PostgreSQL.)
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 }
+
+// maxCachedStmts bounds the statement cache; queries built with a variable
+// number of placeholders beyond it are simply not cached.
+const maxCachedStmts = 512
 
 // New wraps an open *sql.DB.
 func New(db *sql.DB, d Dialect) *DB { return &DB{sql: db, dialect: d} }
@@ -55,8 +65,16 @@ func (db *DB) SQL() *sql.DB { return db.sql }
 // Dialect returns the SQL flavour.
 func (db *DB) Dialect() Dialect { return db.dialect }
 
-// Close closes the pool.
-func (db *DB) Close() error { return db.sql.Close() }
+// Close closes the cached statements and the pool.
+func (db *DB) Close() error {
+	db.stmtMu.Lock()
+	for _, st := range db.stmts {
+		_ = st.Close()
+	}
+	db.stmts = nil
+	db.stmtMu.Unlock()
+	return db.sql.Close()
+}
 
 // Ping checks the database is reachable; errs.ErrUnavailable when not.
 func (db *DB) Ping(ctx context.Context) error {
@@ -101,20 +119,55 @@ func Rebind(q string) string {
 	return b.String()
 }
 
+// stmt returns the cached prepared statement for q (SQLite only), or nil.
+func (db *DB) stmt(ctx context.Context, q string) *sql.Stmt {
+	if db.dialect != SQLite {
+		return nil
+	}
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if st, ok := db.stmts[q]; ok {
+		return st
+	}
+	if len(db.stmts) >= maxCachedStmts {
+		return nil
+	}
+	st, err := db.sql.PrepareContext(ctx, q)
+	if err != nil {
+		return nil // the direct call reports the error
+	}
+	if db.stmts == nil {
+		db.stmts = map[string]*sql.Stmt{}
+	}
+	db.stmts[q] = st
+	return st
+}
+
 // Exec runs a statement; errors are mapped with MapErr.
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := db.stmt(ctx, q); st != nil {
+		r, err := st.ExecContext(ctx, args...)
+		return r, MapErr(err)
+	}
 	r, err := db.sql.ExecContext(ctx, db.rebind(q), args...)
 	return r, MapErr(err)
 }
 
 // Query runs a query; errors are mapped with MapErr.
 func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := db.stmt(ctx, q); st != nil {
+		r, err := st.QueryContext(ctx, args...)
+		return r, MapErr(err)
+	}
 	r, err := db.sql.QueryContext(ctx, db.rebind(q), args...)
 	return r, MapErr(err)
 }
 
 // QueryRow runs a query for one row; pass Scan's error through MapErr.
 func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := db.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return db.sql.QueryRowContext(ctx, db.rebind(q), args...)
 }
 
