@@ -3,6 +3,7 @@ package composer
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -92,15 +93,7 @@ func decodeDoc(v []byte, key string) (Doc, error) {
 	if len(v) < 9 || v[0] != docFound {
 		return Doc{}, errs.NotFoundf("%s not found", key)
 	}
-	return Doc{Body: v[9:], ModTime: time.Unix(int64(binaryTime(v[1:9])), 0).UTC()}, nil
-}
-
-func binaryTime(b []byte) uint64 {
-	var n uint64
-	for _, c := range b {
-		n = n<<8 | uint64(c)
-	}
-	return n
+	return Doc{Body: v[9:], ModTime: time.Unix(int64(binary.BigEndian.Uint64(v[1:9])), 0).UTC()}, nil
 }
 
 // isPrivate reports whether the organization owns a package name (it was

@@ -136,24 +136,7 @@ func (s *Service) Document(ctx context.Context, orgName, key string) (Doc, error
 	if err != nil {
 		return Doc{}, err
 	}
-	ck := fmt.Sprintf("composer:doc:%s:%d:%s", org.ID, gen, key)
-	v, err := cache.GetOrLoad(ctx, s.cache, &s.loads, ck, s.cfg.CacheTTL, func(ctx context.Context) ([]byte, error) {
-		d, err := s.meta.GetDocument(ctx, scope(org), key)
-		if errors.Is(err, errs.ErrNotFound) {
-			return []byte{docMissing}, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		return encodeDoc(Doc{Body: d.Body, ModTime: d.ModTime}), nil
-	})
-	if err != nil {
-		return Doc{}, err
-	}
-	if len(v) < 9 || v[0] != docFound {
-		return Doc{}, errs.NotFoundf("%s not found", key)
-	}
-	return Doc{Body: v[9:], ModTime: time.Unix(int64(binary.BigEndian.Uint64(v[1:9])), 0).UTC()}, nil
+	return s.documentAt(ctx, org, gen, key)
 }
 
 // write runs fn in a transaction of the organization's repository. The
