@@ -13,6 +13,7 @@ import (
 
 	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/migrations"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/storage/sqlite"
@@ -122,7 +123,7 @@ func TestMiddlewareRecordsFailedSignIns(t *testing.T) {
 
 	h := auth.NewMiddleware(auth.Chain{&auth.TokenAuthenticator{Store: s.Store}}, zap.NewNop(), auth.MiddlewareOptions{Audit: rec})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, ok := auth.PrincipalFrom(r.Context())
+			p, ok := access.PrincipalFrom(r.Context())
 			require.True(t, ok)
 			a, ok := audit.ActorFrom(r.Context())
 			require.True(t, ok, "the principal is the audit actor")

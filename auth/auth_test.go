@@ -13,6 +13,7 @@ import (
 
 	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/migrations"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/testenv"
@@ -86,7 +87,7 @@ func runAuth(t *testing.T, store metadata.Store) {
 			require.Equal(t, metadata.RoleRead, p.Scope)
 		}
 		_, err := authn.Authenticate(ctx, request("", "none"))
-		require.ErrorIs(t, err, auth.ErrNoCredentials)
+		require.ErrorIs(t, err, access.ErrNoCredentials)
 		for _, bad := range []string{"nope", readText + "x", flipLast(readText), "pky_0000000000000000_" + strings.Repeat("a", 48)} {
 			_, err = authn.Authenticate(ctx, request(bad, "basic"))
 			require.ErrorIs(t, err, errs.ErrUnauthenticated, bad)
@@ -101,20 +102,20 @@ func runAuth(t *testing.T, store metadata.Store) {
 		reader, _ := authn.Authenticate(ctx, request(readText, "basic"))
 		writer, _ := authn.Authenticate(ctx, request(writeText, "basic"))
 		stranger, _ := authn.Authenticate(ctx, request(otherText, "basic"))
-		acme := auth.Resource{Org: "acme"}
-		require.NoError(t, policy.Authorize(ctx, reader, auth.ActionRead, acme))
-		require.ErrorIs(t, policy.Authorize(ctx, reader, auth.ActionWrite, acme), errs.ErrPermissionDenied)
-		require.NoError(t, policy.Authorize(ctx, writer, auth.ActionWrite, acme))
-		require.ErrorIs(t, policy.Authorize(ctx, writer, auth.ActionAdmin, acme), errs.ErrPermissionDenied)
+		acme := access.Resource{Org: "acme"}
+		require.NoError(t, policy.Authorize(ctx, reader, access.ActionRead, acme))
+		require.ErrorIs(t, policy.Authorize(ctx, reader, access.ActionWrite, acme), errs.ErrPermissionDenied)
+		require.NoError(t, policy.Authorize(ctx, writer, access.ActionWrite, acme))
+		require.ErrorIs(t, policy.Authorize(ctx, writer, access.ActionAdmin, acme), errs.ErrPermissionDenied)
 		// Another organization's token cannot even learn that acme exists.
-		require.ErrorIs(t, policy.Authorize(ctx, stranger, auth.ActionRead, acme), errs.ErrNotFound)
-		require.ErrorIs(t, policy.Authorize(ctx, stranger, auth.ActionRead, auth.Resource{Org: "missing"}), errs.ErrNotFound)
+		require.ErrorIs(t, policy.Authorize(ctx, stranger, access.ActionRead, acme), errs.ErrNotFound)
+		require.ErrorIs(t, policy.Authorize(ctx, stranger, access.ActionRead, access.Resource{Org: "missing"}), errs.ErrNotFound)
 		// Anonymous: public reads only.
-		require.ErrorIs(t, policy.Authorize(ctx, nil, auth.ActionRead, acme), errs.ErrUnauthenticated)
-		require.NoError(t, policy.Authorize(ctx, nil, auth.ActionRead, auth.Resource{Org: "pub"}))
-		require.ErrorIs(t, policy.Authorize(ctx, nil, auth.ActionWrite, auth.Resource{Org: "pub"}), errs.ErrUnauthenticated)
-		require.ErrorIs(t, policy.Authorize(ctx, stranger, auth.ActionWrite, auth.Resource{Org: "pub"}), errs.ErrPermissionDenied)
-		require.NoError(t, policy.Authorize(ctx, stranger, auth.ActionRead, auth.Resource{Org: "pub"}))
+		require.ErrorIs(t, policy.Authorize(ctx, nil, access.ActionRead, acme), errs.ErrUnauthenticated)
+		require.NoError(t, policy.Authorize(ctx, nil, access.ActionRead, access.Resource{Org: "pub"}))
+		require.ErrorIs(t, policy.Authorize(ctx, nil, access.ActionWrite, access.Resource{Org: "pub"}), errs.ErrUnauthenticated)
+		require.ErrorIs(t, policy.Authorize(ctx, stranger, access.ActionWrite, access.Resource{Org: "pub"}), errs.ErrPermissionDenied)
+		require.NoError(t, policy.Authorize(ctx, stranger, access.ActionRead, access.Resource{Org: "pub"}))
 	})
 
 	t.Run("UserTokens", func(t *testing.T) {
@@ -130,10 +131,10 @@ func runAuth(t *testing.T, store metadata.Store) {
 		p, err := authn.Authenticate(ctx, request(text, "bearer"))
 		require.NoError(t, err)
 		require.Equal(t, "dana", p.UserName)
-		require.NoError(t, policy.Authorize(ctx, p, auth.ActionRead, auth.Resource{Org: "acme"}))
+		require.NoError(t, policy.Authorize(ctx, p, access.ActionRead, access.Resource{Org: "acme"}))
 		// Removing the membership takes effect at once.
 		require.NoError(t, svc.RemoveMember(ctx, "acme", "dana"))
-		require.ErrorIs(t, policy.Authorize(ctx, p, auth.ActionRead, auth.Resource{Org: "acme"}), errs.ErrNotFound)
+		require.ErrorIs(t, policy.Authorize(ctx, p, access.ActionRead, access.Resource{Org: "acme"}), errs.ErrNotFound)
 	})
 
 	t.Run("ExpiryAndRevocation", func(t *testing.T) {
@@ -161,9 +162,9 @@ func runAuth(t *testing.T, store metadata.Store) {
 	})
 
 	t.Run("Middleware", func(t *testing.T) {
-		var seen *auth.Principal
+		var seen *access.Principal
 		h := auth.Middleware(authn, zap.NewNop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			seen, _ = auth.PrincipalFrom(r.Context())
+			seen, _ = access.PrincipalFrom(r.Context())
 		}))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, request(readText, "basic"))

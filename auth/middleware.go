@@ -2,11 +2,10 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"github.com/packyard/packyard/pkg/access"
 	"net"
 	"net/http"
-	"strings"
 
 	"connectrpc.com/connect"
 	"go.uber.org/zap"
@@ -15,12 +14,9 @@ import (
 	"github.com/packyard/packyard/pkg/errs"
 )
 
-// Realm is the HTTP Basic realm packyard announces.
-const Realm = "packyard"
-
 // Guard limits authentication attempts; package ratelimit implements it.
 // Its refusals wrap errs.ErrResourceExhausted and may implement
-// HeaderSetter to add Retry-After and rate-limit headers.
+// access.HeaderSetter to add Retry-After and rate-limit headers.
 type Guard interface {
 	// Check refuses a request bearing credentials from a client address or
 	// for a token id that failed too often recently.
@@ -29,13 +25,9 @@ type Guard interface {
 	// the credential named one).
 	Failed(ctx context.Context, addr, tokenID string) error
 	// Request counts an authenticated request of a principal; the
-	// HeaderSetter (may be nil) describes the remaining quota.
-	Request(ctx context.Context, p *Principal) (HeaderSetter, error)
+	// access.HeaderSetter (may be nil) describes the remaining quota.
+	Request(ctx context.Context, p *access.Principal) (access.HeaderSetter, error)
 }
-
-// HeaderSetter adds response headers (Retry-After, RateLimit-*) to an
-// answer.
-type HeaderSetter interface{ SetHeaders(h http.Header) }
 
 // MiddlewareOptions are the optional collaborators of the middleware.
 type MiddlewareOptions struct {
@@ -47,13 +39,13 @@ type MiddlewareOptions struct {
 // body. Requests without credentials pass on anonymously; requests with
 // invalid credentials are refused here with 401 (a Connect error for
 // Connect clients). A dependency outage answers 503, never 401.
-func Middleware(authn Authenticator, log *zap.Logger) func(http.Handler) http.Handler {
+func Middleware(authn access.Authenticator, log *zap.Logger) access.Middleware {
 	return NewMiddleware(authn, log, MiddlewareOptions{})
 }
 
 // NewMiddleware is Middleware that also records failed authentications in
 // the audit log and limits them (429) per client address and per token.
-func NewMiddleware(authn Authenticator, log *zap.Logger, opts MiddlewareOptions) func(http.Handler) http.Handler {
+func NewMiddleware(authn access.Authenticator, log *zap.Logger, opts MiddlewareOptions) access.Middleware {
 	connectErrors := connect.NewErrorWriter()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,13 +59,13 @@ func NewMiddleware(authn Authenticator, log *zap.Logger, opts MiddlewareOptions)
 			}
 			if opts.Guard != nil && r.Header.Get("Authorization") != "" {
 				if err := opts.Guard.Check(ctx, addr, tokenID); err != nil {
-					WriteError(w, r, connectErrors, err)
+					access.WriteError(w, r, connectErrors, err)
 					return
 				}
 			}
 			p, err := authn.Authenticate(ctx, r)
 			switch {
-			case errors.Is(err, ErrNoCredentials):
+			case errors.Is(err, access.ErrNoCredentials):
 				next.ServeHTTP(w, r)
 				return
 			case err != nil:
@@ -96,7 +88,7 @@ func NewMiddleware(authn Authenticator, log *zap.Logger, opts MiddlewareOptions)
 						}
 					}
 				}
-				WriteError(w, r, connectErrors, err)
+				access.WriteError(w, r, connectErrors, err)
 				return
 			}
 			if opts.Guard != nil {
@@ -105,14 +97,14 @@ func NewMiddleware(authn Authenticator, log *zap.Logger, opts MiddlewareOptions)
 					hs.SetHeaders(w.Header())
 				}
 				if err != nil {
-					WriteError(w, r, connectErrors, err)
+					access.WriteError(w, r, connectErrors, err)
 					return
 				}
 			}
 			if h, ok := w.(interface{ SetPrincipal(string) }); ok {
 				h.SetPrincipal(p.UserName)
 			}
-			next.ServeHTTP(w, r.WithContext(WithPrincipal(ctx, p)))
+			next.ServeHTTP(w, r.WithContext(access.WithPrincipal(ctx, p)))
 		})
 	}
 }
@@ -128,36 +120,4 @@ func ClientAddr(r *http.Request) string {
 		return host
 	}
 	return r.RemoteAddr
-}
-
-// WriteError renders an error as a Connect error for Connect clients and as
-// JSON {"error": "..."} otherwise, with WWW-Authenticate on 401.
-func WriteError(w http.ResponseWriter, r *http.Request, cw *connect.ErrorWriter, err error) {
-	var hs HeaderSetter
-	if errors.As(err, &hs) {
-		hs.SetHeaders(w.Header())
-	}
-	if cw != nil && IsRPC(r) && cw.IsSupported(r) {
-		_ = cw.Write(w, r, errs.ToConnect(err))
-		return
-	}
-	status := errs.HTTPStatus(err)
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="`+Realm+`", charset="UTF-8"`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": errs.PublicMessage(err)})
-}
-
-// IsRPC reports whether a request comes from a Connect, gRPC or gRPC-Web
-// client (and so wants its errors in that protocol).
-func IsRPC(r *http.Request) bool {
-	if r.Method != http.MethodPost {
-		return false
-	}
-	ct := r.Header.Get("Content-Type")
-	return r.Header.Get("Connect-Protocol-Version") != "" || strings.HasPrefix(ct, "application/grpc") ||
-		strings.HasPrefix(ct, "application/connect+")
 }

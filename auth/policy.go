@@ -4,22 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/packyard/packyard/pkg/access"
 
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 )
 
-// Policy is packyard's Authorizer. It reads organizations and memberships
+// Policy is packyard's access.Authorizer. It reads organizations and memberships
 // from the metadata store on every call (one indexed query each), so a
 // change made by the CLI or another replica applies at once.
 type Policy struct {
 	Store metadata.Store
 }
 
-var _ Authorizer = (*Policy)(nil)
+var _ access.Authorizer = (*Policy)(nil)
 
-// Authorize implements Authorizer.
-func (p *Policy) Authorize(ctx context.Context, who *Principal, a Action, res Resource) error {
+// Authorize implements access.Authorizer.
+func (p *Policy) Authorize(ctx context.Context, who *access.Principal, a access.Action, res access.Resource) error {
 	var org metadata.Org
 	var member metadata.Role
 	var err error
@@ -38,7 +39,7 @@ func (p *Policy) Authorize(ctx context.Context, who *Principal, a Action, res Re
 	if err != nil {
 		return err
 	}
-	if org.Public && a == ActionRead {
+	if org.Public && a == access.ActionRead {
 		return nil
 	}
 	if who == nil {
@@ -61,7 +62,7 @@ func (p *Policy) Authorize(ctx context.Context, who *Principal, a Action, res Re
 // of the token's scope and the user's membership ("" when none). A site
 // administrator's token acts with its scope in any organization it is not
 // limited away from.
-func (p *Policy) Role(ctx context.Context, who *Principal, org metadata.Org) (metadata.Role, error) {
+func (p *Policy) Role(ctx context.Context, who *access.Principal, org metadata.Org) (metadata.Role, error) {
 	if who.SiteAdmin || (who.OrgID != "" && who.OrgID != org.ID) {
 		return effectiveRole(who, org, ""), nil
 	}
@@ -77,7 +78,7 @@ func (p *Policy) Role(ctx context.Context, who *Principal, org metadata.Org) (me
 
 // effectiveRole combines a token's limits with the user's membership role
 // ("" when none).
-func effectiveRole(who *Principal, org metadata.Org, member metadata.Role) metadata.Role {
+func effectiveRole(who *access.Principal, org metadata.Org, member metadata.Role) metadata.Role {
 	switch {
 	case who.OrgID != "" && who.OrgID != org.ID:
 		return ""
@@ -91,11 +92,11 @@ func effectiveRole(who *Principal, org metadata.Org, member metadata.Role) metad
 	return metadata.Min(member, who.Scope)
 }
 
-func unauthenticated(res Resource) error {
+func unauthenticated(res access.Resource) error {
 	return fmt.Errorf("authentication required for %s: %w", describe(res), errs.ErrUnauthenticated)
 }
 
-func describe(res Resource) string {
+func describe(res access.Resource) string {
 	switch {
 	case res.Kind != "" && res.Name != "":
 		return fmt.Sprintf("%s %q", res.Kind, res.Name)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/packyard/packyard/pkg/access"
 	"net/http"
 	"strings"
 	"time"
@@ -87,24 +88,24 @@ type TokenAuthenticator struct {
 	Now   func() time.Time
 }
 
-var _ Authenticator = (*TokenAuthenticator)(nil)
+var _ access.Authenticator = (*TokenAuthenticator)(nil)
 
 var errBadToken = fmt.Errorf("invalid, expired or revoked token: %w", errs.ErrUnauthenticated)
 
-// Authenticate implements Authenticator.
-func (a *TokenAuthenticator) Authenticate(ctx context.Context, r *http.Request) (*Principal, error) {
+// Authenticate implements access.Authenticator.
+func (a *TokenAuthenticator) Authenticate(ctx context.Context, r *http.Request) (*access.Principal, error) {
 	secret, ok, err := CredentialFromRequest(r)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, ErrNoCredentials
+		return nil, access.ErrNoCredentials
 	}
 	return a.AuthenticateToken(ctx, secret)
 }
 
 // AuthenticateToken checks a token text.
-func (a *TokenAuthenticator) AuthenticateToken(ctx context.Context, text string) (*Principal, error) {
+func (a *TokenAuthenticator) AuthenticateToken(ctx context.Context, text string) (*access.Principal, error) {
 	id, ok := ParseTokenID(text)
 	if !ok {
 		return nil, errBadToken
@@ -128,23 +129,23 @@ func (a *TokenAuthenticator) AuthenticateToken(ctx context.Context, text string)
 	if !t.Active(now) {
 		return nil, errBadToken
 	}
-	return &Principal{UserID: u.ID, UserName: u.Name, SiteAdmin: u.Admin, TokenID: t.ID, OrgID: t.OrgID,
+	return &access.Principal{UserID: u.ID, UserName: u.Name, SiteAdmin: u.Admin, TokenID: t.ID, OrgID: t.OrgID,
 		Scope: t.Scope, Method: "token"}, nil
 }
 
-// Chain asks each Authenticator in turn; the first that finds credentials decides.
-type Chain []Authenticator
+// Chain asks each access.Authenticator in turn; the first that finds credentials decides.
+type Chain []access.Authenticator
 
-var _ Authenticator = Chain(nil)
+var _ access.Authenticator = Chain(nil)
 
-// Authenticate implements Authenticator.
-func (c Chain) Authenticate(ctx context.Context, r *http.Request) (*Principal, error) {
+// Authenticate implements access.Authenticator.
+func (c Chain) Authenticate(ctx context.Context, r *http.Request) (*access.Principal, error) {
 	for _, a := range c {
 		p, err := a.Authenticate(ctx, r)
-		if errors.Is(err, ErrNoCredentials) {
+		if errors.Is(err, access.ErrNoCredentials) {
 			continue
 		}
 		return p, err
 	}
-	return nil, ErrNoCredentials
+	return nil, access.ErrNoCredentials
 }

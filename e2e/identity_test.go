@@ -24,8 +24,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/packyard/packyard/auth/identity/identitytest"
 	"github.com/packyard/packyard/e2e/harness"
-	"github.com/packyard/packyard/pkg/identity/identitytest"
 	"github.com/packyard/packyard/pkg/testenv"
 )
 

@@ -9,11 +9,11 @@ import (
 	"go.uber.org/dig"
 	"go.uber.org/fx"
 
+	"github.com/packyard/packyard/cmd/packyard/kernel"
 	"github.com/packyard/packyard/ecosystems/buf"
 	"github.com/packyard/packyard/ecosystems/composer"
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/ecosystem"
-	"github.com/packyard/packyard/pkg/kernel"
 )
 
 // ecosystems are the pluggable ecosystem modules packyard ships.

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
+	"github.com/packyard/packyard/cmd/packyard/kernel"
 	"github.com/packyard/packyard/pkg/config"
-	"github.com/packyard/packyard/pkg/kernel"
 )
 
 // The daemon's fx graph is complete: every dependency of every constructor,

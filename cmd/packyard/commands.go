@@ -12,11 +12,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/cmd/packyard/kernel"
 	"github.com/packyard/packyard/ecosystems/composer"
 	"github.com/packyard/packyard/migrations"
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/ecosystem"
-	"github.com/packyard/packyard/pkg/kernel"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/sqldb"
 	"github.com/packyard/packyard/pkg/version"

@@ -3,13 +3,12 @@ package buf
 import (
 	"context"
 	"errors"
-	"strings"
-	"time"
-
-	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/sqldb"
+	"strings"
+	"time"
 )
 
 // blobRef names the CAS references of a module's files.
@@ -44,7 +43,7 @@ func (s *Service) CreateModule(ctx context.Context, n NewModule) (ModuleRecord, 
 	if err != nil {
 		return ModuleRecord{}, err
 	}
-	if err := s.authorize(ctx, o, nil, auth.ActionWrite); err != nil {
+	if err := s.authorize(ctx, o, nil, access.ActionWrite); err != nil {
 		return ModuleRecord{}, err
 	}
 	if err := ValidateModuleName(n.Name); err != nil {
@@ -99,9 +98,9 @@ func (s *Service) UpdateModule(ctx context.Context, u ModuleUpdate) (ModuleRecor
 	if err != nil {
 		return ModuleRecord{}, err
 	}
-	action := auth.ActionWrite
+	action := access.ActionWrite
 	if u.Visibility != nil || u.DefaultLabel != nil {
-		action = auth.ActionAdmin
+		action = access.ActionAdmin
 	}
 	if err := s.authorize(ctx, o, &m, action); err != nil {
 		return ModuleRecord{}, err
@@ -152,7 +151,7 @@ func (s *Service) DeleteModules(ctx context.Context, refs []ModuleRef) error {
 		if err != nil {
 			return err
 		}
-		if err := s.authorize(ctx, o, &m, auth.ActionAdmin); err != nil {
+		if err := s.authorize(ctx, o, &m, access.ActionAdmin); err != nil {
 			return err
 		}
 		mods = append(mods, m)
@@ -221,7 +220,7 @@ func (s *Service) ListModules(ctx context.Context, owners []OwnerRef, byUpdate b
 				owners2[m.OwnerID] = o
 			}
 			m.OwnerName = o.Name
-			if s.authorize(ctx, o, &m, auth.ActionRead) == nil && len(out) < want {
+			if s.authorize(ctx, o, &m, access.ActionRead) == nil && len(out) < want {
 				out = append(out, m)
 			}
 		}
@@ -292,7 +291,7 @@ func (s *Service) SetLabel(ctx context.Context, r LabelRef, commitID string) (La
 	if err != nil {
 		return Label{}, err
 	}
-	if err := s.authorize(ctx, o, &m, auth.ActionWrite); err != nil {
+	if err := s.authorize(ctx, o, &m, access.ActionWrite); err != nil {
 		return Label{}, err
 	}
 	if err := ValidateLabelName(name); err != nil {
@@ -328,7 +327,7 @@ func (s *Service) ArchiveLabel(ctx context.Context, r LabelRef, archive bool) er
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(ctx, o, &m, auth.ActionWrite); err != nil {
+	if err := s.authorize(ctx, o, &m, access.ActionWrite); err != nil {
 		return err
 	}
 	if archive && l.Name == m.DefaultLabel {

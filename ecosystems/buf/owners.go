@@ -8,8 +8,7 @@ import (
 	"buf.build/gen/go/bufbuild/registry/connectrpc/go/buf/registry/owner/v1/ownerv1connect"
 	ownerv1 "buf.build/gen/go/bufbuild/registry/protocolbuffers/go/buf/registry/owner/v1"
 	"connectrpc.com/connect"
-
-	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
@@ -21,7 +20,7 @@ func (s *Service) visibleOwner(ctx context.Context, o Owner) error {
 	if p := principal(ctx); p != nil && p.SiteAdmin {
 		return nil
 	}
-	err := s.authorize(ctx, o, nil, auth.ActionRead)
+	err := s.authorize(ctx, o, nil, access.ActionRead)
 	if err == nil {
 		return nil
 	}
@@ -91,7 +90,7 @@ func (s *Service) DeleteOrganization(ctx context.Context, r OwnerRef) error {
 	// Site administrators manage every organization (their tokens are
 	// limited to one organization, which need not be this one).
 	if p := principal(ctx); !(p != nil && p.SiteAdmin && p.Scope.Allows(metadata.RoleAdmin)) {
-		if err := s.authorize(ctx, o, nil, auth.ActionAdmin); err != nil {
+		if err := s.authorize(ctx, o, nil, access.ActionAdmin); err != nil {
 			return err
 		}
 	}
@@ -282,7 +281,7 @@ func (h *ownerHandler) UpdateOrganizations(ctx context.Context, req *connect.Req
 		if err != nil {
 			return nil, err
 		}
-		if err := h.s.authorize(ctx, o, nil, auth.ActionAdmin); err != nil {
+		if err := h.s.authorize(ctx, o, nil, access.ActionAdmin); err != nil {
 			return nil, err
 		}
 		if v.HasDescription() || v.HasUrl() || v.HasVerificationStatus() {

@@ -12,11 +12,11 @@ import (
 
 	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/migrations"
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/sqldb"
 	"github.com/packyard/packyard/pkg/testenv"
-	"github.com/packyard/packyard/storage"
 	"github.com/packyard/packyard/storage/filesystem"
 	"github.com/packyard/packyard/storage/postgres"
 	"github.com/packyard/packyard/storage/s3"
@@ -54,7 +54,7 @@ func openDB(t testing.TB, dialect string) *sqldb.DB {
 }
 
 // blobStore is the filesystem next to SQLite, and MinIO next to PostgreSQL.
-func blobStore(t testing.TB, dialect string) storage.BlobStore {
+func blobStore(t testing.TB, dialect string) blob.Store {
 	t.Helper()
 	if dialect == "sqlite" {
 		s, err := filesystem.New(filesystem.Config{Root: filepath.Join(t.TempDir(), "blobs")}, nil)

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"time"
 
-	"go.uber.org/fx"
-	"go.uber.org/zap"
-
-	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
 )
 
 // Params are the Service's dependencies.
@@ -24,7 +23,7 @@ type Params struct {
 	Config Config
 	Meta   metadata.Store
 	CAS    cas.Store
-	Authz  auth.Authorizer
+	Authz  access.Authorizer
 	Audit  audit.Recorder `optional:"true"`
 }
 
@@ -36,7 +35,7 @@ type Service struct {
 	cfg   Config
 	meta  metadata.Store
 	cas   cas.Store
-	authz auth.Authorizer
+	authz access.Authorizer
 	audit audit.Recorder
 	st    *store
 	now   func() time.Time
@@ -114,8 +113,8 @@ func (s *Service) ownerByID(ctx context.Context, id string) (Owner, error) {
 	return Owner{}, err
 }
 
-func principal(ctx context.Context) *auth.Principal {
-	p, _ := auth.PrincipalFrom(ctx)
+func principal(ctx context.Context) *access.Principal {
+	p, _ := access.PrincipalFrom(ctx)
 	return p
 }
 
@@ -123,8 +122,8 @@ func principal(ctx context.Context) *auth.Principal {
 // the module concerned, or nil for the owner itself. Public modules are
 // readable by anyone; private ones only by members of the owning
 // organization (or the owning user), and are NotFound to everyone else.
-func (s *Service) authorize(ctx context.Context, o Owner, m *ModuleRecord, a auth.Action) error {
-	if a == auth.ActionRead && m != nil && m.Visibility == VisibilityPublic {
+func (s *Service) authorize(ctx context.Context, o Owner, m *ModuleRecord, a access.Action) error {
+	if a == access.ActionRead && m != nil && m.Visibility == VisibilityPublic {
 		return nil
 	}
 	p := principal(ctx)
@@ -135,13 +134,13 @@ func (s *Service) authorize(ctx context.Context, o Owner, m *ModuleRecord, a aut
 	if o.Kind == OwnerUser {
 		return authorizeUserOwner(p, o, m, a, what)
 	}
-	res := auth.Resource{Org: o.Name, Kind: "buf module", Name: what}
+	res := access.Resource{Org: o.Name, Kind: "buf module", Name: what}
 	if err := s.authz.Authorize(ctx, p, a, res); err != nil {
 		return err
 	}
 	// A public organization lets anyone read it, but a private module is
 	// still for members only.
-	if a == auth.ActionRead && m != nil && o.Public && !(p != nil && p.SiteAdmin) {
+	if a == access.ActionRead && m != nil && o.Public && !(p != nil && p.SiteAdmin) {
 		if p == nil || (p.OrgID != "" && p.OrgID != o.ID) {
 			return errs.NotFoundf("module %s not found", what)
 		}
@@ -155,11 +154,11 @@ func (s *Service) authorize(ctx context.Context, o Owner, m *ModuleRecord, a aut
 	return nil
 }
 
-func authorizeUserOwner(p *auth.Principal, o Owner, m *ModuleRecord, a auth.Action, what string) error {
+func authorizeUserOwner(p *access.Principal, o Owner, m *ModuleRecord, a access.Action, what string) error {
 	visible := m != nil && m.Visibility == VisibilityPublic
 	switch {
-	case p == nil && (a == auth.ActionRead || !visible):
-		if a == auth.ActionRead {
+	case p == nil && (a == access.ActionRead || !visible):
+		if a == access.ActionRead {
 			return errs.NotFoundf("%s not found", what)
 		}
 		return fmt.Errorf("sign in to change %s: %w", what, errs.ErrUnauthenticated)
@@ -173,7 +172,7 @@ func authorizeUserOwner(p *auth.Principal, o Owner, m *ModuleRecord, a auth.Acti
 		return nil
 	case p.UserID == o.ID:
 		return errs.PermissionDeniedf("the token's scope %q does not allow %s on %s", p.Scope, a, what)
-	case a == auth.ActionRead || !visible:
+	case a == access.ActionRead || !visible:
 		return errs.NotFoundf("%s not found", what)
 	}
 	return errs.PermissionDeniedf("only user %s may change %s", o.Name, what)
@@ -197,7 +196,7 @@ func (s *Service) moduleByName(ctx context.Context, ownerName, name string) (Mod
 		if errors.Is(err, errs.ErrNotFound) {
 			// Answer as the authorizer would for the owner, so that a
 			// private organization's module names do not leak.
-			if aerr := s.authorize(ctx, o, nil, auth.ActionRead); aerr != nil && !errors.Is(aerr, errs.ErrNotFound) {
+			if aerr := s.authorize(ctx, o, nil, access.ActionRead); aerr != nil && !errors.Is(aerr, errs.ErrNotFound) {
 				return ModuleRecord{}, Owner{}, aerr
 			}
 			return ModuleRecord{}, Owner{}, errs.NotFoundf("module %s not found", full)
@@ -205,7 +204,7 @@ func (s *Service) moduleByName(ctx context.Context, ownerName, name string) (Mod
 		return ModuleRecord{}, Owner{}, err
 	}
 	m.OwnerName = o.Name
-	if err := s.authorize(ctx, o, &m, auth.ActionRead); err != nil {
+	if err := s.authorize(ctx, o, &m, access.ActionRead); err != nil {
 		return ModuleRecord{}, Owner{}, hideNotFound(err, "module %s not found", full)
 	}
 	return m, o, nil
@@ -226,7 +225,7 @@ func (s *Service) moduleByID(ctx context.Context, id string) (ModuleRecord, Owne
 		return ModuleRecord{}, Owner{}, err
 	}
 	m.OwnerName = o.Name
-	if err := s.authorize(ctx, o, &m, auth.ActionRead); err != nil {
+	if err := s.authorize(ctx, o, &m, access.ActionRead); err != nil {
 		return ModuleRecord{}, Owner{}, hideNotFound(err, "module %s not found", id)
 	}
 	return m, o, nil

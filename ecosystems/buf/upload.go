@@ -6,13 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
-
-	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/sqldb"
+	"sync"
 )
 
 // UploadFile is one file of an uploaded module.
@@ -270,7 +269,7 @@ func (s *Service) prepare(ctx context.Context, c UploadContent) (*prepared, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, o, &m, auth.ActionWrite); err != nil {
+	if err := s.authorize(ctx, o, &m, access.ActionWrite); err != nil {
 		return nil, err
 	}
 	if len(c.Files) > s.cfg.MaxFiles {

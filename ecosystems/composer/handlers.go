@@ -9,12 +9,11 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"go.uber.org/zap"
-
-	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/server"
+	"go.uber.org/zap"
 )
 
 // Ecosystem serves Composer repositories under /composer/{org}.
@@ -37,16 +36,16 @@ func NewEcosystem(svc *Service, base server.BaseURL, log *zap.Logger) *Ecosystem
 // Name implements ecosystem.Ecosystem.
 func (e *Ecosystem) Name() string { return "composer" }
 
-func orgResource(c echo.Context) auth.Resource {
-	return auth.Resource{Org: c.Param("org"), Kind: "composer repository"}
+func orgResource(c echo.Context) access.Resource {
+	return access.Resource{Org: c.Param("org"), Kind: "composer repository"}
 }
 
 // Register implements ecosystem.Ecosystem.
 func (e *Ecosystem) Register(r ecosystem.Router) error {
 	g := r.Group("/composer")
-	read := r.Require(auth.ActionRead, orgResource)
-	write := r.Require(auth.ActionWrite, orgResource)
-	admin := r.Require(auth.ActionAdmin, orgResource)
+	read := r.Require(access.ActionRead, orgResource)
+	write := r.Require(access.ActionWrite, orgResource)
+	admin := r.Require(access.ActionAdmin, orgResource)
 
 	g.GET("/:org/packages.json", e.packagesJSON, read)
 	g.GET("/:org/p2/:vendor/:file", e.p2, read)

@@ -19,9 +19,8 @@ import (
 
 	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/migrations"
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/cache"
-	"github.com/packyard/packyard/pkg/cache/memory"
-	"github.com/packyard/packyard/pkg/cache/redis"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/metadata"
@@ -29,7 +28,8 @@ import (
 	"github.com/packyard/packyard/pkg/server"
 	"github.com/packyard/packyard/pkg/sqldb"
 	"github.com/packyard/packyard/pkg/testenv"
-	"github.com/packyard/packyard/storage"
+	"github.com/packyard/packyard/storage/cache/memory"
+	"github.com/packyard/packyard/storage/cache/redis"
 	"github.com/packyard/packyard/storage/filesystem"
 	"github.com/packyard/packyard/storage/postgres"
 	"github.com/packyard/packyard/storage/s3"
@@ -88,7 +88,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	}
 	// SQLite runs with the filesystem and the in-process cache; PostgreSQL
 	// with MinIO and Redis, as a replicated deployment does.
-	var blobs storage.BlobStore
+	var blobs blob.Store
 	var mc cacheAll
 	if o.postgres {
 		s3cfg := testenv.S3Server(t)
@@ -126,7 +126,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	srv, err := server.New(server.Params{
 		Config:     server.Config{Addr: "127.0.0.1:0", MaxBodySize: 512 << 20, ReadHeaderTimeout: 10 * time.Second},
 		Logger:     log,
-		Authn:      auth.Chain{&auth.TokenAuthenticator{Store: meta}},
+		Authn:      auth.Middleware(auth.Chain{&auth.TokenAuthenticator{Store: meta}}, log.Named("http")),
 		Authz:      &auth.Policy{Store: meta},
 		Registry:   server.NewRegistry(),
 		Ecosystems: []ecosystem.Ecosystem{eco},

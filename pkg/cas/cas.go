@@ -1,4 +1,4 @@
-// Package cas is packyard's content-addressed store over a storage.BlobStore.
+// Package cas is packyard's content-addressed store over a blob.Store.
 // Blobs are keyed by sha256 under blobs/sha256/ab/cd/<hex>, deduplicated,
 // verified on write, and may carry other digests (sha1 for Composer dists,
 // shake256 for buf files) computed in the same pass. The metadata store's

@@ -14,11 +14,11 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/packyard/packyard/migrations"
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/cas/castest"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/testenv"
-	"github.com/packyard/packyard/storage"
 	"github.com/packyard/packyard/storage/filesystem"
 	"github.com/packyard/packyard/storage/memory"
 	"github.com/packyard/packyard/storage/postgres"
@@ -48,7 +48,7 @@ func postgresIndex(tb testing.TB) metadata.Store {
 	return metadata.NewSQL(db)
 }
 
-func filesystemBlobs(tb testing.TB) storage.BlobStore {
+func filesystemBlobs(tb testing.TB) blob.Store {
 	tb.Helper()
 	s, err := filesystem.New(filesystem.Config{Root: tb.TempDir()}, zaptest.NewLogger(tb))
 	require.NoError(tb, err)
@@ -56,7 +56,7 @@ func filesystemBlobs(tb testing.TB) storage.BlobStore {
 }
 
 // s3Blobs is a fresh bucket on the test MinIO server, removed at the end.
-func s3Blobs(tb testing.TB) storage.BlobStore {
+func s3Blobs(tb testing.TB) blob.Store {
 	tb.Helper()
 	srv := testenv.S3Server(tb)
 	s, err := s3.New(tb.Context(), s3.Config{
@@ -76,10 +76,10 @@ func s3Blobs(tb testing.TB) storage.BlobStore {
 
 var drivers = []struct {
 	name  string
-	blobs func(testing.TB) storage.BlobStore
+	blobs func(testing.TB) blob.Store
 	index func(testing.TB) metadata.Store
 }{
-	{"memory+sqlite", func(testing.TB) storage.BlobStore { return memory.New() }, sqliteIndex},
+	{"memory+sqlite", func(testing.TB) blob.Store { return memory.New() }, sqliteIndex},
 	{"filesystem+sqlite", filesystemBlobs, sqliteIndex},
 	{"s3+sqlite", s3Blobs, sqliteIndex},
 	{"s3+postgres", s3Blobs, postgresIndex},

@@ -8,8 +8,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/errs"
-	"github.com/packyard/packyard/storage"
 )
 
 // GCStats reports what a GC run removed.
@@ -39,7 +39,7 @@ const maxGCErrors = 20
 //     re-checks the object after recording it (see Put). Row before object
 //     means a crash leaves at worst an object without a row, never a row
 //     without its object.
-//  2. Orphan pass (blob stores that implement storage.Lister): objects under
+//  2. Orphan pass (blob stores that implement blob.Lister): objects under
 //     blobs/sha256/ older than grace with no index row, left by a crash
 //     between a Put's upload and its index write, are deleted.
 //
@@ -89,8 +89,8 @@ index:
 		}
 	}
 
-	if l, ok := s.blobs.(storage.Lister); ok && len(failures) < maxGCErrors {
-		err := l.List(ctx, KeyPrefix, func(info storage.Info) error {
+	if l, ok := s.blobs.(blob.Lister); ok && len(failures) < maxGCErrors {
+		err := l.List(ctx, KeyPrefix, func(info blob.Info) error {
 			d, ok := digestFromKey(info.Key)
 			if !ok || !info.ModTime.Before(before) {
 				return nil

@@ -17,9 +17,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
-	"github.com/packyard/packyard/storage"
 )
 
 // DefaultMaxSize caps a blob when Options.MaxSize is zero.
@@ -44,10 +44,10 @@ type Options struct {
 	Now func() time.Time
 }
 
-// IndexedStore is the Store implementation: blobs in a storage.BlobStore,
+// IndexedStore is the Store implementation: blobs in a blob.Store,
 // their index (sizes, extra digests, references) in the metadata store.
 type IndexedStore struct {
-	blobs   storage.BlobStore
+	blobs   blob.Store
 	index   metadata.Blobs
 	maxSize int64
 	tempDir string
@@ -59,7 +59,7 @@ type IndexedStore struct {
 var _ Store = (*IndexedStore)(nil)
 
 // New returns a content-addressed store over blobs, indexed in index.
-func New(blobs storage.BlobStore, index metadata.Blobs, opts Options) *IndexedStore {
+func New(blobs blob.Store, index metadata.Blobs, opts Options) *IndexedStore {
 	s := &IndexedStore{
 		blobs:   blobs,
 		index:   index,

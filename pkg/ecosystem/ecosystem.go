@@ -1,7 +1,7 @@
 // Package ecosystem is the plug-in contract between packyard's kernel and
 // its ecosystems (composer, buf). An ecosystem is provided into the fx value
 // group "ecosystems" with As, and registers its routes once, before the
-// listener opens. Ecosystems never import each other or pkg/kernel.
+// listener opens. Ecosystems never import each other or cmd.
 package ecosystem
 
 import (
@@ -10,9 +10,8 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/labstack/echo/v4"
+	"github.com/packyard/packyard/pkg/access"
 	"go.uber.org/fx"
-
-	"github.com/packyard/packyard/auth"
 )
 
 // Ecosystem is one package format served by packyard.
@@ -37,7 +36,7 @@ type Router interface {
 	ConnectOptions() []connect.HandlerOption
 	// Require is Echo middleware that authorizes action on the resource the
 	// request names, and renders the kernel's 401/403/404 when refused.
-	Require(a auth.Action, res func(echo.Context) auth.Resource) echo.MiddlewareFunc
+	Require(a access.Action, res func(echo.Context) access.Resource) echo.MiddlewareFunc
 }
 
 // As annotates an ecosystem constructor for the "ecosystems" value group.

@@ -1,5 +1,5 @@
-// Package metadata is the kernel's metadata store: organizations, users,
-// memberships, API tokens, the content-addressed blob index with its
+// Package metadata is the kernel's metadata store: organizations, users
+// and the identity provider accounts they sign in with, memberships, API tokens, the content-addressed blob index with its
 // references, precomputed documents and change generations. It is the only
 // source of truth; caches are rebuilt from it.
 //
@@ -206,6 +206,7 @@ type Generations interface {
 type Store interface {
 	Orgs
 	Users
+	Identities
 	Members
 	Tokens
 	Blobs

@@ -18,8 +18,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
-	"github.com/packyard/packyard/auth"
-	"github.com/packyard/packyard/pkg/audit"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/logging"
@@ -30,15 +29,13 @@ type Params struct {
 	fx.In
 	Config     Config
 	Logger     *zap.Logger
-	Authn      auth.Authenticator
-	Authz      auth.Authorizer
+	Authn      access.Middleware // authenticates every request (auth.NewMiddleware)
+	Authz      access.Authorizer
 	Registry   *prometheus.Registry
 	Checks     []Check               `group:"readiness"`
 	Ecosystems []ecosystem.Ecosystem `group:"ecosystems"`
 	Ready      MigrationsDone        // the database is migrated before the listener opens
 	Routes     []Route               `group:"routes"`
-	Audit      audit.Recorder        `optional:"true"` // failed sign-ins
-	Guard      auth.Guard            `optional:"true"` // authentication rate limits
 }
 
 // Route is a kernel-level route on the outer mux (sign-in, audit, token
@@ -60,7 +57,7 @@ type Server struct {
 	echo     *echo.Echo
 	mux      *http.ServeMux
 	handler  http.Handler
-	authz    auth.Authorizer
+	authz    access.Authorizer
 	http     *http.Server
 	ln       net.Listener
 	prefixes map[string]string // registered prefix -> ecosystem
@@ -109,7 +106,7 @@ func New(p Params) (*Server, error) {
 
 	var h http.Handler = s.mux
 	h = bodyLimit(p.Config.MaxBodySize)(h)
-	h = auth.NewMiddleware(p.Authn, s.log, auth.MiddlewareOptions{Audit: p.Audit, Guard: p.Guard})(h)
+	h = p.Authn(h)
 	h = accessLog(p.Logger.Named("access"), m, p.Config.TrustProxyHeaders)(h)
 	s.handler = h
 
@@ -219,10 +216,10 @@ func (s *Server) ConnectOptions() []connect.HandlerOption {
 }
 
 // Require implements ecosystem.Router.
-func (s *Server) Require(a auth.Action, res func(echo.Context) auth.Resource) echo.MiddlewareFunc {
+func (s *Server) Require(a access.Action, res func(echo.Context) access.Resource) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			p, _ := auth.PrincipalFrom(c.Request().Context())
+			p, _ := access.PrincipalFrom(c.Request().Context())
 			if err := s.authz.Authorize(c.Request().Context(), p, a, res(c)); err != nil {
 				return err
 			}
@@ -252,9 +249,9 @@ func (s *Server) echoError(err error, c echo.Context) {
 		logging.FromContext(c.Request().Context(), s.log).Error("request failed", zap.Error(err))
 	}
 	if status == http.StatusUnauthorized {
-		c.Response().Header().Set("WWW-Authenticate", `Basic realm="`+auth.Realm+`", charset="UTF-8"`)
+		c.Response().Header().Set("WWW-Authenticate", `Basic realm="`+access.Realm+`", charset="UTF-8"`)
 	}
-	var hs auth.HeaderSetter
+	var hs access.HeaderSetter
 	if errors.As(err, &hs) {
 		hs.SetHeaders(c.Response().Header())
 	}
@@ -300,9 +297,9 @@ func (i errorInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc
 // whoami tells a caller who their token says they are: a quick check of a
 // token and its scope.
 func whoami(w http.ResponseWriter, r *http.Request) {
-	p, ok := auth.PrincipalFrom(r.Context())
+	p, ok := access.PrincipalFrom(r.Context())
 	if !ok {
-		auth.WriteError(w, r, nil, fmt.Errorf("no credentials: send a token as the Basic password or as a Bearer token: %w", errs.ErrUnauthenticated))
+		access.WriteError(w, r, nil, fmt.Errorf("no credentials: send a token as the Basic password or as a Bearer token: %w", errs.ErrUnauthenticated))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

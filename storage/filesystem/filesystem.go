@@ -1,4 +1,4 @@
-// Package filesystem is the storage.BlobStore driver over a local directory,
+// Package filesystem is the blob.Store driver over a local directory,
 // packyard's default for a single replica.
 //
 // A key maps to the path of the same name under the root. Put writes a
@@ -22,8 +22,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/errs"
-	"github.com/packyard/packyard/storage"
 	"github.com/packyard/packyard/storage/internal/streamio"
 )
 
@@ -42,9 +42,9 @@ type Store struct {
 }
 
 var (
-	_ storage.BlobStore = (*Store)(nil)
-	_ storage.Lister    = (*Store)(nil)
-	_ storage.Pinger    = (*Store)(nil)
+	_ blob.Store  = (*Store)(nil)
+	_ blob.Lister = (*Store)(nil)
+	_ blob.Pinger = (*Store)(nil)
 )
 
 // New creates the root directory if needed and returns the store.
@@ -77,7 +77,7 @@ func (s *Store) Root() string { return s.root }
 
 // path validates key and returns its file path under the root.
 func (s *Store) path(key string) (string, error) {
-	if err := storage.ValidKey(key); err != nil {
+	if err := blob.ValidKey(key); err != nil {
 		return "", err
 	}
 	if strings.HasPrefix(key[strings.LastIndexByte(key, '/')+1:], tempPrefix) {
@@ -99,7 +99,7 @@ func mapErr(key string, err error) error {
 	return fmt.Errorf("filesystem storage: object %s: %w", key, err)
 }
 
-// Open implements storage.BlobStore; the *os.File it returns is seekable.
+// Open implements blob.Store; the *os.File it returns is seekable.
 func (s *Store) Open(ctx context.Context, key string) (io.ReadSeekCloser, error) {
 	p, err := s.path(key)
 	if err != nil {
@@ -124,26 +124,26 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
 	return f, nil
 }
 
-// Stat implements storage.BlobStore.
-func (s *Store) Stat(ctx context.Context, key string) (storage.Info, error) {
+// Stat implements blob.Store.
+func (s *Store) Stat(ctx context.Context, key string) (blob.Info, error) {
 	p, err := s.path(key)
 	if err != nil {
-		return storage.Info{}, err
+		return blob.Info{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return storage.Info{}, err
+		return blob.Info{}, err
 	}
 	fi, err := os.Stat(p)
 	if err != nil {
-		return storage.Info{}, mapErr(key, err)
+		return blob.Info{}, mapErr(key, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return storage.Info{}, mapErr(key, fs.ErrNotExist)
+		return blob.Info{}, mapErr(key, fs.ErrNotExist)
 	}
-	return storage.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+	return blob.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
-// Put implements storage.BlobStore: temporary file, fsync, rename, fsync of
+// Put implements blob.Store: temporary file, fsync, rename, fsync of
 // the directory. The temporary file is removed on every failure.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
 	p, err := s.path(key)
@@ -207,7 +207,7 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// Delete implements storage.BlobStore. Empty directories are left in place:
+// Delete implements blob.Store. Empty directories are left in place:
 // removing them would race with a concurrent Put into the same directory.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	p, err := s.path(key)
@@ -233,11 +233,11 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// List implements storage.Lister. It walks the directory named by the
+// List implements blob.Lister. It walks the directory named by the
 // prefix (or reports the single object the prefix names), skipping
 // temporary files and anything that is not a regular file.
-func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Info) error) error {
-	if err := storage.ValidPrefix(prefix); err != nil {
+func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) error) error {
+	if err := blob.ValidPrefix(prefix); err != nil {
 		return err
 	}
 	start := s.root
@@ -271,7 +271,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Info) e
 		if err != nil {
 			return err
 		}
-		return fn(storage.Info{Key: filepath.ToSlash(rel), Size: fi.Size(), ModTime: fi.ModTime()})
+		return fn(blob.Info{Key: filepath.ToSlash(rel), Size: fi.Size(), ModTime: fi.ModTime()})
 	})
 	if err != nil {
 		return err
@@ -279,7 +279,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Info) e
 	return ctx.Err()
 }
 
-// Ping implements storage.Pinger: the root must still be a directory.
+// Ping implements blob.Pinger: the root must still be a directory.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -13,10 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/packyard/packyard/pkg/blob"
+	"github.com/packyard/packyard/pkg/blob/blobtest"
 	"github.com/packyard/packyard/pkg/errs"
-	"github.com/packyard/packyard/storage"
 	"github.com/packyard/packyard/storage/filesystem"
-	"github.com/packyard/packyard/storage/storagetest"
 )
 
 func newStore(tb testing.TB, root string) *filesystem.Store {
@@ -38,7 +38,7 @@ func requireNoTempFiles(t *testing.T, root string) {
 }
 
 func TestConformance(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.BlobStore {
+	blobtest.Run(t, func(t *testing.T) blob.Store {
 		root := t.TempDir()
 		// Every behaviour, including failed and cancelled writes, must
 		// leave no temporary file behind.
@@ -48,7 +48,7 @@ func TestConformance(t *testing.T) {
 }
 
 func BenchmarkStore(b *testing.B) {
-	storagetest.Bench(b, func(b *testing.B) storage.BlobStore { return newStore(b, b.TempDir()) })
+	blobtest.Bench(b, func(b *testing.B) blob.Store { return newStore(b, b.TempDir()) })
 }
 
 func TestNew(t *testing.T) {
@@ -93,7 +93,7 @@ func TestReservedTempNames(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(root, "a", ".packyard-tmp-123"), []byte("partial"), 0o600))
 	require.NoError(t, s.Put(t.Context(), "a/real", bytes.NewReader([]byte("x")), 1))
 	var keys []string
-	require.NoError(t, s.List(t.Context(), "", func(i storage.Info) error { keys = append(keys, i.Key); return nil }))
+	require.NoError(t, s.List(t.Context(), "", func(i blob.Info) error { keys = append(keys, i.Key); return nil }))
 	require.Equal(t, []string{"a/real"}, keys)
 }
 

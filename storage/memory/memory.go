@@ -1,4 +1,4 @@
-// Package memory is an in-memory storage.BlobStore for tests and
+// Package memory is an in-memory blob.Store for tests and
 // throwaway runs. Stored bytes are never modified in place (a Put builds a
 // new slice and swaps it in), so a reader keeps the version it opened and
 // never sees part of a later write.
@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/errs"
-	"github.com/packyard/packyard/storage"
 	"github.com/packyard/packyard/storage/internal/streamio"
 )
 
@@ -32,15 +32,15 @@ type object struct {
 }
 
 var (
-	_ storage.BlobStore = (*Store)(nil)
-	_ storage.Lister    = (*Store)(nil)
-	_ storage.Pinger    = (*Store)(nil)
+	_ blob.Store  = (*Store)(nil)
+	_ blob.Lister = (*Store)(nil)
+	_ blob.Pinger = (*Store)(nil)
 )
 
 // New returns an empty store.
 func New() *Store { return &Store{objects: map[string]object{}, now: time.Now} }
 
-// Open implements storage.BlobStore.
+// Open implements blob.Store.
 func (s *Store) Open(ctx context.Context, key string) (io.ReadSeekCloser, error) {
 	o, err := s.get(ctx, key)
 	if err != nil {
@@ -53,17 +53,17 @@ type nopCloser struct{ *bytes.Reader }
 
 func (nopCloser) Close() error { return nil }
 
-// Stat implements storage.BlobStore.
-func (s *Store) Stat(ctx context.Context, key string) (storage.Info, error) {
+// Stat implements blob.Store.
+func (s *Store) Stat(ctx context.Context, key string) (blob.Info, error) {
 	o, err := s.get(ctx, key)
 	if err != nil {
-		return storage.Info{}, err
+		return blob.Info{}, err
 	}
-	return storage.Info{Key: key, Size: int64(len(o.data)), ModTime: o.modTime}, nil
+	return blob.Info{Key: key, Size: int64(len(o.data)), ModTime: o.modTime}, nil
 }
 
 func (s *Store) get(ctx context.Context, key string) (object, error) {
-	if err := storage.ValidKey(key); err != nil {
+	if err := blob.ValidKey(key); err != nil {
 		return object{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -78,10 +78,10 @@ func (s *Store) get(ctx context.Context, key string) (object, error) {
 	return o, nil
 }
 
-// Put implements storage.BlobStore. It reads r into a new buffer and only
+// Put implements blob.Store. It reads r into a new buffer and only
 // then swaps it in, so a failed or cancelled Put changes nothing.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	if err := storage.ValidKey(key); err != nil {
+	if err := blob.ValidKey(key); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -117,9 +117,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	return nil
 }
 
-// Delete implements storage.BlobStore.
+// Delete implements blob.Store.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := storage.ValidKey(key); err != nil {
+	if err := blob.ValidKey(key); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -131,17 +131,17 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// List implements storage.Lister, in key order, over a snapshot taken at the start.
-func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Info) error) error {
-	if err := storage.ValidPrefix(prefix); err != nil {
+// List implements blob.Lister, in key order, over a snapshot taken at the start.
+func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) error) error {
+	if err := blob.ValidPrefix(prefix); err != nil {
 		return err
 	}
 	dir := strings.TrimSuffix(prefix, "/")
 	s.mu.RLock()
-	var infos []storage.Info
+	var infos []blob.Info
 	for k, o := range s.objects {
 		if dir == "" || k == dir || strings.HasPrefix(k, dir+"/") {
-			infos = append(infos, storage.Info{Key: k, Size: int64(len(o.data)), ModTime: o.modTime})
+			infos = append(infos, blob.Info{Key: k, Size: int64(len(o.data)), ModTime: o.modTime})
 		}
 	}
 	s.mu.RUnlock()
@@ -157,5 +157,5 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Info) e
 	return ctx.Err()
 }
 
-// Ping implements storage.Pinger; memory is always reachable.
+// Ping implements blob.Pinger; memory is always reachable.
 func (s *Store) Ping(ctx context.Context) error { return ctx.Err() }

@@ -1,17 +1,16 @@
 package memory_test
 
 import (
-	"testing"
-
-	"github.com/packyard/packyard/storage"
+	"github.com/packyard/packyard/pkg/blob"
+	"github.com/packyard/packyard/pkg/blob/blobtest"
 	"github.com/packyard/packyard/storage/memory"
-	"github.com/packyard/packyard/storage/storagetest"
+	"testing"
 )
 
 func TestConformance(t *testing.T) {
-	storagetest.Run(t, func(*testing.T) storage.BlobStore { return memory.New() }, storagetest.InMemory(), storagetest.LargeSize(8<<20))
+	blobtest.Run(t, func(*testing.T) blob.Store { return memory.New() }, blobtest.InMemory(), blobtest.LargeSize(8<<20))
 }
 
 func BenchmarkStore(b *testing.B) {
-	storagetest.Bench(b, func(*testing.B) storage.BlobStore { return memory.New() })
+	blobtest.Bench(b, func(*testing.B) blob.Store { return memory.New() })
 }

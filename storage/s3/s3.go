@@ -1,4 +1,4 @@
-// Package s3 is the storage.BlobStore driver for S3-compatible object
+// Package s3 is the blob.Store driver for S3-compatible object
 // stores (AWS S3, MinIO, and others), on minio-go.
 //
 // Objects live in one bucket under an optional key prefix. Uploads stream:
@@ -25,8 +25,8 @@ import (
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/errs"
-	"github.com/packyard/packyard/storage"
 	"github.com/packyard/packyard/storage/internal/streamio"
 )
 
@@ -73,7 +73,7 @@ func (c Config) Validate() error {
 		return errs.Invalidf("s3: set both the access key and the secret key, or neither")
 	}
 	if c.Prefix != "" {
-		if err := storage.ValidPrefix(c.Prefix); err != nil {
+		if err := blob.ValidPrefix(c.Prefix); err != nil {
 			return errs.Invalidf("s3: prefix %q must be a relative, slash-separated path", c.Prefix)
 		}
 	}
@@ -106,9 +106,9 @@ type Store struct {
 }
 
 var (
-	_ storage.BlobStore = (*Store)(nil)
-	_ storage.Lister    = (*Store)(nil)
-	_ storage.Pinger    = (*Store)(nil)
+	_ blob.Store  = (*Store)(nil)
+	_ blob.Lister = (*Store)(nil)
+	_ blob.Pinger = (*Store)(nil)
 )
 
 // New validates cfg and builds the client. It does no network I/O (so it is
@@ -181,7 +181,7 @@ func (s *Store) endpointErr(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("s3 endpoint %s: %s bucket %q: %v: %w", s.cfg.Endpoint, op, s.cfg.Bucket, describe(err), errs.ErrUnavailable)
 }
 
-// Ping implements storage.Pinger: the bucket must exist and be reachable.
+// Ping implements blob.Pinger: the bucket must exist and be reachable.
 func (s *Store) Ping(ctx context.Context) error {
 	ok, err := s.client.BucketExists(ctx, s.cfg.Bucket)
 	if err != nil {
@@ -194,13 +194,13 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) objectName(key string) (string, error) {
-	if err := storage.ValidKey(key); err != nil {
+	if err := blob.ValidKey(key); err != nil {
 		return "", err
 	}
 	return s.prefix + key, nil
 }
 
-// Open implements storage.BlobStore. It sends the GET at once, so a missing
+// Open implements blob.Store. It sends the GET at once, so a missing
 // key is reported here as errs.ErrNotFound, and the returned reader streams
 // that response; see object for seeking. The reader uses ctx for every
 // request it makes, so keep ctx alive until it is closed.
@@ -212,20 +212,20 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadSeekCloser, error)
 	return s.openObject(ctx, key, name)
 }
 
-// Stat implements storage.BlobStore.
-func (s *Store) Stat(ctx context.Context, key string) (storage.Info, error) {
+// Stat implements blob.Store.
+func (s *Store) Stat(ctx context.Context, key string) (blob.Info, error) {
 	name, err := s.objectName(key)
 	if err != nil {
-		return storage.Info{}, err
+		return blob.Info{}, err
 	}
 	oi, err := s.client.StatObject(ctx, s.cfg.Bucket, name, minio.StatObjectOptions{})
 	if err != nil {
-		return storage.Info{}, s.mapErr(ctx, "stat", key, err)
+		return blob.Info{}, s.mapErr(ctx, "stat", key, err)
 	}
-	return storage.Info{Key: key, Size: oi.Size, ModTime: oi.LastModified}, nil
+	return blob.Info{Key: key, Size: oi.Size, ModTime: oi.LastModified}, nil
 }
 
-// Put implements storage.BlobStore. The reader is wrapped so that minio
+// Put implements blob.Store. The reader is wrapped so that minio
 // never sees io.ReaderAt (its parallel uploader would hold several parts in
 // memory), the declared size is enforced, and ctx stops the stream.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
@@ -258,7 +258,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	return nil
 }
 
-// Delete implements storage.BlobStore.
+// Delete implements blob.Store.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	name, err := s.objectName(key)
 	if err != nil {
@@ -271,12 +271,12 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// List implements storage.Lister. A prefix ending in "/" (or empty) is
+// List implements blob.Lister. A prefix ending in "/" (or empty) is
 // listed as is; otherwise it names an object or a "directory" and siblings
 // that merely share its characters ("a/b-other" for "a/b") are filtered out.
 // Objects whose names are not valid keys (written by other tools) are skipped.
-func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Info) error) error {
-	if err := storage.ValidPrefix(prefix); err != nil {
+func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) error) error {
+	if err := blob.ValidPrefix(prefix); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -292,13 +292,13 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Info) e
 			return s.mapErr(ctx, "list", prefix, oi.Err)
 		}
 		key, ok := strings.CutPrefix(oi.Key, s.prefix)
-		if !ok || storage.ValidKey(key) != nil {
+		if !ok || blob.ValidKey(key) != nil {
 			continue
 		}
 		if dir != "" && key != dir && !strings.HasPrefix(key, dir+"/") {
 			continue
 		}
-		if err := fn(storage.Info{Key: key, Size: oi.Size, ModTime: oi.LastModified}); err != nil {
+		if err := fn(blob.Info{Key: key, Size: oi.Size, ModTime: oi.LastModified}); err != nil {
 			return err
 		}
 	}

@@ -11,11 +11,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/packyard/packyard/pkg/blob"
+	"github.com/packyard/packyard/pkg/blob/blobtest"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/testenv"
-	"github.com/packyard/packyard/storage"
 	"github.com/packyard/packyard/storage/s3"
-	"github.com/packyard/packyard/storage/storagetest"
 )
 
 func testConfig(tb testing.TB) s3.Config {
@@ -52,19 +52,19 @@ func newStore(tb testing.TB, mutate func(*s3.Config)) *s3.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.BlobStore { return newStore(t, nil) }, storagetest.BufferAllowance(s3.PartSize))
+	blobtest.Run(t, func(t *testing.T) blob.Store { return newStore(t, nil) }, blobtest.BufferAllowance(s3.PartSize))
 }
 
 // TestConformancePrefixed runs the suite on a store confined to a key
 // prefix.
 func TestConformancePrefixed(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.BlobStore {
+	blobtest.Run(t, func(t *testing.T) blob.Store {
 		return newStore(t, func(c *s3.Config) { c.Prefix = "tenant/one" })
-	}, storagetest.BufferAllowance(s3.PartSize))
+	}, blobtest.BufferAllowance(s3.PartSize))
 }
 
 func BenchmarkStore(b *testing.B) {
-	storagetest.Bench(b, func(b *testing.B) storage.BlobStore { return newStore(b, nil) })
+	blobtest.Bench(b, func(b *testing.B) blob.Store { return newStore(b, nil) })
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -175,7 +175,7 @@ func TestPrefixIsolation(t *testing.T) {
 
 	// The prefixed store sees only its own keys, without the prefix.
 	var keys []string
-	require.NoError(t, tenant.List(ctx, "", func(i storage.Info) error { keys = append(keys, i.Key); return nil }))
+	require.NoError(t, tenant.List(ctx, "", func(i blob.Info) error { keys = append(keys, i.Key); return nil }))
 	require.Equal(t, []string{"x/y"}, keys)
 	_, err = tenant.Stat(ctx, "outside")
 	require.ErrorIs(t, err, errs.ErrNotFound)

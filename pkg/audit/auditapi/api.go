@@ -14,19 +14,18 @@ import (
 	"net/http"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/logging"
 	"github.com/packyard/packyard/pkg/server"
+	"go.uber.org/zap"
 )
 
 // API serves the audit routes.
 type API struct {
 	Store *audit.Store
-	Authz auth.Authorizer
+	Authz access.Authorizer
 	Log   *zap.Logger
 }
 
@@ -40,7 +39,7 @@ func (a *API) Routes() []server.Route {
 
 // authorize checks that the caller may read the events q selects.
 func (a *API) authorize(r *http.Request, q audit.Query) error {
-	p, ok := auth.PrincipalFrom(r.Context())
+	p, ok := access.PrincipalFrom(r.Context())
 	if !ok {
 		return fmt.Errorf("the audit log needs an administrator's token: %w", errs.ErrUnauthenticated)
 	}
@@ -50,7 +49,7 @@ func (a *API) authorize(r *http.Request, q audit.Query) error {
 		}
 		return errs.PermissionDeniedf("only a site administrator may read the whole audit log; an organization administrator names it with ?org=")
 	}
-	return a.Authz.Authorize(r.Context(), p, auth.ActionAdmin, auth.Resource{Org: q.Org, Kind: "audit log", Name: q.Org})
+	return a.Authz.Authorize(r.Context(), p, access.ActionAdmin, access.Resource{Org: q.Org, Kind: "audit log", Name: q.Org})
 }
 
 func (a *API) query(w http.ResponseWriter, r *http.Request) (audit.Query, bool) {
@@ -69,7 +68,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errs.Category(err) == nil {
 		logging.FromContext(r.Context(), a.Log).Error("audit query failed", zap.Error(err))
 	}
-	auth.WriteError(w, r, nil, err)
+	access.WriteError(w, r, nil, err)
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {

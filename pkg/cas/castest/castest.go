@@ -23,16 +23,16 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
-	"github.com/packyard/packyard/storage"
 )
 
 // Backends are what a content-addressed store is built on; the factory
 // returns fresh, empty ones for each subtest.
 type Backends struct {
-	Blobs storage.BlobStore
+	Blobs blob.Store
 	Index metadata.Store
 }
 
@@ -62,7 +62,7 @@ func (c *Clock) Advance(d time.Duration) {
 // fixture is one subtest's store and what it is built on.
 type fixture struct {
 	*cas.IndexedStore
-	blobs   storage.BlobStore
+	blobs   blob.Store
 	index   metadata.Store
 	clock   *Clock
 	tempDir string
@@ -123,12 +123,12 @@ func readBlob(t *testing.T, f fixture, digest string) []byte {
 // store cannot list; callers then check single keys).
 func objects(t *testing.T, f fixture) []string {
 	t.Helper()
-	l, ok := f.blobs.(storage.Lister)
+	l, ok := f.blobs.(blob.Lister)
 	if !ok {
 		return nil
 	}
 	var keys []string
-	require.NoError(t, l.List(t.Context(), "blobs", func(i storage.Info) error { keys = append(keys, i.Key); return nil }))
+	require.NoError(t, l.List(t.Context(), "blobs", func(i blob.Info) error { keys = append(keys, i.Key); return nil }))
 	return keys
 }
 
@@ -488,7 +488,7 @@ func testGC(t *testing.T, f fixture) {
 }
 
 func testGCOrphans(t *testing.T, f fixture) {
-	if _, ok := f.blobs.(storage.Lister); !ok {
+	if _, ok := f.blobs.(blob.Lister); !ok {
 		t.Skip("the blob store cannot list; orphans are only found by listing")
 	}
 	ctx := t.Context()

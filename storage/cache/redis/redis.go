@@ -33,8 +33,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packyard/packyard/pkg/cache"
-	"github.com/packyard/packyard/pkg/cache/memory"
 	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/storage/cache/memory"
 )
 
 const (

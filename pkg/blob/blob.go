@@ -1,8 +1,8 @@
-// Package storage defines the blob store: a flat store of bytes under
-// relative, slash-separated keys. Drivers live in sub-packages (filesystem,
-// s3, memory); storagetest is the conformance suite every driver runs.
-// The metadata database drivers (sqlite, postgres) live beside them.
-package storage
+// Package blob is the contract of the blob store: a flat store of bytes
+// under relative, slash-separated keys. Its drivers live a floor up
+// (storage/filesystem, storage/s3, storage/memory); blobtest beside this
+// package is the conformance suite every driver runs.
+package blob
 
 import (
 	"context"
@@ -21,11 +21,11 @@ type Info struct {
 	ModTime time.Time
 }
 
-// BlobStore is the contract every blob driver implements.
+// Store is the contract every blob driver implements.
 //
 // Keys are relative and slash-separated; ValidKey says which are accepted and
 // every method rejects others with errs.ErrInvalidArgument.
-type BlobStore interface {
+type Store interface {
 	// Open returns the object for reading. errs.ErrNotFound when missing.
 	// The reader is seekable so that HTTP range requests can be served.
 	Open(ctx context.Context, key string) (io.ReadSeekCloser, error)

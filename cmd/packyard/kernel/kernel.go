@@ -13,20 +13,21 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/auth/identity"
+	"github.com/packyard/packyard/auth/ratelimit"
 	"github.com/packyard/packyard/migrations"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/audit/auditapi"
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/cache"
-	"github.com/packyard/packyard/pkg/cache/memory"
-	"github.com/packyard/packyard/pkg/cache/redis"
 	"github.com/packyard/packyard/pkg/config"
-	"github.com/packyard/packyard/pkg/identity"
 	"github.com/packyard/packyard/pkg/logging"
 	"github.com/packyard/packyard/pkg/metadata"
-	"github.com/packyard/packyard/pkg/ratelimit"
 	"github.com/packyard/packyard/pkg/server"
 	"github.com/packyard/packyard/pkg/sqldb"
-	"github.com/packyard/packyard/storage"
+	"github.com/packyard/packyard/storage/cache/memory"
+	"github.com/packyard/packyard/storage/cache/redis"
 	"github.com/packyard/packyard/storage/filesystem"
 	"github.com/packyard/packyard/storage/postgres"
 	"github.com/packyard/packyard/storage/s3"
@@ -70,7 +71,7 @@ func Core(env config.Env) fx.Option {
 func Server(env config.Env) fx.Option {
 	return fx.Options(
 		Core(env),
-		fx.Provide(server.New, provideAuditAPI, provideGuard, provideIdentity),
+		fx.Provide(server.New, provideMiddleware, provideAuditAPI, provideGuard, provideIdentity),
 		fx.Invoke(startServer, startGC),
 	)
 }
@@ -134,7 +135,7 @@ func provideMetadata(db *sqldb.DB) metadata.Store { return metadata.NewSQL(db) }
 
 type blobOut struct {
 	fx.Out
-	Blobs storage.BlobStore
+	Blobs blob.Store
 	Check server.Check `group:"readiness"`
 }
 
@@ -189,8 +190,8 @@ func provideCache(lc fx.Lifecycle, c Config, log *zap.Logger) (cacheOut, error) 
 
 type authOut struct {
 	fx.Out
-	Authn   auth.Authenticator
-	Authz   auth.Authorizer
+	Authn   access.Authenticator
+	Authz   access.Authorizer
 	Tokens  *auth.TokenAuthenticator
 	Service *auth.Service
 }
@@ -233,6 +234,12 @@ func provideGuard(lc fx.Lifecycle, c Config, log *zap.Logger) (auth.Guard, error
 	return ratelimit.NewGuard(c.RateLimit, r, log), nil
 }
 
+// provideMiddleware authenticates every request, records failed sign-ins in
+// the audit log and applies the Guard's rate limits.
+func provideMiddleware(authn access.Authenticator, rec audit.Recorder, guard auth.Guard, log *zap.Logger) access.Middleware {
+	return auth.NewMiddleware(authn, log.Named("http"), auth.MiddlewareOptions{Audit: rec, Guard: guard})
+}
+
 type identityIn struct {
 	fx.In
 	Config Config
@@ -258,7 +265,7 @@ type routesOut struct {
 	Routes []server.Route `group:"routes,flatten"`
 }
 
-func provideAuditAPI(s *audit.Store, authz auth.Authorizer, log *zap.Logger) routesOut {
+func provideAuditAPI(s *audit.Store, authz access.Authorizer, log *zap.Logger) routesOut {
 	return routesOut{Routes: (&auditapi.API{Store: s, Authz: authz, Log: log.Named("audit")}).Routes()}
 }
 

@@ -1,9 +1,10 @@
-// Package kernel wires packyard's shared kernel with fx: configuration,
-// logging, the metadata store (SQLite or PostgreSQL), the blob store
-// (filesystem or S3), the content-addressed store, the cache (memory or
-// Redis), authentication and authorization, and the HTTP server. It is the
-// only package (with cmd) that knows every implementation; it picks them
-// with explicit switches on the configuration.
+// Package kernel is the composition of packyard's kernel with fx:
+// configuration, logging, the metadata store (SQLite or PostgreSQL), the
+// blob store (filesystem or S3), the content-addressed store, the cache
+// (memory or Redis), authentication and authorization, and the HTTP server.
+// It sits at the top floor beside the binary (cmd/packyard): it is the only
+// package that knows every implementation. Core and Server are importable so
+// that the binary and tests build the same application.
 package kernel
 
 import (
@@ -11,10 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packyard/packyard/auth/identity"
+	"github.com/packyard/packyard/auth/ratelimit"
 	"github.com/packyard/packyard/pkg/config"
-	"github.com/packyard/packyard/pkg/identity"
 	"github.com/packyard/packyard/pkg/logging"
-	"github.com/packyard/packyard/pkg/ratelimit"
 	"github.com/packyard/packyard/pkg/server"
 )
 

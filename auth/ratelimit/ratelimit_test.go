@@ -15,8 +15,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/auth/ratelimit"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/errs"
-	"github.com/packyard/packyard/pkg/ratelimit"
 	"github.com/packyard/packyard/pkg/testenv"
 )
 
@@ -101,16 +102,16 @@ type fakeAuthn struct{}
 
 // Authenticate accepts the Bearer token "good" (a unit-test stand-in: the
 // token authenticator itself is tested against real databases in auth).
-func (fakeAuthn) Authenticate(_ context.Context, r *http.Request) (*auth.Principal, error) {
+func (fakeAuthn) Authenticate(_ context.Context, r *http.Request) (*access.Principal, error) {
 	secret, ok, err := auth.CredentialFromRequest(r)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, auth.ErrNoCredentials
+		return nil, access.ErrNoCredentials
 	}
 	if secret == "good" || secret == "pky_00000000000000aa_"+fmt.Sprintf("%048d", 1) {
-		return &auth.Principal{UserID: "u", UserName: "u", TokenID: "t"}, nil
+		return &access.Principal{UserID: "u", UserName: "u", TokenID: "t"}, nil
 	}
 	return nil, fmt.Errorf("bad token: %w", errs.ErrUnauthenticated)
 }

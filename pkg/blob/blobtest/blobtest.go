@@ -1,14 +1,14 @@
-// Package storagetest is the conformance suite every storage.BlobStore driver
+// Package blobtest is the conformance suite every blob.Store driver
 // runs (filesystem, s3, memory), and the matching benchmarks. A driver's test
 // is a few lines:
 //
 //	func TestConformance(t *testing.T) {
-//		storagetest.Run(t, func(t *testing.T) storage.BlobStore { return newStore(t) })
+//		blobtest.Run(t, func(t *testing.T) blob.Store { return newStore(t) })
 //	}
 //
 // Each subtest gets a fresh, empty store from the factory, so
 // `go test -run 'TestConformance/Overwrite'` works on its own.
-package storagetest
+package blobtest
 
 import (
 	"bytes"
@@ -26,12 +26,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/errs"
-	"github.com/packyard/packyard/storage"
 )
 
 // Factory returns a fresh, empty store for one subtest, cleaned up with t.Cleanup.
-type Factory func(t *testing.T) storage.BlobStore
+type Factory func(t *testing.T) blob.Store
 
 // DefaultLargeSize is the length of the stream the large-stream test writes.
 const DefaultLargeSize = 64 << 20
@@ -62,7 +62,7 @@ func BufferAllowance(n int64) Option { return func(c *config) { c.allowance = n 
 // heap, which such a driver necessarily grows by the object's size.
 func InMemory() Option { return func(c *config) { c.inMemory = true } }
 
-// Run runs every behaviour of the storage.BlobStore contract against the
+// Run runs every behaviour of the blob.Store contract against the
 // stores newStore makes.
 func Run(t *testing.T, newStore Factory, opts ...Option) {
 	cfg := config{largeSize: DefaultLargeSize}
@@ -71,7 +71,7 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 	}
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s storage.BlobStore)
+		fn   func(t *testing.T, s blob.Store)
 	}{
 		{"MissingKey", testMissingKey},
 		{"RoundTrip", testRoundTrip},
@@ -86,7 +86,7 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 		{"List", testList},
 		{"CancelledContext", testCancelledContext},
 		{"ConcurrentPuts", testConcurrentPuts},
-		{"LargeStream", func(t *testing.T, s storage.BlobStore) { testLargeStream(t, s, cfg) }},
+		{"LargeStream", func(t *testing.T, s blob.Store) { testLargeStream(t, s, cfg) }},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
@@ -98,12 +98,12 @@ func Run(t *testing.T, newStore Factory, opts ...Option) {
 	}
 }
 
-func put(t *testing.T, s storage.BlobStore, key string, data []byte) {
+func put(t *testing.T, s blob.Store, key string, data []byte) {
 	t.Helper()
 	require.NoError(t, s.Put(t.Context(), key, bytes.NewReader(data), int64(len(data))), "put %s", key)
 }
 
-func read(t *testing.T, s storage.BlobStore, key string) []byte {
+func read(t *testing.T, s blob.Store, key string) []byte {
 	t.Helper()
 	rc, err := s.Open(t.Context(), key)
 	require.NoError(t, err, "open %s", key)
@@ -113,7 +113,7 @@ func read(t *testing.T, s storage.BlobStore, key string) []byte {
 	return b
 }
 
-func requireMissing(t *testing.T, s storage.BlobStore, key string) {
+func requireMissing(t *testing.T, s blob.Store, key string) {
 	t.Helper()
 	_, err := s.Stat(t.Context(), key)
 	require.ErrorIs(t, err, errs.ErrNotFound, "stat %s must say not found", key)
@@ -164,14 +164,14 @@ func (s stream) fill(p []byte, off int64) {
 	}
 }
 
-func testMissingKey(t *testing.T, s storage.BlobStore) {
+func testMissingKey(t *testing.T, s blob.Store) {
 	requireMissing(t, s, "missing/key")
 	put(t, s, "present/key", []byte("x"))
 	requireMissing(t, s, "present/key/below")
 	requireMissing(t, s, "present") // a "directory" is not an object
 }
 
-func testRoundTrip(t *testing.T, s storage.BlobStore) {
+func testRoundTrip(t *testing.T, s blob.Store) {
 	cases := []struct {
 		name string
 		data []byte
@@ -206,7 +206,7 @@ func testRoundTrip(t *testing.T, s storage.BlobStore) {
 	}
 }
 
-func testSizeMismatch(t *testing.T, s storage.BlobStore) {
+func testSizeMismatch(t *testing.T, s blob.Store) {
 	old := []byte("the old content")
 	cases := []struct {
 		name     string
@@ -236,7 +236,7 @@ func testSizeMismatch(t *testing.T, s storage.BlobStore) {
 	}
 }
 
-var errBoom = errors.New("storagetest: reader failed on purpose")
+var errBoom = errors.New("blobtest: reader failed on purpose")
 
 // failingReader yields n bytes of a pattern, then fails.
 type failingReader struct {
@@ -255,7 +255,7 @@ func (f *failingReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func testReaderError(t *testing.T, s storage.BlobStore) {
+func testReaderError(t *testing.T, s blob.Store) {
 	for _, size := range []int64{1 << 20, -1} {
 		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
 			key := fmt.Sprintf("readererr/%d", size)
@@ -266,7 +266,7 @@ func testReaderError(t *testing.T, s storage.BlobStore) {
 	}
 }
 
-func testOverwrite(t *testing.T, s storage.BlobStore) {
+func testOverwrite(t *testing.T, s blob.Store) {
 	put(t, s, "over/key", pattern(10, 5000))
 	put(t, s, "over/key", []byte("short"))
 	require.Equal(t, []byte("short"), read(t, s, "over/key"))
@@ -294,7 +294,7 @@ func (r *slowReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func testOverwriteAtomic(t *testing.T, s storage.BlobStore) {
+func testOverwriteAtomic(t *testing.T, s blob.Store) {
 	const key = "atomic/key"
 	versions := [][]byte{pattern(20, 256<<10), pattern(21, 300<<10), pattern(22, 200<<10)}
 	put(t, s, key, versions[0])
@@ -352,7 +352,7 @@ func testOverwriteAtomic(t *testing.T, s storage.BlobStore) {
 	require.Positive(t, reads, "readers never completed a read")
 }
 
-func testSeek(t *testing.T, s storage.BlobStore) {
+func testSeek(t *testing.T, s blob.Store) {
 	data := pattern(30, 10000)
 	put(t, s, "seek/key", data)
 	rc, err := s.Open(t.Context(), "seek/key")
@@ -390,7 +390,7 @@ func testSeek(t *testing.T, s storage.BlobStore) {
 	require.Equal(t, int64(len(data)), end)
 }
 
-func testStat(t *testing.T, s storage.BlobStore) {
+func testStat(t *testing.T, s blob.Store) {
 	// Object stores keep modification times to the second.
 	before := time.Now().Add(-2 * time.Second).Truncate(time.Second)
 	put(t, s, "stat/key", pattern(40, 1234))
@@ -403,7 +403,7 @@ func testStat(t *testing.T, s storage.BlobStore) {
 	require.False(t, info.ModTime.After(after), "mtime %v after the write ended (%v)", info.ModTime, after)
 }
 
-func testDelete(t *testing.T, s storage.BlobStore) {
+func testDelete(t *testing.T, s blob.Store) {
 	put(t, s, "del/a", []byte("a"))
 	put(t, s, "del/b", []byte("b"))
 	require.NoError(t, s.Delete(t.Context(), "del/a"))
@@ -416,7 +416,7 @@ func testDelete(t *testing.T, s storage.BlobStore) {
 	require.Equal(t, []byte("again"), read(t, s, "del/a"))
 }
 
-func testInvalidKeys(t *testing.T, s storage.BlobStore) {
+func testInvalidKeys(t *testing.T, s blob.Store) {
 	keys := []string{"", "/abs", "/", "../x", "a/../../b", "a/..", "a//b", "./a", "a/./b", "a/", "a\\b", "..\\x", "nul\x00byte"}
 	ctx := t.Context()
 	for _, k := range keys {
@@ -430,22 +430,22 @@ func testInvalidKeys(t *testing.T, s storage.BlobStore) {
 			require.ErrorIs(t, s.Delete(ctx, k), errs.ErrInvalidArgument, "Delete")
 		})
 	}
-	if l, ok := s.(storage.Lister); ok {
+	if l, ok := s.(blob.Lister); ok {
 		for _, p := range []string{"/", "/abs", "../x", "a//b", "a/../b", "a\\b"} {
-			err := l.List(ctx, p, func(storage.Info) error { return nil })
+			err := l.List(ctx, p, func(blob.Info) error { return nil })
 			require.ErrorIs(t, err, errs.ErrInvalidArgument, "List(%q)", p)
 		}
 	}
 	// Nothing was written by the rejected calls.
-	if l, ok := s.(storage.Lister); ok {
+	if l, ok := s.(blob.Lister); ok {
 		require.Empty(t, listKeys(t, l, ""))
 	}
 }
 
-func listKeys(t *testing.T, l storage.Lister, prefix string) map[string]int64 {
+func listKeys(t *testing.T, l blob.Lister, prefix string) map[string]int64 {
 	t.Helper()
 	got := map[string]int64{}
-	err := l.List(t.Context(), prefix, func(i storage.Info) error {
+	err := l.List(t.Context(), prefix, func(i blob.Info) error {
 		_, dup := got[i.Key]
 		require.False(t, dup, "key %s listed twice", i.Key)
 		require.False(t, i.ModTime.IsZero(), "key %s listed without a modification time", i.Key)
@@ -456,10 +456,10 @@ func listKeys(t *testing.T, l storage.Lister, prefix string) map[string]int64 {
 	return got
 }
 
-func testList(t *testing.T, s storage.BlobStore) {
-	l, ok := s.(storage.Lister)
+func testList(t *testing.T, s blob.Store) {
+	l, ok := s.(blob.Lister)
 	if !ok {
-		t.Skip("driver does not implement storage.Lister")
+		t.Skip("driver does not implement blob.Lister")
 	}
 	objects := map[string]int64{
 		"list/a/b/x":       1,
@@ -501,14 +501,14 @@ func testList(t *testing.T, s storage.BlobStore) {
 	t.Run("stops-on-error", func(t *testing.T) {
 		stop := errors.New("stop")
 		calls := 0
-		err := l.List(t.Context(), "list", func(storage.Info) error { calls++; return stop })
+		err := l.List(t.Context(), "list", func(blob.Info) error { calls++; return stop })
 		require.ErrorIs(t, err, stop)
 		require.Equal(t, 1, calls)
 	})
 	t.Run("cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		err := l.List(ctx, "list", func(storage.Info) error { return nil })
+		err := l.List(ctx, "list", func(blob.Info) error { return nil })
 		require.ErrorIs(t, err, context.Canceled)
 	})
 }
@@ -537,7 +537,7 @@ func (r *cancelReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func testCancelledContext(t *testing.T, s storage.BlobStore) {
+func testCancelledContext(t *testing.T, s blob.Store) {
 	t.Run("before", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
@@ -567,7 +567,7 @@ func testCancelledContext(t *testing.T, s storage.BlobStore) {
 	})
 }
 
-func testConcurrentPuts(t *testing.T, s storage.BlobStore) {
+func testConcurrentPuts(t *testing.T, s blob.Store) {
 	const key = "concurrent/key"
 	const n = 8
 	contents := make([][]byte, n)
@@ -645,7 +645,7 @@ func streamDigest(seed uint64, size int64) []byte {
 	return h.Sum(nil)
 }
 
-func testLargeStream(t *testing.T, s storage.BlobStore, cfg config) {
+func testLargeStream(t *testing.T, s blob.Store, cfg config) {
 	size := cfg.largeSize
 	for _, known := range []bool{true, false} {
 		name := "known-size"
@@ -686,10 +686,10 @@ func testLargeStream(t *testing.T, s storage.BlobStore, cfg config) {
 	}
 }
 
-func testPing(t *testing.T, s storage.BlobStore) {
-	p, ok := s.(storage.Pinger)
+func testPing(t *testing.T, s blob.Store) {
+	p, ok := s.(blob.Pinger)
 	if !ok {
-		t.Skip("driver does not implement storage.Pinger")
+		t.Skip("driver does not implement blob.Pinger")
 	}
 	require.NoError(t, p.Ping(t.Context()))
 }

@@ -13,12 +13,11 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	"go.uber.org/zap"
-	"golang.org/x/oauth2"
-
-	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/logging"
+	"go.uber.org/zap"
+	"golang.org/x/oauth2"
 )
 
 const (
@@ -219,7 +218,7 @@ func (s *Service) page(w http.ResponseWriter, r *http.Request, status int, d pag
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
 		if d.Error != "" {
-			auth.WriteError(w, r, nil, statusError{status: status, msg: d.Error})
+			access.WriteError(w, r, nil, statusError{status: status, msg: d.Error})
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -9,7 +9,7 @@ import (
 
 	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/cache/cachetest"
-	"github.com/packyard/packyard/pkg/cache/memory"
+	"github.com/packyard/packyard/storage/cache/memory"
 )
 
 func TestConformance(t *testing.T) {

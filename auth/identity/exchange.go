@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/logging"
@@ -135,12 +136,12 @@ func (s *Service) Exchange(ctx context.Context, raw, org string) (ExchangeResult
 func (s *Service) exchange(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if len(s.ci) == 0 {
-		auth.WriteError(w, r, nil, errs.PreconditionFailedf("token exchange is not configured on this packyard (PACKYARD_CI_ISSUERS)"))
+		access.WriteError(w, r, nil, errs.PreconditionFailedf("token exchange is not configured on this packyard (PACKYARD_CI_ISSUERS)"))
 		return
 	}
 	if s.guard != nil {
 		if err := s.guard.Check(ctx, auth.ClientAddr(r), ""); err != nil {
-			auth.WriteError(w, r, nil, err)
+			access.WriteError(w, r, nil, err)
 			return
 		}
 	}
@@ -152,26 +153,26 @@ func (s *Service) exchange(w http.ResponseWriter, r *http.Request) {
 	body := http.MaxBytesReader(w, r.Body, 64<<10)
 	if ct == "application/json" {
 		if err := json.NewDecoder(body).Decode(&in); err != nil {
-			auth.WriteError(w, r, nil, errs.Invalidf("body: want JSON {\"token\": \"<the CI job's OIDC JWT>\"}"))
+			access.WriteError(w, r, nil, errs.Invalidf("body: want JSON {\"token\": \"<the CI job's OIDC JWT>\"}"))
 			return
 		}
 	} else {
 		b, err := io.ReadAll(body)
 		if err != nil {
-			auth.WriteError(w, r, nil, errs.Invalidf("body too large"))
+			access.WriteError(w, r, nil, errs.Invalidf("body too large"))
 			return
 		}
 		r.Body = io.NopCloser(strings.NewReader(string(b)))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		if err := r.ParseForm(); err != nil {
-			auth.WriteError(w, r, nil, errs.Invalidf("body: want a form token=<the CI job's OIDC JWT>"))
+			access.WriteError(w, r, nil, errs.Invalidf("body: want a form token=<the CI job's OIDC JWT>"))
 			return
 		}
 		in.Token, in.Org = r.PostForm.Get("token"), r.PostForm.Get("org")
 	}
 	in.Token = strings.TrimSpace(in.Token)
 	if in.Token == "" {
-		auth.WriteError(w, r, nil, errs.Invalidf("token is required: the CI job's OIDC JWT"))
+		access.WriteError(w, r, nil, errs.Invalidf("token is required: the CI job's OIDC JWT"))
 		return
 	}
 	res, err := s.Exchange(ctx, in.Token, in.Org)
@@ -182,7 +183,7 @@ func (s *Service) exchange(w http.ResponseWriter, r *http.Request) {
 		case errs.Category(err) == nil:
 			logging.FromContext(ctx, s.log).Error("token exchange failed", zap.Error(err))
 		}
-		auth.WriteError(w, r, nil, err)
+		access.WriteError(w, r, nil, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -28,12 +28,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/server"
-	"github.com/packyard/packyard/pkg/sqldb"
 )
 
 // Service is the identity routes' logic.
@@ -150,15 +150,15 @@ func (s *Service) signIn(ctx context.Context, issuer string, claims map[string]a
 			s.log.Warn("role rules name organizations that do not exist", zap.Strings("orgs", missing))
 		}
 	}
-	p := &auth.Principal{UserID: user.ID, UserName: user.Name, SiteAdmin: user.Admin, Method: via}
-	ctx = auth.WithPrincipal(ctx, p)
+	p := &access.Principal{UserID: user.ID, UserName: user.Name, SiteAdmin: user.Admin, Method: via}
+	ctx = access.WithPrincipal(ctx, p)
 	text, tok, err := s.admin.CreateUserToken(ctx, auth.UserTokenRequest{UserID: user.ID, Name: via + " sign-in",
 		Expires: cfg.TokenTTL, Via: via})
 	if err != nil {
 		return signInResult{}, err
 	}
 	p.TokenID = tok.ID
-	if err := s.audit.Record(auth.WithPrincipal(ctx, p), audit.Event{Action: audit.ActionSignIn, Resource: "user/" + user.Name,
+	if err := s.audit.Record(access.WithPrincipal(ctx, p), audit.Event{Action: audit.ActionSignIn, Resource: "user/" + user.Name,
 		Details: map[string]string{"via": via, "issuer": issuer, "subject": sub}}); err != nil {
 		return signInResult{}, err
 	}
@@ -169,10 +169,7 @@ func (s *Service) signIn(ctx context.Context, issuer string, claims map[string]a
 // to the user its claim names (creating that user on first sign-in). A name
 // already linked to another identity of the issuer is refused.
 func (s *Service) linkedUser(ctx context.Context, issuer, sub, claim, via string) (metadata.User, error) {
-	db := s.store.DB()
-	var userID string
-	err := db.QueryRow(ctx, `SELECT user_id FROM user_identities WHERE issuer = ? AND subject = ?`, issuer, sub).Scan(&userID)
-	err = sqldb.MapErr(err)
+	userID, err := s.store.IdentityUser(ctx, issuer, sub)
 	if err == nil {
 		u, err := s.store.GetUserByID(ctx, userID)
 		if err != nil {
@@ -191,16 +188,14 @@ func (s *Service) linkedUser(ctx context.Context, issuer, sub, claim, via string
 	if err != nil {
 		return metadata.User{}, err
 	}
-	var other string
-	err = sqldb.MapErr(db.QueryRow(ctx, `SELECT subject FROM user_identities WHERE issuer = ? AND user_id = ?`, issuer, u.ID).Scan(&other))
+	_, err = s.store.IdentitySubject(ctx, issuer, u.ID)
 	switch {
 	case err == nil:
 		return metadata.User{}, errs.PermissionDeniedf("user %q is already linked to another account of this identity provider", name)
 	case !errors.Is(err, errs.ErrNotFound):
 		return metadata.User{}, err
 	}
-	if _, err := db.Exec(ctx, `INSERT INTO user_identities (issuer, subject, user_id, created_at) VALUES (?, ?, ?, ?)`,
-		issuer, sub, u.ID, s.now().UnixMicro()); err != nil {
+	if err := s.store.LinkIdentity(ctx, metadata.Identity{Issuer: issuer, Subject: sub, UserID: u.ID, CreatedAt: s.now()}); err != nil {
 		if errors.Is(err, errs.ErrAlreadyExists) { // the same identity signed in concurrently
 			return s.linkedUser(ctx, issuer, sub, claim, via)
 		}

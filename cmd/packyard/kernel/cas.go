@@ -9,10 +9,10 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/metadata"
-	"github.com/packyard/packyard/storage"
 )
 
 type casOut struct {
@@ -21,7 +21,7 @@ type casOut struct {
 	Impl  *cas.IndexedStore
 }
 
-func provideCAS(c Config, blobs storage.BlobStore, meta metadata.Store, log *zap.Logger) (casOut, error) {
+func provideCAS(c Config, blobs blob.Store, meta metadata.Store, log *zap.Logger) (casOut, error) {
 	tmp := filepath.Join(c.DataDir, "tmp")
 	if err := os.MkdirAll(tmp, 0o750); err != nil {
 		return casOut{}, err

@@ -17,9 +17,9 @@ import (
 
 	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/cache/cachetest"
-	"github.com/packyard/packyard/pkg/cache/redis"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/testenv"
+	"github.com/packyard/packyard/storage/cache/redis"
 )
 
 // newCache connects to the test Redis under prefix (a fresh one when empty)

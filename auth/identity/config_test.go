@@ -6,8 +6,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/auth/identity"
 	"github.com/packyard/packyard/pkg/config"
-	"github.com/packyard/packyard/pkg/identity"
 	"github.com/packyard/packyard/pkg/metadata"
 )
 

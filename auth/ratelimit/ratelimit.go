@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/errs"
 )
@@ -75,7 +76,7 @@ type Status struct {
 	Reset     time.Duration
 }
 
-var _ auth.HeaderSetter = Status{}
+var _ access.HeaderSetter = Status{}
 
 func seconds(d time.Duration) string {
 	s := int64(math.Ceil(d.Seconds()))
@@ -85,7 +86,7 @@ func seconds(d time.Duration) string {
 	return strconv.FormatInt(s, 10)
 }
 
-// SetHeaders implements auth.HeaderSetter.
+// SetHeaders implements access.HeaderSetter.
 func (s Status) SetHeaders(h http.Header) {
 	h.Set("RateLimit-Limit", strconv.Itoa(s.Limit.N))
 	h.Set("RateLimit-Remaining", strconv.FormatInt(max(s.Remaining, 0), 10))
@@ -100,7 +101,7 @@ type Exceeded struct {
 	What string // e.g. "failed sign-ins from 192.0.2.1"
 }
 
-var _ auth.HeaderSetter = (*Exceeded)(nil)
+var _ access.HeaderSetter = (*Exceeded)(nil)
 
 func (e *Exceeded) Error() string {
 	return fmt.Sprintf("too many %s: retry in %ss", e.What, seconds(e.Reset))
@@ -108,7 +109,7 @@ func (e *Exceeded) Error() string {
 
 func (e *Exceeded) Unwrap() error { return errs.ErrResourceExhausted }
 
-// SetHeaders implements auth.HeaderSetter.
+// SetHeaders implements access.HeaderSetter.
 func (e *Exceeded) SetHeaders(h http.Header) {
 	e.Status.SetHeaders(h)
 	h.Set("Retry-After", seconds(e.Reset))
@@ -177,7 +178,7 @@ func (g *Guard) Failed(ctx context.Context, addr, tokenID string) error {
 
 // Request implements auth.Guard: with a request quota per token, every
 // authenticated request counts against it.
-func (g *Guard) Request(ctx context.Context, p *auth.Principal) (auth.HeaderSetter, error) {
+func (g *Guard) Request(ctx context.Context, p *access.Principal) (access.HeaderSetter, error) {
 	l := g.cfg.RequestsPerToken
 	if l.N <= 0 || p == nil {
 		return nil, nil

@@ -1,16 +1,15 @@
-package storagetest
+package blobtest
 
 import (
 	"bytes"
 	"fmt"
+	"github.com/packyard/packyard/pkg/blob"
 	"io"
 	"testing"
-
-	"github.com/packyard/packyard/storage"
 )
 
 // BenchFactory returns a fresh, empty store for one benchmark.
-type BenchFactory func(b *testing.B) storage.BlobStore
+type BenchFactory func(b *testing.B) blob.Store
 
 // Bench measures Put and Open throughput of 1 MiB objects (reported as MB/s
 // through b.SetBytes). Run it with `go test -run '^$' -bench . ./storage/...`.
