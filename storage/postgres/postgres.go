@@ -24,6 +24,29 @@ type Config struct {
 
 // Open connects and checks the server answers. It does not migrate.
 func Open(ctx context.Context, cfg Config) (*sqldb.DB, error) {
+	pool, err := newPool(cfg)
+	if err != nil {
+		return nil, err
+	}
+	db := sqldb.New(stdlib.OpenDBFromPool(pool), sqldb.Postgres)
+	if err := Ping(ctx, db, cfg); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// New builds the connection pool without connecting: connections open on
+// first use, so New does no network I/O. Ping checks the server answers.
+func New(cfg Config) (*sqldb.DB, error) {
+	pool, err := newPool(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sqldb.New(stdlib.OpenDBFromPool(pool), sqldb.Postgres), nil
+}
+
+func newPool(cfg Config) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: invalid URL %q: %v: %w", config.Redact(cfg.URL), err, errs.ErrInvalidArgument)
@@ -34,16 +57,21 @@ func Open(ctx context.Context, cfg Config) (*sqldb.DB, error) {
 	if pc.ConnConfig.ConnectTimeout == 0 {
 		pc.ConnConfig.ConnectTimeout = 10 * time.Second
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	pc.MinConns = 0 // no connection before the first query
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", config.Redact(cfg.URL), err)
 	}
+	return pool, nil
+}
+
+// Ping checks, within 15 seconds, that the server of db (opened with cfg)
+// answers; the error names the server without its password.
+func Ping(ctx context.Context, db *sqldb.DB, cfg Config) error {
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if err := pool.Ping(pingCtx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("postgres: cannot reach %s: %v: %w", config.Redact(cfg.URL), err, errs.ErrUnavailable)
+	if err := db.SQL().PingContext(pingCtx); err != nil {
+		return fmt.Errorf("postgres: cannot reach %s: %v: %w", config.Redact(cfg.URL), err, errs.ErrUnavailable)
 	}
-	db := stdlib.OpenDBFromPool(pool)
-	return sqldb.New(db, sqldb.Postgres), nil
+	return nil
 }

@@ -3,7 +3,6 @@ package kernel
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,12 +25,7 @@ import (
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/server"
 	"github.com/packyard/packyard/pkg/sqldb"
-	"github.com/packyard/packyard/storage/cache/memory"
-	"github.com/packyard/packyard/storage/cache/redis"
-	"github.com/packyard/packyard/storage/filesystem"
-	"github.com/packyard/packyard/storage/postgres"
-	"github.com/packyard/packyard/storage/s3"
-	"github.com/packyard/packyard/storage/sqlite"
+	"github.com/packyard/packyard/storage"
 )
 
 // Core is the kernel without the listener: what both the daemon and the
@@ -93,21 +87,16 @@ type dbOut struct {
 func provideDB(lc fx.Lifecycle, c Config, log *zap.Logger) (dbOut, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var db *sqldb.DB
-	var err error
-	if c.DatabaseURL != "" {
-		db, err = postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL})
-		if err != nil {
-			return dbOut{}, fmt.Errorf("PACKYARD_DATABASE_URL: %w", err)
-		}
-	} else {
-		path := filepath.Join(c.DataDir, "packyard.db")
-		db, err = sqlite.Open(ctx, sqlite.Config{Path: path})
-		if err != nil {
-			return dbOut{}, fmt.Errorf("PACKYARD_DATA_DIR: %w", err)
-		}
+	d, err := storage.OpenDatabase(ctx, c.Config)
+	if err != nil {
+		return dbOut{}, err
 	}
+	db := d.DB
 	lc.Append(fx.StopHook(db.Close))
+	if err := d.Check(ctx); err != nil {
+		db.Close()
+		return dbOut{}, err
+	}
 	if c.MigrateOnStart {
 		res, err := migrations.Up(ctx, db)
 		if err != nil {
@@ -140,24 +129,16 @@ type blobOut struct {
 }
 
 func provideBlobStore(lc fx.Lifecycle, c Config, log *zap.Logger) (blobOut, error) {
-	if c.S3.Endpoint == "" {
-		fs, err := filesystem.New(filesystem.Config{Root: filepath.Join(c.DataDir, "blobs")}, log.Named("storage"))
-		if err != nil {
-			return blobOut{}, fmt.Errorf("PACKYARD_DATA_DIR: %w", err)
-		}
-		return blobOut{Blobs: fs, Check: server.Check{Name: "blobs", Ping: fs.Ping}}, nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := s3.New(ctx, s3.Config{Endpoint: c.S3.Endpoint, Bucket: c.S3.Bucket, AccessKey: c.S3.AccessKey,
-		SecretKey: c.S3.SecretKey, Region: c.S3.Region, UseTLS: c.S3.UseTLS, Prefix: c.S3.Prefix}, log.Named("storage"))
+	b, err := storage.OpenBlobs(ctx, c.Config, log)
 	if err != nil {
-		return blobOut{}, fmt.Errorf("PACKYARD_S3_ENDPOINT: %w", err)
+		return blobOut{}, err
 	}
-	if err := st.EnsureBucket(ctx); err != nil {
-		return blobOut{}, fmt.Errorf("PACKYARD_S3_ENDPOINT %s, bucket %q: %w", c.S3.Endpoint, c.S3.Bucket, err)
+	if err := b.Prepare(ctx); err != nil {
+		return blobOut{}, err
 	}
-	return blobOut{Blobs: st, Check: server.Check{Name: "blobs", Ping: st.Ping}}, nil
+	return blobOut{Blobs: b.Store, Check: server.Check{Name: "blobs", Ping: b.Ping}}, nil
 }
 
 type cacheOut struct {
@@ -169,23 +150,23 @@ type cacheOut struct {
 }
 
 func provideCache(lc fx.Lifecycle, c Config, log *zap.Logger) (cacheOut, error) {
-	if c.RedisURL == "" {
-		m := memory.New(memory.Config{MaxBytes: c.CacheMaxBytes})
-		return cacheOut{Cache: m, Bus: m, Locker: m}, nil
-	}
-	r, err := redis.New(redis.Config{URL: c.RedisURL, KeyPrefix: c.RedisPrefix}, log.Named("cache"))
+	ca, err := storage.OpenCache(c.Config, log)
 	if err != nil {
-		return cacheOut{}, fmt.Errorf("PACKYARD_REDIS_URL: %w", err)
+		return cacheOut{}, err
 	}
-	lc.Append(fx.StopHook(r.Close))
-	lc.Append(fx.StartHook(func(ctx context.Context) error {
-		// Redis only holds derived data: start even when it is down, but say so.
-		if err := r.Ping(ctx); err != nil {
-			log.Warn("redis is not reachable; serving without a shared cache until it is", zap.Error(err))
-		}
-		return nil
-	}))
-	return cacheOut{Cache: r, Bus: r, Locker: r, Checks: []server.Check{{Name: "cache", Ping: r.Ping}}}, nil
+	lc.Append(fx.StopHook(ca.Close))
+	out := cacheOut{Cache: ca.Cache, Bus: ca.Bus, Locker: ca.Locker}
+	if ca.Ping != nil {
+		lc.Append(fx.StartHook(func(ctx context.Context) error {
+			// Redis only holds derived data: start even when it is down, but say so.
+			if err := ca.Ping(ctx); err != nil {
+				log.Warn("redis is not reachable; serving without a shared cache until it is", zap.Error(err))
+			}
+			return nil
+		}))
+		out.Checks = []server.Check{{Name: "cache", Ping: ca.Ping}}
+	}
+	return out, nil
 }
 
 type authOut struct {
@@ -223,7 +204,7 @@ func provideAudit(db *sqldb.DB) auditOut {
 // token) across replicas through Redis, or in memory without it.
 func provideGuard(lc fx.Lifecycle, c Config, log *zap.Logger) (auth.Guard, error) {
 	log = log.Named("ratelimit")
-	if c.RedisURL == "" {
+	if c.CacheDriver().Driver != storage.Redis {
 		return ratelimit.NewGuard(c.RateLimit, ratelimit.NewMemory(), log), nil
 	}
 	r, err := ratelimit.NewRedis(c.RedisURL, c.RedisPrefix, log)
@@ -273,7 +254,8 @@ func startServer(lc fx.Lifecycle, s *server.Server, c Config, sd fx.Shutdowner, 
 	db, blobs, ca := c.Backends()
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
-			log.Info("starting packyard", zap.String("database", db), zap.String("blobs", blobs), zap.String("cache", ca))
+			log.Info("starting packyard: "+storage.Describe(c.Config),
+				zap.String("database", db), zap.String("blobs", blobs), zap.String("cache", ca))
 			return s.Start(ctx, func(error) { _ = sd.Shutdown(fx.ExitCode(1)) })
 		},
 		OnStop: s.Stop,
