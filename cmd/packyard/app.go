@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -33,27 +34,22 @@ func stopTimeout(env config.Env) time.Duration {
 }
 
 // invoker returns an ecosystem.Invoker over the kernel (no listener) and
-// every ecosystem: fn's parameters are injected, and fn's error is returned
-// as it is.
+// every ecosystem: fn's parameters are injected, the kernel's start-up
+// steps (reaching and migrating the database, the bucket) run, then fn, and
+// fn's error is returned as it is. The application is not started, so no
+// background worker runs.
 func invoker(env config.Env) ecosystem.Invoker {
 	env = quietByDefault(env)
 	return func(ctx context.Context, fn any) error {
 		ft := reflect.TypeOf(fn)
-		if ft == nil || ft.Kind() != reflect.Func || ft.NumOut() != 1 || ft.Out(0) != reflect.TypeFor[error]() {
+		if ft == nil || ft.Kind() != reflect.Func || ft.IsVariadic() || ft.NumOut() != 1 || ft.Out(0) != reflect.TypeFor[error]() {
 			return fmt.Errorf("invoker: %T must be a func returning error", fn)
 		}
-		var fnErr error
-		wrapped := reflect.MakeFunc(ft, func(args []reflect.Value) []reflect.Value {
-			out := reflect.ValueOf(fn).Call(args)
-			if e, ok := out[0].Interface().(error); ok {
-				fnErr = e
-			}
-			return []reflect.Value{reflect.Zero(reflect.TypeFor[error]())}
-		})
 		if _, err := kernel.ConfigFromEnv(env); err != nil {
 			return err
 		}
-		app := fx.New(kernel.Core(env), ecosystems(), fx.Invoke(wrapped.Interface()))
+		var fnErr error
+		app := fx.New(kernel.Core(env), ecosystems(), fx.Invoke(afterStartup(ctx, fn, &fnErr)))
 		if err := app.Err(); err != nil {
 			return startupError(err)
 		}
@@ -66,9 +62,35 @@ func invoker(env config.Env) ecosystem.Invoker {
 	}
 }
 
+// afterStartup wraps fn into a function for fx.Invoke that takes the
+// kernel's *Startup besides fn's own parameters, runs the start-up steps,
+// then fn, and leaves the error of either in errOut.
+func afterStartup(ctx context.Context, fn any, errOut *error) any {
+	ft := reflect.TypeOf(fn)
+	in := []reflect.Type{reflect.TypeFor[*kernel.Startup]()}
+	for i := range ft.NumIn() {
+		in = append(in, ft.In(i))
+	}
+	errType := reflect.TypeFor[error]()
+	wt := reflect.FuncOf(in, []reflect.Type{errType}, false)
+	return reflect.MakeFunc(wt, func(args []reflect.Value) []reflect.Value {
+		start := args[0].Interface().(*kernel.Startup)
+		if err := start.Run(ctx); err != nil {
+			*errOut = startupError(err)
+		} else if e, ok := reflect.ValueOf(fn).Call(args[1:])[0].Interface().(error); ok {
+			*errOut = e
+		}
+		return []reflect.Value{reflect.Zero(errType)}
+	}).Interface()
+}
+
 // startupError strips fx's wiring details from the error a constructor
 // returned: configuration and connection errors name the variable to fix.
 func startupError(err error) error {
+	var se *kernel.StartError
+	if errors.As(err, &se) {
+		return se.Err
+	}
 	if root := dig.RootCause(err); root != nil {
 		return root
 	}
@@ -84,5 +106,17 @@ func quietByDefault(env config.Env) config.Env {
 			return "warn", true
 		}
 		return v, ok
+	}
+}
+
+// migrating makes the start-up step migrate whatever
+// PACKYARD_MIGRATE_ON_START says: `packyard migrate` is how a database left
+// behind by PACKYARD_MIGRATE_ON_START=false is brought up to date.
+func migrating(env config.Env) config.Env {
+	return func(name string) (string, bool) {
+		if name == "PACKYARD_MIGRATE_ON_START" {
+			return "true", true
+		}
+		return env(name)
 	}
 }

@@ -44,7 +44,7 @@ func newRoot(env config.Env, stdout, stderr io.Writer) *cobra.Command {
 		&cobra.Command{
 			Use: "migrate", Short: "Apply database migrations and exit", Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				return invoke(cmd.Context(), func(db *sqldb.DB) error {
+				return invoker(migrating(env))(cmd.Context(), func(db *sqldb.DB) error {
 					res, err := migrations.Up(cmd.Context(), db)
 					if err != nil {
 						return err

@@ -36,6 +36,7 @@ func Core(env config.Env) fx.Option {
 		fx.Provide(
 			ConfigFromEnv,
 			provideLogger,
+			provideStartup,
 			server.NewRegistry,
 			provideDB,
 			provideMetadata,
@@ -81,43 +82,48 @@ type dbOut struct {
 	Check server.Check `group:"readiness"`
 }
 
-// provideDB opens the configured database and, unless disabled, migrates it
-// before anything else uses it (under an advisory lock on PostgreSQL, so
-// replicas may start together).
-func provideDB(lc fx.Lifecycle, c Config, log *zap.Logger) (dbOut, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	d, err := storage.OpenDatabase(ctx, c.Config)
+// provideDB opens the configured database (PostgreSQL's pool connects on
+// first use) and adds the start-up step that reaches it and, unless
+// disabled, migrates it before anything else uses it (under an advisory
+// lock on PostgreSQL, so replicas may start together).
+func provideDB(lc fx.Lifecycle, c Config, start *Startup, log *zap.Logger) (dbOut, error) {
+	d, err := storage.OpenDatabase(context.Background(), c.Config)
 	if err != nil {
 		return dbOut{}, err
 	}
-	db := d.DB
-	lc.Append(fx.StopHook(db.Close))
-	if err := d.Check(ctx); err != nil {
-		db.Close()
-		return dbOut{}, err
-	}
-	if c.MigrateOnStart {
-		res, err := migrations.Up(ctx, db)
-		if err != nil {
-			db.Close()
-			return dbOut{}, err
+	lc.Append(fx.StopHook(d.DB.Close))
+	start.Add(func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		if err := d.Check(ctx); err != nil {
+			return err
 		}
-		if len(res.Applied) > 0 {
-			log.Info("database migrated", zap.Int64s("applied", res.Applied), zap.Int64("version", res.Current))
-		}
-	} else {
+		return migrate(ctx, d.DB, c.MigrateOnStart, log)
+	})
+	return dbOut{DB: d.DB, Check: server.Check{Name: "database", Ping: d.DB.Ping}}, nil
+}
+
+// migrate applies the migrations, or with PACKYARD_MIGRATE_ON_START=false
+// only checks that they were applied.
+func migrate(ctx context.Context, db *sqldb.DB, onStart bool, log *zap.Logger) error {
+	if !onStart {
 		cur, latest, err := migrations.Status(ctx, db)
 		if err != nil {
-			db.Close()
-			return dbOut{}, err
+			return err
 		}
 		if cur < latest {
-			db.Close()
-			return dbOut{}, fmt.Errorf("database is at version %d but this packyard needs %d: run `packyard migrate` (PACKYARD_MIGRATE_ON_START is false)", cur, latest)
+			return fmt.Errorf("database is at version %d but this packyard needs %d: run `packyard migrate` (PACKYARD_MIGRATE_ON_START is false)", cur, latest)
 		}
+		return nil
 	}
-	return dbOut{DB: db, Check: server.Check{Name: "database", Ping: db.Ping}}, nil
+	res, err := migrations.Up(ctx, db)
+	if err != nil {
+		return err
+	}
+	if len(res.Applied) > 0 {
+		log.Info("database migrated", zap.Int64s("applied", res.Applied), zap.Int64("version", res.Current))
+	}
+	return nil
 }
 
 func provideMetadata(db *sqldb.DB) metadata.Store { return metadata.NewSQL(db) }
@@ -128,16 +134,18 @@ type blobOut struct {
 	Check server.Check `group:"readiness"`
 }
 
-func provideBlobStore(lc fx.Lifecycle, c Config, log *zap.Logger) (blobOut, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := storage.OpenBlobs(ctx, c.Config, log)
+// provideBlobStore opens the configured blob store and adds the start-up
+// step that checks it (S3: creates the bucket when missing).
+func provideBlobStore(c Config, start *Startup, log *zap.Logger) (blobOut, error) {
+	b, err := storage.OpenBlobs(context.Background(), c.Config, log)
 	if err != nil {
 		return blobOut{}, err
 	}
-	if err := b.Prepare(ctx); err != nil {
-		return blobOut{}, err
-	}
+	start.Add(func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return b.Prepare(ctx)
+	})
 	return blobOut{Blobs: b.Store, Check: server.Check{Name: "blobs", Ping: b.Ping}}, nil
 }
 
