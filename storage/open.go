@@ -163,7 +163,6 @@ func OpenBlobs(ctx context.Context, c Config, log *zap.Logger) (Blobs, error) {
 // Cache is the opened cache.
 type Cache struct {
 	Cache  cache.Cache
-	Bus    cache.Bus
 	Locker cache.Locker
 	// Ping reports whether a shared cache answers; nil for the memory
 	// cache, which always does.
@@ -181,10 +180,10 @@ func OpenCache(c Config, log *zap.Logger) (Cache, error) {
 		if err != nil {
 			return Cache{}, fmt.Errorf("PACKYARD_REDIS_URL: %w", err)
 		}
-		return Cache{Cache: r, Bus: r, Locker: r, Ping: r.Ping, Close: r.Close}, nil
+		return Cache{Cache: r, Locker: r, Ping: r.Ping, Close: r.Close}, nil
 	case Memory:
 		m := memory.New(memory.Config{MaxBytes: c.CacheMaxBytes})
-		return Cache{Cache: m, Bus: m, Locker: m, Close: func() error { return nil }}, nil
+		return Cache{Cache: m, Locker: m, Close: func() error { return nil }}, nil
 	}
 	return Cache{}, fmt.Errorf("storage: unknown cache driver %q", sel.Driver)
 }

@@ -1,7 +1,6 @@
-// Package cache is the kernel's cache port: derived bytes under string keys,
-// a cross-replica invalidation bus and a "one at a time" lock. Drivers:
-// memory (one replica) and redis (many replicas). cachetest is the
-// conformance suite. The cache only ever holds data that can be rebuilt from
+// Package cache is the kernel's cache port: derived bytes under string keys
+// and a "one at a time" lock. Its drivers live in storage/cache (memory for
+// one replica, redis for many); cachetest is the conformance suite. The cache only ever holds data that can be rebuilt from
 // the metadata store and the blob store: losing it costs time, never data.
 package cache
 
@@ -26,15 +25,6 @@ type Cache interface {
 	Delete(ctx context.Context, keys ...string) error
 	// Ping reports whether the back end is reachable.
 	Ping(ctx context.Context) error
-}
-
-// Bus delivers invalidation messages to every replica (including the sender).
-type Bus interface {
-	// Publish sends msg on channel to every subscriber of every replica.
-	Publish(ctx context.Context, channel string, msg []byte) error
-	// Subscribe calls fn for each message on channel until ctx ends. fn runs
-	// on the subscriber's goroutine and must not block for long.
-	Subscribe(ctx context.Context, channel string, fn func(msg []byte)) error
 }
 
 // Locker grants one holder at a time a named lock, across replicas.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
@@ -152,7 +151,6 @@ func provideBlobStore(c Config, start *Startup, log *zap.Logger) (blobOut, error
 type cacheOut struct {
 	fx.Out
 	Cache  cache.Cache
-	Bus    cache.Bus
 	Locker cache.Locker
 	Checks []server.Check `group:"readiness,flatten"`
 }
@@ -163,7 +161,7 @@ func provideCache(lc fx.Lifecycle, c Config, log *zap.Logger) (cacheOut, error) 
 		return cacheOut{}, err
 	}
 	lc.Append(fx.StopHook(ca.Close))
-	out := cacheOut{Cache: ca.Cache, Bus: ca.Bus, Locker: ca.Locker}
+	out := cacheOut{Cache: ca.Cache, Locker: ca.Locker}
 	if ca.Ping != nil {
 		lc.Append(fx.StartHook(func(ctx context.Context) error {
 			// Redis only holds derived data: start even when it is down, but say so.
@@ -269,5 +267,3 @@ func startServer(lc fx.Lifecycle, s *server.Server, c Config, sd fx.Shutdowner, 
 		OnStop: s.Stop,
 	})
 }
-
-var _ = prometheus.NewRegistry

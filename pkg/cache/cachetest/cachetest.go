@@ -1,6 +1,6 @@
 // Package cachetest is the conformance suite every cache driver passes:
-// values, expiry, isolation, the invalidation bus and the lock (when the
-// driver offers them) and GetOrLoad over the driver.
+// values, expiry, isolation, the lock (when the driver offers it) and
+// GetOrLoad over the driver.
 package cachetest
 
 import (
@@ -173,15 +173,6 @@ func Run(t *testing.T, newCache func(t *testing.T) cache.Cache) {
 		require.NoError(t, newCache(t).Ping(t.Context()))
 	})
 
-	t.Run("Bus", func(t *testing.T) {
-		c := newCache(t)
-		b, ok := c.(cache.Bus)
-		if !ok {
-			t.Skipf("%T does not implement cache.Bus", c)
-		}
-		CheckBus(t, b, b, b)
-	})
-
 	t.Run("LockMutualExclusion", func(t *testing.T) {
 		c := newCache(t)
 		l, ok := c.(cache.Locker)
@@ -321,60 +312,6 @@ func Run(t *testing.T, newCache func(t *testing.T) cache.Cache) {
 		require.NoError(t, <-waiter, "a waiter failed because another caller gave up")
 		require.Equal(t, "v", string(got))
 	})
-}
-
-// CheckBus checks that a message published through pub reaches a
-// subscriber on subOne and one on subTwo (pass pub itself for either to
-// check delivery to the sender), that channels are separate, and that a
-// cancelled subscription receives nothing more.
-func CheckBus(t *testing.T, pub, subOne, subTwo cache.Bus) {
-	t.Helper()
-	ctx := t.Context()
-	type inbox struct {
-		mu   sync.Mutex
-		msgs []string
-	}
-	receive := func(in *inbox) func([]byte) {
-		return func(m []byte) {
-			in.mu.Lock()
-			in.msgs = append(in.msgs, string(m))
-			in.mu.Unlock()
-		}
-	}
-	got := func(in *inbox) []string {
-		in.mu.Lock()
-		defer in.mu.Unlock()
-		return append([]string(nil), in.msgs...)
-	}
-	var one, two, other inbox
-	ctxOne, cancelOne := context.WithCancel(ctx)
-	defer cancelOne()
-	require.NoError(t, subOne.Subscribe(ctxOne, "invalidate", receive(&one)))
-	require.NoError(t, subTwo.Subscribe(ctx, "invalidate", receive(&two)))
-	require.NoError(t, subTwo.Subscribe(ctx, "invalidate-other", receive(&other)))
-
-	msg := []byte("composer:p2:acme/a/b\x00\xff")
-	require.NoError(t, pub.Publish(ctx, "invalidate", msg))
-	msg[0] = 'X' // the bus must have copied it
-	want := []string{"composer:p2:acme/a/b\x00\xff"}
-	require.Eventually(t, func() bool { return len(got(&one)) == 1 && len(got(&two)) == 1 },
-		5*time.Second, 10*time.Millisecond, "both subscribers (on the sender itself) receive the message")
-	require.Equal(t, want, got(&one))
-	require.Equal(t, want, got(&two))
-
-	cancelOne()
-	require.NoError(t, pub.Publish(ctx, "invalidate", []byte("second")))
-	require.NoError(t, pub.Publish(ctx, "invalidate-other", []byte("third")))
-	require.Eventually(t, func() bool { return len(got(&two)) == 2 && len(got(&other)) == 1 },
-		5*time.Second, 10*time.Millisecond)
-	require.Equal(t, []string{want[0], "second"}, got(&two), "messages arrive once, in order")
-	require.Equal(t, []string{"third"}, got(&other), "a subscriber received another channel's message")
-	time.Sleep(100 * time.Millisecond)
-	require.Equal(t, want, got(&one), "a cancelled subscription still received messages")
-
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	require.Error(t, subOne.Subscribe(cancelled, "invalidate", receive(&one)), "Subscribe with an ended context")
 }
 
 // CheckLockExclusion checks that holders spread over lockers (replicas

@@ -1,6 +1,5 @@
 // Package memory is the in-process cache driver for a single replica: a
-// byte-bounded LRU with per-entry TTL, an in-process invalidation bus and a
-// per-key lock with expiry. Values are copied in and out, so callers never
+// byte-bounded LRU with per-entry TTL and a per-key lock with expiry. Values are copied in and out, so callers never
 // share memory with the cache.
 package memory
 
@@ -29,7 +28,7 @@ type Config struct {
 	MaxBytes int64
 }
 
-// Cache is an in-process cache.Cache, cache.Bus and cache.Locker.
+// Cache is an in-process cache.Cache and cache.Locker.
 type Cache struct {
 	maxBytes int64
 
@@ -38,13 +37,11 @@ type Cache struct {
 	lru   *list.List // front: most recently used; values are *entry
 	items map[string]*list.Element
 
-	bus   bus
 	locks Locks
 }
 
 var (
 	_ cache.Cache  = (*Cache)(nil)
-	_ cache.Bus    = (*Cache)(nil)
 	_ cache.Locker = (*Cache)(nil)
 )
 
@@ -162,17 +159,6 @@ func (c *Cache) evict() {
 	for c.size > c.maxBytes {
 		c.remove(c.lru.Back())
 	}
-}
-
-// Publish delivers a copy of msg to every subscriber of channel in this process.
-func (c *Cache) Publish(ctx context.Context, channel string, msg []byte) error {
-	return c.bus.publish(ctx, channel, msg)
-}
-
-// Subscribe registers fn for messages on channel and returns once it is
-// registered; fn runs on a goroutine of its own until ctx ends.
-func (c *Cache) Subscribe(ctx context.Context, channel string, fn func(msg []byte)) error {
-	return c.bus.subscribe(ctx, channel, fn)
 }
 
 // Lock takes the process-local lock on key; see Locks.Lock.

@@ -1,19 +1,17 @@
-// Package redis is the cache driver shared by every replica: values, an
-// invalidation bus over Redis pub/sub and a lock over SET NX PX.
+// Package redis is the cache driver shared by every replica: values and a
+// lock over SET NX PX.
 //
 // Redis is optional and safe to lose. When it is unreachable Get answers
-// cache.ErrMiss (so reads fall through to the source), Set, Delete and
-// Publish return errors wrapping errs.ErrUnavailable, Ping reports
-// errs.ErrUnavailable, Subscribe keeps reconnecting, and Lock falls back to a
-// lock local to this process. After a failure, Get, Set and Lock skip Redis
-// for a second (so requests do not each pay the dial retries) while one
-// background Ping per second checks whether it is back; Delete, Publish and
-// Ping always try Redis.
+// cache.ErrMiss (so reads fall through to the source), Set and Delete return
+// errors wrapping errs.ErrUnavailable, Ping reports errs.ErrUnavailable, and
+// Lock falls back to a lock local to this process. After a failure, Get, Set
+// and Lock skip Redis for a second (so requests do not each pay the dial
+// retries) while one background Ping per second checks whether it is back;
+// Delete and Ping always try Redis.
 //
-// Keys: a cache key k is stored as KeyPrefix+k, a lock on k as
-// KeyPrefix+"lock:"+k, and a bus channel c is KeyPrefix+c. Replicas that
-// share a Redis and a KeyPrefix share the cache, its invalidations and its
-// locks.
+// Keys: a cache key k is stored as KeyPrefix+k and a lock on k as
+// KeyPrefix+"lock:"+k. Replicas that share a Redis and a KeyPrefix share the
+// cache, its invalidations and its locks.
 package redis
 
 import (
@@ -41,9 +39,6 @@ const (
 	// warnEvery is the least time between two "Redis is unreachable"
 	// warnings; the ones in between are counted, not logged.
 	warnEvery = 10 * time.Second
-	// subscribeConfirmTimeout bounds how long Subscribe waits for Redis to
-	// confirm a subscription before leaving it to reconnect in the background.
-	subscribeConfirmTimeout = 5 * time.Second
 	// unlockTimeout bounds the release of a lock (the unlock func has no context).
 	unlockTimeout = 5 * time.Second
 	lockPollMin   = 5 * time.Millisecond
@@ -66,7 +61,7 @@ type Config struct {
 	KeyPrefix string
 }
 
-// Cache is a cache.Cache, cache.Bus and cache.Locker on Redis.
+// Cache is a cache.Cache and cache.Locker on Redis.
 type Cache struct {
 	client  *goredis.Client
 	prefix  string
@@ -81,7 +76,6 @@ type Cache struct {
 
 var (
 	_ cache.Cache  = (*Cache)(nil)
-	_ cache.Bus    = (*Cache)(nil)
 	_ cache.Locker = (*Cache)(nil)
 )
 
@@ -199,56 +193,6 @@ func (c *Cache) Ping(ctx context.Context) error {
 		return fmt.Errorf("redis ping: %w: %w", errs.ErrUnavailable, err)
 	}
 	c.markUp()
-	return nil
-}
-
-// Publish sends msg to the subscribers of channel on every replica.
-func (c *Cache) Publish(ctx context.Context, channel string, msg []byte) error {
-	if err := c.client.Publish(ctx, c.prefix+channel, msg).Err(); err != nil {
-		return c.failed(ctx, "publish on "+channel, err)
-	}
-	c.markUp()
-	return nil
-}
-
-// Subscribe subscribes to channel and returns once Redis confirmed the
-// subscription (or, when Redis cannot be reached, after logging a warning:
-// the subscription then keeps reconnecting in the background). fn runs on a
-// goroutine of its own for each message until ctx ends.
-func (c *Cache) Subscribe(ctx context.Context, channel string, fn func(msg []byte)) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	ps := c.client.Subscribe(ctx, c.prefix+channel)
-	confirmCtx, cancel := context.WithTimeout(ctx, subscribeConfirmTimeout)
-	_, err := ps.Receive(confirmCtx)
-	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			_ = ps.Close()
-			return ctx.Err()
-		}
-		c.log.Warn("redis unreachable: subscription will keep retrying",
-			zap.String("channel", channel), zap.Error(err))
-	}
-	msgs := ps.Channel()
-	go func() {
-		defer func() { _ = ps.Close() }()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m, ok := <-msgs:
-				if !ok {
-					return
-				}
-				if ctx.Err() != nil {
-					return
-				}
-				fn([]byte(m.Payload))
-			}
-		}
-	}()
 	return nil
 }
 
