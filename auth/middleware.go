@@ -78,9 +78,7 @@ func NewMiddleware(authn access.Authenticator, log *zap.Logger, opts MiddlewareO
 						if tokenID != "" {
 							e.Resource = "token/" + tokenID
 						}
-						if rerr := opts.Audit.Record(ctx, e); rerr != nil {
-							log.Error("audit record of a failed sign-in", zap.Error(rerr))
-						}
+						audit.Record(ctx, opts.Audit, log, e)
 					}
 					if opts.Guard != nil {
 						if gerr := opts.Guard.Failed(ctx, addr, tokenID); gerr != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
@@ -17,20 +19,14 @@ import (
 type Service struct {
 	Store metadata.Store
 	Audit audit.Recorder // nil: no audit records
+	Log   *zap.Logger    // failed audit records (nil: none)
 	Now   func() time.Time
 }
 
-// record stores the audit event of a change that has been made. A failure
-// to record is returned: the change stands, but the caller learns that its
-// trail is missing.
-func (s *Service) record(ctx context.Context, e audit.Event) error {
-	if s.Audit == nil {
-		return nil
-	}
-	if err := s.Audit.Record(ctx, e); err != nil {
-		return fmt.Errorf("%s %s was done but its audit record failed: %w", e.Action, e.Resource, err)
-	}
-	return nil
+// record stores the audit event of a change that has been made, with
+// audit.Record's policy: the change stands, a failure to record is logged.
+func (s *Service) record(ctx context.Context, e audit.Event) {
+	audit.Record(ctx, s.Audit, s.Log, e)
 }
 
 func (s *Service) now() time.Time {
@@ -46,8 +42,9 @@ func (s *Service) CreateOrg(ctx context.Context, name string, public bool) (meta
 	if err != nil {
 		return o, err
 	}
-	return o, s.record(ctx, audit.Event{Action: audit.ActionOrgCreate, Org: o.Name, Resource: "org/" + o.Name,
+	s.record(ctx, audit.Event{Action: audit.ActionOrgCreate, Org: o.Name, Resource: "org/" + o.Name,
 		Details: map[string]string{"public": fmt.Sprint(public)}})
+	return o, nil
 }
 
 // SetOrgPublic makes an organization public (anonymous reads) or private.
@@ -55,8 +52,9 @@ func (s *Service) SetOrgPublic(ctx context.Context, name string, public bool) er
 	if err := s.Store.SetOrgPublic(ctx, name, public); err != nil {
 		return err
 	}
-	return s.record(ctx, audit.Event{Action: audit.ActionOrgUpdate, Org: name, Resource: "org/" + name,
+	s.record(ctx, audit.Event{Action: audit.ActionOrgUpdate, Org: name, Resource: "org/" + name,
 		Details: map[string]string{"public": fmt.Sprint(public)}})
+	return nil
 }
 
 // DeleteOrg deletes an organization with its memberships and tokens.
@@ -64,7 +62,8 @@ func (s *Service) DeleteOrg(ctx context.Context, name string) error {
 	if err := s.Store.DeleteOrg(ctx, name); err != nil {
 		return err
 	}
-	return s.record(ctx, audit.Event{Action: audit.ActionOrgDelete, Org: name, Resource: "org/" + name})
+	s.record(ctx, audit.Event{Action: audit.ActionOrgDelete, Org: name, Resource: "org/" + name})
+	return nil
 }
 
 // CreateUser creates a user (a site administrator with admin).
@@ -73,8 +72,9 @@ func (s *Service) CreateUser(ctx context.Context, name string, admin bool) (meta
 	if err != nil {
 		return u, err
 	}
-	return u, s.record(ctx, audit.Event{Action: audit.ActionUserCreate, Resource: "user/" + u.Name,
+	s.record(ctx, audit.Event{Action: audit.ActionUserCreate, Resource: "user/" + u.Name,
 		Details: map[string]string{"admin": fmt.Sprint(admin)}})
+	return u, nil
 }
 
 // EnsureUser returns the user named name, creating it (not an
@@ -98,8 +98,9 @@ func (s *Service) EnsureUser(ctx context.Context, name, via string) (u metadata.
 	if err != nil {
 		return metadata.User{}, false, err
 	}
-	return u, true, s.record(ctx, audit.Event{Action: audit.ActionUserCreate, Resource: "user/" + u.Name,
+	s.record(ctx, audit.Event{Action: audit.ActionUserCreate, Resource: "user/" + u.Name,
 		Details: map[string]string{"admin": "false", "via": via}})
+	return u, true, nil
 }
 
 // DeleteUser deletes a user with their memberships and tokens.
@@ -107,7 +108,8 @@ func (s *Service) DeleteUser(ctx context.Context, name string) error {
 	if err := s.Store.DeleteUser(ctx, name); err != nil {
 		return err
 	}
-	return s.record(ctx, audit.Event{Action: audit.ActionUserDelete, Resource: "user/" + name})
+	s.record(ctx, audit.Event{Action: audit.ActionUserDelete, Resource: "user/" + name})
+	return nil
 }
 
 // AddMember gives a user a role in an organization (or changes it).
@@ -126,8 +128,9 @@ func (s *Service) AddMember(ctx context.Context, orgName, userName string, role 
 	if err := s.Store.SetMember(ctx, org.ID, u.ID, role); err != nil {
 		return err
 	}
-	return s.record(ctx, audit.Event{Action: audit.ActionMemberSet, Org: org.Name, Resource: "member/" + org.Name + "/" + u.Name,
+	s.record(ctx, audit.Event{Action: audit.ActionMemberSet, Org: org.Name, Resource: "member/" + org.Name + "/" + u.Name,
 		Details: map[string]string{"role": string(role)}})
+	return nil
 }
 
 // RemoveMember takes a user out of an organization.
@@ -143,7 +146,8 @@ func (s *Service) RemoveMember(ctx context.Context, orgName, userName string) er
 	if err := s.Store.RemoveMember(ctx, org.ID, u.ID); err != nil {
 		return err
 	}
-	return s.record(ctx, audit.Event{Action: audit.ActionMemberRemove, Org: org.Name, Resource: "member/" + org.Name + "/" + u.Name})
+	s.record(ctx, audit.Event{Action: audit.ActionMemberRemove, Org: org.Name, Resource: "member/" + org.Name + "/" + u.Name})
+	return nil
 }
 
 // CreateTokenRequest describes a token to mint.
@@ -208,7 +212,8 @@ func (s *Service) CreateToken(ctx context.Context, req CreateTokenRequest) (stri
 	if err := s.Store.CreateToken(ctx, t); err != nil {
 		return "", metadata.Token{}, err
 	}
-	return text, t, s.record(ctx, tokenEvent(t, org.Name, user.Name))
+	s.record(ctx, tokenEvent(t, org.Name, user.Name))
+	return text, t, nil
 }
 
 func tokenEvent(t metadata.Token, org, user string) audit.Event {
@@ -255,7 +260,8 @@ func (s *Service) CreateUserToken(ctx context.Context, req UserTokenRequest) (st
 	if req.Via != "" {
 		e.Details["via"] = req.Via
 	}
-	return text, t, s.record(ctx, e)
+	s.record(ctx, e)
+	return text, t, nil
 }
 
 func (s *Service) botUser(ctx context.Context, org metadata.Org, scope metadata.Role) (metadata.User, error) {
@@ -352,7 +358,8 @@ func (s *Service) RevokeToken(ctx context.Context, id string) error {
 			org = o.Name
 		}
 	}
-	return s.record(ctx, audit.Event{Action: audit.ActionTokenRevoke, Org: org, Resource: "token/" + id})
+	s.record(ctx, audit.Event{Action: audit.ActionTokenRevoke, Org: org, Resource: "token/" + id})
+	return nil
 }
 
 // SyncRoles makes the user's roles in the organizations rules manage equal
@@ -380,18 +387,14 @@ func (s *Service) SyncRoles(ctx context.Context, user metadata.User, managed []s
 			if err := s.Store.SetMember(ctx, org.ID, user.ID, role); err != nil {
 				return missing, err
 			}
-			if err := s.record(ctx, audit.Event{Action: audit.ActionMemberSet, Org: org.Name, Resource: res,
-				Details: map[string]string{"role": string(role), "via": "rules"}}); err != nil {
-				return missing, err
-			}
+			s.record(ctx, audit.Event{Action: audit.ActionMemberSet, Org: org.Name, Resource: res,
+				Details: map[string]string{"role": string(role), "via": "rules"}})
 		case !ok && have != "":
 			if err := s.Store.RemoveMember(ctx, org.ID, user.ID); err != nil {
 				return missing, err
 			}
-			if err := s.record(ctx, audit.Event{Action: audit.ActionMemberRemove, Org: org.Name, Resource: res,
-				Details: map[string]string{"via": "rules"}}); err != nil {
-				return missing, err
-			}
+			s.record(ctx, audit.Event{Action: audit.ActionMemberRemove, Org: org.Name, Resource: res,
+				Details: map[string]string{"via": "rules"}})
 		}
 	}
 	return missing, nil

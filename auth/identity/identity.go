@@ -158,10 +158,8 @@ func (s *Service) signIn(ctx context.Context, issuer string, claims map[string]a
 		return signInResult{}, err
 	}
 	p.TokenID = tok.ID
-	if err := s.audit.Record(access.WithPrincipal(ctx, p), audit.Event{Action: audit.ActionSignIn, Resource: "user/" + user.Name,
-		Details: map[string]string{"via": via, "issuer": issuer, "subject": sub}}); err != nil {
-		return signInResult{}, err
-	}
+	audit.Record(access.WithPrincipal(ctx, p), s.audit, s.log, audit.Event{Action: audit.ActionSignIn, Resource: "user/" + user.Name,
+		Details: map[string]string{"via": via, "issuer": issuer, "subject": sub}})
 	return signInResult{User: user, Token: text, Expires: tok.ExpiresAt}, nil
 }
 
@@ -208,9 +206,7 @@ func (s *Service) linkedUser(ctx context.Context, issuer, sub, claim, via string
 func (s *Service) failed(ctx context.Context, r *http.Request, via string, err error) {
 	e := audit.Event{Action: audit.ActionSignInFailed, Outcome: audit.Failure, Actor: audit.Actor{Method: via},
 		Details: map[string]string{"reason": errs.PublicMessage(err), "via": via}}
-	if rerr := s.audit.Record(ctx, e); rerr != nil {
-		s.log.Error("audit record of a failed sign-in", zap.Error(rerr))
-	}
+	audit.Record(ctx, s.audit, s.log, e)
 	if s.guard != nil {
 		if gerr := s.guard.Failed(ctx, auth.ClientAddr(r), ""); gerr != nil {
 			s.log.Warn("counting a failed sign-in", zap.Error(gerr))

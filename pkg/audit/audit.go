@@ -4,12 +4,15 @@
 // deletes, syncs).
 //
 // A Recorder fills what the request context knows: the actor (set by the
-// authentication middleware through auth.WithPrincipal, or by the admin CLI
+// authentication middleware through access.WithPrincipal, or by the admin CLI
 // with WithActor), and the client address, user agent and request id (set by
 // the server's request middleware with WithRequest). Callers only name the
 // action, the organization and the resource:
 //
-//	rec.Record(ctx, audit.Event{Action: "composer.publish", Org: "acme", Resource: "acme/foo@1.2.0"})
+//	audit.Record(ctx, rec, log, audit.Event{Action: "composer.publish", Org: "acme", Resource: "acme/foo@1.2.0"})
+//
+// Record is the one failure policy for a record of what already happened:
+// a failure is logged at error level, never returned to fail the request.
 //
 // The package is a leaf: it imports no other packyard package but pkg/errs
 // and pkg/sqldb, so every other package may record.

@@ -183,13 +183,13 @@ type authOut struct {
 	Service *auth.Service
 }
 
-func provideAuth(store metadata.Store, rec audit.Recorder) authOut {
+func provideAuth(store metadata.Store, rec audit.Recorder, log *zap.Logger) authOut {
 	tokens := &auth.TokenAuthenticator{Store: store}
 	return authOut{
 		Authn:   auth.Chain{tokens},
 		Authz:   &auth.Policy{Store: store},
 		Tokens:  tokens,
-		Service: &auth.Service{Store: store, Audit: rec},
+		Service: &auth.Service{Store: store, Audit: rec, Log: log.Named("auth")},
 	}
 }
 
