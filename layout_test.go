@@ -16,7 +16,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -156,6 +158,7 @@ func TestLayout(t *testing.T) {
 	t.Run("TestImportsGoDown", func(t *testing.T) { checkTestImports(t, pkgs) })
 	t.Run("ForbiddenDependencies", func(t *testing.T) { checkForbiddenDeps(t, pkgs) })
 	t.Run("EveryPackageHasAFloor", func(t *testing.T) { checkFloors(t, pkgs) })
+	t.Run("ReadmeLayoutTable", func(t *testing.T) { checkReadmeLayout(t, pkgs) })
 }
 
 // checkImports applies the floor rule to every package's imports
@@ -245,6 +248,44 @@ func checkFloors(t *testing.T, pkgs []listedPackage) {
 		}
 		if floor(p.ImportPath) == "ecosystems" {
 			t.Errorf("package %s: ecosystems/ holds only ecosystems' folders", rel)
+		}
+	}
+}
+
+// checkReadmeLayout checks that the README's layout table matches the tree:
+// every path it names exists, and every package is under a path it names.
+func checkReadmeLayout(t *testing.T, pkgs []listedPackage) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Layout\n")
+	if !ok {
+		t.Fatal("README.md has no Layout section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var paths []string
+	for _, line := range strings.Split(section, "\n") {
+		first, _, ok := strings.Cut(strings.TrimPrefix(line, "| "), " | ")
+		if !ok || !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		for _, m := range regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(first, -1) {
+			p := strings.TrimSuffix(m[1], "/")
+			if _, err := os.Stat(p); err != nil {
+				t.Errorf("README layout table names %s, which does not exist", m[1])
+			}
+			paths = append(paths, p)
+		}
+	}
+	for _, p := range pkgs {
+		rel := short(p.ImportPath)
+		if rel == "(root)" {
+			continue
+		}
+		covered := slices.ContainsFunc(paths, func(path string) bool { return rel == path || strings.HasPrefix(rel, path+"/") })
+		if !covered {
+			t.Errorf("package %s is under no path of the README layout table", rel)
 		}
 	}
 }

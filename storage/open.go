@@ -1,7 +1,8 @@
 // Package storage holds packyard's storage drivers and picks them: blobs
-// (filesystem, s3, memory), the metadata database (sqlite, postgres) and
-// the cache (cache/memory, cache/redis). The contracts they implement live
-// in pkg (pkg/blob, pkg/sqldb with pkg/metadata, pkg/cache).
+// (filesystem, s3; memory for tests), the metadata database (sqlite,
+// postgres) and the cache (cache/memory, cache/redis). The contracts they
+// implement live in pkg (pkg/blob, pkg/sqldb with pkg/metadata, pkg/cache)
+// beside their conformance suites, which every driver runs.
 //
 // This file is the one place that selects a driver: one function per port,
 // each an explicit switch on the configuration, and Describe, the start-up

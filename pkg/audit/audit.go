@@ -14,8 +14,8 @@
 // Record is the one failure policy for a record of what already happened:
 // a failure is logged at error level, never returned to fail the request.
 //
-// The package is a leaf: it imports no other packyard package but pkg/errs
-// and pkg/sqldb, so every other package may record.
+// The package is a leaf: it imports no other packyard package but
+// pkg/config, pkg/errs and pkg/sqldb, so every other package may record.
 package audit
 
 import (
