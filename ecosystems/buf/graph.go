@@ -106,3 +106,57 @@ func dedupe(sorted []string) []string {
 	}
 	return out
 }
+
+// pushGraph is the dependency graph an upload sees while it decides its
+// commits: the stored commits its offered dependencies reach, and the
+// commits of the upload decided so far. Each module is used at one commit:
+// an offered dependency's, or the pushed one once it is decided, the way the
+// buf CLI builds its workspace.
+type pushGraph struct {
+	stored   map[string][]string // stored commit -> its direct dependencies
+	moduleOf map[string]string   // stored commit -> its module
+	pushed   map[string][]string // pushed commit -> its direct dependencies
+	use      map[string]string   // module -> the commit this upload uses
+}
+
+func newPushGraph() *pushGraph {
+	return &pushGraph{stored: map[string][]string{}, moduleOf: map[string]string{},
+		pushed: map[string][]string{}, use: map[string]string{}}
+}
+
+// push records a decided commit of the upload: it depends on direct, and
+// it is the commit used for its module from now on.
+func (g *pushGraph) push(commitID, moduleID string, direct []string) {
+	g.pushed[commitID] = direct
+	g.use[moduleID] = commitID
+}
+
+// closure walks the dependencies reachable from the direct ones, breadth
+// first: a pushed commit leads to its recorded direct dependencies, a
+// stored one to its stored edges, each replaced by the commit used for its
+// module. It returns every commit reached once, in the order reached.
+func (g *pushGraph) closure(direct []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	queue := append([]string(nil), direct...)
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if n == "" || seen[n] {
+			continue
+		}
+		seen[n] = true
+		out = append(out, n)
+		if ds, ok := g.pushed[n]; ok {
+			queue = append(queue, ds...)
+			continue
+		}
+		for _, d := range g.stored[n] {
+			if c, ok := g.use[g.moduleOf[d]]; ok {
+				d = c
+			}
+			queue = append(queue, d)
+		}
+	}
+	return out
+}

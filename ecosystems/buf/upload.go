@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
+
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/sqldb"
-	"sync"
 )
 
 // UploadFile is one file of an uploaded module.
@@ -29,19 +31,6 @@ type UploadContent struct {
 	Files            []UploadFile
 	Labels           []ScopedLabel // empty: the module's default label
 	SourceControlURL string
-}
-
-// prepared is an upload content after validation.
-type prepared struct {
-	module  ModuleRecord
-	owner   Owner
-	files   []UploadFile
-	digests []FileDigest
-	imports map[string][]string
-	labels  []string // label names
-	scm     string
-	commit  Commit
-	exists  bool // identical to an existing commit
 }
 
 // Upload stores the contents as new commits (or finds the identical existing
@@ -73,193 +62,80 @@ func (s *Service) Upload(ctx context.Context, contents []UploadContent, depCommi
 	return out, nil
 }
 
+// upload runs the phases of one attempt: prepare the contents, resolve their
+// dependencies, load the stored graph those reach, plan each commit (its
+// closure and digests), link the new commits' files, store the files in the
+// CAS, and commit the rows in one transaction. A refusal in any phase stores
+// no rows.
 func (s *Service) upload(ctx context.Context, contents []UploadContent, depCommitIDs []string) ([]Commit, error) {
+	preps, err := s.prepareAll(ctx, contents)
+	if err != nil {
+		return nil, err
+	}
+	deps, err := s.depCommits(ctx, depCommitIDs)
+	if err != nil {
+		return nil, err
+	}
+	res, err := ResolveDeps(pushedModules(preps), deps)
+	if err != nil {
+		return nil, err
+	}
+	g, digests, err := s.depGraph(ctx, deps)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	plans, err := s.plan(ctx, preps, res, g, digests, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.linkAll(ctx, preps, plans, res.Order); err != nil {
+		return nil, err
+	}
+	blobs, err := s.storeAll(ctx, preps, plans)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.commitAll(ctx, preps, plans, blobs, res.Order, now); err != nil {
+		return nil, err
+	}
+	out := make([]Commit, len(plans))
+	for i, p := range plans {
+		out[i] = p.commit
+	}
+	return out, nil
+}
+
+// prepared is an upload content after validation.
+type prepared struct {
+	module  ModuleRecord
+	owner   Owner
+	files   []UploadFile
+	digests []FileDigest
+	imports map[string][]string
+	labels  []string // label names
+	scm     string
+}
+
+// planned is the commit a pushed module becomes.
+type planned struct {
+	commit  Commit
+	exists  bool     // identical to a stored commit: nothing to store
+	direct  []string // its direct dependencies
+	closure []string // all its dependencies, direct or not
+}
+
+// prepareAll prepares every content, in order.
+func (s *Service) prepareAll(ctx context.Context, contents []UploadContent) ([]*prepared, error) {
 	preps := make([]*prepared, len(contents))
-	pushed := make([]PushedModule, len(contents))
 	for i, c := range contents {
 		p, err := s.prepare(ctx, c)
 		if err != nil {
 			return nil, err
 		}
 		preps[i] = p
-		pushed[i] = PushedModule{Name: p.module.FullName(), ID: p.module.ID, Imports: p.imports}
 	}
-
-	deps, err := s.depCommits(ctx, depCommitIDs)
-	if err != nil {
-		return nil, err
-	}
-	res, err := ResolveDeps(pushed, deps)
-	if err != nil {
-		return nil, err
-	}
-
-	// Everything the offered dependency commits reach: their closures, the
-	// direct edges of all of them, and their records.
-	var depIDs []string
-	resolution := map[string]string{} // module id -> the commit this push uses
-	for _, d := range deps {
-		depIDs = append(depIDs, d.CommitID)
-		resolution[d.ModuleID] = d.CommitID
-	}
-	closures, err := s.st.closure(ctx, depIDs)
-	if err != nil {
-		return nil, err
-	}
-	existing := append([]string(nil), depIDs...)
-	for _, id := range depIDs {
-		existing = append(existing, closures[id]...)
-	}
-	direct, err := s.st.deps(ctx, existing)
-	if err != nil {
-		return nil, err
-	}
-	var all []string
-	all = append(all, existing...)
-	for _, ds := range direct {
-		all = append(all, ds...)
-	}
-	known, err := s.st.commits(ctx, all)
-	if err != nil {
-		return nil, err
-	}
-	b5 := map[string][]byte{} // commit id -> B5
-	for id, c := range known {
-		if b5[id], err = hex.DecodeString(c.B5); err != nil {
-			return nil, fmt.Errorf("commit %s: stored digest: %w", id, err)
-		}
-	}
-
-	now := s.now()
-	pushedCommit := map[string]int{} // new or reused commit id -> pushed index
-	directIDs := make([][]string, len(preps))
-	closure := make([][]string, len(preps))
-	targetID := func(t Target) string {
-		if t.Pushed >= 0 {
-			return preps[t.Pushed].commit.ID
-		}
-		return t.CommitID
-	}
-	for _, i := range res.Order {
-		p := preps[i]
-		// Walk the dependencies module by module, using this push's commit
-		// for every module it names, as the CLI does for its workspace.
-		seen := map[string]bool{}
-		var queue []string
-		for _, t := range res.Direct[i] {
-			id := targetID(t)
-			directIDs[i] = append(directIDs[i], id)
-			queue = append(queue, id)
-		}
-		for len(queue) > 0 {
-			n := queue[0]
-			queue = queue[1:]
-			if n == "" || seen[n] {
-				continue
-			}
-			seen[n] = true
-			closure[i] = append(closure[i], n)
-			if j, ok := pushedCommit[n]; ok {
-				for _, t := range res.Direct[j] {
-					queue = append(queue, targetID(t))
-				}
-				continue
-			}
-			for _, d := range direct[n] {
-				if r, ok := resolution[known[d].ModuleID]; ok {
-					d = r
-				}
-				queue = append(queue, d)
-			}
-		}
-		filesDigest, err := FilesDigest(p.digests)
-		if err != nil {
-			return nil, err
-		}
-		depDigests := make([][]byte, 0, len(closure[i]))
-		for _, d := range closure[i] {
-			if b5[d] == nil {
-				return nil, fmt.Errorf("upload: no digest for dependency commit %s", d)
-			}
-			depDigests = append(depDigests, b5[d])
-		}
-		digest := B5(filesDigest, depDigests)
-		hexB5 := hex.EncodeToString(digest)
-		found, err := s.st.commitByB5(ctx, s.st.db, p.module.ID, hexB5)
-		switch {
-		case err == nil:
-			p.commit, p.exists = found, true
-		case errors.Is(err, errs.ErrNotFound):
-			p.commit = Commit{ID: metadata.NewID(), ModuleID: p.module.ID, OwnerID: p.module.OwnerID,
-				B5: hexB5, B4: hex.EncodeToString(filesDigest), CreatedByUserID: userID(ctx),
-				SourceControlURL: p.scm, CreatedAt: now}
-		default:
-			return nil, err
-		}
-		b5[p.commit.ID] = digest
-		pushedCommit[p.commit.ID] = i
-		resolution[p.module.ID] = p.commit.ID
-	}
-
-	// Every new commit's files must link against its own files, its
-	// dependencies and the well-known types before anything is stored.
-	cache := s.newLinkCache()
-	for _, i := range res.Order {
-		if preps[i].exists {
-			continue // identical to a commit already stored
-		}
-		if err := s.linkModule(ctx, cache, preps, i, closure[i], pushedCommit); err != nil {
-			return nil, err
-		}
-	}
-
-	// File contents go to the CAS before the rows that reference them.
-	blobs := make([][]CommitFile, len(preps))
-	for i, p := range preps {
-		if p.exists {
-			continue
-		}
-		if blobs[i], err = s.storeFiles(ctx, p); err != nil {
-			return nil, err
-		}
-	}
-
-	uid := userID(ctx)
-	err = s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		for _, i := range res.Order {
-			p := preps[i]
-			if !p.exists {
-				if err := s.st.insertCommit(ctx, tx, p.commit, blobs[i], directIDs[i], closure[i]); err != nil {
-					return err
-				}
-				ref := blobRef(p.module.ID)
-				done := map[string]bool{}
-				for _, f := range blobs[i] {
-					if done[f.Blob] {
-						continue
-					}
-					done[f.Blob] = true
-					if err := s.meta.AddBlobRef(ctx, tx, f.Blob, ref); err != nil {
-						return err
-					}
-				}
-			}
-			for _, name := range p.labels {
-				if _, err := s.st.setLabel(ctx, tx, p.module.ID, name, p.commit.ID, uid, now); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Commit, len(preps))
-	for i, p := range preps {
-		out[i] = p.commit
-	}
-	return out, nil
+	return preps, nil
 }
 
 // prepare checks one content: the module exists and the caller may push to
@@ -300,10 +176,21 @@ func (s *Service) prepare(ctx context.Context, c UploadContent) (*prepared, erro
 	if len(c.SourceControlURL) > 255 {
 		return nil, errs.Invalidf("source control URL too long")
 	}
-	if len(c.Labels) == 0 {
-		p.labels = []string{m.DefaultLabel}
+	if p.labels, err = s.uploadLabels(ctx, m, c.Labels); err != nil {
+		return nil, err
 	}
-	for _, l := range c.Labels {
+	return p, nil
+}
+
+// uploadLabels returns the names of the labels an upload to m moves: the
+// given ones, which must be valid and, when named by id, m's own, or else
+// m's default label.
+func (s *Service) uploadLabels(ctx context.Context, m ModuleRecord, labels []ScopedLabel) ([]string, error) {
+	if len(labels) == 0 {
+		return []string{m.DefaultLabel}, nil
+	}
+	names := make([]string, 0, len(labels))
+	for _, l := range labels {
 		name := l.Name
 		if l.ID != "" {
 			id, ok := NormalizeID(l.ID)
@@ -322,9 +209,18 @@ func (s *Service) prepare(ctx context.Context, c UploadContent) (*prepared, erro
 		if err := ValidateLabelName(name); err != nil {
 			return nil, err
 		}
-		p.labels = append(p.labels, name)
+		names = append(names, name)
 	}
-	return p, nil
+	return names, nil
+}
+
+// pushedModules is what the resolver needs of the prepared contents.
+func pushedModules(preps []*prepared) []PushedModule {
+	out := make([]PushedModule, len(preps))
+	for i, p := range preps {
+		out[i] = PushedModule{Name: p.module.FullName(), ID: p.module.ID, Imports: p.imports}
+	}
+	return out
 }
 
 // depCommits loads the offered dependency commits, which the caller must be
@@ -373,6 +269,136 @@ func (s *Service) depCommits(ctx context.Context, ids []string) ([]DepCommit, er
 	return out, nil
 }
 
+// depGraph loads everything the offered dependency commits reach (their
+// closures, the direct edges of all of them, and their records) as the
+// upload's starting graph, with the B5 digest of each of those commits.
+func (s *Service) depGraph(ctx context.Context, deps []DepCommit) (*pushGraph, map[string][]byte, error) {
+	g := newPushGraph()
+	depIDs := make([]string, 0, len(deps))
+	for _, d := range deps {
+		depIDs = append(depIDs, d.CommitID)
+		g.use[d.ModuleID] = d.CommitID
+	}
+	closures, err := s.st.closure(ctx, depIDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	existing := append([]string(nil), depIDs...)
+	for _, id := range depIDs {
+		existing = append(existing, closures[id]...)
+	}
+	if g.stored, err = s.st.deps(ctx, existing); err != nil {
+		return nil, nil, err
+	}
+	all := append([]string(nil), existing...)
+	for _, ds := range g.stored {
+		all = append(all, ds...)
+	}
+	known, err := s.st.commits(ctx, all)
+	if err != nil {
+		return nil, nil, err
+	}
+	digests := make(map[string][]byte, len(known))
+	for id, c := range known {
+		g.moduleOf[id] = c.ModuleID
+		if digests[id], err = hex.DecodeString(c.B5); err != nil {
+			return nil, nil, fmt.Errorf("commit %s: stored digest: %w", id, err)
+		}
+	}
+	return g, digests, nil
+}
+
+// plan decides each pushed module's commit, dependencies first: its direct
+// dependencies and closure over the graph, its digests, and whether an
+// identical commit is already stored. Each decided commit joins g and
+// digests for the modules after it.
+func (s *Service) plan(ctx context.Context, preps []*prepared, res Resolution, g *pushGraph, digests map[string][]byte, now time.Time) ([]planned, error) {
+	plans := make([]planned, len(preps))
+	for _, i := range res.Order {
+		p := preps[i]
+		pl := &plans[i]
+		for _, t := range res.Direct[i] {
+			id := t.CommitID
+			if t.Pushed >= 0 {
+				id = plans[t.Pushed].commit.ID
+			}
+			pl.direct = append(pl.direct, id)
+		}
+		pl.closure = g.closure(pl.direct)
+		b4, b5, err := commitDigests(p.digests, pl.closure, digests)
+		if err != nil {
+			return nil, err
+		}
+		hexB5 := hex.EncodeToString(b5)
+		found, err := s.st.commitByB5(ctx, s.st.db, p.module.ID, hexB5)
+		switch {
+		case err == nil:
+			pl.commit, pl.exists = found, true
+		case errors.Is(err, errs.ErrNotFound):
+			pl.commit = Commit{ID: metadata.NewID(), ModuleID: p.module.ID, OwnerID: p.module.OwnerID,
+				B5: hexB5, B4: hex.EncodeToString(b4), CreatedByUserID: userID(ctx),
+				SourceControlURL: p.scm, CreatedAt: now}
+		default:
+			return nil, err
+		}
+		digests[pl.commit.ID] = b5
+		g.push(pl.commit.ID, p.module.ID, pl.direct)
+	}
+	return plans, nil
+}
+
+// commitDigests returns a module's B4 (the digest of its files) and its B5
+// over the B5 digests of its closure, which digests must all hold.
+func commitDigests(files []FileDigest, closure []string, digests map[string][]byte) (b4, b5 []byte, err error) {
+	b4, err = FilesDigest(files)
+	if err != nil {
+		return nil, nil, err
+	}
+	deps := make([][]byte, 0, len(closure))
+	for _, d := range closure {
+		if digests[d] == nil {
+			return nil, nil, fmt.Errorf("upload: no digest for dependency commit %s", d)
+		}
+		deps = append(deps, digests[d])
+	}
+	return b4, B5(b4, deps), nil
+}
+
+// linkAll links every new commit's files against its own files, its
+// dependencies and the well-known types, before anything is stored.
+func (s *Service) linkAll(ctx context.Context, preps []*prepared, plans []planned, order []int) error {
+	pushedCommit := make(map[string]int, len(plans)) // commit id -> pushed index
+	for i, p := range plans {
+		pushedCommit[p.commit.ID] = i
+	}
+	cache := s.newLinkCache()
+	for _, i := range order {
+		if plans[i].exists {
+			continue // identical to a commit already stored
+		}
+		if err := s.linkModule(ctx, cache, preps, i, plans[i].closure, pushedCommit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// storeAll puts the files of every new commit into the CAS, before the rows
+// that reference them; it returns each content's stored files.
+func (s *Service) storeAll(ctx context.Context, preps []*prepared, plans []planned) ([][]CommitFile, error) {
+	blobs := make([][]CommitFile, len(preps))
+	for i, p := range preps {
+		if plans[i].exists {
+			continue
+		}
+		var err error
+		if blobs[i], err = s.storeFiles(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	return blobs, nil
+}
+
 // storeFiles puts a content's files into the CAS (which indexes them),
 // several at a time.
 func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, error) {
@@ -389,6 +415,47 @@ func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, er
 		return nil
 	})
 	return out, err
+}
+
+// commitAll writes, in one transaction and dependencies first, every new
+// commit with its files, edges and blob references, and moves the labels.
+func (s *Service) commitAll(ctx context.Context, preps []*prepared, plans []planned, blobs [][]CommitFile, order []int, now time.Time) error {
+	uid := userID(ctx)
+	return s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		for _, i := range order {
+			p, pl := preps[i], plans[i]
+			if !pl.exists {
+				if err := s.st.insertCommit(ctx, tx, pl.commit, blobs[i], pl.direct, pl.closure); err != nil {
+					return err
+				}
+				if err := s.addBlobRefs(ctx, tx, p.module.ID, blobs[i]); err != nil {
+					return err
+				}
+			}
+			for _, name := range p.labels {
+				if _, err := s.st.setLabel(ctx, tx, p.module.ID, name, pl.commit.ID, uid, now); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// addBlobRefs references each distinct blob of a module's new commit.
+func (s *Service) addBlobRefs(ctx context.Context, tx *sqldb.Tx, moduleID string, files []CommitFile) error {
+	ref := blobRef(moduleID)
+	done := map[string]bool{}
+	for _, f := range files {
+		if done[f.Blob] {
+			continue
+		}
+		done[f.Blob] = true
+		if err := s.meta.AddBlobRef(ctx, tx, f.Blob, ref); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // casParallelism bounds concurrent CAS reads and writes of one request.
