@@ -1,6 +1,8 @@
 package buf
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -70,7 +72,7 @@ func ResolveDeps(pushed []PushedModule, deps []DepCommit) (Resolution, error) {
 			return Resolution{}, errs.Invalidf("module %s is given twice (%s)", m.Name, pushed[j].Name)
 		}
 		pushedIDs[m.ID] = i
-		for _, p := range sortedKeys(m.Imports) {
+		for _, p := range slices.Sorted(maps.Keys(m.Imports)) {
 			if err := add(p, provider{pushed: i}); err != nil {
 				return Resolution{}, err
 			}
@@ -95,7 +97,7 @@ func ResolveDeps(pushed []PushedModule, deps []DepCommit) (Resolution, error) {
 	res := Resolution{Direct: make([][]Target, len(pushed))}
 	for i, m := range pushed {
 		seen := map[provider]bool{}
-		for _, file := range sortedKeys(m.Imports) {
+		for _, file := range slices.Sorted(maps.Keys(m.Imports)) {
 			for _, imp := range m.Imports[file] {
 				p, ok := owners[imp]
 				switch {
@@ -223,19 +225,10 @@ func checkFileCycles(pushed []PushedModule, owners map[string]provider) error {
 		state[f] = 2
 		return nil
 	}
-	for _, f := range sortedKeys(imports) {
+	for _, f := range slices.Sorted(maps.Keys(imports)) {
 		if err := visit(f); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
