@@ -7,8 +7,6 @@
 package buf
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -20,7 +18,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packyard/packyard/pkg/ecosystem"
-	"github.com/packyard/packyard/pkg/errs"
 )
 
 // Module provides the buf ecosystem to packyard's fx application.
@@ -60,11 +57,11 @@ func (e *Ecosystem) Register(r ecosystem.Router) error {
 }
 
 // Handlers returns every route of the registry by path, built with the
-// given Connect options (the kernel's) plus the registry's own.
+// kernel's Connect options (which map errors to Connect codes) and the
+// registry's own read limit.
 func (e *Ecosystem) Handlers(kernel ...connect.HandlerOption) map[string]http.Handler {
 	s := e.s
 	opts := append(append([]connect.HandlerOption(nil), kernel...),
-		connect.WithInterceptors(errorInterceptor{log: s.log}),
 		connect.WithReadMaxBytes(int(s.cfg.MaxUploadSize)),
 	)
 	v1h := &v1{s: s}
@@ -105,30 +102,4 @@ func (e *Ecosystem) wrap(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	}))
-}
-
-// errorInterceptor turns packyard's error categories into Connect codes and
-// logs internal errors once, without their details reaching the client.
-type errorInterceptor struct{ log *zap.Logger }
-
-func (i errorInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		res, err := next(ctx, req)
-		if err == nil {
-			return res, nil
-		}
-		var ce *connect.Error
-		if errs.Category(err) == nil && !errors.As(err, &ce) && !errors.Is(err, context.Canceled) {
-			i.log.Error("buf request failed", zap.String("procedure", req.Spec().Procedure), zap.Error(err))
-		}
-		return nil, errs.ToConnect(err)
-	}
-}
-
-func (i errorInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-func (i errorInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
 }

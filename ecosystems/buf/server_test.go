@@ -15,6 +15,7 @@ import (
 	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/server"
 	"github.com/packyard/packyard/pkg/sqldb"
 	"github.com/packyard/packyard/pkg/testenv"
 	"github.com/packyard/packyard/storage/filesystem"
@@ -80,7 +81,7 @@ func newEnv(t testing.TB, dialect string, cfg Config) *env {
 	eco, err := NewEcosystem(svc)
 	require.NoError(t, err)
 	mux := http.NewServeMux()
-	for path, h := range eco.Handlers() {
+	for path, h := range eco.Handlers(server.ConnectOptions(log, svc.cfg.MaxUploadSize)...) {
 		mux.Handle(path, h)
 	}
 	handler := auth.Middleware(&auth.TokenAuthenticator{Store: meta}, log)(mux)

@@ -208,9 +208,19 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 
 // ConnectOptions implements ecosystem.Router.
 func (s *Server) ConnectOptions() []connect.HandlerOption {
+	return ConnectOptions(s.log, s.cfg.MaxBodySize)
+}
+
+// ConnectOptions are the kernel's handler options for Connect services on a
+// listener that accepts bodies of up to maxBody bytes: errs categories
+// mapped to Connect codes (internal errors logged once, never shown to the
+// client), the read limit and compression. Ecosystems get them through
+// ecosystem.Router; tests that serve Connect handlers without a Server use
+// them directly.
+func ConnectOptions(log *zap.Logger, maxBody int64) []connect.HandlerOption {
 	return []connect.HandlerOption{
-		connect.WithInterceptors(errorInterceptor{log: s.log}),
-		connect.WithReadMaxBytes(int(min(s.cfg.MaxBodySize, 1<<30))),
+		connect.WithInterceptors(errorInterceptor{log: log}),
+		connect.WithReadMaxBytes(int(min(maxBody, 1<<30))),
 		connect.WithCompressMinBytes(1024),
 	}
 }
@@ -267,7 +277,9 @@ func (s *Server) echoError(err error, c echo.Context) {
 	_ = c.JSON(status, map[string]string{"error": msg})
 }
 
-// errorInterceptor maps errs categories to Connect codes and logs internal errors.
+// errorInterceptor maps errs categories to Connect codes and logs internal
+// errors (not a client that went away) once, without their details reaching
+// the client.
 type errorInterceptor struct{ log *zap.Logger }
 
 func (i errorInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
@@ -275,7 +287,7 @@ func (i errorInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		res, err := next(ctx, req)
 		if err != nil {
 			var ce *connect.Error
-			if !errors.As(err, &ce) && errs.Category(err) == nil {
+			if !errors.As(err, &ce) && errs.Category(err) == nil && !errors.Is(err, context.Canceled) {
 				logging.FromContext(ctx, i.log).Error("rpc failed", zap.String("procedure", req.Spec().Procedure), zap.Error(err))
 			}
 			return nil, errs.ToConnect(err)
