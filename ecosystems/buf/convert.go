@@ -1,13 +1,13 @@
 package buf
 
 import (
+	"context"
 	"encoding/hex"
 	"strconv"
 	"time"
 
 	modulev1 "buf.build/gen/go/bufbuild/registry/protocolbuffers/go/buf/registry/module/v1"
 	modulev1beta1 "buf.build/gen/go/bufbuild/registry/protocolbuffers/go/buf/registry/module/v1beta1"
-	ownerv1 "buf.build/gen/go/bufbuild/registry/protocolbuffers/go/buf/registry/owner/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/packyard/packyard/pkg/errs"
@@ -23,6 +23,238 @@ func ts(t time.Time) *timestamppb.Timestamp {
 func mustHex(s string) []byte {
 	b, _ := hex.DecodeString(s)
 	return b
+}
+
+// ---- requests of either API version ----
+//
+// The v1 and v1beta1 APIs (and the owner API) generate a distinct Go type
+// for each message, also where messages share their shape. These read
+// requests through that shape, once for every version.
+
+// idOrName is a reference message: an id, or a name of type N.
+type idOrName[N any] interface {
+	HasId() bool
+	GetId() string
+	HasName() bool
+	GetName() N
+}
+
+// moduleName is the name of a module reference.
+type moduleName interface {
+	GetOwner() string
+	GetModule() string
+}
+
+// resourceName is the name of a resource reference: a module with an
+// optional label name or ref.
+type resourceName interface {
+	moduleName
+	GetLabelName() string
+	HasLabelName() bool
+	GetRef() string
+	HasRef() bool
+}
+
+// uploadFile is a file of an upload request.
+type uploadFile interface {
+	GetPath() string
+	GetContent() []byte
+}
+
+func moduleRef[N moduleName](r idOrName[N]) (ModuleRef, error) {
+	switch {
+	case r.HasId():
+		return ModuleRef{ID: r.GetId()}, nil
+	case r.HasName():
+		return ModuleRef{Owner: r.GetName().GetOwner(), Name: r.GetName().GetModule()}, nil
+	}
+	return ModuleRef{}, errs.Invalidf("a module reference needs an id or a name")
+}
+
+func resourceRef[N resourceName](r idOrName[N]) (ResourceRef, error) {
+	switch {
+	case r.HasId():
+		return ResourceRef{ID: r.GetId()}, nil
+	case r.HasName():
+		n := r.GetName()
+		return ResourceRef{Owner: n.GetOwner(), Module: n.GetModule(), LabelName: n.GetLabelName(), HasLabel: n.HasLabelName(),
+			Ref: n.GetRef(), HasRef: n.HasRef()}, nil
+	}
+	return ResourceRef{}, errs.Invalidf("a resource reference needs an id or a name")
+}
+
+// resourceRefs converts the resource_refs of a request, which must not be empty.
+func resourceRefs[R idOrName[N], N resourceName](rs []R) ([]ResourceRef, error) {
+	if len(rs) == 0 {
+		return nil, errs.Invalidf("resource_refs is empty")
+	}
+	out := make([]ResourceRef, len(rs))
+	for i, r := range rs {
+		ref, err := resourceRef[N](r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ref
+	}
+	return out, nil
+}
+
+// ownerRef converts an owner, organization or user reference; what names
+// the kind of reference in the error ("an owner").
+func ownerRef(r idOrName[string], what string) (OwnerRef, error) {
+	switch {
+	case r.HasId():
+		return OwnerRef{ID: r.GetId()}, nil
+	case r.HasName():
+		return OwnerRef{Name: r.GetName()}, nil
+	}
+	return OwnerRef{}, errs.Invalidf("%s reference needs an id or a name", what)
+}
+
+// fileTypes converts the file types of a download request (both API
+// versions number them alike).
+func fileTypes[T fileType](ts []T) ([]FileType, error) {
+	var out []FileType
+	for _, t := range ts {
+		switch modulev1.FileType(t) {
+		case modulev1.FileType_FILE_TYPE_PROTO:
+			out = append(out, FileTypeProto)
+		case modulev1.FileType_FILE_TYPE_DOC:
+			out = append(out, FileTypeDoc)
+		case modulev1.FileType_FILE_TYPE_LICENSE:
+			out = append(out, FileTypeLicense)
+		default:
+			return nil, errs.Invalidf("unknown file type %d", t)
+		}
+	}
+	return out, nil
+}
+
+// listCommitsRequest is a ListCommits request of either API version.
+type listCommitsRequest[R idOrName[N], N resourceName] interface {
+	GetResourceRef() R
+	GetPageSize() uint32
+	GetPageToken() string
+	GetIdQuery() string
+}
+
+// listCommits serves a ListCommits request, newest first unless asc: a
+// page of commits and the token of the next one.
+func listCommits[Q listCommitsRequest[R, N], R idOrName[N], N resourceName](ctx context.Context, s *Service, q Q, asc bool) ([]Commit, string, error) {
+	ref, err := resourceRef[N](q.GetResourceRef())
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := pageFrom(q.GetPageSize(), q.GetPageToken(), !asc)
+	if err != nil {
+		return nil, "", err
+	}
+	commits, err := s.ListCommits(ctx, ref, q.GetIdQuery(), p)
+	if err != nil {
+		return nil, "", err
+	}
+	return commits, nextToken(p, len(commits)), nil
+}
+
+// fileType is the file type enum of either API version.
+type fileType interface {
+	modulev1.FileType | modulev1beta1.FileType
+}
+
+// downloadValue is one value of a download request.
+type downloadValue[R idOrName[N], N resourceName, T fileType] interface {
+	GetResourceRef() R
+	GetFileTypes() []T
+	GetPaths() []string
+	GetPathsAllowNotExist() bool
+}
+
+// downloaded is one value of a download: a commit and its selected files.
+type downloaded struct {
+	commit Commit
+	files  []UploadFile
+}
+
+// download serves the values of a download request, which must not be
+// empty, in order.
+func download[V downloadValue[R, N, T], R idOrName[N], N resourceName, T fileType](ctx context.Context, s *Service, vals []V) ([]downloaded, error) {
+	if len(vals) == 0 {
+		return nil, errs.Invalidf("values is empty")
+	}
+	out := make([]downloaded, 0, len(vals))
+	for _, v := range vals {
+		ref, err := resourceRef[N](v.GetResourceRef())
+		if err != nil {
+			return nil, err
+		}
+		types, err := fileTypes(v.GetFileTypes())
+		if err != nil {
+			return nil, err
+		}
+		c, files, err := s.Download(ctx, DownloadRequest{Ref: ref, Types: types, Paths: v.GetPaths(), PathsAllowNotExist: v.GetPathsAllowNotExist()})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, downloaded{commit: c, files: files})
+	}
+	return out, nil
+}
+
+// resolveCommits resolves each resource reference of a request, in order,
+// to a commit the caller may read.
+func resolveCommits[R idOrName[N], N resourceName](ctx context.Context, s *Service, rs []R) ([]Commit, error) {
+	if len(rs) == 0 {
+		return nil, errs.Invalidf("resource_refs is empty")
+	}
+	out := make([]Commit, 0, len(rs))
+	for _, r := range rs {
+		ref, err := resourceRef[N](r)
+		if err != nil {
+			return nil, err
+		}
+		c, _, err := s.ResolveCommit(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// uploadContentMsg is one content of an upload request of either API version.
+type uploadContentMsg[M idOrName[N], N moduleName, F uploadFile, L idOrName[string]] interface {
+	GetModuleRef() M
+	GetFiles() []F
+	GetScopedLabelRefs() []L
+	GetSourceControlUrl() string
+}
+
+// uploadContents converts the contents of an upload request: each one's
+// module, files, scoped labels and source control URL.
+func uploadContents[C uploadContentMsg[M, N, F, L], M idOrName[N], N moduleName, F uploadFile, L idOrName[string]](cs []C) ([]UploadContent, error) {
+	out := make([]UploadContent, 0, len(cs))
+	for _, c := range cs {
+		ref, err := moduleRef[N](c.GetModuleRef())
+		if err != nil {
+			return nil, err
+		}
+		uc := UploadContent{Module: ref, SourceControlURL: c.GetSourceControlUrl()}
+		for _, f := range c.GetFiles() {
+			uc.Files = append(uc.Files, UploadFile{Path: f.GetPath(), Content: f.GetContent()})
+		}
+		for _, l := range c.GetScopedLabelRefs() {
+			switch {
+			case l.HasId():
+				uc.Labels = append(uc.Labels, ScopedLabel{ID: l.GetId()})
+			case l.HasName():
+				uc.Labels = append(uc.Labels, ScopedLabel{Name: l.GetName()})
+			default:
+				return nil, errs.Invalidf("a label reference needs an id or a name")
+			}
+		}
+		out = append(out, uc)
+	}
+	return out, nil
 }
 
 // ---- v1 ----
@@ -53,28 +285,6 @@ func labelToV1(l Label) *modulev1.Label {
 	}.Build()
 }
 
-func moduleRefFromV1(r *modulev1.ModuleRef) (ModuleRef, error) {
-	switch {
-	case r.HasId():
-		return ModuleRef{ID: r.GetId()}, nil
-	case r.HasName():
-		return ModuleRef{Owner: r.GetName().GetOwner(), Name: r.GetName().GetModule()}, nil
-	}
-	return ModuleRef{}, errs.Invalidf("a module reference needs an id or a name")
-}
-
-func resourceRefFromV1(r *modulev1.ResourceRef) (ResourceRef, error) {
-	switch {
-	case r.HasId():
-		return ResourceRef{ID: r.GetId()}, nil
-	case r.HasName():
-		n := r.GetName()
-		return ResourceRef{Owner: n.GetOwner(), Module: n.GetModule(), LabelName: n.GetLabelName(), HasLabel: n.HasLabelName(),
-			Ref: n.GetRef(), HasRef: n.HasRef()}, nil
-	}
-	return ResourceRef{}, errs.Invalidf("a resource reference needs an id or a name")
-}
-
 func labelRefFromV1(r *modulev1.LabelRef) (LabelRef, error) {
 	switch {
 	case r.HasId():
@@ -84,16 +294,6 @@ func labelRefFromV1(r *modulev1.LabelRef) (LabelRef, error) {
 		return LabelRef{Owner: n.GetOwner(), Module: n.GetModule(), Label: n.GetLabel()}, nil
 	}
 	return LabelRef{}, errs.Invalidf("a label reference needs an id or a name")
-}
-
-func ownerRefFromV1(r *ownerv1.OwnerRef) (OwnerRef, error) {
-	switch {
-	case r.HasId():
-		return OwnerRef{ID: r.GetId()}, nil
-	case r.HasName():
-		return OwnerRef{Name: r.GetName()}, nil
-	}
-	return OwnerRef{}, errs.Invalidf("an owner reference needs an id or a name")
 }
 
 // ---- v1beta1 ----
@@ -118,18 +318,6 @@ func commitToV1beta1(c Commit, t modulev1beta1.DigestType) *modulev1beta1.Commit
 		Digest:          modulev1beta1.Digest_builder{Type: t, Value: mustHex(v)}.Build(),
 		CreatedByUserId: c.CreatedByUserID, SourceControlUrl: c.SourceControlURL,
 	}.Build()
-}
-
-func resourceRefFromV1beta1(r *modulev1beta1.ResourceRef) (ResourceRef, error) {
-	switch {
-	case r.HasId():
-		return ResourceRef{ID: r.GetId()}, nil
-	case r.HasName():
-		n := r.GetName()
-		return ResourceRef{Owner: n.GetOwner(), Module: n.GetModule(), LabelName: n.GetLabelName(), HasLabel: n.HasLabelName(),
-			Ref: n.GetRef(), HasRef: n.HasRef()}, nil
-	}
-	return ResourceRef{}, errs.Invalidf("a resource reference needs an id or a name")
 }
 
 // ---- pages ----

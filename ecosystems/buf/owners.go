@@ -162,7 +162,7 @@ func (h *ownerHandler) GetOwners(ctx context.Context, req *connect.Request[owner
 	}
 	out := make([]*ownerv1.Owner, 0, len(refs))
 	for _, r := range refs {
-		ref, err := ownerRefFromV1(r)
+		ref, err := ownerRef(r, "an owner")
 		if err != nil {
 			return nil, err
 		}
@@ -179,18 +179,8 @@ func (h *ownerHandler) GetOwners(ctx context.Context, req *connect.Request[owner
 	return connect.NewResponse(ownerv1.GetOwnersResponse_builder{Owners: out}.Build()), nil
 }
 
-func orgRef(r *ownerv1.OrganizationRef) (OwnerRef, error) {
-	switch {
-	case r.HasId():
-		return OwnerRef{ID: r.GetId()}, nil
-	case r.HasName():
-		return OwnerRef{Name: r.GetName()}, nil
-	}
-	return OwnerRef{}, errs.Invalidf("an organization reference needs an id or a name")
-}
-
 func (h *ownerHandler) org(ctx context.Context, r *ownerv1.OrganizationRef) (Owner, error) {
-	ref, err := orgRef(r)
+	ref, err := ownerRef(r, "an organization")
 	if err != nil {
 		return Owner{}, err
 	}
@@ -304,7 +294,7 @@ func (h *ownerHandler) DeleteOrganizations(ctx context.Context, req *connect.Req
 		return nil, errs.Invalidf("organization_refs is empty")
 	}
 	for _, r := range refs {
-		ref, err := orgRef(r)
+		ref, err := ownerRef(r, "an organization")
 		if err != nil {
 			return nil, err
 		}
@@ -346,14 +336,9 @@ func (h *userHandler) GetUsers(ctx context.Context, req *connect.Request[ownerv1
 	}
 	out := make([]*ownerv1.User, 0, len(refs))
 	for _, r := range refs {
-		var ref OwnerRef
-		switch {
-		case r.HasId():
-			ref.ID = r.GetId()
-		case r.HasName():
-			ref.Name = r.GetName()
-		default:
-			return nil, errs.Invalidf("a user reference needs an id or a name")
+		ref, err := ownerRef(r, "a user")
+		if err != nil {
+			return nil, err
 		}
 		o, err := h.s.GetOwner(ctx, ref)
 		if err != nil {

@@ -36,7 +36,7 @@ func (h *v1Module) GetModules(ctx context.Context, req *connect.Request[modulev1
 	}
 	out := make([]*modulev1.Module, 0, len(refs))
 	for _, r := range refs {
-		ref, err := moduleRefFromV1(r)
+		ref, err := moduleRef(r)
 		if err != nil {
 			return nil, err
 		}
@@ -52,7 +52,7 @@ func (h *v1Module) GetModules(ctx context.Context, req *connect.Request[modulev1
 func (h *v1Module) ListModules(ctx context.Context, req *connect.Request[modulev1.ListModulesRequest]) (*connect.Response[modulev1.ListModulesResponse], error) {
 	var owners []OwnerRef
 	for _, r := range req.Msg.GetOwnerRefs() {
-		o, err := ownerRefFromV1(r)
+		o, err := ownerRef(r, "an owner")
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +84,7 @@ func (h *v1Module) CreateModules(ctx context.Context, req *connect.Request[modul
 	}
 	out := make([]*modulev1.Module, 0, len(vals))
 	for _, v := range vals {
-		o, err := ownerRefFromV1(v.GetOwnerRef())
+		o, err := ownerRef(v.GetOwnerRef(), "an owner")
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +105,7 @@ func (h *v1Module) UpdateModules(ctx context.Context, req *connect.Request[modul
 	}
 	out := make([]*modulev1.Module, 0, len(vals))
 	for _, v := range vals {
-		ref, err := moduleRefFromV1(v.GetModuleRef())
+		ref, err := moduleRef(v.GetModuleRef())
 		if err != nil {
 			return nil, err
 		}
@@ -142,7 +142,7 @@ func (h *v1Module) UpdateModules(ctx context.Context, req *connect.Request[modul
 func (h *v1Module) DeleteModules(ctx context.Context, req *connect.Request[modulev1.DeleteModulesRequest]) (*connect.Response[modulev1.DeleteModulesResponse], error) {
 	var refs []ModuleRef
 	for _, r := range req.Msg.GetModuleRefs() {
-		ref, err := moduleRefFromV1(r)
+		ref, err := moduleRef(r)
 		if err != nil {
 			return nil, err
 		}
@@ -160,35 +160,7 @@ func (h *v1Module) DeleteModules(ctx context.Context, req *connect.Request[modul
 // ---- CommitService ----
 
 func (h *v1) GetCommits(ctx context.Context, req *connect.Request[modulev1.GetCommitsRequest]) (*connect.Response[modulev1.GetCommitsResponse], error) {
-	refs := req.Msg.GetResourceRefs()
-	if len(refs) == 0 {
-		return nil, errs.Invalidf("resource_refs is empty")
-	}
-	out := make([]*modulev1.Commit, 0, len(refs))
-	for _, r := range refs {
-		ref, err := resourceRefFromV1(r)
-		if err != nil {
-			return nil, err
-		}
-		c, _, err := h.s.ResolveCommit(ctx, ref)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, commitToV1(c))
-	}
-	return connect.NewResponse(modulev1.GetCommitsResponse_builder{Commits: out}.Build()), nil
-}
-
-func (h *v1) ListCommits(ctx context.Context, req *connect.Request[modulev1.ListCommitsRequest]) (*connect.Response[modulev1.ListCommitsResponse], error) {
-	ref, err := resourceRefFromV1(req.Msg.GetResourceRef())
-	if err != nil {
-		return nil, err
-	}
-	p, err := pageFrom(req.Msg.GetPageSize(), req.Msg.GetPageToken(), req.Msg.GetOrder() != modulev1.ListCommitsRequest_ORDER_CREATE_TIME_ASC)
-	if err != nil {
-		return nil, err
-	}
-	commits, err := h.s.ListCommits(ctx, ref, req.Msg.GetIdQuery(), p)
+	commits, err := resolveCommits(ctx, h.s, req.Msg.GetResourceRefs())
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +168,19 @@ func (h *v1) ListCommits(ctx context.Context, req *connect.Request[modulev1.List
 	for i, c := range commits {
 		out[i] = commitToV1(c)
 	}
-	return connect.NewResponse(modulev1.ListCommitsResponse_builder{Commits: out, NextPageToken: nextToken(p, len(commits))}.Build()), nil
+	return connect.NewResponse(modulev1.GetCommitsResponse_builder{Commits: out}.Build()), nil
+}
+
+func (h *v1) ListCommits(ctx context.Context, req *connect.Request[modulev1.ListCommitsRequest]) (*connect.Response[modulev1.ListCommitsResponse], error) {
+	commits, next, err := listCommits(ctx, h.s, req.Msg, req.Msg.GetOrder() == modulev1.ListCommitsRequest_ORDER_CREATE_TIME_ASC)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*modulev1.Commit, len(commits))
+	for i, c := range commits {
+		out[i] = commitToV1(c)
+	}
+	return connect.NewResponse(modulev1.ListCommitsResponse_builder{Commits: out, NextPageToken: next}.Build()), nil
 }
 
 // ---- LabelService ----
@@ -222,7 +206,7 @@ func (h *v1) GetLabels(ctx context.Context, req *connect.Request[modulev1.GetLab
 }
 
 func (h *v1) ListLabels(ctx context.Context, req *connect.Request[modulev1.ListLabelsRequest]) (*connect.Response[modulev1.ListLabelsResponse], error) {
-	ref, err := resourceRefFromV1(req.Msg.GetResourceRef())
+	ref, err := resourceRef(req.Msg.GetResourceRef())
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +319,7 @@ func (h *v1) GetResources(ctx context.Context, req *connect.Request[modulev1.Get
 	}
 	out := make([]*modulev1.Resource, 0, len(refs))
 	for _, r := range refs {
-		ref, err := resourceRefFromV1(r)
+		ref, err := resourceRef(r)
 		if err != nil {
 			return nil, err
 		}
@@ -358,7 +342,7 @@ func (h *v1) GetResources(ctx context.Context, req *connect.Request[modulev1.Get
 // ---- GraphService ----
 
 func (h *v1) GetGraph(ctx context.Context, req *connect.Request[modulev1.GetGraphRequest]) (*connect.Response[modulev1.GetGraphResponse], error) {
-	refs, err := resourceRefsV1(req.Msg.GetResourceRefs())
+	refs, err := resourceRefs(req.Msg.GetResourceRefs())
 	if err != nil {
 		return nil, err
 	}
@@ -380,64 +364,20 @@ func (h *v1) GetGraph(ctx context.Context, req *connect.Request[modulev1.GetGrap
 	return connect.NewResponse(modulev1.GetGraphResponse_builder{Graph: modulev1.Graph_builder{Commits: commits, Edges: edges}.Build()}.Build()), nil
 }
 
-func resourceRefsV1(rs []*modulev1.ResourceRef) ([]ResourceRef, error) {
-	if len(rs) == 0 {
-		return nil, errs.Invalidf("resource_refs is empty")
-	}
-	out := make([]ResourceRef, len(rs))
-	for i, r := range rs {
-		ref, err := resourceRefFromV1(r)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = ref
-	}
-	return out, nil
-}
-
 // ---- DownloadService ----
 
-func fileTypesV1(ts []modulev1.FileType) ([]FileType, error) {
-	var out []FileType
-	for _, t := range ts {
-		switch t {
-		case modulev1.FileType_FILE_TYPE_PROTO:
-			out = append(out, FileTypeProto)
-		case modulev1.FileType_FILE_TYPE_DOC:
-			out = append(out, FileTypeDoc)
-		case modulev1.FileType_FILE_TYPE_LICENSE:
-			out = append(out, FileTypeLicense)
-		default:
-			return nil, errs.Invalidf("unknown file type %d", t)
-		}
-	}
-	return out, nil
-}
-
 func (h *v1) Download(ctx context.Context, req *connect.Request[modulev1.DownloadRequest]) (*connect.Response[modulev1.DownloadResponse], error) {
-	vals := req.Msg.GetValues()
-	if len(vals) == 0 {
-		return nil, errs.Invalidf("values is empty")
+	contents, err := download(ctx, h.s, req.Msg.GetValues())
+	if err != nil {
+		return nil, err
 	}
-	out := make([]*modulev1.DownloadResponse_Content, 0, len(vals))
-	for _, v := range vals {
-		ref, err := resourceRefFromV1(v.GetResourceRef())
-		if err != nil {
-			return nil, err
+	out := make([]*modulev1.DownloadResponse_Content, len(contents))
+	for i, d := range contents {
+		files := make([]*modulev1.File, len(d.files))
+		for j, f := range d.files {
+			files[j] = modulev1.File_builder{Path: f.Path, Content: f.Content}.Build()
 		}
-		types, err := fileTypesV1(v.GetFileTypes())
-		if err != nil {
-			return nil, err
-		}
-		c, files, err := h.s.Download(ctx, DownloadRequest{Ref: ref, Types: types, Paths: v.GetPaths(), PathsAllowNotExist: v.GetPathsAllowNotExist()})
-		if err != nil {
-			return nil, err
-		}
-		pf := make([]*modulev1.File, len(files))
-		for i, f := range files {
-			pf[i] = modulev1.File_builder{Path: f.Path, Content: f.Content}.Build()
-		}
-		out = append(out, modulev1.DownloadResponse_Content_builder{Commit: commitToV1(c), Files: pf}.Build())
+		out[i] = modulev1.DownloadResponse_Content_builder{Commit: commitToV1(d.commit), Files: files}.Build()
 	}
 	return connect.NewResponse(modulev1.DownloadResponse_builder{Contents: out}.Build()), nil
 }
@@ -445,27 +385,9 @@ func (h *v1) Download(ctx context.Context, req *connect.Request[modulev1.Downloa
 // ---- UploadService ----
 
 func (h *v1) Upload(ctx context.Context, req *connect.Request[modulev1.UploadRequest]) (*connect.Response[modulev1.UploadResponse], error) {
-	contents := make([]UploadContent, 0, len(req.Msg.GetContents()))
-	for _, c := range req.Msg.GetContents() {
-		ref, err := moduleRefFromV1(c.GetModuleRef())
-		if err != nil {
-			return nil, err
-		}
-		uc := UploadContent{Module: ref, SourceControlURL: c.GetSourceControlUrl()}
-		for _, f := range c.GetFiles() {
-			uc.Files = append(uc.Files, UploadFile{Path: f.GetPath(), Content: f.GetContent()})
-		}
-		for _, l := range c.GetScopedLabelRefs() {
-			switch {
-			case l.HasId():
-				uc.Labels = append(uc.Labels, ScopedLabel{ID: l.GetId()})
-			case l.HasName():
-				uc.Labels = append(uc.Labels, ScopedLabel{Name: l.GetName()})
-			default:
-				return nil, errs.Invalidf("a label reference needs an id or a name")
-			}
-		}
-		contents = append(contents, uc)
+	contents, err := uploadContents(req.Msg.GetContents())
+	if err != nil {
+		return nil, err
 	}
 	commits, err := h.s.Upload(ctx, contents, req.Msg.GetDepCommitIds())
 	if err != nil {

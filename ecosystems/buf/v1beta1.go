@@ -28,21 +28,13 @@ func (h *v1beta1) GetCommits(ctx context.Context, req *connect.Request[modulev1b
 	if err != nil {
 		return nil, err
 	}
-	refs := req.Msg.GetResourceRefs()
-	if len(refs) == 0 {
-		return nil, errs.Invalidf("resource_refs is empty")
+	commits, err := resolveCommits(ctx, h.s, req.Msg.GetResourceRefs())
+	if err != nil {
+		return nil, err
 	}
-	out := make([]*modulev1beta1.Commit, 0, len(refs))
-	for _, r := range refs {
-		ref, err := resourceRefFromV1beta1(r)
-		if err != nil {
-			return nil, err
-		}
-		c, _, err := h.s.ResolveCommit(ctx, ref)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, commitToV1beta1(c, dt))
+	out := make([]*modulev1beta1.Commit, len(commits))
+	for i, c := range commits {
+		out[i] = commitToV1beta1(c, dt)
 	}
 	return connect.NewResponse(modulev1beta1.GetCommitsResponse_builder{Commits: out}.Build()), nil
 }
@@ -52,15 +44,7 @@ func (h *v1beta1) ListCommits(ctx context.Context, req *connect.Request[modulev1
 	if err != nil {
 		return nil, err
 	}
-	ref, err := resourceRefFromV1beta1(req.Msg.GetResourceRef())
-	if err != nil {
-		return nil, err
-	}
-	p, err := pageFrom(req.Msg.GetPageSize(), req.Msg.GetPageToken(), req.Msg.GetOrder() != modulev1beta1.ListCommitsRequest_ORDER_CREATE_TIME_ASC)
-	if err != nil {
-		return nil, err
-	}
-	commits, err := h.s.ListCommits(ctx, ref, req.Msg.GetIdQuery(), p)
+	commits, next, err := listCommits(ctx, h.s, req.Msg, req.Msg.GetOrder() == modulev1beta1.ListCommitsRequest_ORDER_CREATE_TIME_ASC)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +52,7 @@ func (h *v1beta1) ListCommits(ctx context.Context, req *connect.Request[modulev1
 	for i, c := range commits {
 		out[i] = commitToV1beta1(c, dt)
 	}
-	return connect.NewResponse(modulev1beta1.ListCommitsResponse_builder{Commits: out, NextPageToken: nextToken(p, len(commits))}.Build()), nil
+	return connect.NewResponse(modulev1beta1.ListCommitsResponse_builder{Commits: out, NextPageToken: next}.Build()), nil
 }
 
 func (h *v1beta1) GetGraph(ctx context.Context, req *connect.Request[modulev1beta1.GetGraphRequest]) (*connect.Response[modulev1beta1.GetGraphResponse], error) {
@@ -88,7 +72,7 @@ func (h *v1beta1) GetGraph(ctx context.Context, req *connect.Request[modulev1bet
 		if reg := r.GetRegistry(); reg != "" {
 			registry = reg
 		}
-		ref, err := resourceRefFromV1beta1(r.GetResourceRef())
+		ref, err := resourceRef(r.GetResourceRef())
 		if err != nil {
 			return nil, err
 		}
@@ -117,39 +101,18 @@ func (h *v1beta1) Download(ctx context.Context, req *connect.Request[modulev1bet
 	if err != nil {
 		return nil, err
 	}
-	vals := req.Msg.GetValues()
-	if len(vals) == 0 {
-		return nil, errs.Invalidf("values is empty")
+	contents, err := download(ctx, h.s, req.Msg.GetValues())
+	if err != nil {
+		return nil, err
 	}
-	out := make([]*modulev1beta1.DownloadResponse_Content, 0, len(vals))
-	for _, v := range vals {
-		ref, err := resourceRefFromV1beta1(v.GetResourceRef())
-		if err != nil {
-			return nil, err
-		}
-		var types []FileType
-		for _, t := range v.GetFileTypes() {
-			switch t {
-			case modulev1beta1.FileType_FILE_TYPE_PROTO:
-				types = append(types, FileTypeProto)
-			case modulev1beta1.FileType_FILE_TYPE_DOC:
-				types = append(types, FileTypeDoc)
-			case modulev1beta1.FileType_FILE_TYPE_LICENSE:
-				types = append(types, FileTypeLicense)
-			default:
-				return nil, errs.Invalidf("unknown file type %d", t)
-			}
-		}
-		c, files, err := h.s.Download(ctx, DownloadRequest{Ref: ref, Types: types, Paths: v.GetPaths(), PathsAllowNotExist: v.GetPathsAllowNotExist()})
-		if err != nil {
-			return nil, err
-		}
-		pf := make([]*modulev1beta1.File, len(files))
-		for i, f := range files {
-			pf[i] = modulev1beta1.File_builder{Path: f.Path, Content: f.Content}.Build()
+	out := make([]*modulev1beta1.DownloadResponse_Content, len(contents))
+	for i, d := range contents {
+		files := make([]*modulev1beta1.File, len(d.files))
+		for j, f := range d.files {
+			files[j] = modulev1beta1.File_builder{Path: f.Path, Content: f.Content}.Build()
 		}
 		// No v1 buf.yaml or buf.lock: B4 is the digest of the files alone.
-		out = append(out, modulev1beta1.DownloadResponse_Content_builder{Commit: commitToV1beta1(c, dt), Files: pf}.Build())
+		out[i] = modulev1beta1.DownloadResponse_Content_builder{Commit: commitToV1beta1(d.commit, dt), Files: files}.Build()
 	}
 	return connect.NewResponse(modulev1beta1.DownloadResponse_builder{Contents: out}.Build()), nil
 }
@@ -165,32 +128,9 @@ func (h *v1beta1) Upload(ctx context.Context, req *connect.Request[modulev1beta1
 		}
 		deps = append(deps, d.GetCommitId())
 	}
-	contents := make([]UploadContent, 0, len(req.Msg.GetContents()))
-	for _, c := range req.Msg.GetContents() {
-		var ref ModuleRef
-		switch mr := c.GetModuleRef(); {
-		case mr.HasId():
-			ref = ModuleRef{ID: mr.GetId()}
-		case mr.HasName():
-			ref = ModuleRef{Owner: mr.GetName().GetOwner(), Name: mr.GetName().GetModule()}
-		default:
-			return nil, errs.Invalidf("a module reference needs an id or a name")
-		}
-		uc := UploadContent{Module: ref, SourceControlURL: c.GetSourceControlUrl()}
-		for _, f := range c.GetFiles() {
-			uc.Files = append(uc.Files, UploadFile{Path: f.GetPath(), Content: f.GetContent()})
-		}
-		for _, l := range c.GetScopedLabelRefs() {
-			switch {
-			case l.HasId():
-				uc.Labels = append(uc.Labels, ScopedLabel{ID: l.GetId()})
-			case l.HasName():
-				uc.Labels = append(uc.Labels, ScopedLabel{Name: l.GetName()})
-			default:
-				return nil, errs.Invalidf("a label reference needs an id or a name")
-			}
-		}
-		contents = append(contents, uc)
+	contents, err := uploadContents(req.Msg.GetContents())
+	if err != nil {
+		return nil, err
 	}
 	commits, err := h.s.Upload(ctx, contents, deps)
 	if err != nil {
