@@ -78,39 +78,39 @@ func ownerFromUser(u metadata.User) Owner {
 
 // ownerByName finds an organization, else a user, named name.
 func (s *Service) ownerByName(ctx context.Context, name string) (Owner, error) {
-	o, err := s.meta.GetOrg(ctx, name)
-	if err == nil {
-		return ownerFromOrg(o), nil
-	}
-	if !errors.Is(err, errs.ErrNotFound) {
-		return Owner{}, err
-	}
-	u, err := s.meta.GetUser(ctx, name)
-	if err == nil {
-		return ownerFromUser(u), nil
-	}
+	o, err := findOwner(ctx, name, s.meta.GetOrg, s.meta.GetUser)
 	if errors.Is(err, errs.ErrNotFound) {
 		return Owner{}, errs.NotFoundf("owner %q not found", name)
 	}
-	return Owner{}, err
+	return o, err
 }
 
+// ownerByID finds an organization, else a user, with the id.
 func (s *Service) ownerByID(ctx context.Context, id string) (Owner, error) {
-	o, err := s.meta.GetOrgByID(ctx, id)
+	o, err := findOwner(ctx, id, s.meta.GetOrgByID, s.meta.GetUserByID)
+	if errors.Is(err, errs.ErrNotFound) {
+		return Owner{}, errs.NotFoundf("owner %s not found", id)
+	}
+	return o, err
+}
+
+// findOwner looks key up as an organization, else as a user; ErrNotFound
+// when it is neither.
+func findOwner(ctx context.Context, key string,
+	org func(context.Context, string) (metadata.Org, error),
+	user func(context.Context, string) (metadata.User, error)) (Owner, error) {
+	o, err := org(ctx, key)
 	if err == nil {
 		return ownerFromOrg(o), nil
 	}
 	if !errors.Is(err, errs.ErrNotFound) {
 		return Owner{}, err
 	}
-	u, err := s.meta.GetUserByID(ctx, id)
-	if err == nil {
-		return ownerFromUser(u), nil
+	u, err := user(ctx, key)
+	if err != nil {
+		return Owner{}, err
 	}
-	if errors.Is(err, errs.ErrNotFound) {
-		return Owner{}, errs.NotFoundf("owner %s not found", id)
-	}
-	return Owner{}, err
+	return ownerFromUser(u), nil
 }
 
 func principal(ctx context.Context) *access.Principal {
