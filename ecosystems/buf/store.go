@@ -105,7 +105,7 @@ func notFoundErr(err error, format string, args ...any) error {
 
 const moduleCols = `id, owner_id, owner_kind, name, visibility, state, description, url, default_label, created_at, updated_at`
 
-func scanModule(row interface{ Scan(...any) error }) (ModuleRecord, error) {
+func scanModule(row scanner) (ModuleRecord, error) {
 	var m ModuleRecord
 	var c, u int64
 	err := row.Scan(&m.ID, &m.OwnerID, &m.OwnerKind, &m.Name, &m.Visibility, &m.State, &m.Description, &m.URL, &m.DefaultLabel, &c, &u)
@@ -154,20 +154,7 @@ func (s *store) listModules(ctx context.Context, ownerIDs []string, byUpdate boo
 	}
 	q += ` ORDER BY ` + col + direction(p.Desc) + `, id` + direction(p.Desc) + ` LIMIT ? OFFSET ?`
 	args = append(args, p.Limit, p.Offset)
-	rows, err := s.db.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []ModuleRecord
-	for rows.Next() {
-		m, err := scanModule(rows)
-		if err != nil {
-			return nil, sqldb.MapErr(err)
-		}
-		out = append(out, m)
-	}
-	return out, sqldb.MapErr(rows.Err())
+	return queryAll(ctx, s.db, q, args, scanModule)
 }
 
 func (s *store) countModules(ctx context.Context, ownerKind, ownerID string) (int, error) {
@@ -184,24 +171,16 @@ func (s *store) updateModule(ctx context.Context, m ModuleRecord) error {
 
 // dependents lists commits of other modules that depend on a commit of moduleID.
 func (s *store) dependents(ctx context.Context, moduleID string) ([]string, error) {
-	rows, err := s.db.Query(ctx, `SELECT DISTINCT m.owner_id, m.name FROM buf_commit_closure d
+	return queryAll(ctx, s.db, `SELECT DISTINCT m.owner_id, m.name FROM buf_commit_closure d
 		JOIN buf_commits dc ON dc.id = d.dep_commit_id
 		JOIN buf_commits c ON c.id = d.commit_id
 		JOIN buf_modules m ON m.id = c.module_id
-		WHERE dc.module_id = ? AND c.module_id <> ? ORDER BY m.name LIMIT 5`, moduleID, moduleID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var owner, name string
-		if err := rows.Scan(&owner, &name); err != nil {
-			return nil, sqldb.MapErr(err)
-		}
-		out = append(out, name)
-	}
-	return out, sqldb.MapErr(rows.Err())
+		WHERE dc.module_id = ? AND c.module_id <> ? ORDER BY m.name LIMIT 5`, []any{moduleID, moduleID},
+		func(r scanner) (string, error) {
+			var owner, name string
+			err := r.Scan(&owner, &name)
+			return name, err
+		})
 }
 
 // deleteModule deletes a module with its commits, files, edges and labels.
@@ -227,7 +206,7 @@ func (s *store) deleteModule(ctx context.Context, tx *sqldb.Tx, id string) error
 const commitCols = `c.id, c.module_id, m.owner_id, c.b5, c.b4, c.created_by_user_id, c.source_control_url, c.created_at`
 const commitFrom = ` FROM buf_commits c JOIN buf_modules m ON m.id = c.module_id`
 
-func scanCommit(row interface{ Scan(...any) error }) (Commit, error) {
+func scanCommit(row scanner) (Commit, error) {
 	var c Commit
 	var t int64
 	err := row.Scan(&c.ID, &c.ModuleID, &c.OwnerID, &c.B5, &c.B4, &c.CreatedByUserID, &c.SourceControlURL, &t)
@@ -245,25 +224,18 @@ func (s *store) commit(ctx context.Context, id string) (Commit, error) {
 
 func (s *store) commits(ctx context.Context, ids []string) (map[string]Commit, error) {
 	out := make(map[string]Commit, len(ids))
-	for _, chunk := range chunks(ids, 500) {
-		args := anys(chunk)
-		rows, err := s.db.Query(ctx, `SELECT `+commitCols+commitFrom+` WHERE c.id IN (`+placeholders(len(chunk))+`)`, args...)
+	err := queryChunks(ctx, s.db, ids, func(in string) string {
+		return `SELECT ` + commitCols + commitFrom + ` WHERE c.id IN (` + in + `)`
+	}, func(r scanner) error {
+		c, err := scanCommit(r)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for rows.Next() {
-			c, err := scanCommit(rows)
-			if err != nil {
-				rows.Close()
-				return nil, sqldb.MapErr(err)
-			}
-			out[c.ID] = c
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, sqldb.MapErr(err)
-		}
+		out[c.ID] = c
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -297,20 +269,7 @@ func (s *store) listCommits(ctx context.Context, moduleID, idQuery string, p Pag
 }
 
 func (s *store) queryCommits(ctx context.Context, q string, args ...any) ([]Commit, error) {
-	rows, err := s.db.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Commit
-	for rows.Next() {
-		c, err := scanCommit(rows)
-		if err != nil {
-			return nil, sqldb.MapErr(err)
-		}
-		out = append(out, c)
-	}
-	return out, sqldb.MapErr(rows.Err())
+	return queryAll(ctx, s.db, q, args, scanCommit)
 }
 
 func (s *store) insertCommit(ctx context.Context, tx *sqldb.Tx, c Commit, files []CommitFile, deps, closure []string) error {
@@ -338,45 +297,19 @@ func (s *store) insertCommit(ctx context.Context, tx *sqldb.Tx, c Commit, files 
 }
 
 func (s *store) commitFiles(ctx context.Context, commitID string) ([]CommitFile, error) {
-	rows, err := s.db.Query(ctx, `SELECT path, blob, shake256 FROM buf_commit_files WHERE commit_id = ? ORDER BY path`, commitID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []CommitFile
-	for rows.Next() {
-		var f CommitFile
-		if err := rows.Scan(&f.Path, &f.Blob, &f.Shake256); err != nil {
-			return nil, sqldb.MapErr(err)
-		}
-		out = append(out, f)
-	}
-	return out, sqldb.MapErr(rows.Err())
+	return queryAll(ctx, s.db, `SELECT path, blob, shake256 FROM buf_commit_files WHERE commit_id = ? ORDER BY path`, []any{commitID},
+		func(r scanner) (CommitFile, error) {
+			var f CommitFile
+			err := r.Scan(&f.Path, &f.Blob, &f.Shake256)
+			return f, err
+		})
 }
 
 // protoPaths returns the .proto paths of each commit.
 func (s *store) protoPaths(ctx context.Context, ids []string) (map[string][]string, error) {
-	out := map[string][]string{}
-	for _, chunk := range chunks(ids, 500) {
-		rows, err := s.db.Query(ctx, `SELECT commit_id, path FROM buf_commit_files WHERE commit_id IN (`+placeholders(len(chunk))+`) AND path LIKE '%.proto'`, anys(chunk)...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id, p string
-			if err := rows.Scan(&id, &p); err != nil {
-				rows.Close()
-				return nil, sqldb.MapErr(err)
-			}
-			out[id] = append(out[id], p)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, sqldb.MapErr(err)
-		}
-	}
-	return out, nil
+	return queryPairs(ctx, s.db, ids, func(in string) string {
+		return `SELECT commit_id, path FROM buf_commit_files WHERE commit_id IN (` + in + `) AND path LIKE '%.proto'`
+	})
 }
 
 // deps returns the direct dependencies of each commit.
@@ -390,27 +323,9 @@ func (s *store) closure(ctx context.Context, ids []string) (map[string][]string,
 }
 
 func (s *store) edges(ctx context.Context, table string, ids []string) (map[string][]string, error) {
-	out := map[string][]string{}
-	for _, chunk := range chunks(ids, 500) {
-		rows, err := s.db.Query(ctx, `SELECT commit_id, dep_commit_id FROM `+table+` WHERE commit_id IN (`+placeholders(len(chunk))+`) ORDER BY commit_id, dep_commit_id`, anys(chunk)...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id, d string
-			if err := rows.Scan(&id, &d); err != nil {
-				rows.Close()
-				return nil, sqldb.MapErr(err)
-			}
-			out[id] = append(out[id], d)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, sqldb.MapErr(err)
-		}
-	}
-	return out, nil
+	return queryPairs(ctx, s.db, ids, func(in string) string {
+		return `SELECT commit_id, dep_commit_id FROM ` + table + ` WHERE commit_id IN (` + in + `) ORDER BY commit_id, dep_commit_id`
+	})
 }
 
 // ---- labels ----
@@ -418,7 +333,7 @@ func (s *store) edges(ctx context.Context, table string, ids []string) (map[stri
 const labelCols = `l.id, l.module_id, m.owner_id, l.name, l.commit_id, l.created_at, l.updated_at, l.archived_at, l.updated_by_user_id`
 const labelFrom = ` FROM buf_labels l JOIN buf_modules m ON m.id = l.module_id`
 
-func scanLabel(row interface{ Scan(...any) error }) (Label, error) {
+func scanLabel(row scanner) (Label, error) {
 	var l Label
 	var c, u int64
 	var a sql.NullInt64
@@ -476,20 +391,7 @@ func (s *store) listLabels(ctx context.Context, moduleID, commitID, nameQuery st
 	}
 	q += ` ORDER BY ` + col + direction(p.Desc) + `, l.id` + direction(p.Desc) + ` LIMIT ? OFFSET ?`
 	args = append(args, p.Limit, p.Offset)
-	rows, err := s.db.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Label
-	for rows.Next() {
-		l, err := scanLabel(rows)
-		if err != nil {
-			return nil, sqldb.MapErr(err)
-		}
-		out = append(out, l)
-	}
-	return out, sqldb.MapErr(rows.Err())
+	return queryAll(ctx, s.db, q, args, scanLabel)
 }
 
 // setLabel points a label at a commit, creating it if needed, unarchiving it,
@@ -542,6 +444,70 @@ func (s *store) labelHistory(ctx context.Context, labelID string, p Page) ([]Com
 }
 
 // ---- helpers ----
+
+// scanner is a row to scan: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// queryEach runs q and calls scan on every row, checking the iteration's
+// error at the end.
+func queryEach(ctx context.Context, db *sqldb.DB, q string, args []any, scan func(scanner) error) error {
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return sqldb.MapErr(err)
+		}
+	}
+	return sqldb.MapErr(rows.Err())
+}
+
+// queryAll runs q and returns every row, scanned by scan.
+func queryAll[T any](ctx context.Context, db *sqldb.DB, q string, args []any, scan func(scanner) (T, error)) ([]T, error) {
+	var out []T
+	err := queryEach(ctx, db, q, args, func(r scanner) error {
+		v, err := scan(r)
+		if err == nil {
+			out = append(out, v)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// queryChunks runs the query q(in) for ids, 500 at a time, where in is the
+// placeholder list of an IN clause, and calls scan on every row.
+func queryChunks(ctx context.Context, db *sqldb.DB, ids []string, q func(in string) string, scan func(scanner) error) error {
+	for _, chunk := range chunks(ids, 500) {
+		if err := queryEach(ctx, db, q(placeholders(len(chunk))), anys(chunk), scan); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queryPairs runs a queryChunks query for ids whose rows are (id, value)
+// and groups the values by id, in row order.
+func queryPairs(ctx context.Context, db *sqldb.DB, ids []string, q func(in string) string) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := queryChunks(ctx, db, ids, q, func(r scanner) error {
+		var id, v string
+		if err := r.Scan(&id, &v); err != nil {
+			return err
+		}
+		out[id] = append(out[id], v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 func placeholders(n int) string {
 	if n <= 0 {
