@@ -18,6 +18,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/ecosystems/buf/module"
 	"github.com/packyard/packyard/pkg/metadata"
 )
 
@@ -181,12 +182,12 @@ func testAPI(t *testing.T, dialect string) {
 	require.Len(t, diamond, 3)
 
 	// Digests: B5 of left = files digest + base's B5.
-	leftFiles, err := FilesDigest([]FileDigest{{Path: "left.proto", Shake256: hex.EncodeToString(Shake256([]byte(proto3("left", "base/base.proto"))))}})
+	leftFiles, err := module.FilesDigest([]module.FileDigest{{Path: "left.proto", Shake256: hex.EncodeToString(module.Shake256([]byte(proto3("left", "base/base.proto"))))}})
 	require.NoError(t, err)
-	require.Equal(t, B5(leftFiles, [][]byte{b1[0].GetDigest().GetValue()}), diamond[1].GetDigest().GetValue())
-	topFiles, err := FilesDigest([]FileDigest{{Path: "top.proto", Shake256: hex.EncodeToString(Shake256([]byte(proto3("top", "left.proto", "right.proto"))))}})
+	require.Equal(t, module.B5(leftFiles, [][]byte{b1[0].GetDigest().GetValue()}), diamond[1].GetDigest().GetValue())
+	topFiles, err := module.FilesDigest([]module.FileDigest{{Path: "top.proto", Shake256: hex.EncodeToString(module.Shake256([]byte(proto3("top", "left.proto", "right.proto"))))}})
 	require.NoError(t, err)
-	require.Equal(t, B5(topFiles, [][]byte{b1[0].GetDigest().GetValue(), diamond[1].GetDigest().GetValue(), diamond[2].GetDigest().GetValue()}),
+	require.Equal(t, module.B5(topFiles, [][]byte{b1[0].GetDigest().GetValue(), diamond[1].GetDigest().GetValue(), diamond[2].GetDigest().GetValue()}),
 		diamond[0].GetDigest().GetValue(), "B5 covers direct and transitive deps once each")
 
 	// Graph of top: 4 nodes, 4 edges, per-module deps.
@@ -218,11 +219,11 @@ func testAPI(t *testing.T, dialect string) {
 		require.Equal(t, host, gc.GetRegistry())
 		require.Equal(t, modulev1beta1.DigestType_DIGEST_TYPE_B4, gc.GetCommit().GetDigest().GetType())
 	}
-	var fds []FileDigest
+	var fds []module.FileDigest
 	for p, s := range baseFiles {
-		fds = append(fds, FileDigest{Path: p, Shake256: hex.EncodeToString(Shake256([]byte(s)))})
+		fds = append(fds, module.FileDigest{Path: p, Shake256: hex.EncodeToString(module.Shake256([]byte(s)))})
 	}
-	b4, err := FilesDigest(fds)
+	b4, err := module.FilesDigest(fds)
 	require.NoError(t, err)
 	cb, err := c.commitB.GetCommits(ctx, connect.NewRequest(modulev1beta1.GetCommitsRequest_builder{
 		DigestType:   modulev1beta1.DigestType_DIGEST_TYPE_B4,

@@ -1,6 +1,7 @@
 package buf
 
 import (
+	"github.com/packyard/packyard/ecosystems/buf/module"
 	"github.com/packyard/packyard/pkg/config"
 )
 
@@ -28,7 +29,7 @@ func ConfigFromEnv(env config.Env) (Config, error) {
 		MaxGraphNodes: l.Int("PACKYARD_BUF_MAX_GRAPH_NODES", 5000, 1, 1000000),
 		DefaultLabel:  l.String("PACKYARD_BUF_DEFAULT_LABEL", "main"),
 	}
-	if err := ValidateLabelName(c.DefaultLabel); err != nil {
+	if err := module.ValidateLabelName(c.DefaultLabel); err != nil {
 		l.Fail("PACKYARD_BUF_DEFAULT_LABEL", "%v", err)
 	}
 	if c.MaxUploadSize > 1<<31-1 {

@@ -10,6 +10,7 @@ import (
 	modulev1beta1 "buf.build/gen/go/bufbuild/registry/protocolbuffers/go/buf/registry/module/v1beta1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/packyard/packyard/ecosystems/buf/module"
 	"github.com/packyard/packyard/pkg/errs"
 )
 
@@ -113,16 +114,16 @@ func ownerRef(r idOrName[string], what string) (OwnerRef, error) {
 
 // fileTypes converts the file types of a download request (both API
 // versions number them alike).
-func fileTypes[T fileType](ts []T) ([]FileType, error) {
-	var out []FileType
+func fileTypes[T fileType](ts []T) ([]module.FileType, error) {
+	var out []module.FileType
 	for _, t := range ts {
 		switch modulev1.FileType(t) {
 		case modulev1.FileType_FILE_TYPE_PROTO:
-			out = append(out, FileTypeProto)
+			out = append(out, module.FileTypeProto)
 		case modulev1.FileType_FILE_TYPE_DOC:
-			out = append(out, FileTypeDoc)
+			out = append(out, module.FileTypeDoc)
 		case modulev1.FileType_FILE_TYPE_LICENSE:
-			out = append(out, FileTypeLicense)
+			out = append(out, module.FileTypeLicense)
 		default:
 			return nil, errs.Invalidf("unknown file type %d", t)
 		}

@@ -4,6 +4,16 @@
 // token. Modules are {host}/{owner}/{module}, where the owner is a packyard
 // organization or user. Metadata lives in the buf_* tables of the metadata
 // store; file contents live in the CAS shared with the other ecosystems.
+//
+// Where things are: ecosystem.go mounts the routes; v1.go, v1beta1.go and
+// authn.go are thin Connect adapters, and convert.go reads and writes their
+// generated messages; service.go (owners, access, references), modules.go
+// (modules and labels), owners.go (organizations and users, with their
+// adapters), read.go (graphs and downloads) and upload.go (a push, in
+// phases: prepare, resolve, plan, link, store, commit) are the registry
+// itself; link.go compiles pushed files; store.go holds all of the
+// ecosystem's SQL. The pure rules of a module (files, names, imports,
+// digests, dependency resolution) live in the sub-package module.
 package buf
 
 import (

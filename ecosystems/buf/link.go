@@ -14,6 +14,7 @@ import (
 	"github.com/bufbuild/protocompile"
 	"github.com/bufbuild/protocompile/reporter"
 
+	"github.com/packyard/packyard/ecosystems/buf/module"
 	"github.com/packyard/packyard/pkg/errs"
 )
 
@@ -89,7 +90,7 @@ func (s *Service) linkModule(ctx context.Context, cache *linkCache, preps []*pre
 	visible := map[string]linkSource{}
 	var own []string
 	for _, f := range p.files {
-		if ClassifyPath(f.Path) == FileTypeProto {
+		if module.ClassifyPath(f.Path) == module.FileTypeProto {
 			visible[f.Path] = linkSource{content: f.Content}
 			own = append(own, f.Path)
 		}
@@ -98,7 +99,7 @@ func (s *Service) linkModule(ctx context.Context, cache *linkCache, preps []*pre
 	for _, id := range closure {
 		if j, ok := pushedCommit[id]; ok {
 			for _, f := range preps[j].files {
-				if _, dup := visible[f.Path]; !dup && ClassifyPath(f.Path) == FileTypeProto {
+				if _, dup := visible[f.Path]; !dup && module.ClassifyPath(f.Path) == module.FileTypeProto {
 					visible[f.Path] = linkSource{content: f.Content}
 				}
 			}
@@ -109,7 +110,7 @@ func (s *Service) linkModule(ctx context.Context, cache *linkCache, preps []*pre
 			return fmt.Errorf("link %s: files of commit %s: %w", p.module.FullName(), id, err)
 		}
 		for _, f := range files {
-			if _, dup := visible[f.Path]; !dup && ClassifyPath(f.Path) == FileTypeProto {
+			if _, dup := visible[f.Path]; !dup && module.ClassifyPath(f.Path) == module.FileTypeProto {
 				visible[f.Path] = linkSource{file: f, stored: true}
 			}
 		}

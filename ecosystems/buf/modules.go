@@ -3,12 +3,14 @@ package buf
 import (
 	"context"
 	"errors"
+	"strings"
+	"time"
+
+	"github.com/packyard/packyard/ecosystems/buf/module"
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/sqldb"
-	"strings"
-	"time"
 )
 
 // blobRef names the CAS references of a module's files.
@@ -46,7 +48,7 @@ func (s *Service) CreateModule(ctx context.Context, n NewModule) (ModuleRecord, 
 	if err := s.authorize(ctx, o, nil, access.ActionWrite); err != nil {
 		return ModuleRecord{}, err
 	}
-	if err := ValidateModuleName(n.Name); err != nil {
+	if err := module.ValidateModuleName(n.Name); err != nil {
 		return ModuleRecord{}, err
 	}
 	vis := n.Visibility
@@ -61,7 +63,7 @@ func (s *Service) CreateModule(ctx context.Context, n NewModule) (ModuleRecord, 
 	if label == "" {
 		label = s.cfg.DefaultLabel
 	}
-	if err := ValidateLabelName(label); err != nil {
+	if err := module.ValidateLabelName(label); err != nil {
 		return ModuleRecord{}, err
 	}
 	if len(n.Description) > 350 || len(n.URL) > 255 {
@@ -124,7 +126,7 @@ func (s *Service) UpdateModule(ctx context.Context, u ModuleUpdate) (ModuleRecor
 		m.URL = *u.URL
 	}
 	if u.DefaultLabel != nil {
-		if err := ValidateLabelName(*u.DefaultLabel); err != nil {
+		if err := module.ValidateLabelName(*u.DefaultLabel); err != nil {
 			return ModuleRecord{}, err
 		}
 		m.DefaultLabel = *u.DefaultLabel
@@ -244,7 +246,7 @@ type LabelRef struct {
 
 func (s *Service) labelByRef(ctx context.Context, r LabelRef) (Label, ModuleRecord, Owner, error) {
 	if r.ID != "" {
-		id, ok := NormalizeID(r.ID)
+		id, ok := module.NormalizeID(r.ID)
 		if !ok {
 			return Label{}, ModuleRecord{}, Owner{}, errs.NotFoundf("label %s not found", r.ID)
 		}
@@ -294,10 +296,10 @@ func (s *Service) SetLabel(ctx context.Context, r LabelRef, commitID string) (La
 	if err := s.authorize(ctx, o, &m, access.ActionWrite); err != nil {
 		return Label{}, err
 	}
-	if err := ValidateLabelName(name); err != nil {
+	if err := module.ValidateLabelName(name); err != nil {
 		return Label{}, err
 	}
-	id, ok := NormalizeID(commitID)
+	id, ok := module.NormalizeID(commitID)
 	if !ok {
 		return Label{}, errs.Invalidf("commit id %q is not 32 hex digits", commitID)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/packyard/packyard/ecosystems/buf/module"
 	"github.com/packyard/packyard/pkg/errs"
 )
 
@@ -16,7 +17,7 @@ type GraphResult struct {
 }
 
 // Graph resolves refs to commits and returns them with the commits they
-// depend on, one per module (see ResolveGraph), and the edges between them.
+// depend on, one per module (see module.ResolveGraph), and the edges between them.
 func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, error) {
 	roots := make([]string, 0, len(refs))
 	for _, r := range refs {
@@ -49,11 +50,11 @@ func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, e
 	if err != nil {
 		return GraphResult{}, err
 	}
-	info := make(map[string]CommitNode, len(commits))
+	info := make(map[string]module.CommitNode, len(commits))
 	for id, c := range commits {
-		info[id] = CommitNode{ID: id, ModuleID: c.ModuleID, CreatedAt: c.CreatedAt}
+		info[id] = module.CommitNode{ID: id, ModuleID: c.ModuleID, CreatedAt: c.CreatedAt}
 	}
-	nodes, edges := ResolveGraph(roots, closures, direct, info)
+	nodes, edges := module.ResolveGraph(roots, closures, direct, info)
 	out := GraphResult{Edges: edges}
 	readable := map[string]bool{}
 	for _, id := range nodes {
@@ -76,8 +77,8 @@ func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, e
 // DownloadRequest selects files of a commit.
 type DownloadRequest struct {
 	Ref                ResourceRef
-	Types              []FileType // empty: all
-	Paths              []string   // files or directories; empty: all
+	Types              []module.FileType // empty: all
+	Paths              []string          // files or directories; empty: all
 	PathsAllowNotExist bool
 }
 
@@ -94,7 +95,7 @@ func (s *Service) Download(ctx context.Context, r DownloadRequest) (Commit, []Up
 	matched := make([]bool, len(r.Paths))
 	var selected []CommitFile
 	for _, f := range files {
-		if len(r.Types) > 0 && !containsType(r.Types, ClassifyPath(f.Path)) {
+		if len(r.Types) > 0 && !containsType(r.Types, module.ClassifyPath(f.Path)) {
 			continue
 		}
 		if len(r.Paths) > 0 {
@@ -128,7 +129,7 @@ func (s *Service) Download(ctx context.Context, r DownloadRequest) (Commit, []Up
 	return c, out, nil
 }
 
-func containsType(ts []FileType, t FileType) bool {
+func containsType(ts []module.FileType, t module.FileType) bool {
 	for _, x := range ts {
 		if x == t {
 			return true

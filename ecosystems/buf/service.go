@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/packyard/packyard/ecosystems/buf/module"
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
-	"go.uber.org/fx"
-	"go.uber.org/zap"
 )
 
 // Params are the Service's dependencies.
@@ -212,7 +214,7 @@ func (s *Service) moduleByName(ctx context.Context, ownerName, name string) (Mod
 
 // moduleByID finds a module the caller may read.
 func (s *Service) moduleByID(ctx context.Context, id string) (ModuleRecord, Owner, error) {
-	nid, ok := NormalizeID(id)
+	nid, ok := module.NormalizeID(id)
 	if !ok {
 		return ModuleRecord{}, Owner{}, errs.NotFoundf("module %s not found", id)
 	}
@@ -301,7 +303,7 @@ func (s *Service) resolve(ctx context.Context, r ResourceRef) (Resolved, error) 
 		if !errors.Is(err, errs.ErrNotFound) {
 			return Resolved{}, err
 		}
-		id, ok := NormalizeID(r.Ref)
+		id, ok := module.NormalizeID(r.Ref)
 		if ok {
 			c, err := s.st.commit(ctx, id)
 			if err == nil && c.ModuleID == m.ID {
@@ -318,7 +320,7 @@ func (s *Service) resolve(ctx context.Context, r ResourceRef) (Resolved, error) 
 }
 
 func (s *Service) resolveID(ctx context.Context, raw string) (Resolved, error) {
-	id, ok := NormalizeID(raw)
+	id, ok := module.NormalizeID(raw)
 	if !ok {
 		return Resolved{}, errs.NotFoundf("no module, label or commit has id %q", raw)
 	}

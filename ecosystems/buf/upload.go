@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/packyard/packyard/ecosystems/buf/module"
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
@@ -76,7 +77,7 @@ func (s *Service) upload(ctx context.Context, contents []UploadContent, depCommi
 	if err != nil {
 		return nil, err
 	}
-	res, err := ResolveDeps(pushedModules(preps), deps)
+	res, err := module.ResolveDeps(pushedModules(preps), deps)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +112,7 @@ type prepared struct {
 	module  ModuleRecord
 	owner   Owner
 	files   []UploadFile
-	digests []FileDigest
+	digests []module.FileDigest
 	imports map[string][]string
 	labels  []string // label names
 	scm     string
@@ -158,16 +159,16 @@ func (s *Service) prepare(ctx context.Context, c UploadContent) (*prepared, erro
 			return nil, errs.TooLargef("%s: file %s has %d bytes, more than the limit of %d", m.FullName(), f.Path, len(f.Content), s.cfg.MaxFileSize)
 		}
 	}
-	if err := ValidateModuleFiles(paths); err != nil {
+	if err := module.ValidateModuleFiles(paths); err != nil {
 		return nil, fmt.Errorf("%s: %w", m.FullName(), err)
 	}
 	p := &prepared{module: m, owner: o, files: c.Files, imports: map[string][]string{}, scm: c.SourceControlURL}
 	for _, f := range c.Files {
-		p.digests = append(p.digests, FileDigest{Path: f.Path, Shake256: hex.EncodeToString(Shake256(f.Content))})
-		if ClassifyPath(f.Path) != FileTypeProto {
+		p.digests = append(p.digests, module.FileDigest{Path: f.Path, Shake256: hex.EncodeToString(module.Shake256(f.Content))})
+		if module.ClassifyPath(f.Path) != module.FileTypeProto {
 			continue
 		}
-		imps, err := ParseImports(f.Path, f.Content)
+		imps, err := module.ParseImports(f.Path, f.Content)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", m.FullName(), err)
 		}
@@ -193,7 +194,7 @@ func (s *Service) uploadLabels(ctx context.Context, m ModuleRecord, labels []Sco
 	for _, l := range labels {
 		name := l.Name
 		if l.ID != "" {
-			id, ok := NormalizeID(l.ID)
+			id, ok := module.NormalizeID(l.ID)
 			if !ok {
 				return nil, errs.NotFoundf("label %s not found", l.ID)
 			}
@@ -206,7 +207,7 @@ func (s *Service) uploadLabels(ctx context.Context, m ModuleRecord, labels []Sco
 			}
 			name = lab.Name
 		}
-		if err := ValidateLabelName(name); err != nil {
+		if err := module.ValidateLabelName(name); err != nil {
 			return nil, err
 		}
 		names = append(names, name)
@@ -215,21 +216,21 @@ func (s *Service) uploadLabels(ctx context.Context, m ModuleRecord, labels []Sco
 }
 
 // pushedModules is what the resolver needs of the prepared contents.
-func pushedModules(preps []*prepared) []PushedModule {
-	out := make([]PushedModule, len(preps))
+func pushedModules(preps []*prepared) []module.PushedModule {
+	out := make([]module.PushedModule, len(preps))
 	for i, p := range preps {
-		out[i] = PushedModule{Name: p.module.FullName(), ID: p.module.ID, Imports: p.imports}
+		out[i] = module.PushedModule{Name: p.module.FullName(), ID: p.module.ID, Imports: p.imports}
 	}
 	return out
 }
 
 // depCommits loads the offered dependency commits, which the caller must be
 // able to read.
-func (s *Service) depCommits(ctx context.Context, ids []string) ([]DepCommit, error) {
+func (s *Service) depCommits(ctx context.Context, ids []string) ([]module.DepCommit, error) {
 	norm := make([]string, 0, len(ids))
 	seen := map[string]bool{}
 	for _, raw := range ids {
-		id, ok := NormalizeID(raw)
+		id, ok := module.NormalizeID(raw)
 		if !ok {
 			return nil, errs.Invalidf("dependency commit id %q is not 32 hex digits", raw)
 		}
@@ -247,7 +248,7 @@ func (s *Service) depCommits(ctx context.Context, ids []string) ([]DepCommit, er
 		return nil, err
 	}
 	modules := map[string]ModuleRecord{}
-	out := make([]DepCommit, 0, len(norm))
+	out := make([]module.DepCommit, 0, len(norm))
 	for _, id := range norm {
 		c, ok := commits[id]
 		if !ok {
@@ -264,7 +265,7 @@ func (s *Service) depCommits(ctx context.Context, ids []string) ([]DepCommit, er
 			}
 			modules[c.ModuleID] = m
 		}
-		out = append(out, DepCommit{CommitID: id, ModuleID: m.ID, Name: m.FullName(), Paths: paths[id]})
+		out = append(out, module.DepCommit{CommitID: id, ModuleID: m.ID, Name: m.FullName(), Paths: paths[id]})
 	}
 	return out, nil
 }
@@ -272,12 +273,12 @@ func (s *Service) depCommits(ctx context.Context, ids []string) ([]DepCommit, er
 // depGraph loads everything the offered dependency commits reach (their
 // closures, the direct edges of all of them, and their records) as the
 // upload's starting graph, with the B5 digest of each of those commits.
-func (s *Service) depGraph(ctx context.Context, deps []DepCommit) (*pushGraph, map[string][]byte, error) {
-	g := newPushGraph()
+func (s *Service) depGraph(ctx context.Context, deps []module.DepCommit) (*module.PushGraph, map[string][]byte, error) {
 	depIDs := make([]string, 0, len(deps))
+	use := map[string]string{} // module -> the offered commit
 	for _, d := range deps {
 		depIDs = append(depIDs, d.CommitID)
-		g.use[d.ModuleID] = d.CommitID
+		use[d.ModuleID] = d.CommitID
 	}
 	closures, err := s.st.closure(ctx, depIDs)
 	if err != nil {
@@ -287,32 +288,34 @@ func (s *Service) depGraph(ctx context.Context, deps []DepCommit) (*pushGraph, m
 	for _, id := range depIDs {
 		existing = append(existing, closures[id]...)
 	}
-	if g.stored, err = s.st.deps(ctx, existing); err != nil {
+	direct, err := s.st.deps(ctx, existing)
+	if err != nil {
 		return nil, nil, err
 	}
 	all := append([]string(nil), existing...)
-	for _, ds := range g.stored {
+	for _, ds := range direct {
 		all = append(all, ds...)
 	}
 	known, err := s.st.commits(ctx, all)
 	if err != nil {
 		return nil, nil, err
 	}
+	moduleOf := make(map[string]string, len(known))
 	digests := make(map[string][]byte, len(known))
 	for id, c := range known {
-		g.moduleOf[id] = c.ModuleID
+		moduleOf[id] = c.ModuleID
 		if digests[id], err = hex.DecodeString(c.B5); err != nil {
 			return nil, nil, fmt.Errorf("commit %s: stored digest: %w", id, err)
 		}
 	}
-	return g, digests, nil
+	return module.NewPushGraph(direct, moduleOf, use), digests, nil
 }
 
 // plan decides each pushed module's commit, dependencies first: its direct
 // dependencies and closure over the graph, its digests, and whether an
 // identical commit is already stored. Each decided commit joins g and
 // digests for the modules after it.
-func (s *Service) plan(ctx context.Context, preps []*prepared, res Resolution, g *pushGraph, digests map[string][]byte, now time.Time) ([]planned, error) {
+func (s *Service) plan(ctx context.Context, preps []*prepared, res module.Resolution, g *module.PushGraph, digests map[string][]byte, now time.Time) ([]planned, error) {
 	plans := make([]planned, len(preps))
 	for _, i := range res.Order {
 		p := preps[i]
@@ -324,7 +327,7 @@ func (s *Service) plan(ctx context.Context, preps []*prepared, res Resolution, g
 			}
 			pl.direct = append(pl.direct, id)
 		}
-		pl.closure = g.closure(pl.direct)
+		pl.closure = g.Closure(pl.direct)
 		b4, b5, err := commitDigests(p.digests, pl.closure, digests)
 		if err != nil {
 			return nil, err
@@ -342,15 +345,15 @@ func (s *Service) plan(ctx context.Context, preps []*prepared, res Resolution, g
 			return nil, err
 		}
 		digests[pl.commit.ID] = b5
-		g.push(pl.commit.ID, p.module.ID, pl.direct)
+		g.Push(pl.commit.ID, p.module.ID, pl.direct)
 	}
 	return plans, nil
 }
 
 // commitDigests returns a module's B4 (the digest of its files) and its B5
 // over the B5 digests of its closure, which digests must all hold.
-func commitDigests(files []FileDigest, closure []string, digests map[string][]byte) (b4, b5 []byte, err error) {
-	b4, err = FilesDigest(files)
+func commitDigests(files []module.FileDigest, closure []string, digests map[string][]byte) (b4, b5 []byte, err error) {
+	b4, err = module.FilesDigest(files)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -361,7 +364,7 @@ func commitDigests(files []FileDigest, closure []string, digests map[string][]by
 		}
 		deps = append(deps, digests[d])
 	}
-	return b4, B5(b4, deps), nil
+	return b4, module.B5(b4, deps), nil
 }
 
 // linkAll links every new commit's files against its own files, its

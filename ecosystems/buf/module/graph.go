@@ -1,4 +1,4 @@
-package buf
+package module
 
 import (
 	"sort"
@@ -107,35 +107,41 @@ func dedupe(sorted []string) []string {
 	return out
 }
 
-// pushGraph is the dependency graph an upload sees while it decides its
+// PushGraph is the dependency graph an upload sees while it decides its
 // commits: the stored commits its offered dependencies reach, and the
 // commits of the upload decided so far. Each module is used at one commit:
 // an offered dependency's, or the pushed one once it is decided, the way the
 // buf CLI builds its workspace.
-type pushGraph struct {
+type PushGraph struct {
 	stored   map[string][]string // stored commit -> its direct dependencies
 	moduleOf map[string]string   // stored commit -> its module
-	pushed   map[string][]string // pushed commit -> its direct dependencies
 	use      map[string]string   // module -> the commit this upload uses
+	pushed   map[string][]string // pushed commit -> its direct dependencies
 }
 
-func newPushGraph() *pushGraph {
-	return &pushGraph{stored: map[string][]string{}, moduleOf: map[string]string{},
-		pushed: map[string][]string{}, use: map[string]string{}}
+// NewPushGraph returns the graph of the stored commits an upload reaches:
+// each one's direct dependencies (stored) and module (moduleOf), and the
+// commit the upload offers for some modules (use). It takes ownership of
+// the maps; nil ones are empty.
+func NewPushGraph(stored map[string][]string, moduleOf, use map[string]string) *PushGraph {
+	if use == nil {
+		use = map[string]string{}
+	}
+	return &PushGraph{stored: stored, moduleOf: moduleOf, use: use, pushed: map[string][]string{}}
 }
 
-// push records a decided commit of the upload: it depends on direct, and
+// Push records a decided commit of the upload: it depends on direct, and
 // it is the commit used for its module from now on.
-func (g *pushGraph) push(commitID, moduleID string, direct []string) {
+func (g *PushGraph) Push(commitID, moduleID string, direct []string) {
 	g.pushed[commitID] = direct
 	g.use[moduleID] = commitID
 }
 
-// closure walks the dependencies reachable from the direct ones, breadth
+// Closure walks the dependencies reachable from the direct ones, breadth
 // first: a pushed commit leads to its recorded direct dependencies, a
 // stored one to its stored edges, each replaced by the commit used for its
 // module. It returns every commit reached once, in the order reached.
-func (g *pushGraph) closure(direct []string) []string {
+func (g *PushGraph) Closure(direct []string) []string {
 	var out []string
 	seen := map[string]bool{}
 	queue := append([]string(nil), direct...)

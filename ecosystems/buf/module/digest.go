@@ -1,4 +1,4 @@
-package buf
+package module
 
 import (
 	"crypto/sha3"
