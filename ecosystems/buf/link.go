@@ -87,33 +87,9 @@ func (c *linkCache) read(ctx context.Context, f CommitFile) ([]byte, error) {
 // InvalidArgument naming the first few problems by file, line and column.
 func (s *Service) linkModule(ctx context.Context, cache *linkCache, preps []*prepared, i int, closure []string, pushedCommit map[string]int) error {
 	p := preps[i]
-	visible := map[string]linkSource{}
-	var own []string
-	for _, f := range p.files {
-		if module.ClassifyPath(f.Path) == module.FileTypeProto {
-			visible[f.Path] = linkSource{content: f.Content}
-			own = append(own, f.Path)
-		}
-	}
-	sort.Strings(own)
-	for _, id := range closure {
-		if j, ok := pushedCommit[id]; ok {
-			for _, f := range preps[j].files {
-				if _, dup := visible[f.Path]; !dup && module.ClassifyPath(f.Path) == module.FileTypeProto {
-					visible[f.Path] = linkSource{content: f.Content}
-				}
-			}
-			continue
-		}
-		files, err := cache.commitFiles(ctx, id)
-		if err != nil {
-			return fmt.Errorf("link %s: files of commit %s: %w", p.module.FullName(), id, err)
-		}
-		for _, f := range files {
-			if _, dup := visible[f.Path]; !dup && module.ClassifyPath(f.Path) == module.FileTypeProto {
-				visible[f.Path] = linkSource{file: f, stored: true}
-			}
-		}
+	visible, own, err := linkSources(ctx, cache, preps, i, closure, pushedCommit)
+	if err != nil {
+		return err
 	}
 
 	parent := ctx
@@ -157,7 +133,7 @@ func (s *Service) linkModule(ctx context.Context, cache *linkCache, preps []*pre
 		MaxParallelism: linkParallelism,
 		Reporter:       rep,
 	}
-	_, err := comp.Compile(ctx, own...)
+	_, err = comp.Compile(ctx, own...)
 	mu.Lock()
 	defer mu.Unlock()
 	switch {
@@ -174,4 +150,40 @@ func (s *Service) linkModule(ctx context.Context, cache *linkCache, preps []*pre
 	default:
 		return fmt.Errorf("link %s: %w", p.module.FullName(), err)
 	}
+}
+
+// linkSources returns the files pushed module i's files may import (its
+// own .proto files, then those of its closure, the first of a path
+// winning) and its own .proto paths, sorted.
+func linkSources(ctx context.Context, cache *linkCache, preps []*prepared, i int, closure []string, pushedCommit map[string]int) (map[string]linkSource, []string, error) {
+	p := preps[i]
+	visible := map[string]linkSource{}
+	var own []string
+	for _, f := range p.files {
+		if module.ClassifyPath(f.Path) == module.FileTypeProto {
+			visible[f.Path] = linkSource{content: f.Content}
+			own = append(own, f.Path)
+		}
+	}
+	sort.Strings(own)
+	for _, id := range closure {
+		if j, ok := pushedCommit[id]; ok {
+			for _, f := range preps[j].files {
+				if _, dup := visible[f.Path]; !dup && module.ClassifyPath(f.Path) == module.FileTypeProto {
+					visible[f.Path] = linkSource{content: f.Content}
+				}
+			}
+			continue
+		}
+		files, err := cache.commitFiles(ctx, id)
+		if err != nil {
+			return nil, nil, fmt.Errorf("link %s: files of commit %s: %w", p.module.FullName(), id, err)
+		}
+		for _, f := range files {
+			if _, dup := visible[f.Path]; !dup && module.ClassifyPath(f.Path) == module.FileTypeProto {
+				visible[f.Path] = linkSource{file: f, stored: true}
+			}
+		}
+	}
+	return visible, own, nil
 }
