@@ -30,7 +30,8 @@ func mustHex(s string) []byte {
 //
 // The v1 and v1beta1 APIs (and the owner API) generate a distinct Go type
 // for each message, also where messages share their shape. These read
-// requests through that shape, once for every version.
+// requests through that shape, and serve the calls both versions share,
+// once for every version.
 
 // idOrName is a reference message: an id, or a name of type N.
 type idOrName[N any] interface {
@@ -112,6 +113,11 @@ func ownerRef(r idOrName[string], what string) (OwnerRef, error) {
 	return OwnerRef{}, errs.Invalidf("%s reference needs an id or a name", what)
 }
 
+// fileType is the file type enum of either API version.
+type fileType interface {
+	modulev1.FileType | modulev1beta1.FileType
+}
+
 // fileTypes converts the file types of a download request (both API
 // versions number them alike).
 func fileTypes[T fileType](ts []T) ([]module.FileType, error) {
@@ -155,11 +161,6 @@ func listCommits[Q listCommitsRequest[R, N], R idOrName[N], N resourceName](ctx 
 		return nil, "", err
 	}
 	return commits, nextToken(p, len(commits)), nil
-}
-
-// fileType is the file type enum of either API version.
-type fileType interface {
-	modulev1.FileType | modulev1beta1.FileType
 }
 
 // downloadValue is one value of a download request.
