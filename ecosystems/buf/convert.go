@@ -298,6 +298,21 @@ func labelRefFromV1(r *modulev1.LabelRef) (LabelRef, error) {
 	return LabelRef{}, errs.Invalidf("a label reference needs an id or a name")
 }
 
+// listOrder reads the order of a v1 ListModules or ListLabels request (both
+// enums number their values alike): newest first unless ascending, by
+// update time or by creation time.
+func listOrder[T modulev1.ListModulesRequest_Order | modulev1.ListLabelsRequest_Order](o T) (desc, byUpdate bool) {
+	switch modulev1.ListModulesRequest_Order(o) {
+	case modulev1.ListModulesRequest_ORDER_UNSPECIFIED, modulev1.ListModulesRequest_ORDER_CREATE_TIME_DESC:
+		return true, false
+	case modulev1.ListModulesRequest_ORDER_UPDATE_TIME_DESC:
+		return true, true
+	case modulev1.ListModulesRequest_ORDER_UPDATE_TIME_ASC:
+		return false, true
+	}
+	return false, false // by creation time, oldest first
+}
+
 // ---- v1beta1 ----
 
 func digestTypeV1beta1(t modulev1beta1.DigestType) (modulev1beta1.DigestType, error) {

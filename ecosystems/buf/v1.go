@@ -58,9 +58,7 @@ func (h *v1Module) ListModules(ctx context.Context, req *connect.Request[modulev
 		}
 		owners = append(owners, o)
 	}
-	order := req.Msg.GetOrder()
-	desc := order == modulev1.ListModulesRequest_ORDER_UNSPECIFIED || order == modulev1.ListModulesRequest_ORDER_CREATE_TIME_DESC || order == modulev1.ListModulesRequest_ORDER_UPDATE_TIME_DESC
-	byUpdate := order == modulev1.ListModulesRequest_ORDER_UPDATE_TIME_DESC || order == modulev1.ListModulesRequest_ORDER_UPDATE_TIME_ASC
+	desc, byUpdate := listOrder(req.Msg.GetOrder())
 	p, err := pageFrom(req.Msg.GetPageSize(), req.Msg.GetPageToken(), desc)
 	if err != nil {
 		return nil, err
@@ -210,9 +208,7 @@ func (h *v1) ListLabels(ctx context.Context, req *connect.Request[modulev1.ListL
 	if err != nil {
 		return nil, err
 	}
-	order := req.Msg.GetOrder()
-	desc := order == modulev1.ListLabelsRequest_ORDER_UNSPECIFIED || order == modulev1.ListLabelsRequest_ORDER_CREATE_TIME_DESC || order == modulev1.ListLabelsRequest_ORDER_UPDATE_TIME_DESC
-	byUpdate := order == modulev1.ListLabelsRequest_ORDER_UPDATE_TIME_DESC || order == modulev1.ListLabelsRequest_ORDER_UPDATE_TIME_ASC
+	desc, byUpdate := listOrder(req.Msg.GetOrder())
 	p, err := pageFrom(req.Msg.GetPageSize(), req.Msg.GetPageToken(), desc)
 	if err != nil {
 		return nil, err
