@@ -3,8 +3,6 @@ package buf
 import (
 	"context"
 
-	"go.uber.org/zap"
-
 	"github.com/packyard/packyard/pkg/audit"
 )
 
@@ -19,17 +17,12 @@ const (
 	auditLabelUnarchiv = "buf.label.unarchive"
 )
 
-// record writes one audit event for a completed write. The write already
-// happened, so a failure to record is logged, not returned.
+// record writes one audit event for a completed write (audit.Record: a
+// failure to record is logged, not returned).
 func (s *Service) record(ctx context.Context, action string, o Owner, resource string, details map[string]string) {
-	if s.audit == nil {
-		return
-	}
 	org := ""
 	if o.Kind == OwnerOrg {
 		org = o.Name
 	}
-	if err := s.audit.Record(ctx, audit.Event{Action: action, Org: org, Resource: resource, Details: details}); err != nil {
-		s.log.Error("audit record failed", zap.String("action", action), zap.String("resource", resource), zap.Error(err))
-	}
+	audit.Record(ctx, s.audit, s.log, audit.Event{Action: action, Org: org, Resource: resource, Details: details})
 }
