@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
@@ -78,7 +79,7 @@ func ValidateConstraint(c string) error {
 				continue
 			}
 			v = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(v, ".*"), ".x"), ".X")
-			if _, err := Normalize(v); err != nil {
+			if _, err := format.Normalize(v); err != nil {
 				return errs.Invalidf("constraint %q: %q is not a version", c, p)
 			}
 		}
@@ -96,7 +97,7 @@ func (s *Service) AddAdvisory(ctx context.Context, orgName string, in AdvisoryIn
 	a := Advisory{ID: metadata.NewID(), Package: strings.ToLower(strings.TrimSpace(in.Package)), Versions: strings.TrimSpace(in.Versions),
 		Title: strings.TrimSpace(in.Title), CVE: strings.TrimSpace(in.CVE), Link: strings.TrimSpace(in.Link),
 		Severity: strings.ToLower(strings.TrimSpace(in.Severity)), ReportedAt: s.now().Truncate(time.Second)}
-	if err := ValidatePackageName(a.Package); err != nil {
+	if err := format.ValidatePackageName(a.Package); err != nil {
 		return Advisory{}, errs.Invalidf("package: %v", err)
 	}
 	if err := ValidateConstraint(a.Versions); err != nil {
@@ -187,7 +188,7 @@ func nullable(s string) any {
 
 // composerAdvisory is the full advisory object Composer's audit reads.
 func (a Advisory) composerAdvisory(repo string) json.RawMessage {
-	return mustJSON(map[string]any{
+	return format.MustJSON(map[string]any{
 		"advisoryId":         "PKYD-" + a.ID,
 		"packageName":        a.Package,
 		"remoteId":           a.ID,
@@ -216,7 +217,7 @@ func (s *Service) SecurityAdvisories(ctx context.Context, orgName, repoURL strin
 	var clean []string
 	for _, n := range names {
 		n = strings.ToLower(strings.TrimSpace(n))
-		if ValidatePackageName(n) == nil && !seen[n] {
+		if format.ValidatePackageName(n) == nil && !seen[n] {
 			seen[n] = true
 			clean = append(clean, n)
 		}
@@ -335,7 +336,7 @@ func (s *Service) upstreamAdvisories(ctx context.Context, u upstreamRow, names [
 				if list == nil {
 					list = []json.RawMessage{}
 				}
-				body := mustJSON(list)
+				body := format.MustJSON(list)
 				if err := s.storeDoc(ctx, s.db, u.ID, "advisories/"+n, upDoc{Status: http.StatusOK, Body: body}); err != nil {
 					return nil, err
 				}

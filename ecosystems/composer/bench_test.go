@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/sqldb"
 )
@@ -137,12 +138,14 @@ func seedPackages(b *testing.B, s *stack, n, v int) {
 				if err != nil {
 					return err
 				}
-				m := Manifest{Name: name, Fields: Object{{"name", mustJSON(name)}, {"description", mustJSON("package " + name)},
-					{"require", json.RawMessage(`{"php":">=8.1","acme/seed":"^1.0"}`)}, {"autoload", json.RawMessage(`{"psr-4":{"Acme\\":"src/"}}`)}}}
+				m := format.Manifest{Name: name, Fields: format.Object{
+					{Key: "name", Value: format.MustJSON(name)}, {Key: "description", Value: format.MustJSON("package " + name)},
+					{Key: "require", Value: json.RawMessage(`{"php":">=8.1","acme/seed":"^1.0"}`)},
+					{Key: "autoload", Value: json.RawMessage(`{"psr-4":{"Acme\\":"src/"}}`)}}}
 				for j := 0; j < v; j++ {
 					ver := fmt.Sprintf("1.%d.0", j)
 					ref := fmt.Sprintf("%040d", j)
-					e, _ := json.Marshal(versionEntry(org.Name, m, name, ver, ver+".0", ref, sha, time.Unix(1700000000, 0)))
+					e, _ := json.Marshal(format.Entry(org.Name, m, name, ver, ver+".0", ref, sha, time.Unix(1700000000, 0)))
 					if _, err := tx.Exec(ctx, `INSERT INTO composer_versions (package_id, normalized, version, reference, entry, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 						id, ver+".0", ver, ref, string(e), int64(1)); err != nil {
 						return err

@@ -4,17 +4,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/config"
 )
 
 // Config is the Composer ecosystem's configuration (PACKYARD_COMPOSER_*).
 type Config struct {
-	MaxUploadSize int64         // PACKYARD_COMPOSER_MAX_UPLOAD_SIZE: the zip as uploaded
-	Archive       ArchiveLimits // PACKYARD_COMPOSER_MAX_ARCHIVE_ENTRIES, _MAX_UNCOMPRESSED_SIZE, _MAX_COMPRESSION_RATIO
-	SyncInterval  time.Duration // PACKYARD_COMPOSER_SYNC_INTERVAL: periodic git sync; 0 ("off") disables it
-	SyncTimeout   time.Duration // PACKYARD_COMPOSER_SYNC_TIMEOUT: one source's sync
-	MaxDistSize   int64         // PACKYARD_COMPOSER_MAX_DIST_SIZE: a zip built from a git commit
-	CacheTTL      time.Duration // PACKYARD_COMPOSER_CACHE_TTL: cached documents (they are also invalidated on change)
+	MaxUploadSize int64                // PACKYARD_COMPOSER_MAX_UPLOAD_SIZE: the zip as uploaded
+	Archive       format.ArchiveLimits // PACKYARD_COMPOSER_MAX_ARCHIVE_ENTRIES, _MAX_UNCOMPRESSED_SIZE, _MAX_COMPRESSION_RATIO
+	SyncInterval  time.Duration        // PACKYARD_COMPOSER_SYNC_INTERVAL: periodic git sync; 0 ("off") disables it
+	SyncTimeout   time.Duration        // PACKYARD_COMPOSER_SYNC_TIMEOUT: one source's sync
+	MaxDistSize   int64                // PACKYARD_COMPOSER_MAX_DIST_SIZE: a zip built from a git commit
+	CacheTTL      time.Duration        // PACKYARD_COMPOSER_CACHE_TTL: cached documents (they are also invalidated on change)
 	Upstream      UpstreamConfig
 }
 
@@ -31,7 +32,7 @@ type UpstreamConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		MaxUploadSize: 64 << 20,
-		Archive:       ArchiveLimits{MaxEntries: 20000, MaxUncompressed: 512 << 20, MaxRatio: 200, MaxManifest: 1 << 20},
+		Archive:       format.ArchiveLimits{MaxEntries: 20000, MaxUncompressed: 512 << 20, MaxRatio: 200, MaxManifest: 1 << 20},
 		SyncInterval:  15 * time.Minute,
 		SyncTimeout:   10 * time.Minute,
 		MaxDistSize:   256 << 20,
@@ -52,7 +53,7 @@ func ConfigFromEnv(env config.Env) (Config, error) {
 	d := DefaultConfig()
 	c := Config{
 		MaxUploadSize: l.Size("PACKYARD_COMPOSER_MAX_UPLOAD_SIZE", d.MaxUploadSize),
-		Archive: ArchiveLimits{
+		Archive: format.ArchiveLimits{
 			MaxEntries:      l.Int("PACKYARD_COMPOSER_MAX_ARCHIVE_ENTRIES", d.Archive.MaxEntries, 1, 10_000_000),
 			MaxUncompressed: l.Size("PACKYARD_COMPOSER_MAX_UNCOMPRESSED_SIZE", d.Archive.MaxUncompressed),
 			MaxRatio:        int64(l.Int("PACKYARD_COMPOSER_MAX_COMPRESSION_RATIO", int(d.Archive.MaxRatio), 2, 100000)),

@@ -22,6 +22,7 @@ import (
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/memory"
 
+	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/errs"
 )
 
@@ -305,17 +306,17 @@ func manifestAt(c *object.Commit) ([]byte, error) {
 // zip: tree order, directories before their content, paths marked
 // export-ignore in .gitattributes (at any level) left out, submodules
 // skipped.
-func (g *gitRepo) archiveFiles(c *object.Commit) ([]ArchiveFile, error) {
+func (g *gitRepo) archiveFiles(c *object.Commit) ([]format.ArchiveFile, error) {
 	tree, err := c.Tree()
 	if err != nil {
 		return nil, err
 	}
-	var out []ArchiveFile
+	var out []format.ArchiveFile
 	err = g.walk(tree, nil, nil, &out)
 	return out, err
 }
 
-func (g *gitRepo) walk(tree *object.Tree, dir []string, patterns []gitignore.Pattern, out *[]ArchiveFile) error {
+func (g *gitRepo) walk(tree *object.Tree, dir []string, patterns []gitignore.Pattern, out *[]format.ArchiveFile) error {
 	for _, e := range tree.Entries {
 		if e.Name == ".gitattributes" && e.Mode.IsFile() {
 			ps, err := g.attributes(e.Hash, dir)
@@ -340,14 +341,14 @@ func (g *gitRepo) walk(tree *object.Tree, dir []string, patterns []gitignore.Pat
 			if err != nil {
 				return err
 			}
-			*out = append(*out, ArchiveFile{Path: rel, Dir: true})
+			*out = append(*out, format.ArchiveFile{Path: rel, Dir: true})
 			if err := g.walk(sub, p, patterns, out); err != nil {
 				return err
 			}
 		case filemode.Submodule:
 			continue
 		default:
-			*out = append(*out, ArchiveFile{
+			*out = append(*out, format.ArchiveFile{
 				Path:       rel,
 				Executable: e.Mode == filemode.Executable,
 				Symlink:    e.Mode == filemode.Symlink,

@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+
+	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/server"
-	"go.uber.org/zap"
 )
 
 // Ecosystem serves Composer repositories under /composer/{org}.
@@ -79,7 +81,7 @@ func (e *Ecosystem) serveDoc(c echo.Context, d Doc) error {
 			return c.NoContent(http.StatusNotModified)
 		}
 	}
-	return c.Blob(http.StatusOK, "application/json", ExpandBase(d.Body, e.base.For(c.Request())))
+	return c.Blob(http.StatusOK, "application/json", format.ExpandBase(d.Body, e.base.For(c.Request())))
 }
 
 func (e *Ecosystem) packagesJSON(c echo.Context) error {
@@ -92,7 +94,7 @@ func (e *Ecosystem) packagesJSON(c echo.Context) error {
 	d, err := e.svc.Document(c.Request().Context(), c.Param("org"), "packages.json")
 	if errors.Is(err, errs.ErrNotFound) {
 		// An organization without packages yet: an empty repository.
-		body, rerr := RootDoc(c.Param("org"), nil)
+		body, rerr := format.RootDoc(c.Param("org"), nil)
 		if rerr != nil {
 			return rerr
 		}
@@ -118,7 +120,7 @@ func (e *Ecosystem) p2(c echo.Context) error {
 		base, dev = b, true
 	}
 	name := strings.ToLower(c.Param("vendor") + "/" + base)
-	if ValidatePackageName(name) != nil {
+	if format.ValidatePackageName(name) != nil {
 		return errs.NotFoundf("package %s not found", name)
 	}
 	d, err := e.svc.Metadata(c.Request().Context(), c.Param("org"), name, dev)
@@ -134,7 +136,7 @@ func (e *Ecosystem) p2(c echo.Context) error {
 func (e *Ecosystem) dist(c echo.Context) error {
 	ref, ok := strings.CutSuffix(c.Param("file"), ".zip")
 	name := strings.ToLower(c.Param("vendor") + "/" + c.Param("name"))
-	if !ok || ref == "" || ValidatePackageName(name) != nil {
+	if !ok || ref == "" || format.ValidatePackageName(name) != nil {
 		return errs.NotFoundf("not found")
 	}
 	rc, info, err := e.svc.Dist(c.Request().Context(), c.Param("org"), name, ref)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/errs"
 )
 
@@ -30,7 +31,7 @@ func (e *Ecosystem) mirrorDist(c echo.Context) error {
 	file := c.Param("file")
 	dot := strings.LastIndexByte(file, '.')
 	name := strings.ToLower(c.Param("vendor") + "/" + c.Param("name"))
-	if dot <= 0 || ValidatePackageName(name) != nil {
+	if dot <= 0 || format.ValidatePackageName(name) != nil {
 		return errs.NotFoundf("not found")
 	}
 	key := file[:dot]

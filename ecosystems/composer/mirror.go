@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
@@ -146,7 +147,7 @@ func (s *Service) upstreamP2(ctx context.Context, u upstreamRow, name string, de
 
 // upstreamVersions returns the full (expanded) version objects of a
 // package in an upstream p2 document; nil when the package is absent.
-func upstreamVersions(body []byte, name string) ([]Object, error) {
+func upstreamVersions(body []byte, name string) ([]format.Object, error) {
 	var doc struct {
 		Packages map[string]json.RawMessage `json:"packages"`
 		Minified string                     `json:"minified"`
@@ -163,15 +164,15 @@ func upstreamVersions(body []byte, name string) ([]Object, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	var list []Object
+	var list []format.Object
 	if err := json.Unmarshal(raw, &list); err != nil {
 		// The older form: an object keyed by version.
-		var byVersion Object
+		var byVersion format.Object
 		if err2 := json.Unmarshal(raw, &byVersion); err2 != nil {
 			return nil, fmt.Errorf("packages[%s]: %w", name, err)
 		}
 		for _, f := range byVersion {
-			o, err := ParseObject(f.Value)
+			o, err := format.ParseObject(f.Value)
 			if err != nil {
 				return nil, err
 			}
@@ -180,10 +181,10 @@ func upstreamVersions(body []byte, name string) ([]Object, error) {
 		return list, nil
 	}
 	if doc.Minified == "composer/2.0" {
-		list = Expand(list)
+		list = format.Expand(list)
 	}
 	if list == nil {
-		list = []Object{}
+		list = []format.Object{}
 	}
 	return list, nil
 }
@@ -218,14 +219,14 @@ func buildProxied(org, name string, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("upstream document of %s: %w", name, err)
 	}
-	out := make([]Object, 0, len(vs))
+	out := make([]format.Object, 0, len(vs))
 	for _, v := range vs {
 		out = append(out, rewriteVersion(org, name, v))
 	}
 	return json.Marshal(struct {
-		Packages map[string][]Object `json:"packages"`
-		Minified string              `json:"minified"`
-	}{map[string][]Object{name: Minify(out)}, "composer/2.0"})
+		Packages map[string][]format.Object `json:"packages"`
+		Minified string                     `json:"minified"`
+	}{map[string][]format.Object{name: format.Minify(out)}, "composer/2.0"})
 }
 
 type upstreamDist struct {
@@ -235,12 +236,12 @@ type upstreamDist struct {
 	Shasum    string `json:"shasum"`
 }
 
-func parseDist(v Object) (upstreamDist, Object, bool) {
+func parseDist(v format.Object) (upstreamDist, format.Object, bool) {
 	raw := v.Get("dist")
 	if raw == nil {
 		return upstreamDist{}, nil, false
 	}
-	obj, err := ParseObject(raw)
+	obj, err := format.ParseObject(raw)
 	if err != nil {
 		return upstreamDist{}, nil, false
 	}
@@ -272,10 +273,6 @@ func distExt(typ string) string {
 	return "bin"
 }
 
-func mirrorURL(org, name, key, ext string) string {
-	return basePlaceholder + "/composer/" + org + "/mirror/" + name + "/" + key + "." + ext
-}
-
 // displayURL is an upstream URL without user information or query (which
 // may carry the upstream's credentials).
 func displayURL(raw string) string {
@@ -287,15 +284,15 @@ func displayURL(raw string) string {
 	return u.String()
 }
 
-func rewriteVersion(org, name string, v Object) Object {
+func rewriteVersion(org, name string, v format.Object) format.Object {
 	v = v.Without("notification-url")
 	d, obj, ok := parseDist(v)
 	if !ok {
 		return v
 	}
-	obj = obj.With("url", mustJSON(mirrorURL(org, name, distKey(d), distExt(d.Type))))
-	obj = obj.With("upstream-url", mustJSON(displayURL(d.URL)))
-	return v.With("dist", mustJSON(obj))
+	obj = obj.With("url", format.MustJSON(format.MirrorURL(org, name, distKey(d), distExt(d.Type))))
+	obj = obj.With("upstream-url", format.MustJSON(displayURL(d.URL)))
+	return v.With("dist", format.MustJSON(obj))
 }
 
 // ---- mirrored archives ----
@@ -346,7 +343,7 @@ func (s *Service) MirrorDist(ctx context.Context, orgName, name, key string) (io
 
 // packageVersions returns the upstream that serves a (non-private) package
 // and its versions, stable and dev.
-func (s *Service) packageVersions(ctx context.Context, org orgRef, name string) (upstreamRow, []Object, error) {
+func (s *Service) packageVersions(ctx context.Context, org orgRef, name string) (upstreamRow, []format.Object, error) {
 	gen, err := s.meta.Generation(ctx, scope(org))
 	if err != nil {
 		return upstreamRow{}, nil, err
@@ -362,7 +359,7 @@ func (s *Service) packageVersions(ctx context.Context, org orgRef, name string) 
 		return upstreamRow{}, nil, err
 	}
 	for _, u := range ups {
-		var all []Object
+		var all []format.Object
 		found := false
 		for _, dev := range []bool{false, true} {
 			st, ok, err := s.upstreamP2(ctx, u, name, dev)
@@ -499,12 +496,12 @@ func (s *Service) MirrorPackage(ctx context.Context, orgName, name, version stri
 		return nil, err
 	}
 	name = strings.ToLower(strings.TrimSpace(name))
-	if err := ValidatePackageName(name); err != nil {
+	if err := format.ValidatePackageName(name); err != nil {
 		return nil, errs.Invalidf("%v", err)
 	}
 	want := ""
 	if version != "" {
-		if want, err = Normalize(version); err != nil {
+		if want, err = format.Normalize(version); err != nil {
 			return nil, errs.Invalidf("version %q is not a valid Composer version", version)
 		}
 	}
@@ -516,7 +513,7 @@ func (s *Service) MirrorPackage(ctx context.Context, orgName, name, version stri
 	for _, v := range vs {
 		var pretty, norm string
 		_ = json.Unmarshal(v.Get("version"), &pretty)
-		if norm, _ = Normalize(pretty); norm == "" {
+		if norm, _ = format.Normalize(pretty); norm == "" {
 			_ = json.Unmarshal(v.Get("version_normalized"), &norm)
 		}
 		if want != "" && norm != want {
@@ -566,7 +563,7 @@ func (s *Service) MirrorLock(ctx context.Context, orgName string, lock []byte) (
 	for _, p := range append(l.Packages, l.PackagesDev...) {
 		name := strings.ToLower(p.Name)
 		res := MirrorResult{Name: name, Version: p.Version, Reference: p.Dist.Reference}
-		if ValidatePackageName(name) != nil || p.Dist.URL == "" {
+		if format.ValidatePackageName(name) != nil || p.Dist.URL == "" {
 			res.Status, res.Error = "not-found", "no dist in the lock file"
 			out = append(out, res)
 			continue

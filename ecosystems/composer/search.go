@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/errs"
 )
 
@@ -382,7 +383,7 @@ func parseUpstreamSearch(body []byte) ([]SearchResult, error) {
 	seen := map[string]bool{}
 	for _, r := range doc.Results {
 		name := strings.ToLower(strings.TrimSpace(r.Name))
-		if v, ok := r.Virtual.(bool); (ok && v) || (r.Virtual != nil && !ok) || seen[name] || ValidatePackageName(name) != nil {
+		if v, ok := r.Virtual.(bool); (ok && v) || (r.Virtual != nil && !ok) || seen[name] || format.ValidatePackageName(name) != nil {
 			continue
 		}
 		seen[name] = true
@@ -414,7 +415,7 @@ func parseUpstreamList(body []byte) ([]SearchResult, error) {
 	seen := map[string]bool{}
 	for _, n := range *doc.Names {
 		name := strings.ToLower(strings.TrimSpace(n))
-		if seen[name] || ValidatePackageName(name) != nil {
+		if seen[name] || format.ValidatePackageName(name) != nil {
 			continue
 		}
 		seen[name] = true

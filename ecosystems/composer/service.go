@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 
+	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/cas"
@@ -162,19 +163,19 @@ func (s *Service) rebuild(ctx context.Context, tx *sqldb.Tx, org orgRef, touched
 		if err != nil {
 			return err
 		}
-		var vs []VersionEntry
+		var vs []format.VersionEntry
 		for rows.Next() {
 			var n, e string
 			if err := rows.Scan(&n, &e); err != nil {
 				rows.Close()
 				return err
 			}
-			o, err := ParseObject([]byte(e))
+			o, err := format.ParseObject([]byte(e))
 			if err != nil {
 				rows.Close()
 				return fmt.Errorf("stored entry of %s %s: %w", name, n, err)
 			}
-			vs = append(vs, VersionEntry{Normalized: n, Entry: o})
+			vs = append(vs, format.VersionEntry{Normalized: n, Entry: o})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -187,7 +188,7 @@ func (s *Service) rebuild(ctx context.Context, tx *sqldb.Tx, org orgRef, touched
 			}
 			continue
 		}
-		stable, dev, err := BuildP2(name, vs)
+		stable, dev, err := format.BuildP2(name, vs)
 		if err != nil {
 			return err
 		}
@@ -211,17 +212,20 @@ func (s *Service) rebuild(ctx context.Context, tx *sqldb.Tx, org orgRef, touched
 	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM composer_upstreams WHERE org_id = ?`, org.ID).Scan(&upstreams); err != nil {
 		return err
 	}
-	root, err := rootDoc(org.Name, names, upstreams > 0)
+	root, err := format.RootDoc(org.Name, names)
+	if upstreams > 0 {
+		root, err = format.MirrorRootDoc(org.Name)
+	}
 	if err != nil {
 		return err
 	}
 	return s.putDoc(ctx, tx, org, "packages.json", root)
 }
 
-func latestDescription(vs []VersionEntry) string {
+func latestDescription(vs []format.VersionEntry) string {
 	best := -1
 	for i, v := range vs {
-		if best < 0 || CompareNormalized(v.Normalized, vs[best].Normalized) > 0 && ParseStability(v.Normalized) != StabilityDev {
+		if best < 0 || format.CompareNormalized(v.Normalized, vs[best].Normalized) > 0 && format.ParseStability(v.Normalized) != format.StabilityDev {
 			best = i
 		}
 	}
@@ -323,20 +327,6 @@ func (s *Service) existingDist(ctx context.Context, q sqldb.Querier, packageID, 
 	return d, err == nil, err
 }
 
-// versionEntry builds the p2 object of a version: every field of its
-// composer.json, then the repository's fields.
-func versionEntry(org string, m Manifest, name, pretty, normalized, reference, sha1 string, t time.Time) Object {
-	e := m.Fields.Without("version", "version_normalized", "dist", "source", "default-branch")
-	e = e.With("name", mustJSON(name))
-	e = e.With("version", mustJSON(pretty))
-	e = e.With("version_normalized", mustJSON(normalized))
-	e = e.With("dist", mustJSON(map[string]string{"type": "zip", "url": distURL(org, name, reference), "reference": reference, "shasum": sha1}))
-	if e.Get("time") == nil && !t.IsZero() {
-		e = e.With("time", mustJSON(t.UTC().Format(time.RFC3339)))
-	}
-	return e
-}
-
 // ---- uploads ----
 
 // UploadResult describes a published version.
@@ -377,11 +367,11 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 	if n == 0 {
 		return UploadResult{}, errs.Invalidf("the upload is empty; send a zip archive as the request body")
 	}
-	raw, err := InspectZip(f, n, s.cfg.Archive)
+	raw, err := format.InspectZip(f, n, s.cfg.Archive)
 	if err != nil {
 		return UploadResult{}, err
 	}
-	m, err := ParseManifest(raw, true)
+	m, err := format.ParseManifest(raw, true)
 	if err != nil {
 		return UploadResult{}, err
 	}
@@ -392,12 +382,12 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 	case version == "":
 		version = m.Version
 	}
-	normalized, err := Normalize(version)
+	normalized, err := format.Normalize(version)
 	if err != nil {
 		return UploadResult{}, errs.Invalidf("version %q is not a valid Composer version", version)
 	}
 	if m.Version != "" {
-		if mn, err := Normalize(m.Version); err != nil || mn != normalized {
+		if mn, err := format.Normalize(m.Version); err != nil || mn != normalized {
 			return UploadResult{}, errs.Invalidf("version %q does not match composer.json's version %q", version, m.Version)
 		}
 	}
@@ -412,7 +402,7 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 		return UploadResult{}, fmt.Errorf("store archive: %w", err)
 	}
 	ref := d.Extra[cas.SHA1]
-	entry := versionEntry(org.Name, m, m.Name, version, normalized, ref, ref, s.now())
+	entry := format.Entry(org.Name, m, m.Name, version, normalized, ref, ref, s.now())
 	entryJSON, _ := json.Marshal(entry)
 	err = s.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
 		id, err := s.ensurePackage(ctx, tx, org, m.Name)
@@ -465,7 +455,7 @@ func (s *Service) DeleteVersion(ctx context.Context, orgName, name, version stri
 	if err != nil {
 		return err
 	}
-	normalized, err := Normalize(version)
+	normalized, err := format.Normalize(version)
 	if err != nil {
 		return err
 	}
@@ -615,7 +605,7 @@ func (s *Service) ListPackages(ctx context.Context, orgName string) ([]PackageIn
 
 func sortVersions(vs []PackageVersion) {
 	for i := 1; i < len(vs); i++ {
-		for j := i; j > 0 && CompareNormalized(vs[j].Normalized, vs[j-1].Normalized) > 0; j-- {
+		for j := i; j > 0 && format.CompareNormalized(vs[j].Normalized, vs[j-1].Normalized) > 0; j-- {
 			vs[j], vs[j-1] = vs[j-1], vs[j]
 		}
 	}

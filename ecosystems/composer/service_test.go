@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 )
@@ -43,8 +44,8 @@ func (s *stack) do(method, path, token string, body io.Reader, hdr ...string) (*
 }
 
 type p2doc struct {
-	Packages map[string][]Object `json:"packages"`
-	Minified string              `json:"minified"`
+	Packages map[string][]format.Object `json:"packages"`
+	Minified string                     `json:"minified"`
 }
 
 func (s *stack) p2(org, name, token string) map[string]map[string]any {
@@ -58,7 +59,7 @@ func (s *stack) p2(org, name, token string) map[string]map[string]any {
 		require.Equal(s.t, http.StatusOK, res.StatusCode, string(body))
 		var d p2doc
 		require.NoError(s.t, json.Unmarshal(body, &d))
-		for _, v := range Expand(d.Packages[name]) {
+		for _, v := range format.Expand(d.Packages[name]) {
 			b, _ := json.Marshal(v)
 			var m map[string]any
 			require.NoError(s.t, json.Unmarshal(b, &m))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
@@ -432,7 +433,7 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 		if raw == nil {
 			return rep, errs.PreconditionFailedf("the default branch %s has no composer.json", remote.DefaultBranch)
 		}
-		m, err := ParseManifest(raw, true)
+		m, err := format.ParseManifest(raw, true)
 		if err != nil {
 			return rep, errs.PreconditionFailedf("the default branch %s: %v", remote.DefaultBranch, err)
 		}
@@ -525,15 +526,15 @@ func (s *Service) readRef(ctx context.Context, repo *gitRepo, org orgRef, name, 
 	if raw == nil {
 		return warn("skipped: no composer.json")
 	}
-	m, err := ParseManifest(raw, false)
+	m, err := format.ParseManifest(raw, false)
 	if err != nil {
 		return warn("skipped: %v", err)
 	}
 	var normalized, pretty string
 	if tag, ok := strings.CutPrefix(ref, "refs/tags/"); ok {
-		normalized, pretty, err = TagVersion(tag, m.Version)
+		normalized, pretty, err = format.TagVersion(tag, m.Version)
 	} else {
-		normalized, pretty, err = BranchVersion(strings.TrimPrefix(ref, "refs/heads/"))
+		normalized, pretty, err = format.BranchVersion(strings.TrimPrefix(ref, "refs/heads/"))
 	}
 	if err != nil {
 		return warn("%s", errs.PublicMessage(err))
@@ -562,7 +563,7 @@ func (s *Service) readRef(ctx context.Context, repo *gitRepo, org orgRef, name, 
 		r.dist = &d
 		sha = d.Extra[cas.SHA1]
 	}
-	entry := versionEntry(org.Name, m, name, pretty, normalized, r.Commit, sha, c.Committer.When)
+	entry := format.Entry(org.Name, m, name, pretty, normalized, r.Commit, sha, c.Committer.When)
 	b, _ := json.Marshal(entry)
 	r.Entry = string(b)
 	return r, nil
@@ -574,10 +575,10 @@ func (s *Service) buildDist(ctx context.Context, repo *gitRepo, c *object.Commit
 	if err != nil {
 		return cas.Descriptor{}, err
 	}
-	vendor, pkg := splitName(name)
+	vendor, pkg, _ := strings.Cut(name, "/")
 	prefix := fmt.Sprintf("%s-%s-%s/", vendor, pkg, c.Hash.String()[:7])
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(BuildZip(pw, prefix, c.Committer.When, files)) }()
+	go func() { pw.CloseWithError(format.BuildZip(pw, prefix, c.Committer.When, files)) }()
 	opts := []cas.PutOption{cas.WithDigests(cas.SHA1)}
 	if s.cfg.MaxDistSize > 0 {
 		opts = append(opts, cas.WithMaxSize(s.cfg.MaxDistSize))
@@ -664,7 +665,7 @@ func (s *Service) assignVersions(ctx context.Context, tx *sqldb.Tx, sourceID, pk
 		}
 		entry := r.Entry
 		if r.Name == defaultRef {
-			o, err := ParseObject([]byte(entry))
+			o, err := format.ParseObject([]byte(entry))
 			if err != nil {
 				return 0, nil, err
 			}

@@ -1,9 +1,12 @@
 package composer
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -201,3 +204,25 @@ func (g *gitRepoDir) commit(files map[string]string) string {
 }
 
 func newMemCache() *memory.Cache { return memory.New(memory.Config{}) }
+
+// zf is one entry of a zip built by makeZip.
+type zf struct {
+	name   string
+	body   string
+	method uint16
+}
+
+// makeZip builds a zip archive of files as given (no checks, any names).
+func makeZip(t testing.TB, files ...zf) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for _, f := range files {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.name, Method: f.method})
+		require.NoError(t, err)
+		_, err = io.WriteString(w, f.body)
+		require.NoError(t, err)
+	}
+	require.NoError(t, zw.Close())
+	return b.Bytes()
+}

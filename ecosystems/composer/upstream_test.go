@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/metadata"
 )
 
@@ -228,7 +229,7 @@ func TestProxiedMetadataIsExpandedAndRewritten(t *testing.T) {
 	var d p2doc
 	require.NoError(t, json.Unmarshal(body, &d))
 	require.Equal(t, "composer/2.0", d.Minified)
-	vs := Expand(d.Packages["pub/log"])
+	vs := format.Expand(d.Packages["pub/log"])
 	require.Len(t, vs, 2)
 	require.NotNil(t, vs[0].Get("require"))
 	require.Nil(t, vs[1].Get("require"), "the __unset of the upstream is kept")
@@ -237,7 +238,7 @@ func TestProxiedMetadataIsExpandedAndRewritten(t *testing.T) {
 	for i, v := range vs {
 		var dist map[string]string
 		require.NoError(t, json.Unmarshal(v.Get("dist"), &dist))
-		out := string(ExpandBase(mustJSON(dist["url"]), "http://reg"))
+		out := string(format.ExpandBase(format.MustJSON(dist["url"]), "http://reg"))
 		require.True(t, strings.HasPrefix(out, `"http://reg/composer/acme/mirror/pub/log/`), out)
 		require.True(t, strings.HasPrefix(dist["upstream-url"], f.srv.URL+"/dists/log-"), "original URL kept (%d)", i)
 	}

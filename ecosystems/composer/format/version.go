@@ -1,8 +1,9 @@
-package composer
+package format
 
 import (
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -273,7 +274,7 @@ func BranchAlias(pretty string, aliases map[string]string, defaultBranch bool) s
 	if !strings.HasPrefix(pretty, "dev-") && !strings.HasSuffix(pretty, "-dev") {
 		return ""
 	}
-	for _, src := range sortedKeys(aliases) {
+	for _, src := range slices.Sorted(maps.Keys(aliases)) {
 		target := aliases[src]
 		if !strings.HasSuffix(target, "-dev") {
 			continue
@@ -403,18 +404,4 @@ func ValidatePackageName(name string) error {
 		return errs.Invalidf("package name %q is invalid: use lower-case \"vendor/name\" (letters, digits, and single '.', '_' or '-' between them)", name)
 	}
 	return nil
-}
-
-func splitName(name string) (vendor, pkg string) {
-	vendor, pkg, _ = strings.Cut(name, "/")
-	return vendor, pkg
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

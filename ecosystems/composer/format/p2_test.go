@@ -1,4 +1,4 @@
-package composer
+package format
 
 import (
 	"encoding/json"

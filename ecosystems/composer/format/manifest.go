@@ -1,4 +1,4 @@
-package composer
+package format
 
 import (
 	"bytes"
@@ -122,7 +122,9 @@ func (o *Object) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func mustJSON(v any) json.RawMessage {
+// MustJSON encodes a value that always encodes (strings, maps of strings,
+// objects): the raw value of a field.
+func MustJSON(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(err) // only called with values that always encode

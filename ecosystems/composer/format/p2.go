@@ -1,9 +1,11 @@
-package composer
+package format
 
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"sort"
+	"time"
 )
 
 // The documents packyard serves are built once per change with a
@@ -139,21 +141,22 @@ func p2Doc(name string, vs []VersionEntry) ([]byte, error) {
 	return json.Marshal(doc)
 }
 
-// RootDoc is the repository's packages.json.
-func RootDoc(org string, names []string) ([]byte, error) { return rootDoc(org, names, false) }
-
-// rootDoc is packages.json. A repository that mirrors upstreams lists no
-// package names: Composer must ask it for every name.
-func rootDoc(org string, names []string, upstreams bool) ([]byte, error) {
-	prefix := basePlaceholder + "/composer/" + org
+// RootDoc is the packages.json of a repository that serves only its own
+// packages: it lists their names, so Composer asks for no other.
+func RootDoc(org string, names []string) ([]byte, error) {
 	if names == nil {
 		names = []string{}
 	}
-	sort.Strings(names)
-	avail := &names
-	if upstreams {
-		avail = nil
-	}
+	names = slices.Sorted(slices.Values(names))
+	return rootDoc(org, &names)
+}
+
+// MirrorRootDoc is the packages.json of a repository that mirrors
+// upstreams: it lists no package names, so Composer asks it for every name.
+func MirrorRootDoc(org string) ([]byte, error) { return rootDoc(org, nil) }
+
+func rootDoc(org string, available *[]string) ([]byte, error) {
+	prefix := basePlaceholder + "/composer/" + org
 	type advisories struct {
 		Metadata bool   `json:"metadata"`
 		APIURL   string `json:"api-url"`
@@ -168,7 +171,7 @@ func rootDoc(org string, names []string, upstreams bool) ([]byte, error) {
 		Advisories        advisories `json:"security-advisories"`
 	}{
 		MetadataURL:       prefix + "/p2/%package%.json",
-		AvailablePackages: avail,
+		AvailablePackages: available,
 		NotifyBatch:       prefix + "/downloads",
 		Search:            prefix + "/search.json?q=%query%&type=%type%",
 		List:              prefix + "/list.json",
@@ -180,4 +183,25 @@ func rootDoc(org string, names []string, upstreams bool) ([]byte, error) {
 // an old reference stays downloadable after its tag or branch moved.
 func distURL(org, name, reference string) string {
 	return basePlaceholder + "/composer/" + org + "/dists/" + name + "/" + reference + ".zip"
+}
+
+// MirrorURL is where packyard serves an upstream's archive once mirrored:
+// key names the archive among the package's, ext is its type ("zip").
+func MirrorURL(org, name, key, ext string) string {
+	return basePlaceholder + "/composer/" + org + "/mirror/" + name + "/" + key + "." + ext
+}
+
+// Entry builds the p2 object of a version: every field of its
+// composer.json, then the repository's fields (its name, versions and the
+// dist packyard serves at reference, with its sha1).
+func Entry(org string, m Manifest, name, pretty, normalized, reference, sha1 string, t time.Time) Object {
+	e := m.Fields.Without("version", "version_normalized", "dist", "source", "default-branch")
+	e = e.With("name", MustJSON(name))
+	e = e.With("version", MustJSON(pretty))
+	e = e.With("version_normalized", MustJSON(normalized))
+	e = e.With("dist", MustJSON(map[string]string{"type": "zip", "url": distURL(org, name, reference), "reference": reference, "shasum": sha1}))
+	if e.Get("time") == nil && !t.IsZero() {
+		e = e.With("time", MustJSON(t.UTC().Format(time.RFC3339)))
+	}
+	return e
 }

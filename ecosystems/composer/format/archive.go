@@ -1,4 +1,4 @@
-package composer
+package format
 
 import (
 	"archive/zip"
@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"sort"
 	"strings"
 	"time"
 
@@ -209,14 +208,4 @@ func dirHeader(name string, mt time.Time) *zip.FileHeader {
 	h := &zip.FileHeader{Name: name, Method: zip.Store, Modified: mt}
 	h.SetMode(0o755 | fs.ModeDir)
 	return h
-}
-
-// sortedPaths is used by tests and callers that need a stable order.
-func sortedPaths(files []ArchiveFile) []string {
-	out := make([]string, 0, len(files))
-	for _, f := range files {
-		out = append(out, f.Path)
-	}
-	sort.Strings(out)
-	return out
 }
