@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/packyard/packyard/ecosystems/composer/vcs"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/server"
 )
@@ -117,9 +118,9 @@ func addVCSCommand(invoke ecosystem.Invoker) *cobra.Command {
 						// A source that cannot be read is not kept: it would
 						// only fail again on every periodic sync.
 						if rmErr := s.RemoveSource(cmd.Context(), org, src.URL); rmErr != nil {
-							return fmt.Errorf("first sync of %s failed: %w (and removing it failed: %v)", redactURL(src.URL), err, rmErr)
+							return fmt.Errorf("first sync of %s failed: %w (and removing it failed: %v)", vcs.RedactURL(src.URL), err, rmErr)
 						}
-						return fmt.Errorf("%s was not registered: the first sync failed: %w", redactURL(src.URL), err)
+						return fmt.Errorf("%s was not registered: the first sync failed: %w", vcs.RedactURL(src.URL), err)
 					}
 				}
 				if asJSON {
@@ -134,7 +135,7 @@ func addVCSCommand(invoke ecosystem.Invoker) *cobra.Command {
 						return err
 					}
 				} else {
-					fmt.Fprintf(out, "registered %s (id %s)\n", redactURL(src.URL), src.ID)
+					fmt.Fprintf(out, "registered %s (id %s)\n", vcs.RedactURL(src.URL), src.ID)
 					if secret != "" {
 						fmt.Fprintf(out, "webhook: POST %s\nwebhook secret (shown once): %s\n", hook, secret)
 					} else {
@@ -145,7 +146,7 @@ func addVCSCommand(invoke ecosystem.Invoker) *cobra.Command {
 					}
 				}
 				if syncErr != nil {
-					return fmt.Errorf("the source is registered but its first sync failed: %w (fix it, then run packyard composer sync --org %s --url %s)", syncErr, org, redactURL(rawURL))
+					return fmt.Errorf("the source is registered but its first sync failed: %w (fix it, then run packyard composer sync --org %s --url %s)", syncErr, org, vcs.RedactURL(rawURL))
 				}
 				return nil
 			})
@@ -308,7 +309,7 @@ func removeVCSCommand(invoke ecosystem.Invoker) *cobra.Command {
 				if err := s.RemoveSource(cmd.Context(), org, rawURL); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", redactURL(rawURL))
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", vcs.RedactURL(rawURL))
 				return nil
 			})
 		},

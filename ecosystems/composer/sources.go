@@ -15,9 +15,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/go-git/go-git/v5/plumbing/object"
-
 	"github.com/packyard/packyard/ecosystems/composer/format"
+	"github.com/packyard/packyard/ecosystems/composer/vcs"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
@@ -79,7 +78,7 @@ func (s *Service) AddSource(ctx context.Context, orgName string, in SourceInput)
 		return Source{}, "", err
 	}
 	in.URL = strings.TrimSpace(in.URL)
-	if err := checkGitURL(in.URL); err != nil {
+	if err := vcs.CheckURL(in.URL); err != nil {
 		return Source{}, "", err
 	}
 	id := metadata.NewID()
@@ -90,11 +89,11 @@ func (s *Service) AddSource(ctx context.Context, orgName string, in SourceInput)
 		return Source{}, "", errs.Invalidf("give either a token or an SSH key, not both")
 	case in.Token != "":
 		kind = "token"
-		plain, _ = json.Marshal(gitCreds{Token: in.Token})
+		plain, _ = json.Marshal(vcs.Creds{Token: in.Token})
 	case in.SSHKey != "":
 		kind = "ssh"
-		plain, _ = json.Marshal(gitCreds{SSHKey: in.SSHKey, Passphrase: in.SSHPassphrase})
-		if _, _, err := (gitCreds{Kind: "ssh", SSHKey: in.SSHKey, Passphrase: in.SSHPassphrase}).auth(in.URL); err != nil {
+		plain, _ = json.Marshal(vcs.Creds{SSHKey: in.SSHKey, Passphrase: in.SSHPassphrase})
+		if err := (vcs.Creds{Kind: "ssh", SSHKey: in.SSHKey, Passphrase: in.SSHPassphrase}).Check(in.URL); err != nil {
 			return Source{}, "", err
 		}
 	}
@@ -117,12 +116,12 @@ func (s *Service) AddSource(ctx context.Context, orgName string, in SourceInput)
 	_, err = s.db.Exec(ctx, `INSERT INTO composer_sources (id, org_id, url, username, credential_kind, credential, known_hosts, webhook_secret, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, org.ID, in.URL, in.Username, kind, sealed, in.KnownHosts, sealedSecret, micros(s.now()))
 	if errors.Is(err, errs.ErrAlreadyExists) {
-		return Source{}, "", errs.AlreadyExistsf("%s is already a source of %s", redactURL(in.URL), org.Name)
+		return Source{}, "", errs.AlreadyExistsf("%s is already a source of %s", vcs.RedactURL(in.URL), org.Name)
 	}
 	if err != nil {
 		return Source{}, "", err
 	}
-	s.record(ctx, audit.Event{Action: "composer.source.add", Org: org.Name, Resource: redactURL(in.URL),
+	s.record(ctx, audit.Event{Action: "composer.source.add", Org: org.Name, Resource: vcs.RedactURL(in.URL),
 		Details: map[string]string{"source": id, "credential": kind}})
 	return Source{ID: id, URL: in.URL, CredentialKind: kind, Status: "new", Webhook: secret != ""}, secret, nil
 }
@@ -161,7 +160,7 @@ func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) erro
 	if err != nil {
 		return err
 	}
-	s.record(ctx, audit.Event{Action: "composer.source.remove", Org: org.Name, Resource: redactURL(src.URL),
+	s.record(ctx, audit.Event{Action: "composer.source.remove", Org: org.Name, Resource: vcs.RedactURL(src.URL),
 		Details: map[string]string{"source": src.ID}})
 	return nil
 }
@@ -184,7 +183,7 @@ func scanSource(r interface{ Scan(...any) error }) (sourceRow, error) {
 func (s *Service) sourceByURL(ctx context.Context, org orgRef, rawURL string) (sourceRow, error) {
 	src, err := scanSource(s.db.QueryRow(ctx, `SELECT `+sourceCols+` FROM composer_sources WHERE org_id = ? AND url = ?`, org.ID, strings.TrimSpace(rawURL)))
 	if errors.Is(err, errs.ErrNotFound) {
-		return src, errs.NotFoundf("%s is not a source of %s (see packyard composer list-vcs)", redactURL(rawURL), org.Name)
+		return src, errs.NotFoundf("%s is not a source of %s (see packyard composer list-vcs)", vcs.RedactURL(rawURL), org.Name)
 	}
 	return src, err
 }
@@ -219,7 +218,7 @@ func (s *Service) Sources(ctx context.Context, orgName string) ([]Source, error)
 	rows.Close()
 	out := []Source{}
 	for _, r := range raw {
-		src := Source{ID: r.ID, URL: redactURL(r.URL), CredentialKind: r.Kind, Package: r.Package, DefaultBranch: r.DefaultBranch,
+		src := Source{ID: r.ID, URL: vcs.RedactURL(r.URL), CredentialKind: r.Kind, Package: r.Package, DefaultBranch: r.DefaultBranch,
 			Status: r.Status, LastError: r.LastError, Webhook: len(r.WebhookSecret) > 0}
 		if r.SyncedAt.Valid {
 			t := fromMicros(r.SyncedAt.Int64)
@@ -277,7 +276,7 @@ func (s *Service) Sync(ctx context.Context, orgName, rawURL string) ([]SyncRepor
 func (s *Service) recordSync(ctx context.Context, org, sourceID, trigger string) {
 	resource := "source/" + sourceID
 	if src, err := s.sourceByID(ctx, sourceID); err == nil {
-		resource = redactURL(src.URL)
+		resource = vcs.RedactURL(src.URL)
 	}
 	s.record(ctx, audit.Event{Action: "composer.sync", Org: org, Resource: resource,
 		Details: map[string]string{"source": sourceID, "trigger": trigger}})
@@ -314,23 +313,23 @@ func (s *Service) syncSource(ctx context.Context, id string, onlyStale bool) (Sy
 		return SyncReport{}, err
 	}
 	rep, err := s.syncLocked(ctx, src)
-	rep.Source = redactURL(src.URL)
+	rep.Source = vcs.RedactURL(src.URL)
 	if err != nil {
 		rep.Error = err.Error()
 		if _, uerr := s.db.Exec(context.WithoutCancel(ctx), `UPDATE composer_sources SET status = 'error', last_error = ?, synced_at = ? WHERE id = ?`,
 			errs.PublicMessage(err), micros(s.now()), id); uerr != nil {
 			s.log.Warn("recording a sync failure failed", zap.Error(uerr))
 		}
-		s.log.Warn("sync failed", zap.String("source", redactURL(src.URL)), zap.Error(err))
-		return rep, fmt.Errorf("sync %s: %w", redactURL(src.URL), err)
+		s.log.Warn("sync failed", zap.String("source", vcs.RedactURL(src.URL)), zap.Error(err))
+		return rep, fmt.Errorf("sync %s: %w", vcs.RedactURL(src.URL), err)
 	}
-	s.log.Info("sync done", zap.String("source", redactURL(src.URL)), zap.String("package", rep.Package),
+	s.log.Info("sync done", zap.String("source", vcs.RedactURL(src.URL)), zap.String("package", rep.Package),
 		zap.Int("changed_refs", rep.Changed), zap.Int("removed_refs", rep.Removed), zap.Int("warnings", len(rep.Warnings)))
 	return rep, nil
 }
 
-func (s *Service) creds(src sourceRow) (gitCreds, error) {
-	c := gitCreds{Kind: src.Kind, Username: src.Username, KnownHosts: src.KnownHosts}
+func (s *Service) creds(src sourceRow) (vcs.Creds, error) {
+	c := vcs.Creds{Kind: src.Kind, Username: src.Username, KnownHosts: src.KnownHosts}
 	if src.Kind == "" {
 		return c, nil
 	}
@@ -365,7 +364,7 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 	if err != nil {
 		return rep, err
 	}
-	remote, err := listRefs(ctx, src.URL, creds)
+	remote, err := vcs.ListRefs(ctx, src.URL, creds)
 	if err != nil {
 		return rep, err
 	}
@@ -413,20 +412,20 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 		return rep, err
 	}
 
-	repo, err := openRepo(ctx, src.URL, creds)
+	repo, err := vcs.Open(ctx, src.URL, creds)
 	if err != nil {
 		return rep, err
 	}
-	defer repo.cleanup()
+	defer repo.Close()
 
 	// The package name comes from the default branch's composer.json.
 	name := src.Package
 	if !nameKnown {
-		c, err := repo.commit(remote.Refs[defaultRef])
+		c, err := repo.Commit(remote.Refs[defaultRef])
 		if err != nil {
 			return rep, fmt.Errorf("read default branch %s: %w", remote.DefaultBranch, err)
 		}
-		raw, err := manifestAt(c)
+		raw, err := c.Manifest()
 		if err != nil {
 			return rep, errs.PreconditionFailedf("default branch %s: %v", remote.DefaultBranch, err)
 		}
@@ -508,18 +507,18 @@ func (s *Service) orgByID(ctx context.Context, id string) (orgRef, error) {
 // readRef reads one new or moved ref: its version (or the reason it is
 // skipped), its composer.json, and its archive (built unless the package
 // already has one for the commit).
-func (s *Service) readRef(ctx context.Context, repo *gitRepo, org orgRef, name, pkgID, ref, hash string, built map[string]*cas.Descriptor) (refResult, error) {
+func (s *Service) readRef(ctx context.Context, repo *vcs.Repo, org orgRef, name, pkgID, ref, hash string, built map[string]*cas.Descriptor) (refResult, error) {
 	r := refResult{storedRef: storedRef{Name: ref, Hash: hash}}
 	warn := func(format string, args ...any) (refResult, error) {
 		r.Warning = fmt.Sprintf(format, args...)
 		return r, nil
 	}
-	c, err := repo.commit(hash)
+	c, err := repo.Commit(hash)
 	if err != nil {
 		return warn("cannot read the commit: %v", err)
 	}
-	r.Commit = c.Hash.String()
-	raw, err := manifestAt(c)
+	r.Commit = c.Hash
+	raw, err := c.Manifest()
 	if err != nil {
 		return warn("composer.json cannot be read: %v", err)
 	}
@@ -555,7 +554,7 @@ func (s *Service) readRef(ctx context.Context, repo *gitRepo, org orgRef, name, 
 		}
 	}
 	if sha == "" {
-		d, err := s.buildDist(ctx, repo, c, name)
+		d, err := s.buildDist(ctx, c, name)
 		if err != nil {
 			return r, fmt.Errorf("archive %s at %s: %w", ref, r.Commit, err)
 		}
@@ -563,22 +562,22 @@ func (s *Service) readRef(ctx context.Context, repo *gitRepo, org orgRef, name, 
 		r.dist = &d
 		sha = d.Extra[cas.SHA1]
 	}
-	entry := format.Entry(org.Name, m, name, pretty, normalized, r.Commit, sha, c.Committer.When)
+	entry := format.Entry(org.Name, m, name, pretty, normalized, r.Commit, sha, c.When)
 	b, _ := json.Marshal(entry)
 	r.Entry = string(b)
 	return r, nil
 }
 
 // buildDist stores the zip of a commit in the CAS, streamed.
-func (s *Service) buildDist(ctx context.Context, repo *gitRepo, c *object.Commit, name string) (cas.Descriptor, error) {
-	files, err := repo.archiveFiles(c)
+func (s *Service) buildDist(ctx context.Context, c vcs.Commit, name string) (cas.Descriptor, error) {
+	files, err := c.Files()
 	if err != nil {
 		return cas.Descriptor{}, err
 	}
 	vendor, pkg, _ := strings.Cut(name, "/")
-	prefix := fmt.Sprintf("%s-%s-%s/", vendor, pkg, c.Hash.String()[:7])
+	prefix := fmt.Sprintf("%s-%s-%s/", vendor, pkg, c.Hash[:7])
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(format.BuildZip(pw, prefix, c.Committer.When, files)) }()
+	go func() { pw.CloseWithError(format.BuildZip(pw, prefix, c.When, files)) }()
 	opts := []cas.PutOption{cas.WithDigests(cas.SHA1)}
 	if s.cfg.MaxDistSize > 0 {
 		opts = append(opts, cas.WithMaxSize(s.cfg.MaxDistSize))

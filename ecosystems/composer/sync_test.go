@@ -223,11 +223,6 @@ func TestGitSyncFailures(t *testing.T) {
 	}
 }
 
-func TestParseExportIgnore(t *testing.T) {
-	ps := parseExportIgnore("# c\n/tests export-ignore\n*.md export-ignore\ndocs/keep.md -export-ignore\nbuild/ export-ignore\n!x export-ignore\n[attr]m export-ignore\n/text text\n", nil)
-	require.Len(t, ps, 4)
-}
-
 func sha1hex(b []byte) string {
 	s := sha1Sum(b)
 	return hex.EncodeToString(s[:])
