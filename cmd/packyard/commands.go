@@ -13,7 +13,7 @@ import (
 
 	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/cmd/packyard/kernel"
-	"github.com/packyard/packyard/ecosystems/composer"
+	composercli "github.com/packyard/packyard/ecosystems/composer/cli"
 	"github.com/packyard/packyard/migrations"
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/ecosystem"
@@ -61,7 +61,7 @@ func newRoot(env config.Env, stdout, stderr io.Writer) *cobra.Command {
 		orgCommand(invoke, stdout),
 		userCommand(invoke, stdout),
 		tokenCommand(invoke, stdout),
-		composer.NewCommand(invoke),
+		composercli.NewCommand(invoke),
 		auditCommand(invoke, stdout),
 	)
 	return root

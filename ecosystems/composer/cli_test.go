@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
 	"github.com/packyard/packyard/pkg/errs"
@@ -38,8 +39,13 @@ func invokerFor(s *stack) ecosystem.Invoker {
 	}
 }
 
+// NewCLICommand is `packyard composer …` (ecosystems/composer/cli). That
+// package imports this one, so these tests cannot import it; main_test.go,
+// an external test of this package, sets it before the tests run.
+var NewCLICommand func(ecosystem.Invoker) *cobra.Command
+
 func runCLI(s *stack, args ...string) (string, error) {
-	cmd := NewCommand(invokerFor(s))
+	cmd := NewCLICommand(invokerFor(s))
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)

@@ -109,27 +109,12 @@ func (e *Ecosystem) apiAddUpstream(c echo.Context) error {
 	if err := decodeJSON(c, &r); err != nil {
 		return err
 	}
-	in, err := e.svc.upstreamInput(r)
-	if err != nil {
-		return err
-	}
+	in := UpstreamInput{URL: r.URL, Public: r.Packagist, Username: r.Username, Password: r.Password, Priority: r.Priority}
 	u, err := e.svc.AddUpstream(c.Request().Context(), c.Param("org"), in)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, u)
-}
-
-func (s *Service) upstreamInput(r upstreamRequest) (UpstreamInput, error) {
-	switch {
-	case r.Packagist && r.URL != "":
-		return UpstreamInput{}, errs.Invalidf("give either a URL or the public Composer repository switch, not both")
-	case r.Packagist:
-		r.URL = s.cfg.Upstream.PublicURL
-	case r.URL == "":
-		return UpstreamInput{}, errs.Invalidf("a URL (or the public Composer repository switch) is required")
-	}
-	return UpstreamInput{URL: r.URL, Username: r.Username, Password: r.Password, Priority: r.Priority}, nil
 }
 
 func (e *Ecosystem) apiRemoveUpstream(c echo.Context) error {

@@ -35,6 +35,7 @@ const maxUpstreamDoc = 64 << 20
 // UpstreamInput registers an upstream Composer repository.
 type UpstreamInput struct {
 	URL      string
+	Public   bool   // instead of URL: the public Composer repository (PACKYARD_COMPOSER_PUBLIC_REPOSITORY_URL)
 	Username string // http-basic user name, sent only to the upstream's own origin
 	Password string // http-basic password (stored sealed)
 	Priority *int   // lower is asked first; nil puts it after the others
@@ -86,6 +87,14 @@ func checkUpstreamURL(raw string) error {
 // organization. The upstream is asked for its packages.json first (with the
 // given credentials); nothing is stored when that fails.
 func (s *Service) AddUpstream(ctx context.Context, orgName string, in UpstreamInput) (Upstream, error) {
+	switch {
+	case in.Public && in.URL != "":
+		return Upstream{}, errs.Invalidf("give either a URL or the public Composer repository switch, not both")
+	case in.Public:
+		in.URL = s.cfg.Upstream.PublicURL
+	case in.URL == "":
+		return Upstream{}, errs.Invalidf("a URL (or the public Composer repository switch) is required")
+	}
 	org, err := s.org(ctx, orgName)
 	if err != nil {
 		return Upstream{}, err

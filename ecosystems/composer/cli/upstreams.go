@@ -1,4 +1,4 @@
-package composer
+package cli
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/packyard/packyard/ecosystems/composer"
 	"github.com/packyard/packyard/pkg/ecosystem"
 )
 
@@ -33,15 +34,11 @@ func addUpstreamCommand(invoke ecosystem.Invoker) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("password: %w", err)
 			}
-			r := upstreamRequest{URL: rawURL, Packagist: packagist, Username: username, Password: password}
+			in := composer.UpstreamInput{URL: rawURL, Public: packagist, Username: username, Password: password}
 			if cmd.Flags().Changed("priority") {
-				r.Priority = &priority
+				in.Priority = &priority
 			}
-			return invoke(cmd.Context(), func(s *Service) error {
-				in, err := s.upstreamInput(r)
-				if err != nil {
-					return err
-				}
+			return invoke(cmd.Context(), func(s *composer.Service) error {
 				u, err := s.AddUpstream(cmd.Context(), org, in)
 				if err != nil {
 					return err
@@ -52,13 +49,12 @@ func addUpstreamCommand(invoke ecosystem.Invoker) *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&org, "org", "", "organization (required)")
+	orgFlag(c, &org)
 	f.StringVar(&rawURL, "url", "", "the upstream repository's URL (its packages.json is at URL/packages.json)")
 	f.BoolVar(&packagist, "packagist", false, "add the public Composer repository")
 	f.StringVar(&username, "username", "", "http-basic user name for the upstream")
 	f.StringVar(&passwordFile, "password-file", "", "file holding the http-basic password (- for stdin)")
 	f.IntVar(&priority, "priority", 0, "lower is asked first (default: after the existing upstreams)")
-	_ = c.MarkFlagRequired("org")
 	c.MarkFlagsMutuallyExclusive("url", "packagist")
 	c.MarkFlagsOneRequired("url", "packagist")
 	c.MarkFlagsRequiredTogether("username", "password-file")
@@ -73,7 +69,7 @@ func listUpstreamsCommand(invoke ecosystem.Invoker) *cobra.Command {
 		Short: "List the organization's upstream repositories in priority order",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return invoke(cmd.Context(), func(s *Service) error {
+			return invoke(cmd.Context(), func(s *composer.Service) error {
 				ups, err := s.Upstreams(cmd.Context(), org)
 				if err != nil {
 					return err
@@ -94,17 +90,9 @@ func listUpstreamsCommand(invoke ecosystem.Invoker) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&org, "org", "", "organization (required)")
+	orgFlag(c, &org)
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	_ = c.MarkFlagRequired("org")
 	return c
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func removeUpstreamCommand(invoke ecosystem.Invoker) *cobra.Command {
@@ -114,7 +102,7 @@ func removeUpstreamCommand(invoke ecosystem.Invoker) *cobra.Command {
 		Short: "Stop mirroring an upstream (archives already mirrored stay for lock files)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return invoke(cmd.Context(), func(s *Service) error {
+			return invoke(cmd.Context(), func(s *composer.Service) error {
 				if err := s.RemoveUpstream(cmd.Context(), org, rawURL); err != nil {
 					return err
 				}
@@ -123,9 +111,8 @@ func removeUpstreamCommand(invoke ecosystem.Invoker) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&org, "org", "", "organization (required)")
+	orgFlag(c, &org)
 	c.Flags().StringVar(&rawURL, "url", "", "the upstream's URL or id (required)")
-	_ = c.MarkFlagRequired("org")
 	_ = c.MarkFlagRequired("url")
 	return c
 }
@@ -150,8 +137,8 @@ func mirrorCommand(invoke ecosystem.Invoker) *cobra.Command {
 					return err
 				}
 			}
-			return invoke(cmd.Context(), func(s *Service) error {
-				var res []MirrorResult
+			return invoke(cmd.Context(), func(s *composer.Service) error {
+				var res []composer.MirrorResult
 				var err error
 				if lock != nil {
 					res, err = s.MirrorLock(cmd.Context(), org, lock)
@@ -187,12 +174,11 @@ func mirrorCommand(invoke ecosystem.Invoker) *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&org, "org", "", "organization (required)")
+	orgFlag(c, &org)
 	f.StringVar(&pkg, "package", "", "an upstream package")
 	f.StringVar(&version, "version", "", "only this version of --package")
 	f.StringVar(&lockFile, "lock", "", "a composer.lock (- for stdin): mirror every upstream package it pins")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
-	_ = c.MarkFlagRequired("org")
 	c.MarkFlagsMutuallyExclusive("package", "lock")
 	c.MarkFlagsOneRequired("package", "lock")
 	return c
@@ -200,13 +186,13 @@ func mirrorCommand(invoke ecosystem.Invoker) *cobra.Command {
 
 func addAdvisoryCommand(invoke ecosystem.Invoker) *cobra.Command {
 	var org string
-	var in AdvisoryInput
+	var in composer.AdvisoryInput
 	c := &cobra.Command{
 		Use:   "add-advisory --org ORG --package NAME --versions CONSTRAINT --title TITLE [--cve ID] [--link URL]",
 		Short: "Publish a security advisory that composer audit reports",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return invoke(cmd.Context(), func(s *Service) error {
+			return invoke(cmd.Context(), func(s *composer.Service) error {
 				a, err := s.AddAdvisory(cmd.Context(), org, in)
 				if err != nil {
 					return err
@@ -217,14 +203,14 @@ func addAdvisoryCommand(invoke ecosystem.Invoker) *cobra.Command {
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&org, "org", "", "organization (required)")
+	orgFlag(c, &org)
 	f.StringVar(&in.Package, "package", "", "package name (required)")
 	f.StringVar(&in.Versions, "versions", "", "affected versions, a Composer constraint such as \">=1.0,<1.4.2\" (required)")
 	f.StringVar(&in.Title, "title", "", "title (required)")
 	f.StringVar(&in.CVE, "cve", "", "CVE id")
 	f.StringVar(&in.Link, "link", "", "URL with details")
 	f.StringVar(&in.Severity, "severity", "", "low, medium, high or critical")
-	for _, n := range []string{"org", "package", "versions", "title"} {
+	for _, n := range []string{"package", "versions", "title"} {
 		_ = c.MarkFlagRequired(n)
 	}
 	return c
@@ -238,7 +224,7 @@ func listAdvisoriesCommand(invoke ecosystem.Invoker) *cobra.Command {
 		Short: "List the security advisories the organization published",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return invoke(cmd.Context(), func(s *Service) error {
+			return invoke(cmd.Context(), func(s *composer.Service) error {
 				var names []string
 				if pkg != "" {
 					names = []string{pkg}
@@ -259,10 +245,9 @@ func listAdvisoriesCommand(invoke ecosystem.Invoker) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&org, "org", "", "organization (required)")
+	orgFlag(c, &org)
 	c.Flags().StringVar(&pkg, "package", "", "only this package")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	_ = c.MarkFlagRequired("org")
 	return c
 }
 
@@ -273,7 +258,7 @@ func removeAdvisoryCommand(invoke ecosystem.Invoker) *cobra.Command {
 		Short: "Withdraw a published security advisory",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return invoke(cmd.Context(), func(s *Service) error {
+			return invoke(cmd.Context(), func(s *composer.Service) error {
 				if err := s.RemoveAdvisory(cmd.Context(), org, id); err != nil {
 					return err
 				}
@@ -282,9 +267,8 @@ func removeAdvisoryCommand(invoke ecosystem.Invoker) *cobra.Command {
 			})
 		},
 	}
-	c.Flags().StringVar(&org, "org", "", "organization (required)")
+	orgFlag(c, &org)
 	c.Flags().StringVar(&id, "id", "", "advisory id (required)")
-	_ = c.MarkFlagRequired("org")
 	_ = c.MarkFlagRequired("id")
 	return c
 }
