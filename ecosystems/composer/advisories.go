@@ -116,8 +116,7 @@ func (s *Service) AddAdvisory(ctx context.Context, orgName string, in AdvisoryIn
 			return Advisory{}, errs.Invalidf("link %q is not an http(s) URL", a.Link)
 		}
 	}
-	if _, err := s.db.Exec(ctx, `INSERT INTO composer_advisories (id, org_id, package, versions, title, cve, link, severity, reported_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, org.ID, a.Package, a.Versions, a.Title, a.CVE, a.Link, a.Severity, micros(a.ReportedAt)); err != nil {
+	if err := s.store.insertAdvisory(ctx, org.ID, a); err != nil {
 		return Advisory{}, err
 	}
 	s.record(ctx, audit.Event{Action: "composer.advisory.add", Org: org.Name, Resource: a.Package + "#" + a.ID,
@@ -131,11 +130,11 @@ func (s *Service) RemoveAdvisory(ctx context.Context, orgName, id string) error 
 	if err != nil {
 		return err
 	}
-	res, err := s.db.Exec(ctx, `DELETE FROM composer_advisories WHERE org_id = ? AND id = ?`, org.ID, id)
+	deleted, err := s.store.deleteAdvisory(ctx, org.ID, id)
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !deleted {
 		return errs.NotFoundf("advisory %s not found in %s", id, org.Name)
 	}
 	s.record(ctx, audit.Event{Action: "composer.advisory.remove", Org: org.Name, Resource: "advisory/" + id})
@@ -149,41 +148,7 @@ func (s *Service) Advisories(ctx context.Context, orgName string, names ...strin
 	if err != nil {
 		return nil, err
 	}
-	return s.privateAdvisories(ctx, org, names)
-}
-
-func (s *Service) privateAdvisories(ctx context.Context, org orgRef, names []string) ([]Advisory, error) {
-	q := `SELECT id, package, versions, title, cve, link, severity, reported_at FROM composer_advisories WHERE org_id = ?`
-	args := []any{org.ID}
-	if len(names) > 0 {
-		q += ` AND package IN (?` + strings.Repeat(", ?", len(names)-1) + `)`
-		for _, n := range names {
-			args = append(args, n)
-		}
-	}
-	rows, err := s.db.Query(ctx, q+` ORDER BY package, reported_at, id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []Advisory{}
-	for rows.Next() {
-		var a Advisory
-		var at int64
-		if err := rows.Scan(&a.ID, &a.Package, &a.Versions, &a.Title, &a.CVE, &a.Link, &a.Severity, &at); err != nil {
-			return nil, err
-		}
-		a.ReportedAt = fromMicros(at)
-		out = append(out, a)
-	}
-	return out, rows.Err()
-}
-
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
+	return s.store.advisories(ctx, org.ID, names)
 }
 
 // composerAdvisory is the full advisory object Composer's audit reads.
@@ -229,7 +194,7 @@ func (s *Service) SecurityAdvisories(ctx context.Context, orgName, repoURL strin
 	if len(clean) == 0 {
 		return out, nil
 	}
-	private, err := s.privateAdvisories(ctx, org, clean)
+	private, err := s.store.advisories(ctx, org.ID, clean)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +274,7 @@ func (s *Service) upstreamAdvisories(ctx context.Context, u upstreamRow, names [
 	case root.advisoryAPI != "":
 		var need []string
 		for _, n := range asked {
-			d, ok, err := s.loadDoc(ctx, u.ID, "advisories/"+n)
+			d, ok, err := s.store.upstreamDoc(ctx, u.ID, "advisories/"+n)
 			if err != nil {
 				return nil, err
 			}
@@ -327,7 +292,7 @@ func (s *Service) upstreamAdvisories(ctx context.Context, u upstreamRow, names [
 			for _, n := range chunk {
 				if err != nil {
 					// Degraded: the last good answer, if any.
-					if d, ok, _ := s.loadDoc(ctx, u.ID, "advisories/"+n); ok {
+					if d, ok, _ := s.store.upstreamDoc(ctx, u.ID, "advisories/"+n); ok {
 						addAdvisories(out, n, d.Body)
 					}
 					continue
@@ -337,7 +302,7 @@ func (s *Service) upstreamAdvisories(ctx context.Context, u upstreamRow, names [
 					list = []json.RawMessage{}
 				}
 				body := format.MustJSON(list)
-				if err := s.storeDoc(ctx, s.db, u.ID, "advisories/"+n, upDoc{Status: http.StatusOK, Body: body}); err != nil {
+				if err := s.storeDoc(ctx, s.store.db, u.ID, "advisories/"+n, upDoc{Status: http.StatusOK, Body: body}); err != nil {
 					return nil, err
 				}
 				addAdvisories(out, n, body)

@@ -102,17 +102,11 @@ func decodeDoc(v []byte, key string) (Doc, error) {
 func (s *Service) isPrivate(ctx context.Context, org orgRef, gen int64, name string) (bool, error) {
 	ck := fmt.Sprintf("composer:private:%s:%d:%s", org.ID, gen, name)
 	v, err := cache.GetOrLoad(ctx, s.cache, &s.loads, ck, s.cfg.CacheTTL, func(ctx context.Context) ([]byte, error) {
-		var n int
-		if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM composer_packages WHERE org_id = ? AND name = ?`, org.ID, name).Scan(&n); err != nil {
+		owned, err := s.store.owns(ctx, org.ID, name)
+		if err != nil {
 			return nil, err
 		}
-		if n == 0 {
-			// A git source whose package name is known counts too.
-			if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM composer_sources WHERE org_id = ? AND package_name = ?`, org.ID, name).Scan(&n); err != nil {
-				return nil, err
-			}
-		}
-		if n > 0 {
+		if owned {
 			return []byte{'1'}, nil
 		}
 		return []byte{'0'}, nil
@@ -297,22 +291,6 @@ func rewriteVersion(org, name string, v format.Object) format.Object {
 
 // ---- mirrored archives ----
 
-type mirrorRow struct {
-	Digest, SHA1 string
-	Size         int64
-	Created      int64
-}
-
-func (s *Service) mirrored(ctx context.Context, org orgRef, name, key string) (mirrorRow, bool, error) {
-	var r mirrorRow
-	err := sqldb.MapErr(s.db.QueryRow(ctx, `SELECT digest, sha1, size, created_at FROM composer_mirror_dists WHERE org_id = ? AND name = ? AND dist_key = ?`,
-		org.ID, name, key).Scan(&r.Digest, &r.SHA1, &r.Size, &r.Created))
-	if errors.Is(err, errs.ErrNotFound) {
-		return r, false, nil
-	}
-	return r, err == nil, err
-}
-
 // MirrorDist opens an upstream archive from the mirror, downloading it into
 // the CAS on first use (its sha1 verified when the upstream gives one).
 // Once mirrored, it is served without the upstream.
@@ -321,7 +299,7 @@ func (s *Service) MirrorDist(ctx context.Context, orgName, name, key string) (io
 	if err != nil {
 		return nil, DistInfo{}, err
 	}
-	r, ok, err := s.mirrored(ctx, org, name, key)
+	r, ok, err := s.store.mirrored(ctx, org.ID, name, key)
 	if err != nil {
 		return nil, DistInfo{}, err
 	}
@@ -338,7 +316,7 @@ func (s *Service) MirrorDist(ctx context.Context, orgName, name, key string) (io
 	if err != nil {
 		return nil, DistInfo{}, fmt.Errorf("open mirrored archive of %s: %w", name, err)
 	}
-	return rc, DistInfo{Size: r.Size, SHA1: r.SHA1, CreatedAt: fromMicros(r.Created)}, nil
+	return rc, r.info(), nil
 }
 
 // packageVersions returns the upstream that serves a (non-private) package
@@ -399,51 +377,51 @@ func (s *Service) findUpstreamDist(ctx context.Context, org orgRef, name, key st
 // mirrorOne downloads an upstream archive into the CAS once across every
 // replica: singleflight in this process, the cache's lock across replicas,
 // and a look at the table once the lock is held.
-func (s *Service) mirrorOne(ctx context.Context, org orgRef, u upstreamRow, name, key string, d upstreamDist) (mirrorRow, error) {
+func (s *Service) mirrorOne(ctx context.Context, org orgRef, u upstreamRow, name, key string, d upstreamDist) (archiveRow, error) {
 	fk := org.ID + ":" + name + ":" + key
 	ch := s.distFlight.DoChan(fk, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*s.cfg.Upstream.Timeout)
 		defer cancel()
 		unlock, err := s.locker.Lock(fctx, "composer:distlock:"+fk, 10*s.cfg.Upstream.Timeout)
 		if err != nil {
-			return mirrorRow{}, fmt.Errorf("lock archive: %w", err)
+			return archiveRow{}, fmt.Errorf("lock archive: %w", err)
 		}
 		defer unlock()
-		if r, ok, err := s.mirrored(fctx, org, name, key); err != nil || ok {
+		if r, ok, err := s.store.mirrored(fctx, org.ID, name, key); err != nil || ok {
 			return r, err
 		}
 		return s.download(fctx, org, u, name, key, d)
 	})
 	select {
 	case <-ctx.Done():
-		return mirrorRow{}, ctx.Err()
+		return archiveRow{}, ctx.Err()
 	case r := <-ch:
 		if r.Err != nil {
-			return mirrorRow{}, r.Err
+			return archiveRow{}, r.Err
 		}
-		return r.Val.(mirrorRow), nil
+		return r.Val.(archiveRow), nil
 	}
 }
 
-func (s *Service) download(ctx context.Context, org orgRef, u upstreamRow, name, key string, d upstreamDist) (mirrorRow, error) {
+func (s *Service) download(ctx context.Context, org orgRef, u upstreamRow, name, key string, d upstreamDist) (archiveRow, error) {
 	pw, err := s.upstreamPassword(ctx, u)
 	if err != nil {
-		return mirrorRow{}, err
+		return archiveRow{}, err
 	}
 	if err := s.limiter.Wait(ctx); err != nil {
-		return mirrorRow{}, fmt.Errorf("upstream rate limit: %w", err)
+		return archiveRow{}, fmt.Errorf("upstream rate limit: %w", err)
 	}
 	req, err := s.newUpstreamRequest(ctx, u, pw, http.MethodGet, d.URL, nil)
 	if err != nil {
-		return mirrorRow{}, errs.Unavailablef("archive of %s: bad upstream URL: %v", name, err)
+		return archiveRow{}, errs.Unavailablef("archive of %s: bad upstream URL: %v", name, err)
 	}
 	res, err := s.distc.Do(req)
 	if err != nil {
-		return mirrorRow{}, errs.Unavailablef("downloading the archive of %s from its upstream failed: %v", name, err)
+		return archiveRow{}, errs.Unavailablef("downloading the archive of %s from its upstream failed: %v", name, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return mirrorRow{}, errs.Unavailablef("downloading the archive of %s from its upstream failed: HTTP %d", name, res.StatusCode)
+		return archiveRow{}, errs.Unavailablef("downloading the archive of %s from its upstream failed: HTTP %d", name, res.StatusCode)
 	}
 	opts := []cas.PutOption{cas.WithDigests(cas.SHA1), cas.WithMaxSize(s.cfg.MaxDistSize)}
 	if sum := strings.ToLower(d.Shasum); sum != "" {
@@ -452,25 +430,19 @@ func (s *Service) download(ctx context.Context, org orgRef, u upstreamRow, name,
 	desc, err := s.cas.Put(ctx, res.Body, opts...)
 	if err != nil {
 		if errors.Is(err, errs.ErrInvalidArgument) {
-			return mirrorRow{}, errs.Unavailablef("the upstream archive of %s was refused: %v", name, err)
+			return archiveRow{}, errs.Unavailablef("the upstream archive of %s was refused: %v", name, err)
 		}
-		return mirrorRow{}, fmt.Errorf("store the archive of %s: %w", name, err)
+		return archiveRow{}, fmt.Errorf("store the archive of %s: %w", name, err)
 	}
-	r := mirrorRow{Digest: desc.Digest, SHA1: desc.Extra[cas.SHA1], Size: desc.Size, Created: micros(s.now())}
-	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		res, err := tx.Exec(ctx, `INSERT INTO composer_mirror_dists (org_id, name, dist_key, url, digest, sha1, size, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, name, dist_key) DO NOTHING`,
-			org.ID, name, key, d.URL, r.Digest, r.SHA1, r.Size, r.Created)
-		if err != nil {
+	r := archiveRow{Digest: desc.Digest, SHA1: desc.Extra[cas.SHA1], Size: desc.Size, Created: micros(s.now())}
+	err = s.store.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if inserted, err := s.store.insertMirrored(ctx, tx, org.ID, name, key, d.URL, r); err != nil || !inserted {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
 		}
 		return s.meta.AddBlobRef(ctx, tx, r.Digest, "composer:mirror:"+org.ID+":"+name+":"+key)
 	})
 	if err != nil {
-		return mirrorRow{}, err
+		return archiveRow{}, err
 	}
 	s.log.Info("archive mirrored", zap.String("org", org.Name), zap.String("package", name), zap.String("key", key), zap.Int64("size", r.Size))
 	return r, nil

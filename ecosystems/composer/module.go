@@ -2,7 +2,6 @@ package composer
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"go.uber.org/fx"
@@ -67,19 +66,11 @@ func (s *Service) run(ctx context.Context) {
 // each run this; the per-source lock and the re-check of synced_at under it
 // keep one sync per source per interval.
 func (s *Service) syncStale(ctx context.Context) {
-	rows, err := s.db.Query(ctx, `SELECT id FROM composer_sources ORDER BY synced_at`)
+	ids, err := s.store.sourceIDs(ctx, "")
 	if err != nil {
 		s.log.Warn("list sources for periodic sync", zap.Error(err))
 		return
 	}
-	ids := []string{}
-	for rows.Next() {
-		var id string
-		if rows.Scan(&id) == nil {
-			ids = append(ids, id)
-		}
-	}
-	rows.Close()
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return
@@ -92,8 +83,8 @@ func (s *Service) syncStale(ctx context.Context) {
 }
 
 func (s *Service) stale(ctx context.Context, id string) bool {
-	var at sql.NullInt64
-	if err := s.db.QueryRow(ctx, `SELECT synced_at FROM composer_sources WHERE id = ?`, id).Scan(&at); err != nil {
+	at, err := s.store.syncedAt(ctx, id)
+	if err != nil {
 		return false
 	}
 	return !at.Valid || s.now().Sub(fromMicros(at.Int64)) >= s.cfg.SyncInterval/2

@@ -57,10 +57,6 @@ func checkSearch(q, typ string) (string, error) {
 	return typ, nil
 }
 
-func likePattern(s string) string {
-	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(s)) + "%"
-}
-
 // Search finds packages whose name or description contains every word of q
 // (and, when typ is given, whose latest version has that type): the
 // organization's own first, then its upstreams' (asked through their own
@@ -91,37 +87,13 @@ func (s *Service) searchPrivate(ctx context.Context, org orgRef, q, typ string) 
 	if len(terms) > 8 {
 		terms = terms[:8]
 	}
-	query := `SELECT p.id, p.name, p.description FROM composer_packages p WHERE p.org_id = ?
-		AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id)`
-	args := []any{org.ID}
-	for _, t := range terms {
-		query += ` AND (p.name LIKE ? ESCAPE '\' OR LOWER(p.description) LIKE ? ESCAPE '\')`
-		args = append(args, likePattern(t), likePattern(t))
-	}
-	rows, err := s.db.Query(ctx, query+` ORDER BY p.name LIMIT 200`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []SearchResult{}
-	var ids []string
-	for rows.Next() {
-		var id string
-		var r SearchResult
-		if err := rows.Scan(&id, &r.Name, &r.Description); err != nil {
-			return nil, err
-		}
-		out, ids = append(out, r), append(ids, id)
-	}
-	if err := rows.Err(); err != nil || typ == "" {
+	ids, out, err := s.store.searchPackages(ctx, org.ID, terms)
+	if err != nil || typ == "" {
 		return out, err
 	}
-	rows.Close()
 	kept := out[:0]
 	for i, r := range out {
-		var entry string
-		err := s.db.QueryRow(ctx, `SELECT entry FROM composer_versions WHERE package_id = ? ORDER BY created_at DESC, normalized DESC LIMIT 1`,
-			ids[i]).Scan(&entry)
+		entry, err := s.store.latestEntry(ctx, ids[i])
 		if err != nil {
 			return nil, err
 		}
@@ -158,15 +130,11 @@ func (s *Service) ListNames(ctx context.Context, orgName, filter string) ([]stri
 	}
 	pattern := "%"
 	if filter != "" {
-		pattern = strings.ReplaceAll(strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(filter)), "*", "%")
+		pattern = strings.ReplaceAll(likeEscape(filter), "*", "%")
 	}
-	names, err := queryStrings(ctx, s.db, `SELECT p.name FROM composer_packages p WHERE p.org_id = ? AND p.name LIKE ? ESCAPE '\'
-		AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id) ORDER BY p.name`, org.ID, pattern)
+	names, err := s.store.publishedNames(ctx, s.store.db, org.ID, pattern)
 	if err != nil {
 		return nil, err
-	}
-	if names == nil {
-		names = []string{}
 	}
 	if strings.Trim(filter, "*") == "" {
 		return names, nil
@@ -445,18 +413,11 @@ func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 func (s *Service) dropPrivate(ctx context.Context, org orgRef, hits []SearchResult) ([]SearchResult, error) {
 	private := map[string]bool{}
 	for start := 0; start < len(hits); start += 200 {
-		chunk := hits[start:min(start+200, len(hits))]
-		marks := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
-		args := []any{org.ID}
-		for _, h := range chunk {
-			args = append(args, h.Name)
+		var chunk []string
+		for _, h := range hits[start:min(start+200, len(hits))] {
+			chunk = append(chunk, h.Name)
 		}
-		args = append(args, org.ID)
-		for _, h := range chunk {
-			args = append(args, h.Name)
-		}
-		names, err := queryStrings(ctx, s.db, `SELECT name FROM composer_packages WHERE org_id = ? AND name IN (`+marks+`)
-			UNION SELECT package_name FROM composer_sources WHERE org_id = ? AND package_name IN (`+marks+`)`, args...)
+		names, err := s.store.owned(ctx, org.ID, chunk)
 		if err != nil {
 			return nil, err
 		}

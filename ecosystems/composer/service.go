@@ -3,7 +3,6 @@ package composer
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,7 +48,7 @@ type Service struct {
 	cfg    Config
 	log    *zap.Logger
 	meta   metadata.Store
-	db     *sqldb.DB
+	store  *store
 	cas    cas.Store
 	cache  cache.Cache
 	locker cache.Locker
@@ -75,7 +75,7 @@ func New(p Params) (*Service, error) {
 		p.Logger = zap.NewNop()
 	}
 	return &Service{
-		cfg: p.Config, log: p.Logger, meta: p.Meta, db: p.Meta.DB(), cas: p.CAS, cache: p.Cache,
+		cfg: p.Config, log: p.Logger, meta: p.Meta, store: &store{db: p.Meta.DB()}, cas: p.CAS, cache: p.Cache,
 		locker: p.Locker, box: p.Box, now: func() time.Time { return time.Now().UTC() },
 		queue: make(chan string, 256), audit: p.Audit,
 		httpc:   &http.Client{Timeout: p.Config.Upstream.Timeout},
@@ -98,10 +98,6 @@ func (s *Service) org(ctx context.Context, name string) (orgRef, error) {
 	}
 	return orgRef{ID: o.ID, Name: o.Name}, nil
 }
-
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
 
 // ---- documents ----
 
@@ -145,7 +141,7 @@ func (s *Service) Document(ctx context.Context, orgName, key string) (Doc, error
 // (a row lock on PostgreSQL; SQLite has one writer anyway); the documents
 // of the packages fn touched, and packages.json, are rebuilt before commit.
 func (s *Service) write(ctx context.Context, org orgRef, fn func(tx *sqldb.Tx, touched map[string]string) error) error {
-	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+	return s.store.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		if _, err := s.meta.BumpGeneration(ctx, tx, scope(org)); err != nil {
 			return fmt.Errorf("bump generation: %w", err)
 		}
@@ -159,27 +155,17 @@ func (s *Service) write(ctx context.Context, org orgRef, fn func(tx *sqldb.Tx, t
 
 func (s *Service) rebuild(ctx context.Context, tx *sqldb.Tx, org orgRef, touched map[string]string) error {
 	for id, name := range touched {
-		rows, err := tx.Query(ctx, `SELECT normalized, entry FROM composer_versions WHERE package_id = ?`, id)
+		rows, err := s.store.versions(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		var vs []format.VersionEntry
-		for rows.Next() {
-			var n, e string
-			if err := rows.Scan(&n, &e); err != nil {
-				rows.Close()
-				return err
-			}
-			o, err := format.ParseObject([]byte(e))
+		for _, r := range rows {
+			o, err := format.ParseObject([]byte(r.Entry))
 			if err != nil {
-				rows.Close()
-				return fmt.Errorf("stored entry of %s %s: %w", name, n, err)
+				return fmt.Errorf("stored entry of %s %s: %w", name, r.Normalized, err)
 			}
-			vs = append(vs, format.VersionEntry{Normalized: n, Entry: o})
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
+			vs = append(vs, format.VersionEntry{Normalized: r.Normalized, Entry: o})
 		}
 		keys := []string{"p2/" + name + ".json", "p2/" + name + "~dev.json"}
 		if len(vs) == 0 {
@@ -198,18 +184,16 @@ func (s *Service) rebuild(ctx context.Context, tx *sqldb.Tx, org orgRef, touched
 		if err := s.putDoc(ctx, tx, org, keys[1], dev); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE composer_packages SET description = ?, updated_at = ? WHERE id = ?`,
-			latestDescription(vs), micros(s.now()), id); err != nil {
+		if err := s.store.setDescription(ctx, tx, id, latestDescription(vs), micros(s.now())); err != nil {
 			return err
 		}
 	}
-	names, err := queryStrings(ctx, tx, `SELECT p.name FROM composer_packages p WHERE p.org_id = ?
-		AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id) ORDER BY p.name`, org.ID)
+	names, err := s.store.publishedNames(ctx, tx, org.ID, "%")
 	if err != nil {
 		return err
 	}
-	var upstreams int
-	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM composer_upstreams WHERE org_id = ?`, org.ID).Scan(&upstreams); err != nil {
+	upstreams, err := s.store.countUpstreams(ctx, tx, org.ID)
+	if err != nil {
 		return err
 	}
 	root, err := format.RootDoc(org.Name, names)
@@ -256,27 +240,9 @@ func (s *Service) putDoc(ctx context.Context, tx *sqldb.Tx, org orgRef, key stri
 	return s.meta.PutDocument(ctx, tx, metadata.Document{Scope: scope(org), Key: key, Body: body, ContentType: "application/json", ModTime: mt})
 }
 
-func queryStrings(ctx context.Context, q sqldb.Querier, query string, args ...any) ([]string, error) {
-	rows, err := q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}
-
 // ensurePackage returns the id of an organization's package, creating it.
 func (s *Service) ensurePackage(ctx context.Context, tx *sqldb.Tx, org orgRef, name string) (string, error) {
-	var id string
-	err := sqldb.MapErr(tx.QueryRow(ctx, `SELECT id FROM composer_packages WHERE org_id = ? AND name = ?`, org.ID, name).Scan(&id))
+	id, err := s.store.packageID(ctx, tx, org.ID, name)
 	if err == nil {
 		return id, nil
 	}
@@ -284,12 +250,7 @@ func (s *Service) ensurePackage(ctx context.Context, tx *sqldb.Tx, org orgRef, n
 		return "", err
 	}
 	id = metadata.NewID()
-	now := micros(s.now())
-	if _, err := tx.Exec(ctx, `INSERT INTO composer_packages (id, org_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-		id, org.ID, name, now, now); err != nil {
-		return "", err
-	}
-	return id, nil
+	return id, s.store.insertPackage(ctx, tx, id, org.ID, name, micros(s.now()))
 }
 
 func distRef(packageID, reference string) string {
@@ -299,32 +260,11 @@ func distRef(packageID, reference string) string {
 // addDist records an archive for (package, reference) unless one exists;
 // an existing archive is never replaced, so its shasum never changes.
 func (s *Service) addDist(ctx context.Context, tx *sqldb.Tx, packageID, reference string, d cas.Descriptor) error {
-	res, err := tx.Exec(ctx, `INSERT INTO composer_dists (package_id, reference, digest, sha1, size, created_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (package_id, reference) DO NOTHING`,
-		packageID, reference, d.Digest, d.Extra[cas.SHA1], d.Size, micros(s.now()))
-	if err != nil {
+	a := archiveRow{Digest: d.Digest, SHA1: d.Extra[cas.SHA1], Size: d.Size, Created: micros(s.now())}
+	if inserted, err := s.store.insertDist(ctx, tx, packageID, reference, a); err != nil || !inserted {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil
-	}
 	return s.meta.AddBlobRef(ctx, tx, d.Digest, distRef(packageID, reference))
-}
-
-type distRow struct {
-	Digest string
-	SHA1   string
-	Size   int64
-}
-
-func (s *Service) existingDist(ctx context.Context, q sqldb.Querier, packageID, reference string) (distRow, bool, error) {
-	var d distRow
-	err := sqldb.MapErr(q.QueryRow(ctx, `SELECT digest, sha1, size FROM composer_dists WHERE package_id = ? AND reference = ?`,
-		packageID, reference).Scan(&d.Digest, &d.SHA1, &d.Size))
-	if errors.Is(err, errs.ErrNotFound) {
-		return d, false, nil
-	}
-	return d, err == nil, err
 }
 
 // ---- uploads ----
@@ -409,8 +349,8 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO composer_versions (package_id, normalized, version, reference, entry, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, id, normalized, version, ref, string(entryJSON), micros(s.now())); err != nil {
+		v := versionRow{Normalized: normalized, Version: version, Reference: ref, Entry: string(entryJSON)}
+		if err := s.store.insertVersion(ctx, tx, id, "", v, micros(s.now())); err != nil {
 			if errors.Is(err, errs.ErrAlreadyExists) {
 				return versionExists(m.Name, version)
 			}
@@ -436,14 +376,9 @@ func versionExists(name, version string) error {
 }
 
 func (s *Service) checkVersionFree(ctx context.Context, org orgRef, name, normalized, version string) error {
-	var one int
-	err := sqldb.MapErr(s.db.QueryRow(ctx, `SELECT 1 FROM composer_versions v JOIN composer_packages p ON p.id = v.package_id
-		WHERE p.org_id = ? AND p.name = ? AND v.normalized = ?`, org.ID, name, normalized).Scan(&one))
-	switch {
-	case err == nil:
+	taken, err := s.store.hasVersion(ctx, org.ID, name, normalized)
+	if taken {
 		return versionExists(name, version)
-	case errors.Is(err, errs.ErrNotFound):
-		return nil
 	}
 	return err
 }
@@ -460,20 +395,17 @@ func (s *Service) DeleteVersion(ctx context.Context, orgName, name, version stri
 		return err
 	}
 	err = s.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
-		var id string
-		var src sql.NullString
-		err := sqldb.MapErr(tx.QueryRow(ctx, `SELECT p.id, v.source_id FROM composer_versions v JOIN composer_packages p ON p.id = v.package_id
-			WHERE p.org_id = ? AND p.name = ? AND v.normalized = ?`, org.ID, name, normalized).Scan(&id, &src))
+		id, fromGit, err := s.store.versionOrigin(ctx, tx, org.ID, name, normalized)
 		if errors.Is(err, errs.ErrNotFound) {
 			return errs.NotFoundf("%s %s not found in %s", name, version, org.Name)
 		}
 		if err != nil {
 			return err
 		}
-		if src.Valid {
+		if fromGit {
 			return errs.PreconditionFailedf("%s %s comes from a git source; delete the tag or branch there and sync (packyard composer sync)", name, version)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM composer_versions WHERE package_id = ? AND normalized = ?`, id, normalized); err != nil {
+		if err := s.store.deleteVersion(ctx, tx, id, normalized); err != nil {
 			return err
 		}
 		touched[id] = name
@@ -501,24 +433,22 @@ func (s *Service) Dist(ctx context.Context, orgName, name, reference string) (io
 	if err != nil {
 		return nil, DistInfo{}, err
 	}
-	var digest string
-	var info DistInfo
-	var created int64
-	err = sqldb.MapErr(s.db.QueryRow(ctx, `SELECT d.digest, d.sha1, d.size, d.created_at FROM composer_dists d
-		JOIN composer_packages p ON p.id = d.package_id WHERE p.org_id = ? AND p.name = ? AND d.reference = ?`,
-		org.ID, name, reference).Scan(&digest, &info.SHA1, &info.Size, &created))
-	if errors.Is(err, errs.ErrNotFound) {
-		return nil, DistInfo{}, errs.NotFoundf("no archive of %s at %s", name, reference)
-	}
+	a, ok, err := s.store.distOf(ctx, org.ID, name, reference)
 	if err != nil {
 		return nil, DistInfo{}, err
 	}
-	info.CreatedAt = fromMicros(created)
-	rc, err := s.cas.Open(ctx, digest)
+	if !ok {
+		return nil, DistInfo{}, errs.NotFoundf("no archive of %s at %s", name, reference)
+	}
+	rc, err := s.cas.Open(ctx, a.Digest)
 	if err != nil {
 		return nil, DistInfo{}, fmt.Errorf("open archive of %s at %s: %w", name, reference, err)
 	}
-	return rc, info, nil
+	return rc, a.info(), nil
+}
+
+func (a archiveRow) info() DistInfo {
+	return DistInfo{Size: a.Size, SHA1: a.SHA1, CreatedAt: fromMicros(a.Created)}
 }
 
 // Download is one entry of Composer's notify-batch body.
@@ -535,11 +465,7 @@ func (s *Service) RecordDownloads(ctx context.Context, orgName string, ds []Down
 		return err
 	}
 	for _, d := range ds {
-		if _, err := s.db.Exec(ctx, `INSERT INTO composer_downloads (package_id, normalized, count)
-			SELECT p.id, ?, 1 FROM composer_packages p WHERE p.org_id = ? AND p.name = ?
-			AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id AND v.normalized = ?)
-			ON CONFLICT (package_id, normalized) DO UPDATE SET count = composer_downloads.count + 1`,
-			d.Version, org.ID, strings.ToLower(d.Name), d.Version); err != nil {
+		if err := s.store.countDownload(ctx, org.ID, strings.ToLower(d.Name), d.Version); err != nil {
 			return err
 		}
 	}
@@ -570,43 +496,16 @@ func (s *Service) ListPackages(ctx context.Context, orgName string) ([]PackageIn
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, `SELECT p.name, p.description, v.version, v.normalized, v.reference, COALESCE(src.url, ''), v.ref_name,
-		COALESCE(d.count, 0)
-		FROM composer_packages p JOIN composer_versions v ON v.package_id = p.id
-		LEFT JOIN composer_sources src ON src.id = v.source_id
-		LEFT JOIN composer_downloads d ON d.package_id = p.id AND d.normalized = v.normalized
-		WHERE p.org_id = ? ORDER BY p.name`, org.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []PackageInfo{}
-	for rows.Next() {
-		var name, desc string
-		var v PackageVersion
-		if err := rows.Scan(&name, &desc, &v.Version, &v.Normalized, &v.Reference, &v.Source, &v.Ref, &v.Downloads); err != nil {
-			return nil, err
-		}
-		if v.Source == "" {
-			v.Source = "upload"
-		}
-		if len(out) == 0 || out[len(out)-1].Name != name {
-			out = append(out, PackageInfo{Name: name, Description: desc})
-		}
-		p := &out[len(out)-1]
-		p.Versions = append(p.Versions, v)
-	}
+	out, err := s.store.listPackages(ctx, org.ID)
 	for i := range out {
-		vs := out[i].Versions
-		sortVersions(vs)
-	}
-	return out, rows.Err()
-}
-
-func sortVersions(vs []PackageVersion) {
-	for i := 1; i < len(vs); i++ {
-		for j := i; j > 0 && format.CompareNormalized(vs[j].Normalized, vs[j-1].Normalized) > 0; j-- {
-			vs[j], vs[j-1] = vs[j-1], vs[j]
+		for j := range out[i].Versions {
+			if v := &out[i].Versions[j]; v.Source == "" {
+				v.Source = "upload"
+			}
 		}
+		slices.SortStableFunc(out[i].Versions, func(a, b PackageVersion) int {
+			return format.CompareNormalized(b.Normalized, a.Normalized)
+		})
 	}
+	return out, err
 }

@@ -3,12 +3,12 @@ package composer
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -113,8 +113,8 @@ func (s *Service) AddSource(ctx context.Context, orgName string, in SourceInput)
 			return Source{}, "", err
 		}
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO composer_sources (id, org_id, url, username, credential_kind, credential, known_hosts, webhook_secret, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, org.ID, in.URL, in.Username, kind, sealed, in.KnownHosts, sealedSecret, micros(s.now()))
+	err = s.store.insertSource(ctx, sourceRow{ID: id, OrgID: org.ID, URL: in.URL, Username: in.Username, Kind: kind, Credential: sealed,
+		KnownHosts: in.KnownHosts, WebhookSecret: sealedSecret}, micros(s.now()))
 	if errors.Is(err, errs.ErrAlreadyExists) {
 		return Source{}, "", errs.AlreadyExistsf("%s is already a source of %s", vcs.RedactURL(in.URL), org.Name)
 	}
@@ -138,24 +138,12 @@ func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) erro
 		return err
 	}
 	err = s.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
-		rows, err := tx.Query(ctx, `SELECT DISTINCT p.id, p.name FROM composer_versions v JOIN composer_packages p ON p.id = v.package_id WHERE v.source_id = ?`, src.ID)
+		pkgs, err := s.store.sourcePackages(ctx, tx, src.ID)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id, name string
-			if err := rows.Scan(&id, &name); err != nil {
-				rows.Close()
-				return err
-			}
-			touched[id] = name
-		}
-		rows.Close()
-		if _, err := tx.Exec(ctx, `DELETE FROM composer_versions WHERE source_id = ?`, src.ID); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM composer_sources WHERE id = ?`, src.ID)
-		return err
+		maps.Copy(touched, pkgs)
+		return s.store.deleteSource(ctx, tx, src.ID)
 	})
 	if err != nil {
 		return err
@@ -165,23 +153,8 @@ func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) erro
 	return nil
 }
 
-type sourceRow struct {
-	ID, OrgID, URL, Username, Kind, KnownHosts, Package, DefaultBranch, Status, LastError string
-	Credential, WebhookSecret                                                             []byte
-	SyncedAt                                                                              sql.NullInt64
-}
-
-const sourceCols = `id, org_id, url, username, credential_kind, credential, known_hosts, webhook_secret, package_name, default_branch, status, last_error, synced_at`
-
-func scanSource(r interface{ Scan(...any) error }) (sourceRow, error) {
-	var x sourceRow
-	err := r.Scan(&x.ID, &x.OrgID, &x.URL, &x.Username, &x.Kind, &x.Credential, &x.KnownHosts, &x.WebhookSecret,
-		&x.Package, &x.DefaultBranch, &x.Status, &x.LastError, &x.SyncedAt)
-	return x, sqldb.MapErr(err)
-}
-
 func (s *Service) sourceByURL(ctx context.Context, org orgRef, rawURL string) (sourceRow, error) {
-	src, err := scanSource(s.db.QueryRow(ctx, `SELECT `+sourceCols+` FROM composer_sources WHERE org_id = ? AND url = ?`, org.ID, strings.TrimSpace(rawURL)))
+	src, err := s.store.sourceByURL(ctx, org.ID, strings.TrimSpace(rawURL))
 	if errors.Is(err, errs.ErrNotFound) {
 		return src, errs.NotFoundf("%s is not a source of %s (see packyard composer list-vcs)", vcs.RedactURL(rawURL), org.Name)
 	}
@@ -189,7 +162,7 @@ func (s *Service) sourceByURL(ctx context.Context, org orgRef, rawURL string) (s
 }
 
 func (s *Service) sourceByID(ctx context.Context, id string) (sourceRow, error) {
-	src, err := scanSource(s.db.QueryRow(ctx, `SELECT `+sourceCols+` FROM composer_sources WHERE id = ?`, id))
+	src, err := s.store.sourceByID(ctx, id)
 	if errors.Is(err, errs.ErrNotFound) {
 		return src, errs.NotFoundf("source not found")
 	}
@@ -202,20 +175,10 @@ func (s *Service) Sources(ctx context.Context, orgName string) ([]Source, error)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, `SELECT `+sourceCols+` FROM composer_sources WHERE org_id = ? ORDER BY url`, org.ID)
+	raw, err := s.store.sources(ctx, org.ID)
 	if err != nil {
 		return nil, err
 	}
-	var raw []sourceRow
-	for rows.Next() {
-		r, err := scanSource(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		raw = append(raw, r)
-	}
-	rows.Close()
 	out := []Source{}
 	for _, r := range raw {
 		src := Source{ID: r.ID, URL: vcs.RedactURL(r.URL), CredentialKind: r.Kind, Package: r.Package, DefaultBranch: r.DefaultBranch,
@@ -224,19 +187,13 @@ func (s *Service) Sources(ctx context.Context, orgName string) ([]Source, error)
 			t := fromMicros(r.SyncedAt.Int64)
 			src.SyncedAt = &t
 		}
-		refs, err := s.db.Query(ctx, `SELECT name, commit_sha, version, warning FROM composer_refs WHERE source_id = ? ORDER BY name`, r.ID)
+		refs, err := s.store.refStatuses(ctx, r.ID)
 		if err != nil {
 			return nil, err
 		}
-		for refs.Next() {
-			var rs RefStatus
-			if err := refs.Scan(&rs.Ref, &rs.Commit, &rs.Version, &rs.Warning); err != nil {
-				refs.Close()
-				return nil, err
-			}
-			src.Refs = append(src.Refs, rs)
+		if len(refs) > 0 {
+			src.Refs = refs
 		}
-		refs.Close()
 		out = append(out, src)
 	}
 	return out, nil
@@ -256,7 +213,7 @@ func (s *Service) Sync(ctx context.Context, orgName, rawURL string) ([]SyncRepor
 			return nil, err
 		}
 		ids = []string{src.ID}
-	} else if ids, err = queryStrings(ctx, s.db, `SELECT id FROM composer_sources WHERE org_id = ? ORDER BY url`, org.ID); err != nil {
+	} else if ids, err = s.store.sourceIDs(ctx, org.ID); err != nil {
 		return nil, err
 	}
 	var reports []SyncReport
@@ -316,8 +273,7 @@ func (s *Service) syncSource(ctx context.Context, id string, onlyStale bool) (Sy
 	rep.Source = vcs.RedactURL(src.URL)
 	if err != nil {
 		rep.Error = err.Error()
-		if _, uerr := s.db.Exec(context.WithoutCancel(ctx), `UPDATE composer_sources SET status = 'error', last_error = ?, synced_at = ? WHERE id = ?`,
-			errs.PublicMessage(err), micros(s.now()), id); uerr != nil {
+		if uerr := s.store.syncFailed(context.WithoutCancel(ctx), id, errs.PublicMessage(err), micros(s.now())); uerr != nil {
 			s.log.Warn("recording a sync failure failed", zap.Error(uerr))
 		}
 		s.log.Warn("sync failed", zap.String("source", vcs.RedactURL(src.URL)), zap.Error(err))
@@ -342,10 +298,6 @@ func (s *Service) creds(src sourceRow) (vcs.Creds, error) {
 	}
 	c.Kind, c.Username, c.KnownHosts = src.Kind, src.Username, src.KnownHosts
 	return c, nil
-}
-
-type storedRef struct {
-	Name, Hash, Commit, Normalized, Version, Entry, Warning string
 }
 
 // refResult is what reading one changed ref produced.
@@ -374,20 +326,14 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 	if remote.DefaultBranch == "" {
 		return rep, errs.PreconditionFailedf("the repository's default branch cannot be determined")
 	}
-	stored := map[string]storedRef{}
-	rows, err := s.db.Query(ctx, `SELECT name, hash, commit_sha, normalized, version, entry, warning FROM composer_refs WHERE source_id = ?`, src.ID)
+	refs, err := s.store.refs(ctx, s.store.db, src.ID)
 	if err != nil {
 		return rep, err
 	}
-	for rows.Next() {
-		var r storedRef
-		if err := rows.Scan(&r.Name, &r.Hash, &r.Commit, &r.Normalized, &r.Version, &r.Entry, &r.Warning); err != nil {
-			rows.Close()
-			return rep, err
-		}
+	stored := map[string]storedRef{}
+	for _, r := range refs {
 		stored[r.Name] = r
 	}
-	rows.Close()
 
 	var changed []string
 	for name, hash := range remote.Refs {
@@ -408,8 +354,7 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 	nameKnown := src.Package != "" && src.DefaultBranch == remote.DefaultBranch && stored[defaultRef].Hash == remote.Refs[defaultRef]
 	if len(changed) == 0 && len(removed) == 0 && nameKnown {
 		rep.Package = src.Package
-		_, err := s.db.Exec(ctx, `UPDATE composer_sources SET status = 'ok', last_error = '', synced_at = ? WHERE id = ?`, micros(s.now()), src.ID)
-		return rep, err
+		return rep, s.store.syncUnchanged(ctx, src.ID, micros(s.now()))
 	}
 
 	repo, err := vcs.Open(ctx, src.URL, creds)
@@ -443,8 +388,7 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 	}
 	rep.Package = name
 
-	var pkgID string
-	err = sqldb.MapErr(s.db.QueryRow(ctx, `SELECT id FROM composer_packages WHERE org_id = ? AND name = ?`, org.ID, name).Scan(&pkgID))
+	pkgID, err := s.store.packageID(ctx, s.store.db, org.ID, name)
 	if err != nil && !errors.Is(err, errs.ErrNotFound) {
 		return rep, err
 	}
@@ -471,16 +415,12 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 					return err
 				}
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO composer_refs (source_id, name, hash, commit_sha, normalized, version, entry, warning)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, name) DO UPDATE SET hash = excluded.hash,
-				commit_sha = excluded.commit_sha, normalized = excluded.normalized, version = excluded.version,
-				entry = excluded.entry, warning = excluded.warning`,
-				src.ID, r.Name, r.Hash, r.Commit, r.Normalized, r.Version, r.Entry, r.Warning); err != nil {
+			if err := s.store.putRef(ctx, tx, src.ID, r.storedRef); err != nil {
 				return err
 			}
 		}
 		for _, ref := range removed {
-			if _, err := tx.Exec(ctx, `DELETE FROM composer_refs WHERE source_id = ? AND name = ?`, src.ID, ref); err != nil {
+			if err := s.store.deleteRef(ctx, tx, src.ID, ref); err != nil {
 				return err
 			}
 		}
@@ -489,9 +429,7 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 			return err
 		}
 		rep.Versions, rep.Warnings = n, warnings
-		_, err = tx.Exec(ctx, `UPDATE composer_sources SET package_name = ?, default_branch = ?, status = 'ok', last_error = '', synced_at = ? WHERE id = ?`,
-			name, remote.DefaultBranch, micros(s.now()), src.ID)
-		return err
+		return s.store.syncDone(ctx, tx, src.ID, name, remote.DefaultBranch, micros(s.now()))
 	})
 	return rep, err
 }
@@ -545,7 +483,7 @@ func (s *Service) readRef(ctx context.Context, repo *vcs.Repo, org orgRef, name,
 		sha = d.Extra[cas.SHA1]
 		r.dist = d
 	} else if pkgID != "" {
-		existing, ok, err := s.existingDist(ctx, s.db, pkgID, r.Commit)
+		existing, ok, err := s.store.dist(ctx, pkgID, r.Commit)
 		if err != nil {
 			return r, err
 		}
@@ -592,20 +530,10 @@ func (s *Service) buildDist(ctx context.Context, c vcs.Commit, name string) (cas
 // default branch marked default-branch. A version another source or an
 // upload already holds is skipped with a warning.
 func (s *Service) assignVersions(ctx context.Context, tx *sqldb.Tx, sourceID, pkgID, defaultRef string) (int, []RefStatus, error) {
-	rows, err := tx.Query(ctx, `SELECT name, commit_sha, normalized, version, entry, warning FROM composer_refs WHERE source_id = ? ORDER BY name`, sourceID)
+	refs, err := s.store.refs(ctx, tx, sourceID)
 	if err != nil {
 		return 0, nil, err
 	}
-	var refs []storedRef
-	for rows.Next() {
-		var r storedRef
-		if err := rows.Scan(&r.Name, &r.Commit, &r.Normalized, &r.Version, &r.Entry, &r.Warning); err != nil {
-			rows.Close()
-			return 0, nil, err
-		}
-		refs = append(refs, r)
-	}
-	rows.Close()
 	sort.SliceStable(refs, func(i, j int) bool {
 		ti, tj := strings.HasPrefix(refs[i].Name, "refs/tags/"), strings.HasPrefix(refs[j].Name, "refs/tags/")
 		if ti != tj {
@@ -625,12 +553,11 @@ func (s *Service) assignVersions(ctx context.Context, tx *sqldb.Tx, sourceID, pk
 		if w == r.Warning {
 			return nil
 		}
-		_, err := tx.Exec(ctx, `UPDATE composer_refs SET warning = ? WHERE source_id = ? AND name = ?`, w, sourceID, r.Name)
-		return err
+		return s.store.setRefWarning(ctx, tx, sourceID, r.Name, w)
 	}
 	// Versions held by uploads or other sources.
 	taken := map[string]bool{}
-	others, err := queryStrings(ctx, tx, `SELECT normalized FROM composer_versions WHERE package_id = ? AND (source_id IS NULL OR source_id <> ?)`, pkgID, sourceID)
+	others, err := s.store.otherVersions(ctx, tx, pkgID, sourceID)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -658,7 +585,7 @@ func (s *Service) assignVersions(ctx context.Context, tx *sqldb.Tx, sourceID, pk
 			continue
 		}
 		if r.Warning != "" {
-			if _, err := tx.Exec(ctx, `UPDATE composer_refs SET warning = '' WHERE source_id = ? AND name = ?`, sourceID, r.Name); err != nil {
+			if err := s.store.setRefWarning(ctx, tx, sourceID, r.Name, ""); err != nil {
 				return 0, nil, err
 			}
 		}
@@ -675,23 +602,13 @@ func (s *Service) assignVersions(ctx context.Context, tx *sqldb.Tx, sourceID, pk
 		order = append(order, r.Normalized)
 	}
 	// Apply the difference.
-	current := map[string][2]string{} // normalized -> entry, reference
-	crow, err := tx.Query(ctx, `SELECT normalized, entry, reference FROM composer_versions WHERE source_id = ?`, sourceID)
+	current, err := s.store.sourceVersions(ctx, tx, sourceID)
 	if err != nil {
 		return 0, nil, err
 	}
-	for crow.Next() {
-		var n, e, ref string
-		if err := crow.Scan(&n, &e, &ref); err != nil {
-			crow.Close()
-			return 0, nil, err
-		}
-		current[n] = [2]string{e, ref}
-	}
-	crow.Close()
 	for n := range current {
 		if _, ok := desired[n]; !ok {
-			if _, err := tx.Exec(ctx, `DELETE FROM composer_versions WHERE package_id = ? AND normalized = ?`, pkgID, n); err != nil {
+			if err := s.store.deleteVersion(ctx, tx, pkgID, n); err != nil {
 				return 0, nil, err
 			}
 		}
@@ -700,17 +617,17 @@ func (s *Service) assignVersions(ctx context.Context, tx *sqldb.Tx, sourceID, pk
 	for _, n := range order {
 		w := desired[n]
 		if cur, ok := current[n]; ok {
-			if cur[0] == w.entry && cur[1] == w.ref.Commit {
+			if cur.Entry == w.entry && cur.Reference == w.ref.Commit {
 				continue
 			}
-			if _, err := tx.Exec(ctx, `UPDATE composer_versions SET version = ?, reference = ?, ref_name = ?, entry = ? WHERE package_id = ? AND normalized = ?`,
-				w.ref.Version, w.ref.Commit, w.ref.Name, w.entry, pkgID, n); err != nil {
+			if err := s.store.updateVersion(ctx, tx, pkgID, versionRow{Normalized: n, Version: w.ref.Version, Reference: w.ref.Commit,
+				RefName: w.ref.Name, Entry: w.entry}); err != nil {
 				return 0, nil, err
 			}
 			continue
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO composer_versions (package_id, normalized, version, reference, source_id, ref_name, entry, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, pkgID, n, w.ref.Version, w.ref.Commit, sourceID, w.ref.Name, w.entry, now); err != nil {
+		if err := s.store.insertVersion(ctx, tx, pkgID, sourceID, versionRow{Normalized: n, Version: w.ref.Version, Reference: w.ref.Commit,
+			RefName: w.ref.Name, Entry: w.entry}, now); err != nil {
 			return 0, nil, err
 		}
 	}

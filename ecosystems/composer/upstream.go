@@ -51,17 +51,6 @@ type Upstream struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
-// upstreamRow is an upstream as the request path needs it (cached per
-// generation; the sealed password is read only when a request is made).
-type upstreamRow struct {
-	ID       string `json:"id"`
-	URL      string `json:"url"`
-	Username string `json:"username"`
-	HasCred  bool   `json:"has_cred"`
-	Priority int    `json:"priority"`
-	Created  int64  `json:"created"`
-}
-
 func upstreamSealContext(id string) string { return "composer-upstream:" + id }
 
 // checkUpstreamURL accepts absolute http(s) URLs without credentials,
@@ -132,14 +121,13 @@ func (s *Service) AddUpstream(ctx context.Context, orgName string, in UpstreamIn
 		if in.Priority != nil {
 			row.Priority = *in.Priority
 		} else {
-			var maxP int
-			if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(priority), -10) FROM composer_upstreams WHERE org_id = ?`, org.ID).Scan(&maxP); err != nil {
+			last, err := s.store.lastUpstreamPriority(ctx, tx, org.ID)
+			if err != nil {
 				return err
 			}
-			row.Priority = maxP + 10
+			row.Priority = last + 10
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO composer_upstreams (id, org_id, url, username, credential, priority, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, org.ID, in.URL, in.Username, sealed, row.Priority, row.Created)
+		err := s.store.insertUpstream(ctx, tx, org.ID, row, sealed)
 		if errors.Is(err, errs.ErrAlreadyExists) {
 			return errs.AlreadyExistsf("%s is already an upstream of %s", in.URL, org.Name)
 		}
@@ -171,15 +159,11 @@ func (s *Service) RemoveUpstream(ctx context.Context, orgName, urlOrID string) e
 	key := strings.TrimRight(strings.TrimSpace(urlOrID), "/")
 	var id, u string
 	err = s.write(ctx, org, func(tx *sqldb.Tx, _ map[string]string) error {
-		err := sqldb.MapErr(tx.QueryRow(ctx, `SELECT id, url FROM composer_upstreams WHERE org_id = ? AND (url = ? OR id = ?)`,
-			org.ID, key, key).Scan(&id, &u))
+		var err error
+		id, u, err = s.store.deleteUpstream(ctx, tx, org.ID, key)
 		if errors.Is(err, errs.ErrNotFound) {
 			return errs.NotFoundf("%s is not an upstream of %s (see packyard composer list-upstreams)", key, org.Name)
 		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM composer_upstreams WHERE id = ?`, id)
 		return err
 	})
 	if err != nil {
@@ -195,7 +179,7 @@ func (s *Service) Upstreams(ctx context.Context, orgName string) ([]Upstream, er
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.loadUpstreams(ctx, org)
+	rows, err := s.store.upstreams(ctx, org.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -206,30 +190,12 @@ func (s *Service) Upstreams(ctx context.Context, orgName string) ([]Upstream, er
 	return out, nil
 }
 
-func (s *Service) loadUpstreams(ctx context.Context, org orgRef) ([]upstreamRow, error) {
-	rows, err := s.db.Query(ctx, `SELECT id, url, username, credential IS NOT NULL, priority, created_at FROM composer_upstreams
-		WHERE org_id = ? ORDER BY priority, created_at, id`, org.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []upstreamRow{}
-	for rows.Next() {
-		var r upstreamRow
-		if err := rows.Scan(&r.ID, &r.URL, &r.Username, &r.HasCred, &r.Priority, &r.Created); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
 // upstreamsAt returns the upstreams of a repository at a generation, from
 // the cache.
 func (s *Service) upstreamsAt(ctx context.Context, org orgRef, gen int64) ([]upstreamRow, error) {
 	ck := fmt.Sprintf("composer:upstreams:%s:%d", org.ID, gen)
 	v, err := cache.GetOrLoad(ctx, s.cache, &s.loads, ck, s.cfg.CacheTTL, func(ctx context.Context) ([]byte, error) {
-		rows, err := s.loadUpstreams(ctx, org)
+		rows, err := s.store.upstreams(ctx, org.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -249,8 +215,8 @@ func (s *Service) upstreamPassword(ctx context.Context, u upstreamRow) (string, 
 	if !u.HasCred {
 		return "", nil
 	}
-	var sealed []byte
-	if err := sqldb.MapErr(s.db.QueryRow(ctx, `SELECT credential FROM composer_upstreams WHERE id = ?`, u.ID).Scan(&sealed)); err != nil {
+	sealed, err := s.store.upstreamCredential(ctx, u.ID)
+	if err != nil {
 		return "", err
 	}
 	pw, err := s.box.Open(sealed, upstreamSealContext(u.ID))
@@ -360,7 +326,7 @@ func (s *Service) refresh(ctx context.Context, u upstreamRow, key string) (upDoc
 			return d, nil // another replica refreshed it while this one waited
 		}
 	}
-	old, hasOld, err := s.loadDoc(ctx, u.ID, key)
+	old, hasOld, err := s.store.upstreamDoc(ctx, u.ID, key)
 	if err != nil {
 		return upDoc{}, err
 	}
@@ -398,7 +364,7 @@ func (s *Service) refresh(ctx context.Context, u upstreamRow, key string) (upDoc
 		got.Changed = now
 	}
 	got.Checked = now
-	if err := s.storeDoc(ctx, s.db, u.ID, key, got); err != nil {
+	if err := s.storeDoc(ctx, s.store.db, u.ID, key, got); err != nil {
 		return upDoc{}, err
 	}
 	_ = s.cache.Set(ctx, ck, encodeUpDoc(got), s.cfg.CacheTTL)
@@ -419,16 +385,6 @@ func (s *Service) serveStale(ctx context.Context, u upstreamRow, key string, old
 	return old, nil
 }
 
-func (s *Service) loadDoc(ctx context.Context, upstreamID, key string) (upDoc, bool, error) {
-	var d upDoc
-	err := sqldb.MapErr(s.db.QueryRow(ctx, `SELECT status, body, digest, last_modified, checked_at, changed_at FROM composer_upstream_docs
-		WHERE upstream_id = ? AND doc_key = ?`, upstreamID, key).Scan(&d.Status, &d.Body, &d.Digest, &d.LastMod, &d.Checked, &d.Changed))
-	if errors.Is(err, errs.ErrNotFound) {
-		return d, false, nil
-	}
-	return d, err == nil, err
-}
-
 func (s *Service) storeDoc(ctx context.Context, q sqldb.Querier, upstreamID, key string, d upDoc) error {
 	if d.Checked == 0 {
 		d.Checked = micros(s.now())
@@ -436,15 +392,7 @@ func (s *Service) storeDoc(ctx context.Context, q sqldb.Querier, upstreamID, key
 	if d.Changed == 0 {
 		d.Changed = d.Checked
 	}
-	body := d.Body
-	if body == nil {
-		body = []byte{}
-	}
-	_, err := q.Exec(ctx, `INSERT INTO composer_upstream_docs (upstream_id, doc_key, status, body, digest, last_modified, checked_at, changed_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (upstream_id, doc_key) DO UPDATE SET status = excluded.status, body = excluded.body,
-		digest = excluded.digest, last_modified = excluded.last_modified, checked_at = excluded.checked_at, changed_at = excluded.changed_at`,
-		upstreamID, key, d.Status, body, d.Digest, d.LastMod, d.Checked, d.Changed)
-	return err
+	return s.store.putUpstreamDoc(ctx, q, upstreamID, key, d)
 }
 
 // sameOrigin reports whether target is on the upstream's scheme, host and

@@ -1,0 +1,573 @@
+package composer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/sqldb"
+)
+
+// store holds the composer_* tables: every SQL statement of the Composer
+// ecosystem is here. A method that takes a Querier or a Tx runs in the
+// caller's transaction, the others on the database. Times are stored as
+// microseconds since the epoch.
+type store struct{ db *sqldb.DB }
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// nullable is s, or nil (SQL NULL, JSON null) when s is empty.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// collect scans every row of a query, closes the rows and reports their
+// error; a query without rows gives an empty, non-nil slice.
+func collect[T any](rows *sql.Rows, err error, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func scanString(r *sql.Rows) (string, error) {
+	var s string
+	return s, r.Scan(&s)
+}
+
+// found maps a row that is not there to ok=false.
+func found(err error) (bool, error) {
+	err = sqldb.MapErr(err)
+	if errors.Is(err, errs.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+// likeEscape escapes LIKE's wildcards (the queries say ESCAPE '\').
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(s))
+}
+
+// ---- packages and versions ----
+
+// versionRow is one version of a package as stored.
+type versionRow struct {
+	Normalized, Version, Reference, RefName, Entry string
+}
+
+func (s *store) packageID(ctx context.Context, q sqldb.Querier, orgID, name string) (string, error) {
+	var id string
+	err := q.QueryRow(ctx, `SELECT id FROM composer_packages WHERE org_id = ? AND name = ?`, orgID, name).Scan(&id)
+	return id, sqldb.MapErr(err)
+}
+
+func (s *store) insertPackage(ctx context.Context, tx *sqldb.Tx, id, orgID, name string, now int64) error {
+	_, err := tx.Exec(ctx, `INSERT INTO composer_packages (id, org_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+		id, orgID, name, now, now)
+	return err
+}
+
+func (s *store) setDescription(ctx context.Context, tx *sqldb.Tx, packageID, description string, now int64) error {
+	_, err := tx.Exec(ctx, `UPDATE composer_packages SET description = ?, updated_at = ? WHERE id = ?`, description, now, packageID)
+	return err
+}
+
+// owns reports whether an organization has a package of that name, or a
+// git source that gives it (with or without versions left).
+func (s *store) owns(ctx context.Context, orgID, name string) (bool, error) {
+	var n int
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM composer_packages WHERE org_id = ? AND name = ?`, orgID, name).Scan(&n); err != nil || n > 0 {
+		return n > 0, err
+	}
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM composer_sources WHERE org_id = ? AND package_name = ?`, orgID, name).Scan(&n)
+	return n > 0, err
+}
+
+// owned is the names among names the organization owns (see owns).
+func (s *store) owned(ctx context.Context, orgID string, names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	args := []any{orgID}
+	for _, n := range names {
+		args = append(args, n)
+	}
+	args = append(args, args...)
+	marks := placeholders(len(names))
+	rows, err := s.db.Query(ctx, `SELECT name FROM composer_packages WHERE org_id = ? AND name IN (`+marks+`)
+			UNION SELECT package_name FROM composer_sources WHERE org_id = ? AND package_name IN (`+marks+`)`, args...)
+	return collect(rows, err, scanString)
+}
+
+// publishedNames lists the names of an organization's packages that have
+// versions and match like (a LIKE pattern; "%" for every name).
+func (s *store) publishedNames(ctx context.Context, q sqldb.Querier, orgID, like string) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT p.name FROM composer_packages p WHERE p.org_id = ? AND p.name LIKE ? ESCAPE '\'
+		AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id) ORDER BY p.name`, orgID, like)
+	return collect(rows, err, scanString)
+}
+
+// versions lists a package's versions (normalized and entry only).
+func (s *store) versions(ctx context.Context, tx *sqldb.Tx, packageID string) ([]versionRow, error) {
+	rows, err := tx.Query(ctx, `SELECT normalized, entry FROM composer_versions WHERE package_id = ?`, packageID)
+	return collect(rows, err, func(r *sql.Rows) (versionRow, error) {
+		var v versionRow
+		return v, r.Scan(&v.Normalized, &v.Entry)
+	})
+}
+
+// sourceVersions are the versions a git source gives, by normalized version.
+func (s *store) sourceVersions(ctx context.Context, tx *sqldb.Tx, sourceID string) (map[string]versionRow, error) {
+	rows, err := tx.Query(ctx, `SELECT normalized, entry, reference FROM composer_versions WHERE source_id = ?`, sourceID)
+	vs, err := collect(rows, err, func(r *sql.Rows) (versionRow, error) {
+		var v versionRow
+		return v, r.Scan(&v.Normalized, &v.Entry, &v.Reference)
+	})
+	out := make(map[string]versionRow, len(vs))
+	for _, v := range vs {
+		out[v.Normalized] = v
+	}
+	return out, err
+}
+
+// otherVersions are a package's versions held by uploads or other sources.
+func (s *store) otherVersions(ctx context.Context, tx *sqldb.Tx, packageID, sourceID string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT normalized FROM composer_versions WHERE package_id = ? AND (source_id IS NULL OR source_id <> ?)`,
+		packageID, sourceID)
+	return collect(rows, err, scanString)
+}
+
+// hasVersion reports whether an organization's package has a version.
+func (s *store) hasVersion(ctx context.Context, orgID, name, normalized string) (bool, error) {
+	var one int
+	return found(s.db.QueryRow(ctx, `SELECT 1 FROM composer_versions v JOIN composer_packages p ON p.id = v.package_id
+		WHERE p.org_id = ? AND p.name = ? AND v.normalized = ?`, orgID, name, normalized).Scan(&one))
+}
+
+// versionOrigin returns the package of a version and whether a git source gives it.
+func (s *store) versionOrigin(ctx context.Context, tx *sqldb.Tx, orgID, name, normalized string) (packageID string, fromGit bool, err error) {
+	var src sql.NullString
+	err = tx.QueryRow(ctx, `SELECT p.id, v.source_id FROM composer_versions v JOIN composer_packages p ON p.id = v.package_id
+			WHERE p.org_id = ? AND p.name = ? AND v.normalized = ?`, orgID, name, normalized).Scan(&packageID, &src)
+	return packageID, src.Valid, sqldb.MapErr(err)
+}
+
+// insertVersion adds a version, uploaded (sourceID "") or from a git source.
+func (s *store) insertVersion(ctx context.Context, tx *sqldb.Tx, packageID, sourceID string, v versionRow, created int64) error {
+	_, err := tx.Exec(ctx, `INSERT INTO composer_versions (package_id, normalized, version, reference, source_id, ref_name, entry, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, packageID, v.Normalized, v.Version, v.Reference, nullable(sourceID), v.RefName, v.Entry, created)
+	return err
+}
+
+func (s *store) updateVersion(ctx context.Context, tx *sqldb.Tx, packageID string, v versionRow) error {
+	_, err := tx.Exec(ctx, `UPDATE composer_versions SET version = ?, reference = ?, ref_name = ?, entry = ? WHERE package_id = ? AND normalized = ?`,
+		v.Version, v.Reference, v.RefName, v.Entry, packageID, v.Normalized)
+	return err
+}
+
+func (s *store) deleteVersion(ctx context.Context, tx *sqldb.Tx, packageID, normalized string) error {
+	_, err := tx.Exec(ctx, `DELETE FROM composer_versions WHERE package_id = ? AND normalized = ?`, packageID, normalized)
+	return err
+}
+
+// countDownload counts one install of a version; unknown ones are ignored.
+func (s *store) countDownload(ctx context.Context, orgID, name, normalized string) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO composer_downloads (package_id, normalized, count)
+			SELECT p.id, ?, 1 FROM composer_packages p WHERE p.org_id = ? AND p.name = ?
+			AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id AND v.normalized = ?)
+			ON CONFLICT (package_id, normalized) DO UPDATE SET count = composer_downloads.count + 1`,
+		normalized, orgID, name, normalized)
+	return err
+}
+
+// listPackages lists an organization's packages, each with its versions
+// (in no particular order).
+func (s *store) listPackages(ctx context.Context, orgID string) ([]PackageInfo, error) {
+	type row struct {
+		name, desc string
+		v          PackageVersion
+	}
+	rows, err := s.db.Query(ctx, `SELECT p.name, p.description, v.version, v.normalized, v.reference, COALESCE(src.url, ''), v.ref_name,
+		COALESCE(d.count, 0)
+		FROM composer_packages p JOIN composer_versions v ON v.package_id = p.id
+		LEFT JOIN composer_sources src ON src.id = v.source_id
+		LEFT JOIN composer_downloads d ON d.package_id = p.id AND d.normalized = v.normalized
+		WHERE p.org_id = ? ORDER BY p.name`, orgID)
+	rs, err := collect(rows, err, func(r *sql.Rows) (row, error) {
+		var x row
+		return x, r.Scan(&x.name, &x.desc, &x.v.Version, &x.v.Normalized, &x.v.Reference, &x.v.Source, &x.v.Ref, &x.v.Downloads)
+	})
+	out := []PackageInfo{}
+	for _, x := range rs {
+		if len(out) == 0 || out[len(out)-1].Name != x.name {
+			out = append(out, PackageInfo{Name: x.name, Description: x.desc})
+		}
+		p := &out[len(out)-1]
+		p.Versions = append(p.Versions, x.v)
+	}
+	return out, err
+}
+
+// searchPackages finds an organization's packages with versions whose name
+// or description contains every term (at most 200, by name).
+func (s *store) searchPackages(ctx context.Context, orgID string, terms []string) (ids []string, hits []SearchResult, err error) {
+	query := `SELECT p.id, p.name, p.description FROM composer_packages p WHERE p.org_id = ?
+		AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id)`
+	args := []any{orgID}
+	for _, t := range terms {
+		query += ` AND (p.name LIKE ? ESCAPE '\' OR LOWER(p.description) LIKE ? ESCAPE '\')`
+		args = append(args, "%"+likeEscape(t)+"%", "%"+likeEscape(t)+"%")
+	}
+	rows, err := s.db.Query(ctx, query+` ORDER BY p.name LIMIT 200`, args...)
+	hits, err = collect(rows, err, func(r *sql.Rows) (SearchResult, error) {
+		var id string
+		var h SearchResult
+		err := r.Scan(&id, &h.Name, &h.Description)
+		ids = append(ids, id)
+		return h, err
+	})
+	return ids, hits, err
+}
+
+// latestEntry is the entry of a package's most recently added version.
+func (s *store) latestEntry(ctx context.Context, packageID string) (string, error) {
+	var entry string
+	err := s.db.QueryRow(ctx, `SELECT entry FROM composer_versions WHERE package_id = ? ORDER BY created_at DESC, normalized DESC LIMIT 1`,
+		packageID).Scan(&entry)
+	return entry, err
+}
+
+// ---- archives ----
+
+// archiveRow is an archive in the CAS: a version's dist, or a mirrored
+// upstream archive.
+type archiveRow struct {
+	Digest, SHA1 string
+	Size         int64
+	Created      int64
+}
+
+// insertDist records a package's archive at a reference unless one is
+// there; inserted reports whether this one was recorded.
+func (s *store) insertDist(ctx context.Context, tx *sqldb.Tx, packageID, reference string, a archiveRow) (inserted bool, err error) {
+	res, err := tx.Exec(ctx, `INSERT INTO composer_dists (package_id, reference, digest, sha1, size, created_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (package_id, reference) DO NOTHING`,
+		packageID, reference, a.Digest, a.SHA1, a.Size, a.Created)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+func (s *store) dist(ctx context.Context, packageID, reference string) (archiveRow, bool, error) {
+	var a archiveRow
+	ok, err := found(s.db.QueryRow(ctx, `SELECT digest, sha1, size, created_at FROM composer_dists WHERE package_id = ? AND reference = ?`,
+		packageID, reference).Scan(&a.Digest, &a.SHA1, &a.Size, &a.Created))
+	return a, ok, err
+}
+
+func (s *store) distOf(ctx context.Context, orgID, name, reference string) (archiveRow, bool, error) {
+	var a archiveRow
+	ok, err := found(s.db.QueryRow(ctx, `SELECT d.digest, d.sha1, d.size, d.created_at FROM composer_dists d
+		JOIN composer_packages p ON p.id = d.package_id WHERE p.org_id = ? AND p.name = ? AND d.reference = ?`,
+		orgID, name, reference).Scan(&a.Digest, &a.SHA1, &a.Size, &a.Created))
+	return a, ok, err
+}
+
+func (s *store) mirrored(ctx context.Context, orgID, name, key string) (archiveRow, bool, error) {
+	var a archiveRow
+	ok, err := found(s.db.QueryRow(ctx, `SELECT digest, sha1, size, created_at FROM composer_mirror_dists WHERE org_id = ? AND name = ? AND dist_key = ?`,
+		orgID, name, key).Scan(&a.Digest, &a.SHA1, &a.Size, &a.Created))
+	return a, ok, err
+}
+
+// insertMirrored records a mirrored archive unless one is there; inserted
+// reports whether this one was recorded.
+func (s *store) insertMirrored(ctx context.Context, tx *sqldb.Tx, orgID, name, key, url string, a archiveRow) (inserted bool, err error) {
+	res, err := tx.Exec(ctx, `INSERT INTO composer_mirror_dists (org_id, name, dist_key, url, digest, sha1, size, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, name, dist_key) DO NOTHING`,
+		orgID, name, key, url, a.Digest, a.SHA1, a.Size, a.Created)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// ---- git sources and their refs ----
+
+// sourceRow is a git source as stored (credentials sealed).
+type sourceRow struct {
+	ID, OrgID, URL, Username, Kind, KnownHosts, Package, DefaultBranch, Status, LastError string
+	Credential, WebhookSecret                                                             []byte
+	SyncedAt                                                                              sql.NullInt64
+}
+
+// storedRef is a git ref of a source as last synced: the version it gave
+// (Normalized, Version, Entry) or why it gave none (Warning).
+type storedRef struct {
+	Name, Hash, Commit, Normalized, Version, Entry, Warning string
+}
+
+const sourceCols = `id, org_id, url, username, credential_kind, credential, known_hosts, webhook_secret, package_name, default_branch, status, last_error, synced_at`
+
+func scanSource(r interface{ Scan(...any) error }) (sourceRow, error) {
+	var x sourceRow
+	err := r.Scan(&x.ID, &x.OrgID, &x.URL, &x.Username, &x.Kind, &x.Credential, &x.KnownHosts, &x.WebhookSecret,
+		&x.Package, &x.DefaultBranch, &x.Status, &x.LastError, &x.SyncedAt)
+	return x, sqldb.MapErr(err)
+}
+
+func (s *store) insertSource(ctx context.Context, r sourceRow, created int64) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO composer_sources (id, org_id, url, username, credential_kind, credential, known_hosts, webhook_secret, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.OrgID, r.URL, r.Username, r.Kind, r.Credential, r.KnownHosts, r.WebhookSecret, created)
+	return err
+}
+
+func (s *store) sourceByURL(ctx context.Context, orgID, url string) (sourceRow, error) {
+	return scanSource(s.db.QueryRow(ctx, `SELECT `+sourceCols+` FROM composer_sources WHERE org_id = ? AND url = ?`, orgID, url))
+}
+
+func (s *store) sourceByID(ctx context.Context, id string) (sourceRow, error) {
+	return scanSource(s.db.QueryRow(ctx, `SELECT `+sourceCols+` FROM composer_sources WHERE id = ?`, id))
+}
+
+func (s *store) sources(ctx context.Context, orgID string) ([]sourceRow, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+sourceCols+` FROM composer_sources WHERE org_id = ? ORDER BY url`, orgID)
+	return collect(rows, err, func(r *sql.Rows) (sourceRow, error) { return scanSource(r) })
+}
+
+// sourceIDs lists an organization's sources by URL, or every source
+// (orgID "") least recently synced first.
+func (s *store) sourceIDs(ctx context.Context, orgID string) ([]string, error) {
+	if orgID == "" {
+		rows, err := s.db.Query(ctx, `SELECT id FROM composer_sources ORDER BY synced_at`)
+		return collect(rows, err, scanString)
+	}
+	rows, err := s.db.Query(ctx, `SELECT id FROM composer_sources WHERE org_id = ? ORDER BY url`, orgID)
+	return collect(rows, err, scanString)
+}
+
+func (s *store) syncedAt(ctx context.Context, id string) (sql.NullInt64, error) {
+	var at sql.NullInt64
+	err := s.db.QueryRow(ctx, `SELECT synced_at FROM composer_sources WHERE id = ?`, id).Scan(&at)
+	return at, err
+}
+
+// sourcePackages are the packages a source gives versions of (id → name).
+func (s *store) sourcePackages(ctx context.Context, tx *sqldb.Tx, sourceID string) (map[string]string, error) {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT p.id, p.name FROM composer_versions v JOIN composer_packages p ON p.id = v.package_id WHERE v.source_id = ?`, sourceID)
+	pairs, err := collect(rows, err, func(r *sql.Rows) ([2]string, error) {
+		var p [2]string
+		return p, r.Scan(&p[0], &p[1])
+	})
+	out := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		out[p[0]] = p[1]
+	}
+	return out, err
+}
+
+// deleteSource removes a source with the versions it gives.
+func (s *store) deleteSource(ctx context.Context, tx *sqldb.Tx, sourceID string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM composer_versions WHERE source_id = ?`, sourceID); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `DELETE FROM composer_sources WHERE id = ?`, sourceID)
+	return err
+}
+
+// syncFailed records a failed sync on its source.
+func (s *store) syncFailed(ctx context.Context, id, message string, at int64) error {
+	_, err := s.db.Exec(ctx, `UPDATE composer_sources SET status = 'error', last_error = ?, synced_at = ? WHERE id = ?`, message, at, id)
+	return err
+}
+
+// syncUnchanged records a sync that found nothing new.
+func (s *store) syncUnchanged(ctx context.Context, id string, at int64) error {
+	_, err := s.db.Exec(ctx, `UPDATE composer_sources SET status = 'ok', last_error = '', synced_at = ? WHERE id = ?`, at, id)
+	return err
+}
+
+// syncDone records a sync, with the package name and default branch it found.
+func (s *store) syncDone(ctx context.Context, tx *sqldb.Tx, id, pkg, defaultBranch string, at int64) error {
+	_, err := tx.Exec(ctx, `UPDATE composer_sources SET package_name = ?, default_branch = ?, status = 'ok', last_error = '', synced_at = ? WHERE id = ?`,
+		pkg, defaultBranch, at, id)
+	return err
+}
+
+// refs lists a source's refs by name.
+func (s *store) refs(ctx context.Context, q sqldb.Querier, sourceID string) ([]storedRef, error) {
+	rows, err := q.Query(ctx, `SELECT name, hash, commit_sha, normalized, version, entry, warning FROM composer_refs WHERE source_id = ? ORDER BY name`, sourceID)
+	return collect(rows, err, func(r *sql.Rows) (storedRef, error) {
+		var x storedRef
+		return x, r.Scan(&x.Name, &x.Hash, &x.Commit, &x.Normalized, &x.Version, &x.Entry, &x.Warning)
+	})
+}
+
+func (s *store) refStatuses(ctx context.Context, sourceID string) ([]RefStatus, error) {
+	rows, err := s.db.Query(ctx, `SELECT name, commit_sha, version, warning FROM composer_refs WHERE source_id = ? ORDER BY name`, sourceID)
+	return collect(rows, err, func(r *sql.Rows) (RefStatus, error) {
+		var x RefStatus
+		return x, r.Scan(&x.Ref, &x.Commit, &x.Version, &x.Warning)
+	})
+}
+
+func (s *store) putRef(ctx context.Context, tx *sqldb.Tx, sourceID string, r storedRef) error {
+	_, err := tx.Exec(ctx, `INSERT INTO composer_refs (source_id, name, hash, commit_sha, normalized, version, entry, warning)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, name) DO UPDATE SET hash = excluded.hash,
+		commit_sha = excluded.commit_sha, normalized = excluded.normalized, version = excluded.version,
+		entry = excluded.entry, warning = excluded.warning`,
+		sourceID, r.Name, r.Hash, r.Commit, r.Normalized, r.Version, r.Entry, r.Warning)
+	return err
+}
+
+func (s *store) deleteRef(ctx context.Context, tx *sqldb.Tx, sourceID, name string) error {
+	_, err := tx.Exec(ctx, `DELETE FROM composer_refs WHERE source_id = ? AND name = ?`, sourceID, name)
+	return err
+}
+
+func (s *store) setRefWarning(ctx context.Context, tx *sqldb.Tx, sourceID, name, warning string) error {
+	_, err := tx.Exec(ctx, `UPDATE composer_refs SET warning = ? WHERE source_id = ? AND name = ?`, warning, sourceID, name)
+	return err
+}
+
+// ---- upstreams ----
+
+// upstreamRow is an upstream as the request path needs it (cached per
+// generation; the sealed password is read only when a request is made).
+type upstreamRow struct {
+	ID       string `json:"id"`
+	URL      string `json:"url"`
+	Username string `json:"username"`
+	HasCred  bool   `json:"has_cred"`
+	Priority int    `json:"priority"`
+	Created  int64  `json:"created"`
+}
+
+// lastUpstreamPriority is the highest priority among an organization's
+// upstreams, -10 when it has none.
+func (s *store) lastUpstreamPriority(ctx context.Context, tx *sqldb.Tx, orgID string) (int, error) {
+	var p int
+	err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(priority), -10) FROM composer_upstreams WHERE org_id = ?`, orgID).Scan(&p)
+	return p, err
+}
+
+func (s *store) insertUpstream(ctx context.Context, tx *sqldb.Tx, orgID string, u upstreamRow, sealed []byte) error {
+	_, err := tx.Exec(ctx, `INSERT INTO composer_upstreams (id, org_id, url, username, credential, priority, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, u.ID, orgID, u.URL, u.Username, sealed, u.Priority, u.Created)
+	return err
+}
+
+// deleteUpstream removes an organization's upstream named by URL or id and
+// returns both.
+func (s *store) deleteUpstream(ctx context.Context, tx *sqldb.Tx, orgID, urlOrID string) (id, url string, err error) {
+	err = sqldb.MapErr(tx.QueryRow(ctx, `SELECT id, url FROM composer_upstreams WHERE org_id = ? AND (url = ? OR id = ?)`,
+		orgID, urlOrID, urlOrID).Scan(&id, &url))
+	if err != nil {
+		return "", "", err
+	}
+	_, err = tx.Exec(ctx, `DELETE FROM composer_upstreams WHERE id = ?`, id)
+	return id, url, err
+}
+
+func (s *store) countUpstreams(ctx context.Context, q sqldb.Querier, orgID string) (int, error) {
+	var n int
+	err := q.QueryRow(ctx, `SELECT COUNT(*) FROM composer_upstreams WHERE org_id = ?`, orgID).Scan(&n)
+	return n, err
+}
+
+// upstreams lists an organization's upstreams in the order they are asked.
+func (s *store) upstreams(ctx context.Context, orgID string) ([]upstreamRow, error) {
+	rows, err := s.db.Query(ctx, `SELECT id, url, username, credential IS NOT NULL, priority, created_at FROM composer_upstreams
+		WHERE org_id = ? ORDER BY priority, created_at, id`, orgID)
+	return collect(rows, err, func(r *sql.Rows) (upstreamRow, error) {
+		var u upstreamRow
+		return u, r.Scan(&u.ID, &u.URL, &u.Username, &u.HasCred, &u.Priority, &u.Created)
+	})
+}
+
+func (s *store) upstreamCredential(ctx context.Context, id string) ([]byte, error) {
+	var sealed []byte
+	err := s.db.QueryRow(ctx, `SELECT credential FROM composer_upstreams WHERE id = ?`, id).Scan(&sealed)
+	return sealed, sqldb.MapErr(err)
+}
+
+// upstreamDoc is the last answer of an upstream for one document.
+func (s *store) upstreamDoc(ctx context.Context, upstreamID, key string) (upDoc, bool, error) {
+	var d upDoc
+	ok, err := found(s.db.QueryRow(ctx, `SELECT status, body, digest, last_modified, checked_at, changed_at FROM composer_upstream_docs
+		WHERE upstream_id = ? AND doc_key = ?`, upstreamID, key).Scan(&d.Status, &d.Body, &d.Digest, &d.LastMod, &d.Checked, &d.Changed))
+	return d, ok, err
+}
+
+func (s *store) putUpstreamDoc(ctx context.Context, q sqldb.Querier, upstreamID, key string, d upDoc) error {
+	body := d.Body
+	if body == nil {
+		body = []byte{}
+	}
+	_, err := q.Exec(ctx, `INSERT INTO composer_upstream_docs (upstream_id, doc_key, status, body, digest, last_modified, checked_at, changed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (upstream_id, doc_key) DO UPDATE SET status = excluded.status, body = excluded.body,
+		digest = excluded.digest, last_modified = excluded.last_modified, checked_at = excluded.checked_at, changed_at = excluded.changed_at`,
+		upstreamID, key, d.Status, body, d.Digest, d.LastMod, d.Checked, d.Changed)
+	return err
+}
+
+// ---- advisories ----
+
+func (s *store) insertAdvisory(ctx context.Context, orgID string, a Advisory) error {
+	_, err := s.db.Exec(ctx, `INSERT INTO composer_advisories (id, org_id, package, versions, title, cve, link, severity, reported_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, orgID, a.Package, a.Versions, a.Title, a.CVE, a.Link, a.Severity, micros(a.ReportedAt))
+	return err
+}
+
+// deleteAdvisory removes an advisory; deleted is false when there was none.
+func (s *store) deleteAdvisory(ctx context.Context, orgID, id string) (deleted bool, err error) {
+	res, err := s.db.Exec(ctx, `DELETE FROM composer_advisories WHERE org_id = ? AND id = ?`, orgID, id)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// advisories lists an organization's advisories, of every package or of names.
+func (s *store) advisories(ctx context.Context, orgID string, names []string) ([]Advisory, error) {
+	q := `SELECT id, package, versions, title, cve, link, severity, reported_at FROM composer_advisories WHERE org_id = ?`
+	args := []any{orgID}
+	if len(names) > 0 {
+		q += ` AND package IN (` + placeholders(len(names)) + `)`
+		for _, n := range names {
+			args = append(args, n)
+		}
+	}
+	rows, err := s.db.Query(ctx, q+` ORDER BY package, reported_at, id`, args...)
+	return collect(rows, err, func(r *sql.Rows) (Advisory, error) {
+		var a Advisory
+		var at int64
+		err := r.Scan(&a.ID, &a.Package, &a.Versions, &a.Title, &a.CVE, &a.Link, &a.Severity, &at)
+		a.ReportedAt = fromMicros(at)
+		return a, err
+	})
+}
