@@ -89,14 +89,14 @@ func ValidateConstraint(c string) error {
 
 // AddAdvisory publishes a security advisory for a package of the
 // organization's repository (private or mirrored).
-func (s *Service) AddAdvisory(ctx context.Context, orgName string, in AdvisoryInput) (Advisory, error) {
-	org, err := s.org(ctx, orgName)
+func (p *Proxy) AddAdvisory(ctx context.Context, orgName string, in AdvisoryInput) (Advisory, error) {
+	org, err := p.repo.org(ctx, orgName)
 	if err != nil {
 		return Advisory{}, err
 	}
 	a := Advisory{ID: metadata.NewID(), Package: strings.ToLower(strings.TrimSpace(in.Package)), Versions: strings.TrimSpace(in.Versions),
 		Title: strings.TrimSpace(in.Title), CVE: strings.TrimSpace(in.CVE), Link: strings.TrimSpace(in.Link),
-		Severity: strings.ToLower(strings.TrimSpace(in.Severity)), ReportedAt: s.now().Truncate(time.Second)}
+		Severity: strings.ToLower(strings.TrimSpace(in.Severity)), ReportedAt: p.repo.now().Truncate(time.Second)}
 	if err := format.ValidatePackageName(a.Package); err != nil {
 		return Advisory{}, errs.Invalidf("package: %v", err)
 	}
@@ -116,39 +116,39 @@ func (s *Service) AddAdvisory(ctx context.Context, orgName string, in AdvisoryIn
 			return Advisory{}, errs.Invalidf("link %q is not an http(s) URL", a.Link)
 		}
 	}
-	if err := s.store.insertAdvisory(ctx, org.ID, a); err != nil {
+	if err := p.store.insertAdvisory(ctx, org.ID, a); err != nil {
 		return Advisory{}, err
 	}
-	s.record(ctx, audit.Event{Action: "composer.advisory.add", Org: org.Name, Resource: a.Package + "#" + a.ID,
+	p.audit.record(ctx, audit.Event{Action: "composer.advisory.add", Org: org.Name, Resource: a.Package + "#" + a.ID,
 		Details: map[string]string{"versions": a.Versions, "title": a.Title, "cve": a.CVE}})
 	return a, nil
 }
 
 // RemoveAdvisory deletes a published advisory.
-func (s *Service) RemoveAdvisory(ctx context.Context, orgName, id string) error {
-	org, err := s.org(ctx, orgName)
+func (p *Proxy) RemoveAdvisory(ctx context.Context, orgName, id string) error {
+	org, err := p.repo.org(ctx, orgName)
 	if err != nil {
 		return err
 	}
-	deleted, err := s.store.deleteAdvisory(ctx, org.ID, id)
+	deleted, err := p.store.deleteAdvisory(ctx, org.ID, id)
 	if err != nil {
 		return err
 	}
 	if !deleted {
 		return errs.NotFoundf("advisory %s not found in %s", id, org.Name)
 	}
-	s.record(ctx, audit.Event{Action: "composer.advisory.remove", Org: org.Name, Resource: "advisory/" + id})
+	p.audit.record(ctx, audit.Event{Action: "composer.advisory.remove", Org: org.Name, Resource: "advisory/" + id})
 	return nil
 }
 
 // Advisories lists the advisories an organization published (all, or for
 // the given packages).
-func (s *Service) Advisories(ctx context.Context, orgName string, names ...string) ([]Advisory, error) {
-	org, err := s.org(ctx, orgName)
+func (p *Proxy) Advisories(ctx context.Context, orgName string, names ...string) ([]Advisory, error) {
+	org, err := p.repo.org(ctx, orgName)
 	if err != nil {
 		return nil, err
 	}
-	return s.store.advisories(ctx, org.ID, names)
+	return p.store.advisories(ctx, org.ID, names)
 }
 
 // composerAdvisory is the full advisory object Composer's audit reads.
@@ -173,8 +173,8 @@ func (a Advisory) composerAdvisory(repo string) json.RawMessage {
 // organization's own advisories for every asked name, plus, for names that
 // are not private, the advisories of its upstreams (passed through as
 // they gave them; the last good answer while an upstream is down).
-func (s *Service) SecurityAdvisories(ctx context.Context, orgName, repoURL string, names []string) (map[string][]json.RawMessage, error) {
-	org, err := s.org(ctx, orgName)
+func (p *Proxy) SecurityAdvisories(ctx context.Context, orgName, repoURL string, names []string) (map[string][]json.RawMessage, error) {
+	org, err := p.repo.org(ctx, orgName)
 	if err != nil {
 		return nil, err
 	}
@@ -194,35 +194,35 @@ func (s *Service) SecurityAdvisories(ctx context.Context, orgName, repoURL strin
 	if len(clean) == 0 {
 		return out, nil
 	}
-	private, err := s.store.advisories(ctx, org.ID, clean)
+	own, err := p.store.advisories(ctx, org.ID, clean)
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range private {
+	for _, a := range own {
 		out[a.Package] = append(out[a.Package], a.composerAdvisory(repoURL))
 	}
-	gen, err := s.meta.Generation(ctx, scope(org))
+	gen, err := p.repo.generation(ctx, org)
 	if err != nil {
 		return nil, err
 	}
-	ups, err := s.upstreamsAt(ctx, org, gen)
+	ups, err := p.upstreamsAt(ctx, org, gen)
 	if err != nil || len(ups) == 0 {
 		return out, err
 	}
 	var public []string
 	for _, n := range clean {
-		p, err := s.isPrivate(ctx, org, gen, n)
+		private, err := p.repo.isPrivate(ctx, org, gen, n)
 		if err != nil {
 			return nil, err
 		}
-		if !p {
+		if !private {
 			public = append(public, n)
 		}
 	}
 	for _, u := range ups {
-		got, err := s.upstreamAdvisories(ctx, u, public)
+		got, err := p.upstreamAdvisories(ctx, u, public)
 		if err != nil {
-			s.log.Warn("upstream advisories", zap.String("upstream", u.URL), zap.Error(err))
+			p.log.Warn("upstream advisories", zap.String("upstream", u.URL), zap.Error(err))
 			continue
 		}
 		for n, list := range got {
@@ -258,8 +258,8 @@ func appendUnique(dst, src []json.RawMessage) []json.RawMessage {
 // its api-url (batched, each name's answer kept as a document of its own so
 // it survives an outage), or from its p2 documents when it only puts them
 // there.
-func (s *Service) upstreamAdvisories(ctx context.Context, u upstreamRow, names []string) (map[string][]json.RawMessage, error) {
-	root, err := s.upstreamRoot(ctx, u)
+func (p *Proxy) upstreamAdvisories(ctx context.Context, u upstreamRow, names []string) (map[string][]json.RawMessage, error) {
+	root, err := p.upstreamRoot(ctx, u)
 	if err != nil {
 		return nil, err
 	}
@@ -272,60 +272,76 @@ func (s *Service) upstreamAdvisories(ctx context.Context, u upstreamRow, names [
 	}
 	switch {
 	case root.advisoryAPI != "":
-		var need []string
-		for _, n := range asked {
-			d, ok, err := s.store.upstreamDoc(ctx, u.ID, "advisories/"+n)
-			if err != nil {
-				return nil, err
-			}
-			if ok && s.fresh(d) {
-				addAdvisories(out, n, d.Body)
-			} else {
-				need = append(need, n)
-			}
-		}
-		sort.Strings(need)
-		for len(need) > 0 {
-			chunk := need[:min(len(need), 200)]
-			need = need[len(chunk):]
-			got, err := s.postAdvisories(ctx, u, root.advisoryAPI, chunk)
-			for _, n := range chunk {
-				if err != nil {
-					// Degraded: the last good answer, if any.
-					if d, ok, _ := s.store.upstreamDoc(ctx, u.ID, "advisories/"+n); ok {
-						addAdvisories(out, n, d.Body)
-					}
-					continue
-				}
-				list := got[n]
-				if list == nil {
-					list = []json.RawMessage{}
-				}
-				body := format.MustJSON(list)
-				if err := s.storeDoc(ctx, s.store.db, u.ID, "advisories/"+n, upDoc{Status: http.StatusOK, Body: body}); err != nil {
-					return nil, err
-				}
-				addAdvisories(out, n, body)
-			}
-			if err != nil {
-				s.log.Warn("upstream advisories failed; serving the last good answers", zap.String("upstream", u.URL), zap.Error(err))
-			}
+		if err := p.advisoriesFromAPI(ctx, u, root.advisoryAPI, asked, out); err != nil {
+			return nil, err
 		}
 	case root.advisoryP2:
-		for _, n := range asked {
-			d, err := s.upstreamDoc(ctx, u, "p2/"+n+".json")
-			if err != nil || d.Status != http.StatusOK {
-				continue
-			}
-			var doc struct {
-				Advisories []json.RawMessage `json:"security-advisories"`
-			}
-			if json.Unmarshal(d.Body, &doc) == nil && len(doc.Advisories) > 0 {
-				out[n] = appendUnique(out[n], doc.Advisories)
-			}
-		}
+		p.advisoriesFromP2(ctx, u, asked, out)
 	}
 	return out, nil
+}
+
+// advisoriesFromAPI adds to out what an upstream's api-url answers for
+// names: each name's answer is kept as a document of its own, fresh for the
+// upstream max age and served while the upstream fails.
+func (p *Proxy) advisoriesFromAPI(ctx context.Context, u upstreamRow, api string, names []string, out map[string][]json.RawMessage) error {
+	var need []string
+	for _, n := range names {
+		d, ok, err := p.store.upstreamDoc(ctx, u.ID, "advisories/"+n)
+		if err != nil {
+			return err
+		}
+		if ok && p.fresh(d) {
+			addAdvisories(out, n, d.Body)
+		} else {
+			need = append(need, n)
+		}
+	}
+	sort.Strings(need)
+	for len(need) > 0 {
+		chunk := need[:min(len(need), 200)]
+		need = need[len(chunk):]
+		got, err := p.postAdvisories(ctx, u, api, chunk)
+		for _, n := range chunk {
+			if err != nil {
+				// Degraded: the last good answer, if any.
+				if d, ok, _ := p.store.upstreamDoc(ctx, u.ID, "advisories/"+n); ok {
+					addAdvisories(out, n, d.Body)
+				}
+				continue
+			}
+			list := got[n]
+			if list == nil {
+				list = []json.RawMessage{}
+			}
+			body := format.MustJSON(list)
+			if err := p.storeDoc(ctx, p.store.db, u.ID, "advisories/"+n, upDoc{Status: http.StatusOK, Body: body}); err != nil {
+				return err
+			}
+			addAdvisories(out, n, body)
+		}
+		if err != nil {
+			p.log.Warn("upstream advisories failed; serving the last good answers", zap.String("upstream", u.URL), zap.Error(err))
+		}
+	}
+	return nil
+}
+
+// advisoriesFromP2 adds to out the advisories an upstream puts in the p2
+// documents of names.
+func (p *Proxy) advisoriesFromP2(ctx context.Context, u upstreamRow, names []string, out map[string][]json.RawMessage) {
+	for _, n := range names {
+		d, err := p.upstreamDoc(ctx, u, p2Key(n, false))
+		if err != nil || d.Status != http.StatusOK {
+			continue
+		}
+		var doc struct {
+			Advisories []json.RawMessage `json:"security-advisories"`
+		}
+		if json.Unmarshal(d.Body, &doc) == nil && len(doc.Advisories) > 0 {
+			out[n] = appendUnique(out[n], doc.Advisories)
+		}
+	}
 }
 
 func addAdvisories(out map[string][]json.RawMessage, name string, body []byte) {
@@ -335,27 +351,19 @@ func addAdvisories(out map[string][]json.RawMessage, name string, body []byte) {
 	}
 }
 
-func (s *Service) postAdvisories(ctx context.Context, u upstreamRow, api string, names []string) (map[string][]json.RawMessage, error) {
+func (p *Proxy) postAdvisories(ctx context.Context, u upstreamRow, api string, names []string) (map[string][]json.RawMessage, error) {
 	if strings.HasPrefix(api, "/") {
-		if p, err := url.Parse(u.URL); err == nil {
-			api = p.Scheme + "://" + p.Host + api
+		if pu, err := url.Parse(u.URL); err == nil {
+			api = pu.Scheme + "://" + pu.Host + api
 		}
 	}
-	pw, err := s.upstreamPassword(ctx, u)
+	pw, err := p.client.password(ctx, u)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.limiter.Wait(ctx); err != nil {
 		return nil, err
 	}
 	form := url.Values{"packages[]": names}
-	req, err := s.newUpstreamRequest(ctx, u, pw, http.MethodPost, api, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	res, err := s.httpc.Do(req)
+	res, err := p.client.call(ctx, u, pw, http.MethodPost, api, strings.NewReader(form.Encode()),
+		"Content-Type", "application/x-www-form-urlencoded", "Accept", "application/json")
 	if err != nil {
 		return nil, err
 	}

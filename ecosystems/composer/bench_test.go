@@ -124,17 +124,17 @@ func BenchmarkP2Scale(b *testing.B) {
 // builds their documents once, as uploads and syncs would.
 func seedPackages(b *testing.B, s *stack, n, v int) {
 	ctx := context.Background()
-	org, err := s.svc.org(ctx, "acme")
+	org, err := s.svc.repo.org(ctx, "acme")
 	require.NoError(b, err)
 	benchUpload(b, s, "acme/seed", "1.0.0", 16) // one real archive every version points at
 	var digest, sha string
 	require.NoError(b, s.meta.DB().QueryRow(ctx, `SELECT digest, sha1 FROM composer_dists`).Scan(&digest, &sha))
 	const batch = 500
 	for start := 0; start < n; start += batch {
-		err := s.svc.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+		err := s.svc.repo.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
 			for i := start; i < min(start+batch, n); i++ {
 				name := fmt.Sprintf("acme/pkg%d", i)
-				id, err := s.svc.ensurePackage(ctx, tx, org, name)
+				id, err := s.svc.repo.ensurePackage(ctx, tx, org, name)
 				if err != nil {
 					return err
 				}
@@ -193,7 +193,7 @@ func benchUpstreamStack(b *testing.B) (*stack, string, *atomic.Int64) {
 	s := newStack(b, stackOpts{cfg: &cfg})
 	s.org("acme")
 	up, n := benchUpstream(b)
-	_, err := s.svc.AddUpstream(context.Background(), "acme", UpstreamInput{URL: up.URL})
+	_, err := s.proxy.AddUpstream(context.Background(), "acme", UpstreamInput{URL: up.URL})
 	require.NoError(b, err)
 	return s, s.token("acme", metadata.RoleRead), n
 }

@@ -27,6 +27,8 @@ func invokerFor(s *stack) ecosystem.Invoker {
 			switch v.Type().In(i) {
 			case reflect.TypeFor[*Service]():
 				args = append(args, reflect.ValueOf(s.svc))
+			case reflect.TypeFor[*Proxy]():
+				args = append(args, reflect.ValueOf(s.proxy))
 			case reflect.TypeFor[server.BaseURL]():
 				args = append(args, reflect.ValueOf(server.BaseURL{Fixed: "https://reg.example"}))
 			default:

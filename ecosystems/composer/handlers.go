@@ -20,9 +20,10 @@ import (
 
 // Ecosystem serves Composer repositories under /composer/{org}.
 type Ecosystem struct {
-	svc  *Service
-	base server.BaseURL
-	log  *zap.Logger
+	svc   *Service
+	proxy *Proxy
+	base  server.BaseURL
+	log   *zap.Logger
 }
 
 var _ ecosystem.Ecosystem = (*Ecosystem)(nil)
@@ -32,7 +33,7 @@ func NewEcosystem(svc *Service, base server.BaseURL, log *zap.Logger) *Ecosystem
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Ecosystem{svc: svc, base: base, log: log}
+	return &Ecosystem{svc: svc, proxy: svc.Proxy(), base: base, log: log}
 }
 
 // Name implements ecosystem.Ecosystem.
@@ -91,18 +92,7 @@ func (e *Ecosystem) packagesJSON(c echo.Context) error {
 			"error": "this repository speaks the Composer 2 protocol only; upgrade with: composer self-update --2",
 		})
 	}
-	d, err := e.svc.Document(c.Request().Context(), c.Param("org"), "packages.json")
-	if errors.Is(err, errs.ErrNotFound) {
-		// An organization without packages yet: an empty repository.
-		body, rerr := format.RootDoc(c.Param("org"), nil)
-		if rerr != nil {
-			return rerr
-		}
-		d, err = Doc{Body: body, ModTime: time.Unix(0, 0)}, nil
-		if _, oerr := e.svc.org(c.Request().Context(), c.Param("org")); oerr != nil {
-			return oerr
-		}
-	}
+	d, err := e.svc.Root(c.Request().Context(), c.Param("org"))
 	if err != nil {
 		return err
 	}
@@ -169,7 +159,7 @@ func (e *Ecosystem) downloads(c echo.Context) error {
 }
 
 func (e *Ecosystem) search(c echo.Context) error {
-	res, err := e.svc.Search(c.Request().Context(), c.Param("org"), c.QueryParam("q"), c.QueryParam("type"))
+	res, err := e.proxy.Search(c.Request().Context(), c.Param("org"), c.QueryParam("q"), c.QueryParam("type"))
 	if err != nil {
 		return err
 	}
@@ -182,7 +172,7 @@ func (e *Ecosystem) list(c echo.Context) error {
 	if v := c.QueryParam("vendor"); v != "" && filter == "" {
 		filter = strings.ToLower(v) + "/*"
 	}
-	names, err := e.svc.ListNames(c.Request().Context(), c.Param("org"), filter)
+	names, err := e.proxy.ListNames(c.Request().Context(), c.Param("org"), filter)
 	if err != nil {
 		return err
 	}
@@ -213,8 +203,7 @@ func (e *Ecosystem) webhook(c echo.Context) error {
 	if IsPing(c.Request().Header) {
 		return c.JSON(http.StatusOK, map[string]string{"status": "pong"})
 	}
-	queued := e.svc.Enqueue(id)
-	e.svc.recordSync(c.Request().Context(), c.Param("org"), id, "webhook")
+	queued := e.svc.QueueSync(c.Request().Context(), c.Param("org"), id)
 	return c.JSON(http.StatusAccepted, map[string]any{"status": "sync queued", "queued": queued})
 }
 
@@ -245,17 +234,7 @@ func (e *Ecosystem) apiSources(c echo.Context) error {
 }
 
 func (e *Ecosystem) apiSync(c echo.Context) error {
-	ctx := c.Request().Context()
-	org, err := e.svc.org(ctx, c.Param("org"))
-	if err != nil {
-		return err
-	}
-	src, err := e.svc.sourceByID(ctx, c.Param("id"))
-	if err != nil || src.OrgID != org.ID {
-		return errs.NotFoundf("source not found")
-	}
-	e.svc.recordSync(ctx, org.Name, src.ID, "api")
-	rep, err := e.svc.SyncSource(ctx, src.ID)
+	rep, err := e.svc.SyncOf(c.Request().Context(), c.Param("org"), c.Param("id"))
 	if err != nil && rep.Source == "" {
 		return err
 	}

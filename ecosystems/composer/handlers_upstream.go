@@ -38,7 +38,7 @@ func (e *Ecosystem) mirrorDist(c echo.Context) error {
 	if !safeRef.MatchString(key) {
 		return errs.NotFoundf("not found")
 	}
-	rc, info, err := e.svc.MirrorDist(c.Request().Context(), c.Param("org"), name, key)
+	rc, info, err := e.proxy.MirrorDist(c.Request().Context(), c.Param("org"), name, key)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func (e *Ecosystem) securityAdvisories(c echo.Context) error {
 	}
 	sort.Strings(names)
 	repo := e.base.For(req) + "/composer/" + c.Param("org")
-	adv, err := e.svc.SecurityAdvisories(req.Context(), c.Param("org"), repo, names)
+	adv, err := e.proxy.SecurityAdvisories(req.Context(), c.Param("org"), repo, names)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func decodeJSON(c echo.Context, v any) error {
 }
 
 func (e *Ecosystem) apiUpstreams(c echo.Context) error {
-	ups, err := e.svc.Upstreams(c.Request().Context(), c.Param("org"))
+	ups, err := e.proxy.Upstreams(c.Request().Context(), c.Param("org"))
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func (e *Ecosystem) apiAddUpstream(c echo.Context) error {
 		return err
 	}
 	in := UpstreamInput{URL: r.URL, Public: r.Packagist, Username: r.Username, Password: r.Password, Priority: r.Priority}
-	u, err := e.svc.AddUpstream(c.Request().Context(), c.Param("org"), in)
+	u, err := e.proxy.AddUpstream(c.Request().Context(), c.Param("org"), in)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (e *Ecosystem) apiAddUpstream(c echo.Context) error {
 }
 
 func (e *Ecosystem) apiRemoveUpstream(c echo.Context) error {
-	if err := e.svc.RemoveUpstream(c.Request().Context(), c.Param("org"), c.Param("id")); err != nil {
+	if err := e.proxy.RemoveUpstream(c.Request().Context(), c.Param("org"), c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -140,9 +140,9 @@ func (e *Ecosystem) apiMirror(c echo.Context) error {
 	case r.Package != "" && r.Lock != nil:
 		return errs.Invalidf("give either a package or a lock file, not both")
 	case r.Package != "":
-		res, err = e.svc.MirrorPackage(ctx, c.Param("org"), r.Package, r.Version)
+		res, err = e.proxy.MirrorPackage(ctx, c.Param("org"), r.Package, r.Version)
 	case r.Lock != nil:
-		res, err = e.svc.MirrorLock(ctx, c.Param("org"), r.Lock)
+		res, err = e.proxy.MirrorLock(ctx, c.Param("org"), r.Lock)
 	default:
 		return errs.Invalidf("give a package (and optionally a version) or a lock file")
 	}
@@ -157,7 +157,7 @@ func (e *Ecosystem) apiAdvisories(c echo.Context) error {
 	if p := c.QueryParam("package"); p != "" {
 		names = []string{strings.ToLower(p)}
 	}
-	as, err := e.svc.Advisories(c.Request().Context(), c.Param("org"), names...)
+	as, err := e.proxy.Advisories(c.Request().Context(), c.Param("org"), names...)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (e *Ecosystem) apiAddAdvisory(c echo.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	a, err := e.svc.AddAdvisory(c.Request().Context(), c.Param("org"), in)
+	a, err := e.proxy.AddAdvisory(c.Request().Context(), c.Param("org"), in)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (e *Ecosystem) apiAddAdvisory(c echo.Context) error {
 }
 
 func (e *Ecosystem) apiRemoveAdvisory(c echo.Context) error {
-	if err := e.svc.RemoveAdvisory(c.Request().Context(), c.Param("org"), c.Param("id")); err != nil {
+	if err := e.proxy.RemoveAdvisory(c.Request().Context(), c.Param("org"), c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

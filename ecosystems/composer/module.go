@@ -13,13 +13,13 @@ import (
 // Module is the Composer ecosystem for packyard's fx application.
 var Module = fx.Module("composer",
 	fx.Provide(fx.Private, ConfigFromEnv),
-	fx.Provide(New, ecosystem.As(NewEcosystem)),
+	fx.Provide(New, (*Service).Proxy, ecosystem.As(NewEcosystem)),
 	fx.Decorate(func(l *zap.Logger) *zap.Logger { return l.Named("composer") }),
 	fx.Invoke(startBackground),
 )
 
 // startBackground runs the sync worker: webhook deliveries queued by
-// Enqueue, and every source whose last sync is older than the sync
+// QueueSync, and every source whose last sync is older than the sync
 // interval. Hooks never block; the worker stops with the application.
 func startBackground(lc fx.Lifecycle, s *Service) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -87,5 +87,5 @@ func (s *Service) stale(ctx context.Context, id string) bool {
 	if err != nil {
 		return false
 	}
-	return !at.Valid || s.now().Sub(fromMicros(at.Int64)) >= s.cfg.SyncInterval/2
+	return !at.Valid || s.repo.now().Sub(fromMicros(at.Int64)) >= s.cfg.SyncInterval/2
 }

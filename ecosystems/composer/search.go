@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -62,38 +61,38 @@ func checkSearch(q, typ string) (string, error) {
 // organization's own first, then its upstreams' (asked through their own
 // search endpoints, in priority order, never a private name; see
 // upstreamHits).
-func (s *Service) Search(ctx context.Context, orgName, q, typ string) ([]SearchResult, error) {
+func (p *Proxy) Search(ctx context.Context, orgName, q, typ string) ([]SearchResult, error) {
 	typ, err := checkSearch(q, typ)
 	if err != nil {
 		return nil, err
 	}
-	org, err := s.org(ctx, orgName)
+	org, err := p.repo.org(ctx, orgName)
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.searchPrivate(ctx, org, q, typ)
+	out, err := p.searchPrivate(ctx, org, q, typ)
 	if err != nil {
 		return nil, err
 	}
-	up, err := s.upstreamHits(ctx, org, "search", q, typ)
+	up, err := p.upstreamHits(ctx, org, "search", q, typ)
 	if err != nil {
 		return nil, err
 	}
 	return mergeHits(out, up), nil
 }
 
-func (s *Service) searchPrivate(ctx context.Context, org orgRef, q, typ string) ([]SearchResult, error) {
+func (p *Proxy) searchPrivate(ctx context.Context, org orgRef, q, typ string) ([]SearchResult, error) {
 	terms := strings.Fields(q)
 	if len(terms) > 8 {
 		terms = terms[:8]
 	}
-	ids, out, err := s.store.searchPackages(ctx, org.ID, terms)
+	ids, out, err := p.store.searchPackages(ctx, org.ID, terms)
 	if err != nil || typ == "" {
 		return out, err
 	}
 	kept := out[:0]
 	for i, r := range out {
-		entry, err := s.store.latestEntry(ctx, ids[i])
+		entry, err := p.store.latestEntry(ctx, ids[i])
 		if err != nil {
 			return nil, err
 		}
@@ -120,11 +119,11 @@ func entryType(entry []byte) string {
 // list endpoints, never a private name). A listing of every name ("" or
 // "*") is the organization's own only: an upstream such as the public
 // repository has far too many.
-func (s *Service) ListNames(ctx context.Context, orgName, filter string) ([]string, error) {
+func (p *Proxy) ListNames(ctx context.Context, orgName, filter string) ([]string, error) {
 	if len(filter) > maxSearchQuery {
 		return nil, errs.Invalidf("filter longer than %d bytes", maxSearchQuery)
 	}
-	org, err := s.org(ctx, orgName)
+	org, err := p.repo.org(ctx, orgName)
 	if err != nil {
 		return nil, err
 	}
@@ -132,43 +131,43 @@ func (s *Service) ListNames(ctx context.Context, orgName, filter string) ([]stri
 	if filter != "" {
 		pattern = strings.ReplaceAll(likeEscape(filter), "*", "%")
 	}
-	names, err := s.store.publishedNames(ctx, s.store.db, org.ID, pattern)
+	names, err := p.store.publishedNames(ctx, p.store.db, org.ID, pattern)
 	if err != nil {
 		return nil, err
 	}
 	if strings.Trim(filter, "*") == "" {
 		return names, nil
 	}
-	up, err := s.upstreamHits(ctx, org, "list", strings.ToLower(filter), "")
+	up, err := p.upstreamHits(ctx, org, "list", strings.ToLower(filter), "")
 	if err != nil {
 		return nil, err
 	}
-	seen := make(map[string]bool, len(names))
-	for _, n := range names {
-		seen[n] = true
-	}
+	upNames := make([]string, 0, len(up))
 	for _, h := range up {
-		if !seen[h.Name] {
-			seen[h.Name] = true
-			names = append(names, h.Name)
-		}
+		upNames = append(upNames, h.Name)
 	}
-	return names, nil
+	return appendNew(names, upNames, func(n string) string { return n }), nil
 }
 
 // mergeHits appends upstream hits to private ones, each name once.
 func mergeHits(private, up []SearchResult) []SearchResult {
-	seen := make(map[string]bool, len(private))
-	for _, r := range private {
-		seen[r.Name] = true
+	return appendNew(private, up, func(h SearchResult) string { return h.Name })
+}
+
+// appendNew appends the items of more whose key is not among dst's (nor
+// earlier in more).
+func appendNew[T any](dst, more []T, key func(T) string) []T {
+	seen := make(map[string]bool, len(dst)+len(more))
+	for _, v := range dst {
+		seen[key(v)] = true
 	}
-	for _, h := range up {
-		if !seen[h.Name] {
-			seen[h.Name] = true
-			private = append(private, h)
+	for _, v := range more {
+		if k := key(v); !seen[k] {
+			seen[k] = true
+			dst = append(dst, v)
 		}
 	}
-	return private
+	return dst
 }
 
 // upstreamHits returns what the organization's upstreams answer to a search
@@ -179,29 +178,26 @@ func mergeHits(private, up []SearchResult) []SearchResult {
 // The result is cached per repository generation and query, so repeated
 // searches do not reach the upstreams, and one search runs at a time per
 // query in this process.
-func (s *Service) upstreamHits(ctx context.Context, org orgRef, kind, q, typ string) ([]SearchResult, error) {
-	gen, err := s.meta.Generation(ctx, scope(org))
+func (p *Proxy) upstreamHits(ctx context.Context, org orgRef, kind, q, typ string) ([]SearchResult, error) {
+	gen, err := p.repo.generation(ctx, org)
 	if err != nil {
 		return nil, err
 	}
-	ups, err := s.upstreamsAt(ctx, org, gen)
+	ups, err := p.upstreamsAt(ctx, org, gen)
 	if err != nil || len(ups) == 0 {
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(kind + "\x00" + q + "\x00" + typ))
 	ck := fmt.Sprintf("composer:upsearch:%s:%d:%s", org.ID, gen, hex.EncodeToString(sum[:16]))
-	if v, err := s.cache.Get(ctx, ck); err == nil {
+	if v, err := p.cache.Get(ctx, ck); err == nil {
 		var hits []SearchResult
 		if err := json.Unmarshal(v, &hits); err == nil {
 			return hits, nil
 		}
 	}
-	ch := s.upFlight.DoChan(ck, func() (any, error) {
-		// The searches outlive one impatient client: the others still wait.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*s.cfg.Upstream.Timeout)
-		defer cancel()
-		hits, failed := s.askUpstreams(fctx, ups, kind, q, typ)
-		hits, err := s.dropPrivate(fctx, org, hits)
+	hits, _, err := detached(ctx, &p.docFlight, ck, 2*p.cfg.Upstream.Timeout, func(ctx context.Context) ([]SearchResult, error) {
+		hits, failed := p.askUpstreams(ctx, ups, kind, q, typ)
+		hits, err := p.dropPrivate(ctx, org, hits)
 		if err != nil {
 			return nil, err
 		}
@@ -213,44 +209,30 @@ func (s *Service) upstreamHits(ctx context.Context, org orgRef, kind, q, typ str
 			ttl = upstreamSearchRetry
 		}
 		if b, err := json.Marshal(hits); err == nil {
-			_ = s.cache.Set(fctx, ck, b, ttl)
+			_ = p.cache.Set(ctx, ck, b, ttl)
 		}
 		return hits, nil
 	})
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.([]SearchResult), nil // shared: callers only read it
-	}
+	return hits, err // shared: callers only read it
 }
 
 // askUpstreams asks every upstream at once and merges their answers in
 // priority order, each name once. failed reports that one of them failed.
-func (s *Service) askUpstreams(ctx context.Context, ups []upstreamRow, kind, q, typ string) (hits []SearchResult, failed bool) {
+func (p *Proxy) askUpstreams(ctx context.Context, ups []upstreamRow, kind, q, typ string) (hits []SearchResult, failed bool) {
 	answers := make([][]SearchResult, len(ups))
 	failures := make([]error, len(ups))
 	var wg sync.WaitGroup
 	for i, u := range ups {
-		wg.Go(func() { answers[i], failures[i] = s.askUpstream(ctx, u, kind, q, typ) })
+		wg.Go(func() { answers[i], failures[i] = p.askUpstream(ctx, u, kind, q, typ) })
 	}
 	wg.Wait()
-	seen := map[string]bool{}
 	for i, u := range ups {
 		if failures[i] != nil {
 			failed = true
-			s.log.Warn("upstream "+kind+" failed; its results are left out", zap.String("upstream", u.URL), zap.Error(failures[i]))
+			p.log.Warn("upstream "+kind+" failed; its results are left out", zap.String("upstream", u.URL), zap.Error(failures[i]))
 			continue
 		}
-		for _, h := range answers[i] {
-			if !seen[h.Name] {
-				seen[h.Name] = true
-				hits = append(hits, h)
-			}
-		}
+		hits = mergeHits(hits, answers[i])
 	}
 	return hits, failed
 }
@@ -259,8 +241,8 @@ func (s *Service) askUpstreams(ctx context.Context, ups []upstreamRow, kind, q, 
 // its packages.json (nothing when it advertises none). The request is built
 // from scratch with the upstream's own credentials only, under the
 // upstream rate limit and timeout.
-func (s *Service) askUpstream(ctx context.Context, u upstreamRow, kind, q, typ string) ([]SearchResult, error) {
-	root, err := s.upstreamRoot(ctx, u)
+func (p *Proxy) askUpstream(ctx context.Context, u upstreamRow, kind, q, typ string) ([]SearchResult, error) {
+	root, err := p.upstreamRoot(ctx, u)
 	if err != nil {
 		return nil, err
 	}
@@ -281,21 +263,13 @@ func (s *Service) askUpstream(ctx context.Context, u upstreamRow, kind, q, typ s
 		}
 		target = root.listURL + sep + "filter=" + url.QueryEscape(q)
 	}
-	pw, err := s.upstreamPassword(ctx, u)
+	pw, err := p.client.password(ctx, u)
 	if err != nil {
 		return nil, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, s.cfg.Upstream.Timeout)
+	rctx, cancel := context.WithTimeout(ctx, p.cfg.Upstream.Timeout)
 	defer cancel()
-	if err := s.limiter.Wait(rctx); err != nil {
-		return nil, fmt.Errorf("upstream rate limit: %w", err)
-	}
-	req, err := s.newUpstreamRequest(rctx, u, pw, http.MethodGet, target, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	res, err := s.httpc.Do(req)
+	res, err := p.client.call(rctx, u, pw, http.MethodGet, target, nil, "Accept", "application/json")
 	if err != nil {
 		return nil, err
 	}
@@ -303,12 +277,9 @@ func (s *Service) askUpstream(ctx context.Context, u upstreamRow, kind, q, typ s
 	if res.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: HTTP %d", displayURL(target), res.StatusCode)
 	}
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxUpstreamListing+1))
+	body, err := readLimited(res.Body, maxUpstreamListing)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", displayURL(target), err)
-	}
-	if len(body) > maxUpstreamListing {
-		return nil, fmt.Errorf("GET %s: larger than %d bytes", displayURL(target), maxUpstreamListing)
 	}
 	var hits []SearchResult
 	if kind == "search" {
@@ -410,14 +381,14 @@ func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 // dropPrivate removes the names the organization owns (uploaded or from a
 // git source, with or without versions left): a public package is never
 // offered under a private name.
-func (s *Service) dropPrivate(ctx context.Context, org orgRef, hits []SearchResult) ([]SearchResult, error) {
+func (p *Proxy) dropPrivate(ctx context.Context, org orgRef, hits []SearchResult) ([]SearchResult, error) {
 	private := map[string]bool{}
 	for start := 0; start < len(hits); start += 200 {
 		var chunk []string
 		for _, h := range hits[start:min(start+200, len(hits))] {
 			chunk = append(chunk, h.Name)
 		}
-		names, err := s.store.owned(ctx, org.ID, chunk)
+		names, err := p.store.owned(ctx, org.ID, chunk)
 		if err != nil {
 			return nil, err
 		}

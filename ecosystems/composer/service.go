@@ -1,9 +1,7 @@
 package composer
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +14,6 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
-	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 
 	"github.com/packyard/packyard/ecosystems/composer/format"
@@ -43,30 +40,23 @@ type Params struct {
 }
 
 // Service is the Composer repository: packages from uploads and git, the
-// documents Composer reads, and the archives it downloads.
+// documents Composer reads, and the archives it downloads. What comes from
+// upstream repositories is its Proxy's.
 type Service struct {
 	cfg    Config
 	log    *zap.Logger
-	meta   metadata.Store
+	repo   *repository
 	store  *store
+	meta   metadata.Store
 	cas    cas.Store
-	cache  cache.Cache
 	locker cache.Locker
 	box    *secretbox.Box
-	loads  cache.Group
-	now    func() time.Time
+	audit  recorder
 	queue  chan string // source ids waiting for a background sync
-	audit  audit.Recorder
-
-	// upstreams
-	httpc      *http.Client // metadata and advisories
-	distc      *http.Client // archives (bounded by their context)
-	limiter    *rate.Limiter
-	upFlight   singleflight.Group
-	distFlight singleflight.Group
+	proxy  *Proxy
 }
 
-// New returns the Service.
+// New returns the Service, with its Proxy.
 func New(p Params) (*Service, error) {
 	if p.Meta == nil || p.CAS == nil || p.Cache == nil || p.Locker == nil {
 		return nil, errors.New("composer: metadata store, CAS, cache and locker are required")
@@ -74,183 +64,41 @@ func New(p Params) (*Service, error) {
 	if p.Logger == nil {
 		p.Logger = zap.NewNop()
 	}
+	st := &store{db: p.Meta.DB()}
+	repo := &repository{meta: p.Meta, store: st, cache: p.Cache, ttl: p.Config.CacheTTL, now: func() time.Time { return time.Now().UTC() }}
+	rec := recorder{rec: p.Audit, log: p.Logger}
+	proxy := &Proxy{
+		cfg: p.Config, log: p.Logger, repo: repo, store: st, cas: p.CAS, refs: p.Meta, cache: p.Cache, locker: p.Locker,
+		box: p.Box, audit: rec,
+		client: &upstreamClient{store: st, box: p.Box,
+			httpc:   &http.Client{Timeout: p.Config.Upstream.Timeout},
+			distc:   &http.Client{},
+			limiter: rate.NewLimiter(rate.Limit(p.Config.Upstream.RateLimit), max(p.Config.Upstream.Burst, 1)),
+		},
+	}
 	return &Service{
-		cfg: p.Config, log: p.Logger, meta: p.Meta, store: &store{db: p.Meta.DB()}, cas: p.CAS, cache: p.Cache,
-		locker: p.Locker, box: p.Box, now: func() time.Time { return time.Now().UTC() },
-		queue: make(chan string, 256), audit: p.Audit,
-		httpc:   &http.Client{Timeout: p.Config.Upstream.Timeout},
-		distc:   &http.Client{},
-		limiter: rate.NewLimiter(rate.Limit(p.Config.Upstream.RateLimit), max(p.Config.Upstream.Burst, 1)),
+		cfg: p.Config, log: p.Logger, repo: repo, store: st, meta: p.Meta, cas: p.CAS, locker: p.Locker, box: p.Box,
+		audit: rec, queue: make(chan string, 256), proxy: proxy,
 	}, nil
 }
 
-type orgRef struct{ ID, Name string }
+// Proxy is the part of the repository that comes from upstreams.
+func (s *Service) Proxy() *Proxy { return s.proxy }
 
-func scope(org orgRef) string { return "composer:" + org.ID }
-
-func (s *Service) org(ctx context.Context, name string) (orgRef, error) {
-	o, err := s.meta.GetOrg(ctx, name)
-	if err != nil {
-		if errors.Is(err, errs.ErrNotFound) {
-			return orgRef{}, errs.NotFoundf("organization %q not found", name)
-		}
-		return orgRef{}, err
-	}
-	return orgRef{ID: o.ID, Name: o.Name}, nil
+// recorder records audit events; failing to record one is logged and does
+// not undo the change it describes.
+type recorder struct {
+	rec audit.Recorder // nil: nothing recorded
+	log *zap.Logger
 }
 
-// ---- documents ----
-
-// Doc is a built document as served.
-type Doc struct {
-	Body    []byte // with the base URL placeholder
-	ModTime time.Time
-}
-
-const (
-	docFound   = 'D'
-	docMissing = 'N'
-)
-
-func encodeDoc(d Doc) []byte {
-	b := make([]byte, 9, 9+len(d.Body))
-	b[0] = docFound
-	binary.BigEndian.PutUint64(b[1:], uint64(d.ModTime.Unix()))
-	return append(b, d.Body...)
-}
-
-// Document returns a built document of an organization's repository
-// ("packages.json", "p2/vendor/name.json", "p2/vendor/name~dev.json") from
-// the cache, loading it from the metadata store (one row) on a miss. The
-// cache key carries the repository's generation, so a change made by any
-// process is seen at once by every replica.
-func (s *Service) Document(ctx context.Context, orgName, key string) (Doc, error) {
-	org, err := s.org(ctx, orgName)
-	if err != nil {
-		return Doc{}, err
+func (r recorder) record(ctx context.Context, e audit.Event) {
+	if r.rec == nil {
+		return
 	}
-	gen, err := s.meta.Generation(ctx, scope(org))
-	if err != nil {
-		return Doc{}, err
+	if err := r.rec.Record(ctx, e); err != nil {
+		r.log.Warn("audit record", zap.String("action", e.Action), zap.Error(err))
 	}
-	return s.documentAt(ctx, org, gen, key)
-}
-
-// write runs fn in a transaction of the organization's repository. The
-// generation is bumped first, which serializes writers of one repository
-// (a row lock on PostgreSQL; SQLite has one writer anyway); the documents
-// of the packages fn touched, and packages.json, are rebuilt before commit.
-func (s *Service) write(ctx context.Context, org orgRef, fn func(tx *sqldb.Tx, touched map[string]string) error) error {
-	return s.store.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		if _, err := s.meta.BumpGeneration(ctx, tx, scope(org)); err != nil {
-			return fmt.Errorf("bump generation: %w", err)
-		}
-		touched := map[string]string{}
-		if err := fn(tx, touched); err != nil {
-			return err
-		}
-		return s.rebuild(ctx, tx, org, touched)
-	})
-}
-
-func (s *Service) rebuild(ctx context.Context, tx *sqldb.Tx, org orgRef, touched map[string]string) error {
-	for id, name := range touched {
-		rows, err := s.store.versions(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		var vs []format.VersionEntry
-		for _, r := range rows {
-			o, err := format.ParseObject([]byte(r.Entry))
-			if err != nil {
-				return fmt.Errorf("stored entry of %s %s: %w", name, r.Normalized, err)
-			}
-			vs = append(vs, format.VersionEntry{Normalized: r.Normalized, Entry: o})
-		}
-		keys := []string{"p2/" + name + ".json", "p2/" + name + "~dev.json"}
-		if len(vs) == 0 {
-			if err := s.meta.DeleteDocuments(ctx, tx, scope(org), keys...); err != nil {
-				return err
-			}
-			continue
-		}
-		stable, dev, err := format.BuildP2(name, vs)
-		if err != nil {
-			return err
-		}
-		if err := s.putDoc(ctx, tx, org, keys[0], stable); err != nil {
-			return err
-		}
-		if err := s.putDoc(ctx, tx, org, keys[1], dev); err != nil {
-			return err
-		}
-		if err := s.store.setDescription(ctx, tx, id, latestDescription(vs), micros(s.now())); err != nil {
-			return err
-		}
-	}
-	names, err := s.store.publishedNames(ctx, tx, org.ID, "%")
-	if err != nil {
-		return err
-	}
-	upstreams, err := s.store.countUpstreams(ctx, tx, org.ID)
-	if err != nil {
-		return err
-	}
-	root, err := format.RootDoc(org.Name, names)
-	if upstreams > 0 {
-		root, err = format.MirrorRootDoc(org.Name)
-	}
-	if err != nil {
-		return err
-	}
-	return s.putDoc(ctx, tx, org, "packages.json", root)
-}
-
-func latestDescription(vs []format.VersionEntry) string {
-	best := -1
-	for i, v := range vs {
-		if best < 0 || format.CompareNormalized(v.Normalized, vs[best].Normalized) > 0 && format.ParseStability(v.Normalized) != format.StabilityDev {
-			best = i
-		}
-	}
-	var d string
-	if best >= 0 {
-		_ = json.Unmarshal(vs[best].Entry.Get("description"), &d)
-	}
-	return d
-}
-
-// putDoc stores a document when its bytes changed. Its modification time
-// only moves forward, by at least a second (Last-Modified has one-second
-// precision, so two changes within a second must still differ).
-func (s *Service) putDoc(ctx context.Context, tx *sqldb.Tx, org orgRef, key string, body []byte) error {
-	mt := s.now().Truncate(time.Second)
-	old, err := s.meta.GetDocument(ctx, scope(org), key)
-	switch {
-	case err == nil:
-		if bytes.Equal(old.Body, body) {
-			return nil
-		}
-		if prev := old.ModTime.Truncate(time.Second); !mt.After(prev) {
-			mt = prev.Add(time.Second)
-		}
-	case !errors.Is(err, errs.ErrNotFound):
-		return err
-	}
-	return s.meta.PutDocument(ctx, tx, metadata.Document{Scope: scope(org), Key: key, Body: body, ContentType: "application/json", ModTime: mt})
-}
-
-// ensurePackage returns the id of an organization's package, creating it.
-func (s *Service) ensurePackage(ctx context.Context, tx *sqldb.Tx, org orgRef, name string) (string, error) {
-	id, err := s.store.packageID(ctx, tx, org.ID, name)
-	if err == nil {
-		return id, nil
-	}
-	if !errors.Is(err, errs.ErrNotFound) {
-		return "", err
-	}
-	id = metadata.NewID()
-	return id, s.store.insertPackage(ctx, tx, id, org.ID, name, micros(s.now()))
 }
 
 func distRef(packageID, reference string) string {
@@ -260,7 +108,7 @@ func distRef(packageID, reference string) string {
 // addDist records an archive for (package, reference) unless one exists;
 // an existing archive is never replaced, so its shasum never changes.
 func (s *Service) addDist(ctx context.Context, tx *sqldb.Tx, packageID, reference string, d cas.Descriptor) error {
-	a := archiveRow{Digest: d.Digest, SHA1: d.Extra[cas.SHA1], Size: d.Size, Created: micros(s.now())}
+	a := archiveRow{Digest: d.Digest, SHA1: d.Extra[cas.SHA1], Size: d.Size, Created: micros(s.repo.now())}
 	if inserted, err := s.store.insertDist(ctx, tx, packageID, reference, a); err != nil || !inserted {
 		return err
 	}
@@ -284,7 +132,7 @@ type UploadResult struct {
 // Nothing is stored when the archive or its composer.json is refused, and
 // an existing version is never replaced.
 func (s *Service) Upload(ctx context.Context, orgName, version string, body io.Reader) (UploadResult, error) {
-	org, err := s.org(ctx, orgName)
+	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return UploadResult{}, err
 	}
@@ -342,15 +190,15 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 		return UploadResult{}, fmt.Errorf("store archive: %w", err)
 	}
 	ref := d.Extra[cas.SHA1]
-	entry := format.Entry(org.Name, m, m.Name, version, normalized, ref, ref, s.now())
+	entry := format.Entry(org.Name, m, m.Name, version, normalized, ref, ref, s.repo.now())
 	entryJSON, _ := json.Marshal(entry)
-	err = s.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
-		id, err := s.ensurePackage(ctx, tx, org, m.Name)
+	err = s.repo.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+		id, err := s.repo.ensurePackage(ctx, tx, org, m.Name)
 		if err != nil {
 			return err
 		}
 		v := versionRow{Normalized: normalized, Version: version, Reference: ref, Entry: string(entryJSON)}
-		if err := s.store.insertVersion(ctx, tx, id, "", v, micros(s.now())); err != nil {
+		if err := s.store.insertVersion(ctx, tx, id, "", v, micros(s.repo.now())); err != nil {
 			if errors.Is(err, errs.ErrAlreadyExists) {
 				return versionExists(m.Name, version)
 			}
@@ -366,7 +214,7 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 		return UploadResult{}, err
 	}
 	s.log.Info("version uploaded", zap.String("org", org.Name), zap.String("package", m.Name), zap.String("version", version))
-	s.record(ctx, audit.Event{Action: "composer.publish", Org: org.Name, Resource: m.Name + "@" + version,
+	s.audit.record(ctx, audit.Event{Action: "composer.publish", Org: org.Name, Resource: m.Name + "@" + version,
 		Details: map[string]string{"reference": ref}})
 	return UploadResult{Name: m.Name, Version: version, Normalized: normalized, Reference: ref, SHA1: ref, Size: d.Size}, nil
 }
@@ -386,7 +234,7 @@ func (s *Service) checkVersionFree(ctx context.Context, org orgRef, name, normal
 // DeleteVersion removes a version from the repository (its archive stays
 // downloadable for lock files that pin it).
 func (s *Service) DeleteVersion(ctx context.Context, orgName, name, version string) error {
-	org, err := s.org(ctx, orgName)
+	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return err
 	}
@@ -394,7 +242,7 @@ func (s *Service) DeleteVersion(ctx context.Context, orgName, name, version stri
 	if err != nil {
 		return err
 	}
-	err = s.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+	err = s.repo.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
 		id, fromGit, err := s.store.versionOrigin(ctx, tx, org.ID, name, normalized)
 		if errors.Is(err, errs.ErrNotFound) {
 			return errs.NotFoundf("%s %s not found in %s", name, version, org.Name)
@@ -414,7 +262,7 @@ func (s *Service) DeleteVersion(ctx context.Context, orgName, name, version stri
 	if err != nil {
 		return err
 	}
-	s.record(ctx, audit.Event{Action: "composer.version.delete", Org: org.Name, Resource: name + "@" + version})
+	s.audit.record(ctx, audit.Event{Action: "composer.version.delete", Org: org.Name, Resource: name + "@" + version})
 	return nil
 }
 
@@ -429,7 +277,7 @@ type DistInfo struct {
 
 // Dist opens the archive of a package at a reference.
 func (s *Service) Dist(ctx context.Context, orgName, name, reference string) (io.ReadSeekCloser, DistInfo, error) {
-	org, err := s.org(ctx, orgName)
+	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return nil, DistInfo{}, err
 	}
@@ -460,7 +308,7 @@ type Download struct {
 // RecordDownloads counts installs reported by Composer; unknown packages
 // and versions are ignored.
 func (s *Service) RecordDownloads(ctx context.Context, orgName string, ds []Download) error {
-	org, err := s.org(ctx, orgName)
+	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return err
 	}
@@ -492,7 +340,7 @@ type PackageInfo struct {
 // ListPackages lists an organization's packages with their versions (for
 // the CLI and the API, not for Composer).
 func (s *Service) ListPackages(ctx context.Context, orgName string) ([]PackageInfo, error) {
-	org, err := s.org(ctx, orgName)
+	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return nil, err
 	}

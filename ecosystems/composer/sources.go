@@ -73,7 +73,7 @@ func sealContext(id string) string { return "composer-source:" + id }
 // with its webhook secret ("" when no PACKYARD_SECRET_KEY is configured, in
 // which case webhooks are off for it). It does not sync.
 func (s *Service) AddSource(ctx context.Context, orgName string, in SourceInput) (Source, string, error) {
-	org, err := s.org(ctx, orgName)
+	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return Source{}, "", err
 	}
@@ -114,14 +114,14 @@ func (s *Service) AddSource(ctx context.Context, orgName string, in SourceInput)
 		}
 	}
 	err = s.store.insertSource(ctx, sourceRow{ID: id, OrgID: org.ID, URL: in.URL, Username: in.Username, Kind: kind, Credential: sealed,
-		KnownHosts: in.KnownHosts, WebhookSecret: sealedSecret}, micros(s.now()))
+		KnownHosts: in.KnownHosts, WebhookSecret: sealedSecret}, micros(s.repo.now()))
 	if errors.Is(err, errs.ErrAlreadyExists) {
 		return Source{}, "", errs.AlreadyExistsf("%s is already a source of %s", vcs.RedactURL(in.URL), org.Name)
 	}
 	if err != nil {
 		return Source{}, "", err
 	}
-	s.record(ctx, audit.Event{Action: "composer.source.add", Org: org.Name, Resource: vcs.RedactURL(in.URL),
+	s.audit.record(ctx, audit.Event{Action: "composer.source.add", Org: org.Name, Resource: vcs.RedactURL(in.URL),
 		Details: map[string]string{"source": id, "credential": kind}})
 	return Source{ID: id, URL: in.URL, CredentialKind: kind, Status: "new", Webhook: secret != ""}, secret, nil
 }
@@ -129,7 +129,7 @@ func (s *Service) AddSource(ctx context.Context, orgName string, in SourceInput)
 // RemoveSource unregisters a git repository; the versions it gave leave
 // the repository (their archives stay downloadable for lock files).
 func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) error {
-	org, err := s.org(ctx, orgName)
+	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) erro
 	if err != nil {
 		return err
 	}
-	err = s.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+	err = s.repo.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
 		pkgs, err := s.store.sourcePackages(ctx, tx, src.ID)
 		if err != nil {
 			return err
@@ -148,7 +148,7 @@ func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) erro
 	if err != nil {
 		return err
 	}
-	s.record(ctx, audit.Event{Action: "composer.source.remove", Org: org.Name, Resource: vcs.RedactURL(src.URL),
+	s.audit.record(ctx, audit.Event{Action: "composer.source.remove", Org: org.Name, Resource: vcs.RedactURL(src.URL),
 		Details: map[string]string{"source": src.ID}})
 	return nil
 }
@@ -171,7 +171,7 @@ func (s *Service) sourceByID(ctx context.Context, id string) (sourceRow, error) 
 
 // Sources lists an organization's git sources with every ref's outcome.
 func (s *Service) Sources(ctx context.Context, orgName string) ([]Source, error) {
-	org, err := s.org(ctx, orgName)
+	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +202,7 @@ func (s *Service) Sources(ctx context.Context, orgName string) ([]Source, error)
 // Sync syncs every source of an organization, or the one with rawURL. It
 // returns a report per source and an error when any sync failed.
 func (s *Service) Sync(ctx context.Context, orgName, rawURL string) ([]SyncReport, error) {
-	org, err := s.org(ctx, orgName)
+	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return nil, err
 	}
@@ -229,13 +229,27 @@ func (s *Service) Sync(ctx context.Context, orgName, rawURL string) ([]SyncRepor
 	return reports, errors.Join(failed...)
 }
 
+// SyncOf syncs a source of an organization now, as asked through the API.
+func (s *Service) SyncOf(ctx context.Context, orgName, sourceID string) (SyncReport, error) {
+	org, err := s.repo.org(ctx, orgName)
+	if err != nil {
+		return SyncReport{}, err
+	}
+	src, err := s.sourceByID(ctx, sourceID)
+	if err != nil || src.OrgID != org.ID {
+		return SyncReport{}, errs.NotFoundf("source not found")
+	}
+	s.recordSync(ctx, org.Name, src.ID, "api")
+	return s.SyncSource(ctx, src.ID)
+}
+
 // recordSync records that someone triggered a sync of a source.
 func (s *Service) recordSync(ctx context.Context, org, sourceID, trigger string) {
 	resource := "source/" + sourceID
 	if src, err := s.sourceByID(ctx, sourceID); err == nil {
 		resource = vcs.RedactURL(src.URL)
 	}
-	s.record(ctx, audit.Event{Action: "composer.sync", Org: org, Resource: resource,
+	s.audit.record(ctx, audit.Event{Action: "composer.sync", Org: org, Resource: resource,
 		Details: map[string]string{"source": sourceID, "trigger": trigger}})
 }
 
@@ -273,7 +287,7 @@ func (s *Service) syncSource(ctx context.Context, id string, onlyStale bool) (Sy
 	rep.Source = vcs.RedactURL(src.URL)
 	if err != nil {
 		rep.Error = err.Error()
-		if uerr := s.store.syncFailed(context.WithoutCancel(ctx), id, errs.PublicMessage(err), micros(s.now())); uerr != nil {
+		if uerr := s.store.syncFailed(context.WithoutCancel(ctx), id, errs.PublicMessage(err), micros(s.repo.now())); uerr != nil {
 			s.log.Warn("recording a sync failure failed", zap.Error(uerr))
 		}
 		s.log.Warn("sync failed", zap.String("source", vcs.RedactURL(src.URL)), zap.Error(err))
@@ -308,7 +322,7 @@ type refResult struct {
 
 func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, error) {
 	var rep SyncReport
-	org, err := s.orgByID(ctx, src.OrgID)
+	org, err := s.repo.orgByID(ctx, src.OrgID)
 	if err != nil {
 		return rep, err
 	}
@@ -354,7 +368,7 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 	nameKnown := src.Package != "" && src.DefaultBranch == remote.DefaultBranch && stored[defaultRef].Hash == remote.Refs[defaultRef]
 	if len(changed) == 0 && len(removed) == 0 && nameKnown {
 		rep.Package = src.Package
-		return rep, s.store.syncUnchanged(ctx, src.ID, micros(s.now()))
+		return rep, s.store.syncUnchanged(ctx, src.ID, micros(s.repo.now()))
 	}
 
 	repo, err := vcs.Open(ctx, src.URL, creds)
@@ -403,8 +417,8 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 		results = append(results, r)
 	}
 
-	err = s.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
-		id, err := s.ensurePackage(ctx, tx, org, name)
+	err = s.repo.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+		id, err := s.repo.ensurePackage(ctx, tx, org, name)
 		if err != nil {
 			return err
 		}
@@ -429,17 +443,9 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 			return err
 		}
 		rep.Versions, rep.Warnings = n, warnings
-		return s.store.syncDone(ctx, tx, src.ID, name, remote.DefaultBranch, micros(s.now()))
+		return s.store.syncDone(ctx, tx, src.ID, name, remote.DefaultBranch, micros(s.repo.now()))
 	})
 	return rep, err
-}
-
-func (s *Service) orgByID(ctx context.Context, id string) (orgRef, error) {
-	o, err := s.meta.GetOrgByID(ctx, id)
-	if err != nil {
-		return orgRef{}, err
-	}
-	return orgRef{ID: o.ID, Name: o.Name}, nil
 }
 
 // readRef reads one new or moved ref: its version (or the reason it is
@@ -613,7 +619,7 @@ func (s *Service) assignVersions(ctx context.Context, tx *sqldb.Tx, sourceID, pk
 			}
 		}
 	}
-	now := micros(s.now())
+	now := micros(s.repo.now())
 	for _, n := range order {
 		w := desired[n]
 		if cur, ok := current[n]; ok {

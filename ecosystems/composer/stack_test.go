@@ -46,6 +46,7 @@ type stack struct {
 	t     testing.TB
 	meta  metadata.Store
 	svc   *Service
+	proxy *Proxy
 	srv   *httptest.Server
 	h     http.Handler // the whole pipeline: auth, access log, Echo
 	auth  *auth.Service
@@ -137,7 +138,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &stack{t: t, meta: meta, svc: svc, srv: hs, h: srv.Handler(), auth: &auth.Service{Store: meta}, cache: mc}
+	return &stack{t: t, meta: meta, svc: svc, proxy: svc.Proxy(), srv: hs, h: srv.Handler(), auth: &auth.Service{Store: meta}, cache: mc}
 }
 
 func (s *stack) org(name string) {

@@ -403,7 +403,7 @@ func TestUpstreamConcurrentFetch(t *testing.T) {
 		s := upstreamStack(t, pg, time.Hour)
 		s.org("acme")
 		read := s.token("acme", metadata.RoleRead)
-		_, err := s.svc.AddUpstream(t.Context(), "acme", f.input())
+		_, err := s.proxy.AddUpstream(t.Context(), "acme", f.input())
 		require.NoError(t, err)
 
 		get := func(path string) []int {
@@ -454,17 +454,17 @@ func TestUpstreamRules(t *testing.T) {
 		{URL: "ftp://x"}, {URL: "http://u:p@127.0.0.1/"}, {URL: f.srv.URL, Username: f.user, Password: "wrong"},
 		{URL: f.srv.URL, Username: f.user}, {URL: f.srv.URL + "/nowhere", Username: f.user, Password: f.pass},
 	} {
-		_, err := s.svc.AddUpstream(ctx, "acme", in)
+		_, err := s.proxy.AddUpstream(ctx, "acme", in)
 		require.Error(t, err, in.URL)
 	}
-	ups, err := s.svc.Upstreams(ctx, "acme")
+	ups, err := s.proxy.Upstreams(ctx, "acme")
 	require.NoError(t, err)
 	require.Empty(t, ups)
 
 	// The public repository switch uses the configured URL.
 	_, err = runCLI(s, "add-upstream", "--org", "acme", "--packagist", "--url", f.srv.URL)
 	require.ErrorContains(t, err, "none of the others can be")
-	s.svc.cfg.Upstream.PublicURL = f.srv.URL
+	s.proxy.cfg.Upstream.PublicURL = f.srv.URL
 	_, err = runCLI(s, "add-upstream", "--org", "acme", "--packagist")
 	require.ErrorContains(t, err, "HTTP 401", "the fixture needs credentials")
 
@@ -509,7 +509,7 @@ func TestUpstreamRules(t *testing.T) {
 	require.NoError(t, s.svc.DeleteVersion(ctx, "acme", "acme/secret", "1.0.0"))
 	res, _ = s.do("GET", "/composer/acme/p2/acme/secret.json", read, nil)
 	require.Equal(t, http.StatusNotFound, res.StatusCode)
-	_, err = s.svc.MirrorPackage(ctx, "acme", "acme/secret", "")
+	_, err = s.proxy.MirrorPackage(ctx, "acme", "acme/secret", "")
 	require.ErrorContains(t, err, "private package")
 	require.Zero(t, f.count("/p2/acme/secret.json"))
 
@@ -566,9 +566,9 @@ func TestUpstreamSearchAndList(t *testing.T) {
 		in := quiet.input()
 		one := 1
 		in.Priority = &one
-		_, err := s.svc.AddUpstream(ctx, "acme", in)
+		_, err := s.proxy.AddUpstream(ctx, "acme", in)
 		require.NoError(t, err)
-		_, err = s.svc.AddUpstream(ctx, "acme", f.input())
+		_, err = s.proxy.AddUpstream(ctx, "acme", f.input())
 		require.NoError(t, err)
 
 		// The real client: private first, then the upstream's, the

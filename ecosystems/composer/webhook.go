@@ -69,7 +69,7 @@ func IsPing(h http.Header) bool {
 
 // VerifyWebhook checks a delivery for a source of an organization.
 func (s *Service) VerifyWebhook(ctx context.Context, orgName, sourceID string, h http.Header, body []byte) error {
-	org, err := s.org(ctx, orgName)
+	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return err
 	}
@@ -87,9 +87,16 @@ func (s *Service) VerifyWebhook(ctx context.Context, orgName, sourceID string, h
 	return VerifyPushSignature(h, body, string(secret))
 }
 
-// Enqueue asks the background worker to sync a source soon; it never
-// blocks (a full queue is caught up by the periodic sync).
-func (s *Service) Enqueue(sourceID string) bool {
+// QueueSync asks the background worker to sync a source soon, for a
+// webhook delivery, and records who asked. It never blocks: queued is false
+// when the queue is full (the periodic sync catches up).
+func (s *Service) QueueSync(ctx context.Context, orgName, sourceID string) (queued bool) {
+	queued = s.enqueue(sourceID)
+	s.recordSync(ctx, orgName, sourceID, "webhook")
+	return queued
+}
+
+func (s *Service) enqueue(sourceID string) bool {
 	select {
 	case s.queue <- sourceID:
 		return true

@@ -38,8 +38,8 @@ func addUpstreamCommand(invoke ecosystem.Invoker) *cobra.Command {
 			if cmd.Flags().Changed("priority") {
 				in.Priority = &priority
 			}
-			return invoke(cmd.Context(), func(s *composer.Service) error {
-				u, err := s.AddUpstream(cmd.Context(), org, in)
+			return invoke(cmd.Context(), func(p *composer.Proxy) error {
+				u, err := p.AddUpstream(cmd.Context(), org, in)
 				if err != nil {
 					return err
 				}
@@ -69,8 +69,8 @@ func listUpstreamsCommand(invoke ecosystem.Invoker) *cobra.Command {
 		Short: "List the organization's upstream repositories in priority order",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return invoke(cmd.Context(), func(s *composer.Service) error {
-				ups, err := s.Upstreams(cmd.Context(), org)
+			return invoke(cmd.Context(), func(p *composer.Proxy) error {
+				ups, err := p.Upstreams(cmd.Context(), org)
 				if err != nil {
 					return err
 				}
@@ -102,8 +102,8 @@ func removeUpstreamCommand(invoke ecosystem.Invoker) *cobra.Command {
 		Short: "Stop mirroring an upstream (archives already mirrored stay for lock files)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return invoke(cmd.Context(), func(s *composer.Service) error {
-				if err := s.RemoveUpstream(cmd.Context(), org, rawURL); err != nil {
+			return invoke(cmd.Context(), func(p *composer.Proxy) error {
+				if err := p.RemoveUpstream(cmd.Context(), org, rawURL); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "removed upstream %s\n", rawURL)
@@ -137,13 +137,13 @@ func mirrorCommand(invoke ecosystem.Invoker) *cobra.Command {
 					return err
 				}
 			}
-			return invoke(cmd.Context(), func(s *composer.Service) error {
+			return invoke(cmd.Context(), func(p *composer.Proxy) error {
 				var res []composer.MirrorResult
 				var err error
 				if lock != nil {
-					res, err = s.MirrorLock(cmd.Context(), org, lock)
+					res, err = p.MirrorLock(cmd.Context(), org, lock)
 				} else {
-					res, err = s.MirrorPackage(cmd.Context(), org, pkg, version)
+					res, err = p.MirrorPackage(cmd.Context(), org, pkg, version)
 				}
 				if err != nil {
 					return err
@@ -192,8 +192,8 @@ func addAdvisoryCommand(invoke ecosystem.Invoker) *cobra.Command {
 		Short: "Publish a security advisory that composer audit reports",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return invoke(cmd.Context(), func(s *composer.Service) error {
-				a, err := s.AddAdvisory(cmd.Context(), org, in)
+			return invoke(cmd.Context(), func(p *composer.Proxy) error {
+				a, err := p.AddAdvisory(cmd.Context(), org, in)
 				if err != nil {
 					return err
 				}
@@ -224,12 +224,12 @@ func listAdvisoriesCommand(invoke ecosystem.Invoker) *cobra.Command {
 		Short: "List the security advisories the organization published",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return invoke(cmd.Context(), func(s *composer.Service) error {
+			return invoke(cmd.Context(), func(p *composer.Proxy) error {
 				var names []string
 				if pkg != "" {
 					names = []string{pkg}
 				}
-				as, err := s.Advisories(cmd.Context(), org, names...)
+				as, err := p.Advisories(cmd.Context(), org, names...)
 				if err != nil {
 					return err
 				}
@@ -258,8 +258,8 @@ func removeAdvisoryCommand(invoke ecosystem.Invoker) *cobra.Command {
 		Short: "Withdraw a published security advisory",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return invoke(cmd.Context(), func(s *composer.Service) error {
-				if err := s.RemoveAdvisory(cmd.Context(), org, id); err != nil {
+			return invoke(cmd.Context(), func(p *composer.Proxy) error {
+				if err := p.RemoveAdvisory(cmd.Context(), org, id); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "removed advisory %s\n", id)

@@ -1,0 +1,283 @@
+package composer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/packyard/packyard/pkg/audit"
+	"github.com/packyard/packyard/pkg/cache"
+	"github.com/packyard/packyard/pkg/cas"
+	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/secretbox"
+	"github.com/packyard/packyard/pkg/sqldb"
+)
+
+// PublicRepositoryURL is the public Composer repository: the default of
+// PACKYARD_COMPOSER_PUBLIC_REPOSITORY_URL, which `add-upstream --packagist`
+// adds.
+const PublicRepositoryURL = "https://repo.packagist.org"
+
+// Proxy is what an organization's repository takes from its upstream
+// Composer repositories: their registration, the p2 documents of the
+// packages the organization does not own (fetched, revalidated, and kept
+// for when an upstream is down), the archives mirrored from them, search
+// and name listings across them, and security advisories (the
+// organization's own and theirs).
+type Proxy struct {
+	cfg        Config
+	log        *zap.Logger
+	repo       *repository // the organization's own repository
+	store      *store
+	cas        cas.Store
+	refs       blobRefs
+	cache      cache.Cache
+	locker     cache.Locker
+	box        *secretbox.Box
+	audit      recorder
+	client     *upstreamClient
+	loads      cache.Group        // cached upstream lists and proxied documents
+	docFlight  singleflight.Group // upstream documents and searches
+	distFlight singleflight.Group // archive downloads
+}
+
+// blobRefs keeps a mirrored archive's blob referenced.
+type blobRefs interface {
+	AddBlobRef(ctx context.Context, q sqldb.Querier, digest, ref string) error
+}
+
+// UpstreamInput registers an upstream Composer repository.
+type UpstreamInput struct {
+	URL      string
+	Public   bool   // instead of URL: the public Composer repository (PACKYARD_COMPOSER_PUBLIC_REPOSITORY_URL)
+	Username string // http-basic user name, sent only to the upstream's own origin
+	Password string // http-basic password (stored sealed)
+	Priority *int   // lower is asked first; nil puts it after the others
+}
+
+// Upstream is a registered upstream repository (never with its password).
+type Upstream struct {
+	ID         string    `json:"id"`
+	URL        string    `json:"url"`
+	Username   string    `json:"username,omitempty"`
+	Credential bool      `json:"credential"`
+	Priority   int       `json:"priority"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+func (r upstreamRow) public() Upstream {
+	return Upstream{ID: r.ID, URL: r.URL, Username: r.Username, Credential: r.HasCred, Priority: r.Priority, CreatedAt: fromMicros(r.Created)}
+}
+
+func upstreamSealContext(id string) string { return "composer-upstream:" + id }
+
+// checkUpstreamURL accepts absolute http(s) URLs without credentials,
+// query or fragment.
+func checkUpstreamURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return errs.Invalidf("upstream URL %q: %v", raw, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errs.Invalidf("upstream URL %q: must start with https:// (or http://)", raw)
+	case u.Host == "":
+		return errs.Invalidf("upstream URL %q: no host", raw)
+	case u.User != nil:
+		return errs.Invalidf("upstream URL: put credentials in --username and --password-file, not in the URL")
+	case u.RawQuery != "" || u.Fragment != "":
+		return errs.Invalidf("upstream URL %q: no query or fragment allowed", raw)
+	}
+	return nil
+}
+
+// checkUpstreamInput cleans and checks an upstream's URL and credentials.
+func checkUpstreamInput(in UpstreamInput) (UpstreamInput, error) {
+	in.URL = strings.TrimRight(strings.TrimSpace(in.URL), "/")
+	if err := checkUpstreamURL(in.URL); err != nil {
+		return in, err
+	}
+	if in.Password != "" && in.Username == "" {
+		return in, errs.Invalidf("a password needs a user name (--username)")
+	}
+	if in.Username != "" && in.Password == "" {
+		return in, errs.Invalidf("a user name needs a password (--password-file)")
+	}
+	return in, nil
+}
+
+// AddUpstream registers an upstream Composer 2 repository for an
+// organization. The upstream is asked for its packages.json first (with the
+// given credentials); nothing is stored when that fails.
+func (p *Proxy) AddUpstream(ctx context.Context, orgName string, in UpstreamInput) (Upstream, error) {
+	switch {
+	case in.Public && in.URL != "":
+		return Upstream{}, errs.Invalidf("give either a URL or the public Composer repository switch, not both")
+	case in.Public:
+		in.URL = p.cfg.Upstream.PublicURL
+	case in.URL == "":
+		return Upstream{}, errs.Invalidf("a URL (or the public Composer repository switch) is required")
+	}
+	org, err := p.repo.org(ctx, orgName)
+	if err != nil {
+		return Upstream{}, err
+	}
+	if in, err = checkUpstreamInput(in); err != nil {
+		return Upstream{}, err
+	}
+	row := upstreamRow{ID: metadata.NewID(), URL: in.URL, Username: in.Username, HasCred: in.Password != "", Created: micros(p.repo.now())}
+	var sealed []byte
+	if in.Password != "" {
+		if sealed, err = p.box.Seal([]byte(in.Password), upstreamSealContext(row.ID)); err != nil {
+			return Upstream{}, err
+		}
+	}
+	root, err := p.probe(ctx, row, in.Password)
+	if err != nil {
+		return Upstream{}, err
+	}
+	err = p.repo.write(ctx, org, func(tx *sqldb.Tx, _ map[string]string) error {
+		if in.Priority != nil {
+			row.Priority = *in.Priority
+		} else {
+			last, err := p.store.lastUpstreamPriority(ctx, tx, org.ID)
+			if err != nil {
+				return err
+			}
+			row.Priority = last + 10
+		}
+		err := p.store.insertUpstream(ctx, tx, org.ID, row, sealed)
+		if errors.Is(err, errs.ErrAlreadyExists) {
+			return errs.AlreadyExistsf("%s is already an upstream of %s", in.URL, org.Name)
+		}
+		if err != nil {
+			return err
+		}
+		return p.storeDoc(ctx, tx, row.ID, "packages.json", root)
+	})
+	if err != nil {
+		return Upstream{}, err
+	}
+	p.audit.record(ctx, audit.Event{Action: "composer.upstream.add", Org: org.Name, Resource: "upstream/" + row.ID,
+		Details: map[string]string{"url": in.URL, "priority": fmt.Sprint(row.Priority)}})
+	p.log.Info("upstream added", zap.String("org", org.Name), zap.String("url", in.URL), zap.Int("priority", row.Priority))
+	return row.public(), nil
+}
+
+// probe checks that an upstream answers as a Composer 2 repository, and
+// returns its packages.json.
+func (p *Proxy) probe(ctx context.Context, u upstreamRow, password string) (upDoc, error) {
+	st, err := p.client.fetchDoc(ctx, u, password, rootURL(u.URL), "")
+	if err != nil {
+		return upDoc{}, errs.Invalidf("upstream %s: %v", u.URL, err)
+	}
+	if st.Status != http.StatusOK {
+		return upDoc{}, errs.Invalidf("upstream %s: no packages.json (HTTP %d)", u.URL, st.Status)
+	}
+	if _, err := parseUpstreamRoot(u.URL, st.Body); err != nil {
+		return upDoc{}, errs.Invalidf("upstream %s: %v", u.URL, err)
+	}
+	return st, nil
+}
+
+// RemoveUpstream unregisters an upstream (by URL or id); its packages leave
+// the repository, the archives already mirrored stay for lock files.
+func (p *Proxy) RemoveUpstream(ctx context.Context, orgName, urlOrID string) error {
+	org, err := p.repo.org(ctx, orgName)
+	if err != nil {
+		return err
+	}
+	key := strings.TrimRight(strings.TrimSpace(urlOrID), "/")
+	var id, u string
+	err = p.repo.write(ctx, org, func(tx *sqldb.Tx, _ map[string]string) error {
+		var err error
+		id, u, err = p.store.deleteUpstream(ctx, tx, org.ID, key)
+		if errors.Is(err, errs.ErrNotFound) {
+			return errs.NotFoundf("%s is not an upstream of %s (see packyard composer list-upstreams)", key, org.Name)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	p.audit.record(ctx, audit.Event{Action: "composer.upstream.remove", Org: org.Name, Resource: "upstream/" + id, Details: map[string]string{"url": u}})
+	return nil
+}
+
+// Upstreams lists an organization's upstreams in the order they are asked.
+func (p *Proxy) Upstreams(ctx context.Context, orgName string) ([]Upstream, error) {
+	org, err := p.repo.org(ctx, orgName)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := p.store.upstreams(ctx, org.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Upstream, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.public())
+	}
+	return out, nil
+}
+
+// upstreamsAt returns the upstreams of a repository at a generation, from
+// the cache.
+func (p *Proxy) upstreamsAt(ctx context.Context, org orgRef, gen int64) ([]upstreamRow, error) {
+	ck := fmt.Sprintf("composer:upstreams:%s:%d", org.ID, gen)
+	v, err := cache.GetOrLoad(ctx, p.cache, &p.loads, ck, p.cfg.CacheTTL, func(ctx context.Context) ([]byte, error) {
+		rows, err := p.store.upstreams(ctx, org.ID)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(rows)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var rows []upstreamRow
+	if err := json.Unmarshal(v, &rows); err != nil {
+		return nil, fmt.Errorf("cached upstreams: %w", err)
+	}
+	return rows, nil
+}
+
+// upstreamsFor returns the upstreams that may serve a package, in priority
+// order: none (private) when the organization owns the name.
+func (p *Proxy) upstreamsFor(ctx context.Context, org orgRef, gen int64, name string) (ups []upstreamRow, private bool, err error) {
+	if private, err := p.repo.isPrivate(ctx, org, gen, name); err != nil || private {
+		return nil, private, err
+	}
+	ups, err = p.upstreamsAt(ctx, org, gen)
+	return ups, false, err
+}
+
+// detached runs fn once at a time per key in this process (callers that
+// come meanwhile share its result), on a context of its own that outlives
+// an impatient caller by up to timeout: the others still wait. Each caller
+// waits for the result or for its own ctx.
+func detached[T any](ctx context.Context, g *singleflight.Group, key string, timeout time.Duration,
+	fn func(ctx context.Context) (T, error)) (v T, shared bool, err error) {
+	ch := g.DoChan(key, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		return fn(fctx)
+	})
+	select {
+	case <-ctx.Done():
+		return v, false, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return v, false, r.Err
+		}
+		return r.Val.(T), r.Shared, nil
+	}
+}
