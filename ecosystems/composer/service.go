@@ -136,25 +136,11 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 	if err != nil {
 		return UploadResult{}, err
 	}
-	f, err := os.CreateTemp("", "packyard-composer-upload-*")
+	f, n, err := s.spool(body)
 	if err != nil {
-		return UploadResult{}, fmt.Errorf("spool upload: %w", err)
+		return UploadResult{}, err
 	}
 	defer func() { f.Close(); os.Remove(f.Name()) }()
-	n, err := io.Copy(f, io.LimitReader(body, s.cfg.MaxUploadSize+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return UploadResult{}, errs.TooLargef("the upload is larger than the limit of %d bytes", mbe.Limit)
-		}
-		return UploadResult{}, errs.Invalidf("reading the upload failed: %v", err)
-	}
-	if n > s.cfg.MaxUploadSize {
-		return UploadResult{}, errs.TooLargef("the upload is larger than the limit of %d bytes", s.cfg.MaxUploadSize)
-	}
-	if n == 0 {
-		return UploadResult{}, errs.Invalidf("the upload is empty; send a zip archive as the request body")
-	}
 	raw, err := format.InspectZip(f, n, s.cfg.Archive)
 	if err != nil {
 		return UploadResult{}, err
@@ -163,21 +149,9 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 	if err != nil {
 		return UploadResult{}, err
 	}
-	version = strings.TrimSpace(version)
-	switch {
-	case version == "" && m.Version == "":
-		return UploadResult{}, errs.Invalidf("no version: pass ?version=X.Y.Z or set \"version\" in composer.json")
-	case version == "":
-		version = m.Version
-	}
-	normalized, err := format.Normalize(version)
+	version, normalized, err := uploadVersion(version, m)
 	if err != nil {
-		return UploadResult{}, errs.Invalidf("version %q is not a valid Composer version", version)
-	}
-	if m.Version != "" {
-		if mn, err := format.Normalize(m.Version); err != nil || mn != normalized {
-			return UploadResult{}, errs.Invalidf("version %q does not match composer.json's version %q", version, m.Version)
-		}
+		return UploadResult{}, err
 	}
 	if err := s.checkVersionFree(ctx, org, m.Name, normalized, version); err != nil {
 		return UploadResult{}, err
@@ -190,33 +164,88 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 		return UploadResult{}, fmt.Errorf("store archive: %w", err)
 	}
 	ref := d.Extra[cas.SHA1]
-	entry := format.Entry(org.Name, m, m.Name, version, normalized, ref, ref, s.repo.now())
-	entryJSON, _ := json.Marshal(entry)
-	err = s.repo.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
-		id, err := s.repo.ensurePackage(ctx, tx, org, m.Name)
-		if err != nil {
-			return err
-		}
-		v := versionRow{Normalized: normalized, Version: version, Reference: ref, Entry: string(entryJSON)}
-		if err := s.store.insertVersion(ctx, tx, id, "", v, micros(s.repo.now())); err != nil {
-			if errors.Is(err, errs.ErrAlreadyExists) {
-				return versionExists(m.Name, version)
-			}
-			return err
-		}
-		if err := s.addDist(ctx, tx, id, ref, d); err != nil {
-			return err
-		}
-		touched[id] = m.Name
-		return nil
-	})
-	if err != nil {
+	entry, _ := json.Marshal(format.Entry(org.Name, m, m.Name, version, normalized, ref, ref, s.repo.now()))
+	v := versionRow{Normalized: normalized, Version: version, Reference: ref, Entry: string(entry)}
+	if err := s.publish(ctx, org, m.Name, v, d); err != nil {
 		return UploadResult{}, err
 	}
 	s.log.Info("version uploaded", zap.String("org", org.Name), zap.String("package", m.Name), zap.String("version", version))
 	s.audit.record(ctx, audit.Event{Action: "composer.publish", Org: org.Name, Resource: m.Name + "@" + version,
 		Details: map[string]string{"reference": ref}})
 	return UploadResult{Name: m.Name, Version: version, Normalized: normalized, Reference: ref, SHA1: ref, Size: d.Size}, nil
+}
+
+// spool copies an upload to a temporary file (the caller removes it), up
+// to the upload limit.
+func (s *Service) spool(body io.Reader) (*os.File, int64, error) {
+	f, err := os.CreateTemp("", "packyard-composer-upload-*")
+	if err != nil {
+		return nil, 0, fmt.Errorf("spool upload: %w", err)
+	}
+	n, err := io.Copy(f, io.LimitReader(body, s.cfg.MaxUploadSize+1))
+	switch {
+	case err != nil:
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			err = errs.TooLargef("the upload is larger than the limit of %d bytes", mbe.Limit)
+		} else {
+			err = errs.Invalidf("reading the upload failed: %v", err)
+		}
+	case n > s.cfg.MaxUploadSize:
+		err = errs.TooLargef("the upload is larger than the limit of %d bytes", s.cfg.MaxUploadSize)
+	case n == 0:
+		err = errs.Invalidf("the upload is empty; send a zip archive as the request body")
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, 0, err
+	}
+	return f, n, nil
+}
+
+// uploadVersion is the version an upload publishes: the one asked for,
+// else composer.json's; when both are given they must agree.
+func uploadVersion(asked string, m format.Manifest) (version, normalized string, err error) {
+	version = strings.TrimSpace(asked)
+	switch {
+	case version == "" && m.Version == "":
+		return "", "", errs.Invalidf("no version: pass ?version=X.Y.Z or set \"version\" in composer.json")
+	case version == "":
+		version = m.Version
+	}
+	normalized, err = format.Normalize(version)
+	if err != nil {
+		return "", "", errs.Invalidf("version %q is not a valid Composer version", version)
+	}
+	if m.Version != "" {
+		if mn, err := format.Normalize(m.Version); err != nil || mn != normalized {
+			return "", "", errs.Invalidf("version %q does not match composer.json's version %q", version, m.Version)
+		}
+	}
+	return version, normalized, nil
+}
+
+// publish adds an uploaded version with its archive; a version is never
+// replaced.
+func (s *Service) publish(ctx context.Context, org orgRef, name string, v versionRow, d cas.Descriptor) error {
+	return s.repo.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+		id, err := s.repo.ensurePackage(ctx, tx, org, name)
+		if err != nil {
+			return err
+		}
+		if err := s.store.insertVersion(ctx, tx, id, "", v, micros(s.repo.now())); err != nil {
+			if errors.Is(err, errs.ErrAlreadyExists) {
+				return versionExists(name, v.Version)
+			}
+			return err
+		}
+		if err := s.addDist(ctx, tx, id, v.Reference, d); err != nil {
+			return err
+		}
+		touched[id] = name
+		return nil
+	})
 }
 
 func versionExists(name, version string) error {

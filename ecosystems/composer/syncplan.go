@@ -1,0 +1,168 @@
+package composer
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/packyard/packyard/ecosystems/composer/format"
+	"github.com/packyard/packyard/ecosystems/composer/vcs"
+	"github.com/packyard/packyard/pkg/errs"
+)
+
+// The decisions of a sync, apart from reading git and writing the store:
+// which refs to read again, what version a ref gives, and which versions
+// a source gives once its refs are read.
+
+// refChanges is how a repository's refs differ from those stored for its
+// source.
+type refChanges struct {
+	changed    []string // new or moved refs, by name: to read
+	removed    []string // refs gone from the repository, by name
+	defaultRef string   // the default branch's ref
+	nameKnown  bool     // the stored package name still comes from the unmoved default branch
+}
+
+// upToDate reports a source with nothing to read or write.
+func (c refChanges) upToDate() bool {
+	return len(c.changed) == 0 && len(c.removed) == 0 && c.nameKnown
+}
+
+// diffRefs compares a repository's refs with its source's stored ones.
+func diffRefs(src sourceRow, remote vcs.Refs, stored []storedRef) refChanges {
+	byName := make(map[string]storedRef, len(stored))
+	for _, r := range stored {
+		byName[r.Name] = r
+	}
+	c := refChanges{defaultRef: "refs/heads/" + remote.DefaultBranch}
+	for name, hash := range remote.Refs {
+		if old, ok := byName[name]; !ok || old.Hash != hash {
+			c.changed = append(c.changed, name)
+		}
+	}
+	for name := range byName {
+		if _, ok := remote.Refs[name]; !ok {
+			c.removed = append(c.removed, name)
+		}
+	}
+	slices.Sort(c.changed)
+	slices.Sort(c.removed)
+	c.nameKnown = src.Package != "" && src.DefaultBranch == remote.DefaultBranch && byName[c.defaultRef].Hash == remote.Refs[c.defaultRef]
+	return c
+}
+
+// refVersion applies Composer's rules to a ref whose commit holds the
+// composer.json raw (nil: none): the manifest and the version the ref
+// gives, or the warning that says why it gives none.
+func refVersion(ref string, raw []byte) (m format.Manifest, normalized, pretty, warning string) {
+	if raw == nil {
+		return m, "", "", "skipped: no composer.json"
+	}
+	m, err := format.ParseManifest(raw, false)
+	if err != nil {
+		return m, "", "", fmt.Sprintf("skipped: %v", err)
+	}
+	if tag, ok := strings.CutPrefix(ref, "refs/tags/"); ok {
+		normalized, pretty, err = format.TagVersion(tag, m.Version)
+	} else {
+		normalized, pretty, err = format.BranchVersion(strings.TrimPrefix(ref, "refs/heads/"))
+	}
+	if err != nil {
+		return m, "", "", errs.PublicMessage(err)
+	}
+	return m, normalized, pretty, ""
+}
+
+// versionPlan is what a sync changes in a source's versions.
+type versionPlan struct {
+	versions []versionRow // every version the source gives, tags first
+	warnings []RefStatus  // every ref that gives none, with why
+	warn     []refWarning // stored warnings that change
+	remove   []string     // normalized versions the source no longer gives
+	update   []versionRow // versions whose ref or entry changed
+	insert   []versionRow // new versions
+}
+
+// refWarning is a ref's new warning ("" clears it).
+type refWarning struct{ ref, warning string }
+
+// planVersions makes a source's versions match its refs: tags in name
+// order (the first of two tags with one version wins), then branches, the
+// default branch marked default-branch. A version that taken holds (an
+// upload's or another source's) is skipped with a warning. current is
+// what the source gives now, by normalized version.
+func planVersions(refs []storedRef, taken []string, current map[string]versionRow, defaultRef string) (versionPlan, error) {
+	refs = slices.Clone(refs)
+	slices.SortStableFunc(refs, func(a, b storedRef) int {
+		if ta, tb := strings.HasPrefix(a.Name, "refs/tags/"), strings.HasPrefix(b.Name, "refs/tags/"); ta != tb {
+			if ta {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	var p versionPlan
+	held := make(map[string]bool, len(taken))
+	for _, n := range taken {
+		held[n] = true
+	}
+	claimed := map[string]string{} // normalized -> the ref that gives it
+	for _, r := range refs {
+		w := r.Warning
+		switch {
+		case r.Normalized == "":
+		case held[r.Normalized]:
+			w = fmt.Sprintf("skipped: version %s already exists from another source or an upload", r.Version)
+		case claimed[r.Normalized] != "":
+			w = fmt.Sprintf("skipped: version %s already exists (%s)", r.Version, claimed[r.Normalized])
+		default:
+			v, err := sourceVersion(r, r.Name == defaultRef)
+			if err != nil {
+				return p, err
+			}
+			if r.Warning != "" {
+				p.warn = append(p.warn, refWarning{r.Name, ""})
+			}
+			claimed[r.Normalized] = r.Name
+			p.versions = append(p.versions, v)
+			continue
+		}
+		p.warnings = append(p.warnings, RefStatus{Ref: r.Name, Commit: r.Commit, Warning: w})
+		if w != r.Warning {
+			p.warn = append(p.warn, refWarning{r.Name, w})
+		}
+	}
+	for n := range current {
+		if claimed[n] == "" {
+			p.remove = append(p.remove, n)
+		}
+	}
+	slices.Sort(p.remove)
+	for _, v := range p.versions {
+		cur, ok := current[v.Normalized]
+		switch {
+		case !ok:
+			p.insert = append(p.insert, v)
+		case cur.Entry != v.Entry || cur.Reference != v.Reference:
+			p.update = append(p.update, v)
+		}
+	}
+	return p, nil
+}
+
+// sourceVersion is the version a ref gives; the default branch's entry is
+// marked default-branch.
+func sourceVersion(r storedRef, defaultBranch bool) (versionRow, error) {
+	v := versionRow{Normalized: r.Normalized, Version: r.Version, Reference: r.Commit, RefName: r.Name, Entry: r.Entry}
+	if defaultBranch {
+		o, err := format.ParseObject([]byte(r.Entry))
+		if err != nil {
+			return v, err
+		}
+		b, _ := json.Marshal(o.With("default-branch", json.RawMessage("true")))
+		v.Entry = string(b)
+	}
+	return v, nil
+}
