@@ -201,11 +201,7 @@ func (p *Proxy) SecurityAdvisories(ctx context.Context, orgName, repoURL string,
 	for _, a := range own {
 		out[a.Package] = append(out[a.Package], a.composerAdvisory(repoURL))
 	}
-	gen, err := p.repo.generation(ctx, org)
-	if err != nil {
-		return nil, err
-	}
-	ups, err := p.upstreamsAt(ctx, org, gen)
+	gen, ups, err := p.currentUpstreams(ctx, org)
 	if err != nil || len(ups) == 0 {
 		return out, err
 	}

@@ -130,12 +130,18 @@ func (e *Ecosystem) dist(c echo.Context) error {
 		return errs.NotFoundf("not found")
 	}
 	rc, info, err := e.svc.Dist(c.Request().Context(), c.Param("org"), name, ref)
+	return serveArchive(c, rc, info, "application/zip", err)
+}
+
+// serveArchive answers with an archive, which never changes (Range and
+// conditional requests are served too), or with err.
+func serveArchive(c echo.Context, rc io.ReadSeekCloser, info DistInfo, contentType string, err error) error {
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	h := c.Response().Header()
-	h.Set("Content-Type", "application/zip")
+	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "private, max-age=31536000, immutable")
 	http.ServeContent(c.Response(), c.Request(), "", info.CreatedAt, rc)
 	return nil

@@ -38,19 +38,12 @@ func (e *Ecosystem) mirrorDist(c echo.Context) error {
 	if !safeRef.MatchString(key) {
 		return errs.NotFoundf("not found")
 	}
-	rc, info, err := e.proxy.MirrorDist(c.Request().Context(), c.Param("org"), name, key)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	h := c.Response().Header()
-	h.Set("Content-Type", "application/octet-stream")
+	contentType := "application/octet-stream"
 	if strings.HasSuffix(file, ".zip") {
-		h.Set("Content-Type", "application/zip")
+		contentType = "application/zip"
 	}
-	h.Set("Cache-Control", "private, max-age=31536000, immutable")
-	http.ServeContent(c.Response(), c.Request(), "", info.CreatedAt, rc)
-	return nil
+	rc, info, err := e.proxy.MirrorDist(c.Request().Context(), c.Param("org"), name, key)
+	return serveArchive(c, rc, info, contentType, err)
 }
 
 func (e *Ecosystem) securityAdvisories(c echo.Context) error {

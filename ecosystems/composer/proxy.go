@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/cache"
@@ -48,6 +49,18 @@ type Proxy struct {
 	loads      cache.Group        // cached upstream lists and proxied documents
 	docFlight  singleflight.Group // upstream documents and searches
 	distFlight singleflight.Group // archive downloads
+}
+
+func newProxy(p Params, repo *repository, st *store, rec recorder) *Proxy {
+	return &Proxy{
+		cfg: p.Config, log: p.Logger, repo: repo, store: st, cas: p.CAS, refs: p.Meta, cache: p.Cache, locker: p.Locker,
+		box: p.Box, audit: rec,
+		client: &upstreamClient{store: st, box: p.Box,
+			httpc:   &http.Client{Timeout: p.Config.Upstream.Timeout},
+			distc:   &http.Client{},
+			limiter: rate.NewLimiter(rate.Limit(p.Config.Upstream.RateLimit), max(p.Config.Upstream.Burst, 1)),
+		},
+	}
 }
 
 // blobRefs keeps a mirrored archive's blob referenced.
@@ -248,6 +261,17 @@ func (p *Proxy) upstreamsAt(ctx context.Context, org orgRef, gen int64) ([]upstr
 		return nil, fmt.Errorf("cached upstreams: %w", err)
 	}
 	return rows, nil
+}
+
+// currentUpstreams returns a repository's generation and its upstreams
+// at that generation.
+func (p *Proxy) currentUpstreams(ctx context.Context, org orgRef) (int64, []upstreamRow, error) {
+	gen, err := p.repo.generation(ctx, org)
+	if err != nil {
+		return 0, nil, err
+	}
+	ups, err := p.upstreamsAt(ctx, org, gen)
+	return gen, ups, err
 }
 
 // upstreamsFor returns the upstreams that may serve a package, in priority

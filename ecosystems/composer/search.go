@@ -179,11 +179,7 @@ func appendNew[T any](dst, more []T, key func(T) string) []T {
 // searches do not reach the upstreams, and one search runs at a time per
 // query in this process.
 func (p *Proxy) upstreamHits(ctx context.Context, org orgRef, kind, q, typ string) ([]SearchResult, error) {
-	gen, err := p.repo.generation(ctx, org)
-	if err != nil {
-		return nil, err
-	}
-	ups, err := p.upstreamsAt(ctx, org, gen)
+	gen, ups, err := p.currentUpstreams(ctx, org)
 	if err != nil || len(ups) == 0 {
 		return nil, err
 	}

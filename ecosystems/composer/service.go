@@ -14,7 +14,6 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 
 	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/audit"
@@ -67,18 +66,9 @@ func New(p Params) (*Service, error) {
 	st := &store{db: p.Meta.DB()}
 	repo := &repository{meta: p.Meta, store: st, cache: p.Cache, ttl: p.Config.CacheTTL, now: func() time.Time { return time.Now().UTC() }}
 	rec := recorder{rec: p.Audit, log: p.Logger}
-	proxy := &Proxy{
-		cfg: p.Config, log: p.Logger, repo: repo, store: st, cas: p.CAS, refs: p.Meta, cache: p.Cache, locker: p.Locker,
-		box: p.Box, audit: rec,
-		client: &upstreamClient{store: st, box: p.Box,
-			httpc:   &http.Client{Timeout: p.Config.Upstream.Timeout},
-			distc:   &http.Client{},
-			limiter: rate.NewLimiter(rate.Limit(p.Config.Upstream.RateLimit), max(p.Config.Upstream.Burst, 1)),
-		},
-	}
 	return &Service{
 		cfg: p.Config, log: p.Logger, repo: repo, store: st, meta: p.Meta, cas: p.CAS, locker: p.Locker, box: p.Box,
-		audit: rec, queue: make(chan string, 256), proxy: proxy,
+		audit: rec, queue: make(chan string, 256), proxy: newProxy(p, repo, st, rec),
 	}, nil
 }
 
