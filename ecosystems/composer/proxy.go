@@ -63,7 +63,7 @@ func newProxy(p Params, repo *repository, st *store, rec recorder) *Proxy {
 	}
 }
 
-// blobRefs keeps a mirrored archive's blob referenced.
+// blobRefs keeps an archive's blob referenced (metadata.Store does).
 type blobRefs interface {
 	AddBlobRef(ctx context.Context, q sqldb.Querier, digest, ref string) error
 }

@@ -46,7 +46,7 @@ type Service struct {
 	log    *zap.Logger
 	repo   *repository
 	store  *store
-	meta   metadata.Store
+	refs   blobRefs
 	cas    cas.Store
 	locker cache.Locker
 	box    *secretbox.Box
@@ -67,7 +67,7 @@ func New(p Params) (*Service, error) {
 	repo := &repository{meta: p.Meta, store: st, cache: p.Cache, ttl: p.Config.CacheTTL, now: func() time.Time { return time.Now().UTC() }}
 	rec := recorder{rec: p.Audit, log: p.Logger}
 	return &Service{
-		cfg: p.Config, log: p.Logger, repo: repo, store: st, meta: p.Meta, cas: p.CAS, locker: p.Locker, box: p.Box,
+		cfg: p.Config, log: p.Logger, repo: repo, store: st, refs: p.Meta, cas: p.CAS, locker: p.Locker, box: p.Box,
 		audit: rec, queue: make(chan string, 256), proxy: newProxy(p, repo, st, rec),
 	}, nil
 }
@@ -102,7 +102,7 @@ func (s *Service) addDist(ctx context.Context, tx *sqldb.Tx, packageID, referenc
 	if inserted, err := s.store.insertDist(ctx, tx, packageID, reference, a); err != nil || !inserted {
 		return err
 	}
-	return s.meta.AddBlobRef(ctx, tx, d.Digest, distRef(packageID, reference))
+	return s.refs.AddBlobRef(ctx, tx, d.Digest, distRef(packageID, reference))
 }
 
 // ---- uploads ----
