@@ -119,7 +119,7 @@ func (p *Proxy) AddAdvisory(ctx context.Context, orgName string, in AdvisoryInpu
 	if err := p.store.insertAdvisory(ctx, org.ID, a); err != nil {
 		return Advisory{}, err
 	}
-	p.audit.record(ctx, audit.Event{Action: "composer.advisory.add", Org: org.Name, Resource: a.Package + "#" + a.ID,
+	audit.Record(ctx, p.audit, p.log, audit.Event{Action: "composer.advisory.add", Org: org.Name, Resource: a.Package + "#" + a.ID,
 		Details: map[string]string{"versions": a.Versions, "title": a.Title, "cve": a.CVE}})
 	return a, nil
 }
@@ -137,7 +137,7 @@ func (p *Proxy) RemoveAdvisory(ctx context.Context, orgName, id string) error {
 	if !deleted {
 		return errs.NotFoundf("advisory %s not found in %s", id, org.Name)
 	}
-	p.audit.record(ctx, audit.Event{Action: "composer.advisory.remove", Org: org.Name, Resource: "advisory/" + id})
+	audit.Record(ctx, p.audit, p.log, audit.Event{Action: "composer.advisory.remove", Org: org.Name, Resource: "advisory/" + id})
 	return nil
 }
 

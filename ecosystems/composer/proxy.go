@@ -44,17 +44,17 @@ type Proxy struct {
 	cache      cache.Cache
 	locker     cache.Locker
 	box        *secretbox.Box
-	audit      recorder
+	audit      audit.Recorder // nil: nothing recorded
 	client     *upstreamClient
 	loads      cache.Group        // cached upstream lists and proxied documents
 	docFlight  singleflight.Group // upstream documents and searches
 	distFlight singleflight.Group // archive downloads
 }
 
-func newProxy(p Params, repo *repository, st *store, rec recorder) *Proxy {
+func newProxy(p Params, repo *repository, st *store) *Proxy {
 	return &Proxy{
 		cfg: p.Config, log: p.Logger, repo: repo, store: st, cas: p.CAS, refs: p.Meta, cache: p.Cache, locker: p.Locker,
-		box: p.Box, audit: rec,
+		box: p.Box, audit: p.Audit,
 		client: &upstreamClient{store: st, box: p.Box,
 			httpc:   &http.Client{Timeout: p.Config.Upstream.Timeout},
 			distc:   &http.Client{},
@@ -179,7 +179,7 @@ func (p *Proxy) AddUpstream(ctx context.Context, orgName string, in UpstreamInpu
 	if err != nil {
 		return Upstream{}, err
 	}
-	p.audit.record(ctx, audit.Event{Action: "composer.upstream.add", Org: org.Name, Resource: "upstream/" + row.ID,
+	audit.Record(ctx, p.audit, p.log, audit.Event{Action: "composer.upstream.add", Org: org.Name, Resource: "upstream/" + row.ID,
 		Details: map[string]string{"url": in.URL, "priority": fmt.Sprint(row.Priority)}})
 	p.log.Info("upstream added", zap.String("org", org.Name), zap.String("url", in.URL), zap.Int("priority", row.Priority))
 	return row.public(), nil
@@ -221,7 +221,7 @@ func (p *Proxy) RemoveUpstream(ctx context.Context, orgName, urlOrID string) err
 	if err != nil {
 		return err
 	}
-	p.audit.record(ctx, audit.Event{Action: "composer.upstream.remove", Org: org.Name, Resource: "upstream/" + id, Details: map[string]string{"url": u}})
+	audit.Record(ctx, p.audit, p.log, audit.Event{Action: "composer.upstream.remove", Org: org.Name, Resource: "upstream/" + id, Details: map[string]string{"url": u}})
 	return nil
 }
 

@@ -50,8 +50,8 @@ type Service struct {
 	cas    cas.Store
 	locker cache.Locker
 	box    *secretbox.Box
-	audit  recorder
-	queue  chan string // source ids waiting for a background sync
+	audit  audit.Recorder // nil: nothing recorded
+	queue  chan string    // source ids waiting for a background sync
 	proxy  *Proxy
 }
 
@@ -65,31 +65,14 @@ func New(p Params) (*Service, error) {
 	}
 	st := &store{db: p.Meta.DB()}
 	repo := &repository{meta: p.Meta, store: st, cache: p.Cache, ttl: p.Config.CacheTTL, now: func() time.Time { return time.Now().UTC() }}
-	rec := recorder{rec: p.Audit, log: p.Logger}
 	return &Service{
 		cfg: p.Config, log: p.Logger, repo: repo, store: st, refs: p.Meta, cas: p.CAS, locker: p.Locker, box: p.Box,
-		audit: rec, queue: make(chan string, 256), proxy: newProxy(p, repo, st, rec),
+		audit: p.Audit, queue: make(chan string, 256), proxy: newProxy(p, repo, st),
 	}, nil
 }
 
 // Proxy is the part of the repository that comes from upstreams.
 func (s *Service) Proxy() *Proxy { return s.proxy }
-
-// recorder records audit events; failing to record one is logged and does
-// not undo the change it describes.
-type recorder struct {
-	rec audit.Recorder // nil: nothing recorded
-	log *zap.Logger
-}
-
-func (r recorder) record(ctx context.Context, e audit.Event) {
-	if r.rec == nil {
-		return
-	}
-	if err := r.rec.Record(ctx, e); err != nil {
-		r.log.Warn("audit record", zap.String("action", e.Action), zap.Error(err))
-	}
-}
 
 func distRef(packageID, reference string) string {
 	return "composer:dist:" + packageID + ":" + reference
@@ -160,7 +143,7 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 		return UploadResult{}, err
 	}
 	s.log.Info("version uploaded", zap.String("org", org.Name), zap.String("package", m.Name), zap.String("version", version))
-	s.audit.record(ctx, audit.Event{Action: "composer.publish", Org: org.Name, Resource: m.Name + "@" + version,
+	audit.Record(ctx, s.audit, s.log, audit.Event{Action: "composer.publish", Org: org.Name, Resource: m.Name + "@" + version,
 		Details: map[string]string{"reference": ref}})
 	return UploadResult{Name: m.Name, Version: version, Normalized: normalized, Reference: ref, SHA1: ref, Size: d.Size}, nil
 }
@@ -281,7 +264,7 @@ func (s *Service) DeleteVersion(ctx context.Context, orgName, name, version stri
 	if err != nil {
 		return err
 	}
-	s.audit.record(ctx, audit.Event{Action: "composer.version.delete", Org: org.Name, Resource: name + "@" + version})
+	audit.Record(ctx, s.audit, s.log, audit.Event{Action: "composer.version.delete", Org: org.Name, Resource: name + "@" + version})
 	return nil
 }
 

@@ -114,7 +114,7 @@ func (s *Service) AddSource(ctx context.Context, orgName string, in SourceInput)
 	if err != nil {
 		return Source{}, "", err
 	}
-	s.audit.record(ctx, audit.Event{Action: "composer.source.add", Org: org.Name, Resource: vcs.RedactURL(in.URL),
+	audit.Record(ctx, s.audit, s.log, audit.Event{Action: "composer.source.add", Org: org.Name, Resource: vcs.RedactURL(in.URL),
 		Details: map[string]string{"source": id, "credential": kind}})
 	return Source{ID: id, URL: in.URL, CredentialKind: kind, Status: "new", Webhook: secret != ""}, secret, nil
 }
@@ -141,7 +141,7 @@ func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) erro
 	if err != nil {
 		return err
 	}
-	s.audit.record(ctx, audit.Event{Action: "composer.source.remove", Org: org.Name, Resource: vcs.RedactURL(src.URL),
+	audit.Record(ctx, s.audit, s.log, audit.Event{Action: "composer.source.remove", Org: org.Name, Resource: vcs.RedactURL(src.URL),
 		Details: map[string]string{"source": src.ID}})
 	return nil
 }
@@ -242,6 +242,6 @@ func (s *Service) recordSync(ctx context.Context, org, sourceID, trigger string)
 	if src, err := s.sourceByID(ctx, sourceID); err == nil {
 		resource = vcs.RedactURL(src.URL)
 	}
-	s.audit.record(ctx, audit.Event{Action: "composer.sync", Org: org, Resource: resource,
+	audit.Record(ctx, s.audit, s.log, audit.Event{Action: "composer.sync", Org: org, Resource: resource,
 		Details: map[string]string{"source": sourceID, "trigger": trigger}})
 }
