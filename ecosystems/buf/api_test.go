@@ -34,6 +34,7 @@ type clients struct {
 	commitB   modulev1beta1connect.CommitServiceClient
 	graphB    modulev1beta1connect.GraphServiceClient
 	downloadB modulev1beta1connect.DownloadServiceClient
+	uploadB   modulev1beta1connect.UploadServiceClient
 	owner     ownerv1connect.OwnerServiceClient
 	org       ownerv1connect.OrganizationServiceClient
 	user      ownerv1connect.UserServiceClient
@@ -70,6 +71,7 @@ func (e *env) clients(token string) clients {
 		commitB:   modulev1beta1connect.NewCommitServiceClient(hc, u, o),
 		graphB:    modulev1beta1connect.NewGraphServiceClient(hc, u, o),
 		downloadB: modulev1beta1connect.NewDownloadServiceClient(hc, u, o),
+		uploadB:   modulev1beta1connect.NewUploadServiceClient(hc, u, o),
 		owner:     ownerv1connect.NewOwnerServiceClient(hc, u, o),
 		org:       ownerv1connect.NewOrganizationServiceClient(hc, u, o),
 		user:      ownerv1connect.NewUserServiceClient(hc, u, o),

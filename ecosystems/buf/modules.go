@@ -40,14 +40,34 @@ type NewModule struct {
 }
 
 // CreateModule creates a module; AlreadyExists when the name is taken.
+// Creating a module needs write access to its owner.
 func (s *Service) CreateModule(ctx context.Context, n NewModule) (ModuleRecord, error) {
-	o, err := s.owner(ctx, n.Owner)
+	o, err := s.GetOwner(ctx, n.Owner, "owner")
 	if err != nil {
 		return ModuleRecord{}, err
 	}
 	if err := s.authorize(ctx, o, nil, access.ActionWrite); err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			err = unseen(ctx, "%s not found", n.Owner.asked("owner"))
+		}
 		return ModuleRecord{}, err
 	}
+	m, err := s.newModuleRecord(o, n)
+	if err != nil {
+		return ModuleRecord{}, err
+	}
+	if err := s.st.createModule(ctx, m); err != nil {
+		if errors.Is(err, errs.ErrAlreadyExists) {
+			return ModuleRecord{}, errs.AlreadyExistsf("module %s already exists", m.FullName())
+		}
+		return ModuleRecord{}, err
+	}
+	s.record(ctx, auditModuleCreate, o, m.FullName(), nil)
+	return m, nil
+}
+
+// newModuleRecord validates a module to create for owner o.
+func (s *Service) newModuleRecord(o Owner, n NewModule) (ModuleRecord, error) {
 	if err := module.ValidateModuleName(n.Name); err != nil {
 		return ModuleRecord{}, err
 	}
@@ -70,17 +90,9 @@ func (s *Service) CreateModule(ctx context.Context, n NewModule) (ModuleRecord, 
 		return ModuleRecord{}, errs.Invalidf("description (350 characters) or url (255 characters) too long")
 	}
 	t := s.now()
-	m := ModuleRecord{ID: metadata.NewID(), OwnerID: o.ID, OwnerKind: o.Kind, OwnerName: o.Name, Name: n.Name,
+	return ModuleRecord{ID: metadata.NewID(), OwnerID: o.ID, OwnerKind: o.Kind, OwnerName: o.Name, Name: n.Name,
 		Visibility: vis, State: StateActive, Description: n.Description, URL: n.URL, DefaultLabel: label,
-		CreatedAt: t, UpdatedAt: t}
-	if err := s.st.createModule(ctx, m); err != nil {
-		if errors.Is(err, errs.ErrAlreadyExists) {
-			return ModuleRecord{}, errs.AlreadyExistsf("module %s/%s already exists", o.Name, n.Name)
-		}
-		return ModuleRecord{}, err
-	}
-	s.record(ctx, auditModuleCreate, o, m.FullName(), nil)
-	return m, nil
+		CreatedAt: t, UpdatedAt: t}, nil
 }
 
 // ModuleUpdate changes the fields that are set.
@@ -164,12 +176,8 @@ func (s *Service) DeleteModules(ctx context.Context, refs []ModuleRef) error {
 		deleting[m.ID] = true
 	}
 	for _, m := range mods {
-		users, err := s.st.dependents(ctx, m.ID)
-		if err != nil {
+		if err := s.checkNoDependents(ctx, m); err != nil {
 			return err
-		}
-		if len(users) > 0 {
-			return errs.PreconditionFailedf("module %s cannot be deleted: commits of %s depend on it", m.FullName(), strings.Join(users, ", "))
 		}
 	}
 	err := s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
@@ -192,12 +200,35 @@ func (s *Service) DeleteModules(ctx context.Context, refs []ModuleRef) error {
 	return nil
 }
 
+// checkNoDependents refuses to delete m while other modules' commits depend
+// on it, naming only those dependents the caller may read.
+func (s *Service) checkNoDependents(ctx context.Context, m ModuleRecord) error {
+	ids, err := s.st.dependents(ctx, m.ID, 5)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	var names []string
+	for _, id := range ids {
+		d, _, err := s.findModuleByID(ctx, id)
+		switch {
+		case err == nil:
+			names = append(names, d.FullName())
+		case !hidden(err):
+			return err
+		}
+	}
+	if len(names) < len(ids) {
+		names = append(names, "other modules")
+	}
+	return errs.PreconditionFailedf("module %s cannot be deleted: commits of %s depend on it", m.FullName(), strings.Join(names, ", "))
+}
+
 // ListModules lists the modules of the given owners (all owners when none)
 // that the caller may read.
 func (s *Service) ListModules(ctx context.Context, owners []OwnerRef, byUpdate bool, p Page) ([]ModuleRecord, error) {
 	var ids []string
 	for _, r := range owners {
-		o, err := s.owner(ctx, r)
+		o, err := s.GetOwner(ctx, r, "owner")
 		if err != nil {
 			return nil, err
 		}
@@ -244,19 +275,13 @@ type LabelRef struct {
 	Label  string
 }
 
+// labelByRef finds a label of a module the caller may read. By id, an
+// absent label and one of an unreadable module get the same answer.
 func (s *Service) labelByRef(ctx context.Context, r LabelRef) (Label, ModuleRecord, Owner, error) {
 	if r.ID != "" {
-		id, ok := module.NormalizeID(r.ID)
-		if !ok {
-			return Label{}, ModuleRecord{}, Owner{}, errs.NotFoundf("label %s not found", r.ID)
-		}
-		l, err := s.st.labelByID(ctx, id)
+		l, m, o, err := s.findLabelByID(ctx, r.ID)
 		if err != nil {
-			return Label{}, ModuleRecord{}, Owner{}, err
-		}
-		m, o, err := s.moduleByID(ctx, l.ModuleID)
-		if err != nil {
-			return Label{}, ModuleRecord{}, Owner{}, hideNotFound(err, "label %s not found", r.ID)
+			return Label{}, ModuleRecord{}, Owner{}, hide(ctx, err, "label %q not found", r.ID)
 		}
 		return l, m, o, nil
 	}
@@ -266,9 +291,22 @@ func (s *Service) labelByRef(ctx context.Context, r LabelRef) (Label, ModuleReco
 	}
 	l, err := s.st.label(ctx, s.st.db, m.ID, r.Label)
 	if err != nil {
-		return Label{}, ModuleRecord{}, Owner{}, hideNotFound(err, "label %q not found in %s", r.Label, m.FullName())
+		return Label{}, ModuleRecord{}, Owner{}, notFoundErr(err, "label %q not found in %s", r.Label, m.FullName())
 	}
 	return l, m, o, nil
+}
+
+func (s *Service) findLabelByID(ctx context.Context, raw string) (Label, ModuleRecord, Owner, error) {
+	id, ok := module.NormalizeID(raw)
+	if !ok {
+		return Label{}, ModuleRecord{}, Owner{}, errs.ErrNotFound
+	}
+	l, err := s.st.labelByID(ctx, id)
+	if err != nil {
+		return Label{}, ModuleRecord{}, Owner{}, err
+	}
+	m, o, err := s.findModuleByID(ctx, l.ModuleID)
+	return l, m, o, err
 }
 
 // GetLabel returns a label the caller may read.

@@ -14,41 +14,6 @@ import (
 	"github.com/packyard/packyard/pkg/metadata"
 )
 
-// visibleOwner reports whether the caller may see that an owner exists: it
-// can read it, or the owner has a public module.
-func (s *Service) visibleOwner(ctx context.Context, o Owner) error {
-	if p := principal(ctx); p != nil && p.SiteAdmin {
-		return nil
-	}
-	err := s.authorize(ctx, o, nil, access.ActionRead)
-	if err == nil {
-		return nil
-	}
-	pub, perr := s.st.hasPublicModule(ctx, o.ID)
-	if perr != nil {
-		return perr
-	}
-	if pub {
-		return nil
-	}
-	if errors.Is(err, errs.ErrUnauthenticated) || errors.Is(err, errs.ErrPermissionDenied) || errors.Is(err, errs.ErrNotFound) {
-		return errs.NotFoundf("owner %q not found", o.Name)
-	}
-	return err
-}
-
-// GetOwner returns an owner the caller may see.
-func (s *Service) GetOwner(ctx context.Context, r OwnerRef) (Owner, error) {
-	o, err := s.owner(ctx, r)
-	if err != nil {
-		return Owner{}, err
-	}
-	if err := s.visibleOwner(ctx, o); err != nil {
-		return Owner{}, err
-	}
-	return o, nil
-}
-
 // CreateOrganization creates an organization with the caller as its admin.
 // Site administrators and users signed in with a token that is not limited
 // to one organization may do so.
@@ -80,12 +45,9 @@ func (s *Service) CreateOrganization(ctx context.Context, name string, public bo
 
 // DeleteOrganization deletes an organization that owns no modules.
 func (s *Service) DeleteOrganization(ctx context.Context, r OwnerRef) error {
-	o, err := s.owner(ctx, r)
+	o, err := s.GetOwner(ctx, r, "organization")
 	if err != nil {
 		return err
-	}
-	if o.Kind != OwnerOrg {
-		return errs.NotFoundf("organization %q not found", o.Name)
 	}
 	// Site administrators manage every organization (their tokens are
 	// limited to one organization, which need not be this one).
@@ -166,7 +128,7 @@ func (h *ownerHandler) GetOwners(ctx context.Context, req *connect.Request[owner
 		if err != nil {
 			return nil, err
 		}
-		o, err := h.s.GetOwner(ctx, ref)
+		o, err := h.s.GetOwner(ctx, ref, "owner")
 		if err != nil {
 			return nil, err
 		}
@@ -184,14 +146,7 @@ func (h *ownerHandler) org(ctx context.Context, r *ownerv1.OrganizationRef) (Own
 	if err != nil {
 		return Owner{}, err
 	}
-	o, err := h.s.GetOwner(ctx, ref)
-	if err != nil {
-		return Owner{}, err
-	}
-	if o.Kind != OwnerOrg {
-		return Owner{}, errs.NotFoundf("organization %q not found", o.Name)
-	}
-	return o, nil
+	return h.s.GetOwner(ctx, ref, "organization")
 }
 
 func (h *ownerHandler) GetOrganizations(ctx context.Context, req *connect.Request[ownerv1.GetOrganizationsRequest]) (*connect.Response[ownerv1.GetOrganizationsResponse], error) {
@@ -340,12 +295,9 @@ func (h *userHandler) GetUsers(ctx context.Context, req *connect.Request[ownerv1
 		if err != nil {
 			return nil, err
 		}
-		o, err := h.s.GetOwner(ctx, ref)
+		o, err := h.s.GetOwner(ctx, ref, "user")
 		if err != nil {
 			return nil, err
-		}
-		if o.Kind != OwnerUser {
-			return nil, errs.NotFoundf("user %q not found", o.Name)
 		}
 		out = append(out, userToV1(o))
 	}

@@ -20,12 +20,14 @@ type GraphResult struct {
 // depend on, one per module (see module.ResolveGraph), and the edges between them.
 func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, error) {
 	roots := make([]string, 0, len(refs))
+	rootNames := make(map[string]string, len(refs)) // root commit -> its module's name
 	for _, r := range refs {
-		c, _, err := s.ResolveCommit(ctx, r)
+		c, res, err := s.ResolveCommit(ctx, r)
 		if err != nil {
 			return GraphResult{}, err
 		}
 		roots = append(roots, c.ID)
+		rootNames[c.ID] = res.Module.FullName()
 	}
 	closures, err := s.st.closure(ctx, roots)
 	if err != nil {
@@ -60,18 +62,35 @@ func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, e
 	for _, id := range nodes {
 		c, ok := commits[id]
 		if !ok {
-			return GraphResult{}, fmt.Errorf("graph: commit %s vanished", id)
+			return GraphResult{}, s.unavailableDep(ctx, id, roots, rootNames, closures)
 		}
 		// Every dependency must be readable too: its files are needed anyway.
 		if !readable[c.ModuleID] {
-			if _, _, err := s.moduleByID(ctx, c.ModuleID); err != nil {
-				return GraphResult{}, fmt.Errorf("dependency commit %s: %w", c.ID, err)
+			if _, _, err := s.findModuleByID(ctx, c.ModuleID); err != nil {
+				if !hidden(err) {
+					return GraphResult{}, err
+				}
+				return GraphResult{}, s.unavailableDep(ctx, id, roots, rootNames, closures)
 			}
 			readable[c.ModuleID] = true
 		}
 		out.Commits = append(out.Commits, c)
 	}
 	return out, nil
+}
+
+// unavailableDep is the answer when a graph reaches commit id that the
+// caller cannot read (or that is gone): it names the requested module that
+// depends on it, never the dependency.
+func (s *Service) unavailableDep(ctx context.Context, id string, roots []string, rootNames map[string]string, closures map[string][]string) error {
+	for _, r := range roots {
+		for _, d := range closures[r] {
+			if d == id {
+				return unseen(ctx, "a dependency of %s is not available", rootNames[r])
+			}
+		}
+	}
+	return unseen(ctx, "a dependency of the requested modules is not available")
 }
 
 // DownloadRequest selects files of a commit.

@@ -180,43 +180,46 @@ func authorizeUserOwner(p *access.Principal, o Owner, m *ModuleRecord, a access.
 	return errs.PermissionDeniedf("only user %s may change %s", o.Name, what)
 }
 
-// moduleByName finds owner/name the caller may read.
+// moduleByName finds owner/name the caller may read; absent and unreadable
+// modules get the same answer.
 func (s *Service) moduleByName(ctx context.Context, ownerName, name string) (ModuleRecord, Owner, error) {
 	if ownerName == "" || name == "" {
 		return ModuleRecord{}, Owner{}, errs.Invalidf("a module reference needs an owner and a module name")
 	}
-	full := ownerName + "/" + name
-	o, err := s.ownerByName(ctx, ownerName)
+	m, o, err := s.findModuleByName(ctx, ownerName, name)
 	if err != nil {
-		if errors.Is(err, errs.ErrNotFound) {
-			return ModuleRecord{}, Owner{}, errs.NotFoundf("module %s not found", full)
-		}
-		return ModuleRecord{}, Owner{}, err
-	}
-	m, err := s.st.moduleByName(ctx, o.ID, name)
-	if err != nil {
-		if errors.Is(err, errs.ErrNotFound) {
-			// Answer as the authorizer would for the owner, so that a
-			// private organization's module names do not leak.
-			if aerr := s.authorize(ctx, o, nil, access.ActionRead); aerr != nil && !errors.Is(aerr, errs.ErrNotFound) {
-				return ModuleRecord{}, Owner{}, aerr
-			}
-			return ModuleRecord{}, Owner{}, errs.NotFoundf("module %s not found", full)
-		}
-		return ModuleRecord{}, Owner{}, err
-	}
-	m.OwnerName = o.Name
-	if err := s.authorize(ctx, o, &m, access.ActionRead); err != nil {
-		return ModuleRecord{}, Owner{}, hideNotFound(err, "module %s not found", full)
+		return ModuleRecord{}, Owner{}, hide(ctx, err, "module %q not found", ownerName+"/"+name)
 	}
 	return m, o, nil
 }
 
-// moduleByID finds a module the caller may read.
+func (s *Service) findModuleByName(ctx context.Context, ownerName, name string) (ModuleRecord, Owner, error) {
+	o, err := s.ownerByName(ctx, ownerName)
+	if err != nil {
+		return ModuleRecord{}, Owner{}, err
+	}
+	m, err := s.st.moduleByName(ctx, o.ID, name)
+	if err != nil {
+		return ModuleRecord{}, Owner{}, err
+	}
+	m.OwnerName = o.Name
+	return m, o, s.authorize(ctx, o, &m, access.ActionRead)
+}
+
+// moduleByID finds a module the caller may read; absent and unreadable
+// modules get the same answer, which names only the id.
 func (s *Service) moduleByID(ctx context.Context, id string) (ModuleRecord, Owner, error) {
+	m, o, err := s.findModuleByID(ctx, id)
+	if err != nil {
+		return ModuleRecord{}, Owner{}, hide(ctx, err, "module %q not found", id)
+	}
+	return m, o, nil
+}
+
+func (s *Service) findModuleByID(ctx context.Context, id string) (ModuleRecord, Owner, error) {
 	nid, ok := module.NormalizeID(id)
 	if !ok {
-		return ModuleRecord{}, Owner{}, errs.NotFoundf("module %s not found", id)
+		return ModuleRecord{}, Owner{}, errs.ErrNotFound
 	}
 	m, err := s.st.moduleByID(ctx, nid)
 	if err != nil {
@@ -227,19 +230,7 @@ func (s *Service) moduleByID(ctx context.Context, id string) (ModuleRecord, Owne
 		return ModuleRecord{}, Owner{}, err
 	}
 	m.OwnerName = o.Name
-	if err := s.authorize(ctx, o, &m, access.ActionRead); err != nil {
-		return ModuleRecord{}, Owner{}, hideNotFound(err, "module %s not found", id)
-	}
-	return m, o, nil
-}
-
-// hideNotFound rewrites a NotFound from the authorizer into the caller's
-// wording; other refusals pass unchanged.
-func hideNotFound(err error, format string, args ...any) error {
-	if errors.Is(err, errs.ErrNotFound) {
-		return errs.NotFoundf(format, args...)
-	}
-	return err
+	return m, o, s.authorize(ctx, o, &m, access.ActionRead)
 }
 
 // ModuleRef names a module by id or by owner and name.
@@ -291,7 +282,7 @@ func (s *Service) resolve(ctx context.Context, r ResourceRef) (Resolved, error) 
 	case r.HasLabel:
 		l, err := s.st.label(ctx, s.st.db, m.ID, r.LabelName)
 		if err != nil {
-			return Resolved{}, hideNotFound(err, "label %q not found in %s", r.LabelName, m.FullName())
+			return Resolved{}, notFoundErr(err, "label %q not found in %s", r.LabelName, m.FullName())
 		}
 		res.Label = &l
 	case r.HasRef && r.Ref != "":
@@ -319,13 +310,23 @@ func (s *Service) resolve(ctx context.Context, r ResourceRef) (Resolved, error) 
 	return res, nil
 }
 
+// resolveID resolves the id of a commit, a label or a module; whichever it
+// is, an absent or unreadable one gets the same answer.
 func (s *Service) resolveID(ctx context.Context, raw string) (Resolved, error) {
+	res, err := s.findID(ctx, raw)
+	if err != nil {
+		return Resolved{}, hide(ctx, err, "no module, label or commit has id %q", raw)
+	}
+	return res, nil
+}
+
+func (s *Service) findID(ctx context.Context, raw string) (Resolved, error) {
 	id, ok := module.NormalizeID(raw)
 	if !ok {
-		return Resolved{}, errs.NotFoundf("no module, label or commit has id %q", raw)
+		return Resolved{}, errs.ErrNotFound
 	}
 	var res Resolved
-	var moduleID string
+	moduleID := id
 	if c, err := s.st.commit(ctx, id); err == nil {
 		res.Commit, moduleID = &c, c.ModuleID
 	} else if !errors.Is(err, errs.ErrNotFound) {
@@ -334,12 +335,10 @@ func (s *Service) resolveID(ctx context.Context, raw string) (Resolved, error) {
 		res.Label, moduleID = &l, l.ModuleID
 	} else if !errors.Is(err, errs.ErrNotFound) {
 		return Resolved{}, err
-	} else {
-		moduleID = id
 	}
-	m, o, err := s.moduleByID(ctx, moduleID)
+	m, o, err := s.findModuleByID(ctx, moduleID)
 	if err != nil {
-		return Resolved{}, hideNotFound(err, "no module, label or commit has id %q", raw)
+		return Resolved{}, err
 	}
 	res.Module, res.Owner = m, o
 	return res, nil

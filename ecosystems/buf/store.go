@@ -169,17 +169,17 @@ func (s *store) updateModule(ctx context.Context, m ModuleRecord) error {
 	return err
 }
 
-// dependents lists commits of other modules that depend on a commit of moduleID.
-func (s *store) dependents(ctx context.Context, moduleID string) ([]string, error) {
-	return queryAll(ctx, s.db, `SELECT DISTINCT m.owner_id, m.name FROM buf_commit_closure d
+// dependents lists the modules (at most limit) other than moduleID whose
+// commits depend on a commit of moduleID.
+func (s *store) dependents(ctx context.Context, moduleID string, limit int) ([]string, error) {
+	return queryAll(ctx, s.db, `SELECT DISTINCT c.module_id FROM buf_commit_closure d
 		JOIN buf_commits dc ON dc.id = d.dep_commit_id
 		JOIN buf_commits c ON c.id = d.commit_id
-		JOIN buf_modules m ON m.id = c.module_id
-		WHERE dc.module_id = ? AND c.module_id <> ? ORDER BY m.name LIMIT 5`, []any{moduleID, moduleID},
+		WHERE dc.module_id = ? AND c.module_id <> ? ORDER BY c.module_id LIMIT ?`, []any{moduleID, moduleID, limit},
 		func(r scanner) (string, error) {
-			var owner, name string
-			err := r.Scan(&owner, &name)
-			return name, err
+			var id string
+			err := r.Scan(&id)
+			return id, err
 		})
 }
 

@@ -258,7 +258,7 @@ func (s *Service) depCommits(ctx context.Context, ids []string) ([]module.DepCom
 		if !ok {
 			m, _, err = s.moduleByID(ctx, c.ModuleID)
 			if err != nil {
-				if errors.Is(err, errs.ErrNotFound) {
+				if hidden(err) {
 					return nil, errs.PreconditionFailedf("dependency commit %s does not exist", id)
 				}
 				return nil, err
