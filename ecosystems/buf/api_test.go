@@ -158,9 +158,11 @@ func testAPI(t *testing.T, dialect string) {
 	require.Equal(t, connect.CodeAlreadyExists, code(err), "%v", err)
 	_, err = c.module.GetModules(ctx, connect.NewRequest(modulev1.GetModulesRequest_builder{ModuleRefs: []*modulev1.ModuleRef{modRef("acme", "nope")}}.Build()))
 	require.Equal(t, connect.CodeNotFound, code(err))
-	c.create(t, "acme", "left", modulev1.ModuleVisibility_MODULE_VISIBILITY_PUBLIC)
-	c.create(t, "acme", "right", modulev1.ModuleVisibility_MODULE_VISIBILITY_PUBLIC)
-	c.create(t, "acme", "top", modulev1.ModuleVisibility_MODULE_VISIBILITY_PUBLIC)
+	// Public modules are created with an admin token (visibility is an admin act).
+	orgAdmin := e.clients(e.token("acme", metadata.RoleAdmin))
+	orgAdmin.create(t, "acme", "left", modulev1.ModuleVisibility_MODULE_VISIBILITY_PUBLIC)
+	orgAdmin.create(t, "acme", "right", modulev1.ModuleVisibility_MODULE_VISIBILITY_PUBLIC)
+	orgAdmin.create(t, "acme", "top", modulev1.ModuleVisibility_MODULE_VISIBILITY_PUBLIC)
 
 	// No commits yet: FailedPrecondition.
 	_, err = c.commit.GetCommits(ctx, connect.NewRequest(modulev1.GetCommitsRequest_builder{ResourceRefs: []*modulev1.ResourceRef{resRef("acme", "base", "")}}.Build()))
@@ -327,7 +329,7 @@ func testAPI(t *testing.T, dialect string) {
 	require.Equal(t, connect.CodeFailedPrecondition, code(err), "%v", err)
 	_, err = admin.module.DeleteModules(ctx, connect.NewRequest(modulev1.DeleteModulesRequest_builder{ModuleRefs: []*modulev1.ModuleRef{modRef("acme", "top")}}.Build()))
 	require.NoError(t, err)
-	c.create(t, "acme", "top", modulev1.ModuleVisibility_MODULE_VISIBILITY_PUBLIC)
+	admin.create(t, "acme", "top", modulev1.ModuleVisibility_MODULE_VISIBILITY_PUBLIC)
 	_, err = c.commit.GetCommits(ctx, connect.NewRequest(modulev1.GetCommitsRequest_builder{ResourceRefs: []*modulev1.ResourceRef{resRef("acme", "top", "")}}.Build()))
 	require.Equal(t, connect.CodeFailedPrecondition, code(err))
 

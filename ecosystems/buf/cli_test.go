@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/testenv"
 )
@@ -211,7 +212,20 @@ func testCLI(t *testing.T, dialect string, useTLS bool) {
 	})
 	c.run(v2, "dep", "update")
 	require.Regexp(t, `digest: b5:[0-9a-f]{128}`, readFile(t, filepath.Join(v2, "buf.lock")))
+	// Public modules need an admin token: a write token is refused and
+	// creates nothing.
+	_, errOut, err = c.try(v2, "", "push", "--create", "--create-visibility", "public", "--label", "v1")
+	require.Error(t, err)
+	require.Contains(t, errOut, "permission_denied")
+	require.Contains(t, errOut, "public modules need an admin token")
+	for _, m := range []string{"common", "svc"} {
+		_, err = e.svc.st.moduleByName(ctx, e.module(t, "acme", "base").OwnerID, m)
+		require.ErrorIs(t, err, errs.ErrNotFound, "nothing was created")
+	}
+	c.token = e.token("acme", metadata.RoleAdmin)
 	pushed := c.run(v2, "push", "--create", "--create-visibility", "public", "--label", "v1")
+	c.token = ""
+	require.Equal(t, VisibilityPublic, e.module(t, "acme", "svc").Visibility)
 	require.Contains(t, pushed, host+"/acme/svc:")
 	require.Contains(t, c.run(c.root, "registry", "module", "label", "list", host+"/acme/svc"), "v1")
 

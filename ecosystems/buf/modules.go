@@ -40,7 +40,8 @@ type NewModule struct {
 }
 
 // CreateModule creates a module; AlreadyExists when the name is taken.
-// Creating a module needs write access to its owner.
+// Creating a module needs write access to its owner, and a public one
+// admin access: visibility is an admin act.
 func (s *Service) CreateModule(ctx context.Context, n NewModule) (ModuleRecord, error) {
 	o, err := s.GetOwner(ctx, n.Owner, "owner")
 	if err != nil {
@@ -55,6 +56,15 @@ func (s *Service) CreateModule(ctx context.Context, n NewModule) (ModuleRecord, 
 	m, err := s.newModuleRecord(o, n)
 	if err != nil {
 		return ModuleRecord{}, err
+	}
+	if m.Visibility == VisibilityPublic {
+		if err := s.authorize(ctx, o, nil, access.ActionAdmin); err != nil {
+			if hidden(err) {
+				err = errs.PermissionDeniedf("public modules need an admin token: %s may be created private "+
+					"(buf push --create-visibility private) and made public by an admin of %s", m.FullName(), o.Name)
+			}
+			return ModuleRecord{}, err
+		}
 	}
 	if err := s.st.createModule(ctx, m); err != nil {
 		if errors.Is(err, errs.ErrAlreadyExists) {

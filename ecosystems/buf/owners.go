@@ -26,6 +26,8 @@ func (s *Service) CreateOrganization(ctx context.Context, name string, public bo
 		return metadata.Org{}, errs.PermissionDeniedf("the token's scope %q does not allow creating organizations", p.Scope)
 	case !p.SiteAdmin && p.OrgID != "":
 		return metadata.Org{}, errs.PermissionDeniedf("a token limited to one organization cannot create organizations")
+	case public && p.Scope != "" && !p.Scope.Allows(metadata.RoleAdmin):
+		return metadata.Org{}, errs.PermissionDeniedf("public organizations need a token with admin scope; create it private")
 	}
 	if err := metadata.ValidateName("organization", name); err != nil {
 		return metadata.Org{}, err

@@ -13,6 +13,8 @@ import (
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 )
 
@@ -419,4 +421,61 @@ func TestDependencyErrorsNameOnlyWhatIsReadable(t *testing.T) {
 	require.Equal(t, connect.CodeFailedPrecondition, code(err), "%v", err)
 	require.NotContains(t, message(err), "secret")
 	require.Contains(t, message(err), "other modules")
+}
+
+// TestVisibilityIsAnAdminAct: a write token creates private modules only;
+// making a module or an organization public needs an admin token.
+func TestVisibilityIsAnAdminAct(t *testing.T) {
+	e := newEnv(t, "sqlite", DefaultConfig())
+	ctx := context.Background()
+	write := e.clients(e.org("acme", false, metadata.RoleWrite))
+	admin := e.clients(e.token("acme", metadata.RoleAdmin))
+	anon := e.clients("")
+	createModule := func(c clients, name string, vis modulev1.ModuleVisibility) error {
+		_, err := c.module.CreateModules(ctx, req(modulev1.CreateModulesRequest_builder{Values: []*modulev1.CreateModulesRequest_Value{
+			modulev1.CreateModulesRequest_Value_builder{OwnerRef: ownerName("acme"), Name: name, Visibility: vis}.Build()}}.Build()))
+		return err
+	}
+	getOwner := func(c clients) error {
+		_, err := c.owner.GetOwners(ctx, req(ownerv1.GetOwnersRequest_builder{OwnerRefs: []*ownerv1.OwnerRef{ownerName("acme")}}.Build()))
+		return err
+	}
+
+	err := createModule(write, "pub", modulev1.ModuleVisibility_MODULE_VISIBILITY_PUBLIC)
+	require.Equal(t, connect.CodePermissionDenied, code(err), "%v", err)
+	require.Contains(t, message(err), "public modules need an admin token")
+	_, err = admin.module.GetModules(ctx, req(modulev1.GetModulesRequest_builder{ModuleRefs: []*modulev1.ModuleRef{modRef("acme", "pub")}}.Build()))
+	require.Equal(t, connect.CodeNotFound, code(err), "nothing was created")
+	require.Equal(t, connect.CodeUnauthenticated, code(getOwner(anon)), "the organization stays invisible anonymously")
+
+	require.NoError(t, createModule(write, "priv", modulev1.ModuleVisibility_MODULE_VISIBILITY_PRIVATE))
+	_, err = write.module.UpdateModules(ctx, req(modulev1.UpdateModulesRequest_builder{Values: []*modulev1.UpdateModulesRequest_Value{
+		modulev1.UpdateModulesRequest_Value_builder{ModuleRef: modRef("acme", "priv"), Visibility: modulev1.ModuleVisibility_MODULE_VISIBILITY_PUBLIC.Enum()}.Build()}}.Build()))
+	require.Equal(t, connect.CodePermissionDenied, code(err), "%v", err)
+	require.Equal(t, VisibilityPrivate, e.module(t, "acme", "priv").Visibility)
+
+	require.NoError(t, createModule(admin, "pub", modulev1.ModuleVisibility_MODULE_VISIBILITY_PUBLIC))
+	require.Equal(t, VisibilityPublic, e.module(t, "acme", "pub").Visibility)
+	require.NoError(t, getOwner(anon), "an admin's public module shows its organization")
+
+	// Organizations: a site administrator's write token creates private ones only.
+	_, err = e.admin.CreateUser(ctx, "root", true)
+	require.NoError(t, err)
+	createOrg := func(scope metadata.Role, name string, public bool) error {
+		tok, _, err := e.admin.CreateToken(ctx, auth.CreateTokenRequest{Org: "acme", Scope: scope, User: "root"})
+		require.NoError(t, err)
+		vis := ownerv1.OrganizationVisibility_ORGANIZATION_VISIBILITY_PRIVATE
+		if public {
+			vis = ownerv1.OrganizationVisibility_ORGANIZATION_VISIBILITY_PUBLIC
+		}
+		_, err = e.clients(tok).org.CreateOrganizations(ctx, req(ownerv1.CreateOrganizationsRequest_builder{Values: []*ownerv1.CreateOrganizationsRequest_Value{
+			ownerv1.CreateOrganizationsRequest_Value_builder{Name: name, Visibility: vis.Enum()}.Build()}}.Build()))
+		return err
+	}
+	err = createOrg(metadata.RoleWrite, "shown", true)
+	require.Equal(t, connect.CodePermissionDenied, code(err), "%v", err)
+	_, err = e.meta.GetOrg(ctx, "shown")
+	require.ErrorIs(t, err, errs.ErrNotFound)
+	require.NoError(t, createOrg(metadata.RoleWrite, "quiet", false))
+	require.NoError(t, createOrg(metadata.RoleAdmin, "shown", true))
 }
