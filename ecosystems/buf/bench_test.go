@@ -135,3 +135,31 @@ func BenchmarkGetCommitsByLabel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetModulesMaxRefs asks for as many modules as one request may
+// name (PACKYARD_BUF_MAX_REFS_PER_REQUEST), by name.
+func BenchmarkGetModulesMaxRefs(b *testing.B) {
+	for _, d := range benchDialects {
+		b.Run(d, func(b *testing.B) {
+			e, c := benchEnv(b, d)
+			ctx := context.Background()
+			n := e.svc.cfg.MaxRefsPerRequest
+			vals := make([]*modulev1.CreateModulesRequest_Value, n)
+			refs := make([]*modulev1.ModuleRef, n)
+			for i := range vals {
+				name := fmt.Sprintf("m%d", i)
+				vals[i] = modulev1.CreateModulesRequest_Value_builder{OwnerRef: ownerName("bench"), Name: name}.Build()
+				refs[i] = modRef("bench", name)
+			}
+			_, err := c.module.CreateModules(ctx, connect.NewRequest(modulev1.CreateModulesRequest_builder{Values: vals}.Build()))
+			require.NoError(b, err)
+			req := modulev1.GetModulesRequest_builder{ModuleRefs: refs}.Build()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				res, err := c.module.GetModules(ctx, connect.NewRequest(req))
+				require.NoError(b, err)
+				require.Len(b, res.Msg.GetModules(), n)
+			}
+		})
+	}
+}

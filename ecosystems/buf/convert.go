@@ -171,19 +171,13 @@ type downloadValue[R idOrName[N], N resourceName, T fileType] interface {
 	GetPathsAllowNotExist() bool
 }
 
-// downloaded is one value of a download: a commit and its selected files.
-type downloaded struct {
-	commit Commit
-	files  []UploadFile
-}
-
 // download serves the values of a download request, which must not be
 // empty, in order.
-func download[V downloadValue[R, N, T], R idOrName[N], N resourceName, T fileType](ctx context.Context, s *Service, vals []V) ([]downloaded, error) {
+func download[V downloadValue[R, N, T], R idOrName[N], N resourceName, T fileType](ctx context.Context, s *Service, vals []V) ([]Downloaded, error) {
 	if len(vals) == 0 {
 		return nil, errs.Invalidf("values is empty")
 	}
-	out := make([]downloaded, 0, len(vals))
+	reqs := make([]DownloadRequest, 0, len(vals))
 	for _, v := range vals {
 		ref, err := resourceRef[N](v.GetResourceRef())
 		if err != nil {
@@ -193,13 +187,9 @@ func download[V downloadValue[R, N, T], R idOrName[N], N resourceName, T fileTyp
 		if err != nil {
 			return nil, err
 		}
-		c, files, err := s.Download(ctx, DownloadRequest{Ref: ref, Types: types, Paths: v.GetPaths(), PathsAllowNotExist: v.GetPathsAllowNotExist()})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, downloaded{commit: c, files: files})
+		reqs = append(reqs, DownloadRequest{Ref: ref, Types: types, Paths: v.GetPaths(), PathsAllowNotExist: v.GetPathsAllowNotExist()})
 	}
-	return out, nil
+	return s.Download(ctx, reqs)
 }
 
 // resolveCommits resolves each resource reference of a request, in order,

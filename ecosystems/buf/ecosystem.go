@@ -68,11 +68,12 @@ func (e *Ecosystem) Register(r ecosystem.Router) error {
 
 // Handlers returns every route of the registry by path, built with the
 // kernel's Connect options (which map errors to Connect codes) and the
-// registry's own read limit.
+// registry's own limits on requests and responses.
 func (e *Ecosystem) Handlers(kernel ...connect.HandlerOption) map[string]http.Handler {
 	s := e.s
 	opts := append(append([]connect.HandlerOption(nil), kernel...),
 		connect.WithReadMaxBytes(int(s.cfg.MaxUploadSize)),
+		connect.WithInterceptors(limits{cfg: s.cfg}),
 	)
 	v1h := &v1{s: s}
 	v1b := &v1beta1{s: s}

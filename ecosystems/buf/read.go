@@ -101,16 +101,85 @@ type DownloadRequest struct {
 	PathsAllowNotExist bool
 }
 
-// Download returns a commit and the selected files with their content.
-func (s *Service) Download(ctx context.Context, r DownloadRequest) (Commit, []UploadFile, error) {
+// Downloaded is one value of a download: a commit and its selected files.
+type Downloaded struct {
+	Commit Commit
+	Files  []UploadFile
+}
+
+// Download serves the values of a download, in order, in two phases: plan
+// resolves every value and selects its files from the metadata alone, and
+// only when all of them fit in one response (PACKYARD_BUF_MAX_RESPONSE_BYTES)
+// are the files read.
+func (s *Service) Download(ctx context.Context, reqs []DownloadRequest) ([]Downloaded, error) {
+	plans := make([]downloadPlan, len(reqs))
+	var size int64
+	for i, r := range reqs {
+		p, err := s.planDownload(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		plans[i] = p
+		size += p.size
+	}
+	if size > s.cfg.MaxResponseBytes {
+		return nil, responseTooLarge(size, s.cfg.MaxResponseBytes)
+	}
+	out := make([]Downloaded, len(plans))
+	for i, p := range plans {
+		files, err := s.readFiles(ctx, p.files)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = Downloaded{Commit: p.commit, Files: files}
+	}
+	return out, nil
+}
+
+// downloadPlan is a download value resolved: its commit, its selected files
+// and a bound on the bytes they take in a response.
+type downloadPlan struct {
+	commit Commit
+	files  []CommitFile
+	size   int64
+}
+
+// Bytes a response spends around a commit and around a file, beyond the
+// file's path and content (generous: tags, lengths, ids, digests, times).
+const (
+	commitOverhead = 1 << 10
+	fileOverhead   = 32
+)
+
+// planDownload resolves one value and selects its files; a file whose size
+// is not recorded counts as the largest a file may be.
+func (s *Service) planDownload(ctx context.Context, r DownloadRequest) (downloadPlan, error) {
 	c, _, err := s.ResolveCommit(ctx, r.Ref)
 	if err != nil {
-		return Commit{}, nil, err
+		return downloadPlan{}, err
 	}
 	files, err := s.st.commitFiles(ctx, c.ID)
 	if err != nil {
-		return Commit{}, nil, err
+		return downloadPlan{}, err
 	}
+	selected, err := selectFiles(files, r)
+	if err != nil {
+		return downloadPlan{}, fmt.Errorf("%w of commit %s", err, c.ID)
+	}
+	p := downloadPlan{commit: c, files: selected, size: commitOverhead}
+	for _, f := range selected {
+		size := f.Size
+		if size < 0 {
+			size = s.cfg.MaxFileSize
+		}
+		p.size += size + int64(len(f.Path)) + fileOverhead
+	}
+	return p, nil
+}
+
+// selectFiles picks the files of the request's types under its paths; a
+// path that matches nothing is NotFound unless the request allows it.
+func selectFiles(files []CommitFile, r DownloadRequest) ([]CommitFile, error) {
 	matched := make([]bool, len(r.Paths))
 	var selected []CommitFile
 	for _, f := range files {
@@ -130,22 +199,28 @@ func (s *Service) Download(ctx context.Context, r DownloadRequest) (Commit, []Up
 		}
 		selected = append(selected, f)
 	}
-	out := make([]UploadFile, len(selected))
-	if err := parallel(ctx, len(selected), func(ctx context.Context, i int) error {
-		content, err := s.readBlob(ctx, selected[i])
-		out[i] = UploadFile{Path: selected[i].Path, Content: content}
-		return err
-	}); err != nil {
-		return Commit{}, nil, err
-	}
 	if !r.PathsAllowNotExist {
 		for i, ok := range matched {
 			if !ok {
-				return Commit{}, nil, errs.NotFoundf("path %q matches no file of commit %s", r.Paths[i], c.ID)
+				return nil, errs.NotFoundf("path %q matches no file", r.Paths[i])
 			}
 		}
 	}
-	return c, out, nil
+	return selected, nil
+}
+
+// readFiles reads the contents of files, several at a time.
+func (s *Service) readFiles(ctx context.Context, files []CommitFile) ([]UploadFile, error) {
+	out := make([]UploadFile, len(files))
+	err := parallel(ctx, len(files), func(ctx context.Context, i int) error {
+		content, err := s.readBlob(ctx, files[i])
+		out[i] = UploadFile{Path: files[i].Path, Content: content}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func containsType(ts []module.FileType, t module.FileType) bool {

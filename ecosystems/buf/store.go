@@ -62,6 +62,7 @@ type CommitFile struct {
 	Path     string
 	Blob     string // sha256 hex
 	Shake256 string // hex
+	Size     int64  // bytes, from the blob index; -1 when not recorded
 }
 
 // Label is a stored label.
@@ -296,11 +297,14 @@ func (s *store) insertCommit(ctx context.Context, tx *sqldb.Tx, c Commit, files 
 	return nil
 }
 
+// commitFiles lists a commit's files by path, with their sizes from the
+// blob index.
 func (s *store) commitFiles(ctx context.Context, commitID string) ([]CommitFile, error) {
-	return queryAll(ctx, s.db, `SELECT path, blob, shake256 FROM buf_commit_files WHERE commit_id = ? ORDER BY path`, []any{commitID},
+	return queryAll(ctx, s.db, `SELECT f.path, f.blob, f.shake256, COALESCE(b.size, -1) FROM buf_commit_files f
+		LEFT JOIN blobs b ON b.digest = f.blob WHERE f.commit_id = ? ORDER BY f.path`, []any{commitID},
 		func(r scanner) (CommitFile, error) {
 			var f CommitFile
-			err := r.Scan(&f.Path, &f.Blob, &f.Shake256)
+			err := r.Scan(&f.Path, &f.Blob, &f.Shake256, &f.Size)
 			return f, err
 		})
 }

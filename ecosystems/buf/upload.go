@@ -414,7 +414,7 @@ func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, er
 		if err != nil {
 			return fmt.Errorf("store %s: %w", f.Path, err)
 		}
-		out[i] = CommitFile{Path: f.Path, Blob: d.Digest, Shake256: want}
+		out[i] = CommitFile{Path: f.Path, Blob: d.Digest, Shake256: want, Size: d.Size}
 		return nil
 	})
 	return out, err

@@ -369,11 +369,11 @@ func (h *v1) Download(ctx context.Context, req *connect.Request[modulev1.Downloa
 	}
 	out := make([]*modulev1.DownloadResponse_Content, len(contents))
 	for i, d := range contents {
-		files := make([]*modulev1.File, len(d.files))
-		for j, f := range d.files {
+		files := make([]*modulev1.File, len(d.Files))
+		for j, f := range d.Files {
 			files[j] = modulev1.File_builder{Path: f.Path, Content: f.Content}.Build()
 		}
-		out[i] = modulev1.DownloadResponse_Content_builder{Commit: commitToV1(d.commit), Files: files}.Build()
+		out[i] = modulev1.DownloadResponse_Content_builder{Commit: commitToV1(d.Commit), Files: files}.Build()
 	}
 	return connect.NewResponse(modulev1.DownloadResponse_builder{Contents: out}.Build()), nil
 }

@@ -107,12 +107,12 @@ func (h *v1beta1) Download(ctx context.Context, req *connect.Request[modulev1bet
 	}
 	out := make([]*modulev1beta1.DownloadResponse_Content, len(contents))
 	for i, d := range contents {
-		files := make([]*modulev1beta1.File, len(d.files))
-		for j, f := range d.files {
+		files := make([]*modulev1beta1.File, len(d.Files))
+		for j, f := range d.Files {
 			files[j] = modulev1beta1.File_builder{Path: f.Path, Content: f.Content}.Build()
 		}
 		// No v1 buf.yaml or buf.lock: B4 is the digest of the files alone.
-		out[i] = modulev1beta1.DownloadResponse_Content_builder{Commit: commitToV1beta1(d.commit, dt), Files: files}.Build()
+		out[i] = modulev1beta1.DownloadResponse_Content_builder{Commit: commitToV1beta1(d.Commit, dt), Files: files}.Build()
 	}
 	return connect.NewResponse(modulev1beta1.DownloadResponse_builder{Contents: out}.Build()), nil
 }
