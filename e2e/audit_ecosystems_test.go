@@ -28,19 +28,18 @@ func auditCounts(t *testing.T, in *harness.Instance) (map[string]int, []auditEve
 func TestAuditBufWrites(t *testing.T) {
 	in := harness.Start(t, harness.Options{})
 	tok := in.Token("acme", "admin")
-	c := newBufClient(t, in)
-	o, e, err := c.try(c.root, tok+"\n", "registry", "login", in.Host, "--token-stdin")
-	require.NoError(t, err, "%s %s", o, e)
+	c := harness.Buf(t, in.Host, in.CAFile)
+	c.Login(tok)
 
-	mod := c.workspace(map[string]string{
+	mod := c.Workspace(map[string]string{
 		"buf.yaml":     "version: v1\nname: HOST/acme/audited\n",
 		"a/v1/a.proto": "syntax = \"proto3\";\npackage a.v1;\nmessage A { string v = 1; }\n",
 	})
-	commit := bufCommitRE.FindString(c.run(mod, "push", "--create"))
+	commit := bufCommitRE.FindString(c.Run(mod, "push", "--create"))
 	require.NotEmpty(t, commit)
-	c.run(c.root, "registry", "module", "commit", "add-label", in.Host+"/acme/audited:"+commit, "--label", "stable")
-	c.run(c.root, "registry", "module", "label", "archive", in.Host+"/acme/audited:stable")
-	c.run(c.root, "registry", "module", "delete", in.Host+"/acme/audited", "--force")
+	c.Run(c.Root, "registry", "module", "commit", "add-label", in.Host+"/acme/audited:"+commit, "--label", "stable")
+	c.Run(c.Root, "registry", "module", "label", "archive", in.Host+"/acme/audited:stable")
+	c.Run(c.Root, "registry", "module", "delete", in.Host+"/acme/audited", "--force")
 
 	count, all := auditCounts(t, in)
 	for _, action := range []string{"buf.module.create", "buf.push", "buf.label.move", "buf.label.archive", "buf.module.delete"} {
@@ -63,18 +62,18 @@ func TestAuditComposerWrites(t *testing.T) {
 	curl := harness.Tool(t, "curl")
 	in := harness.Start(t, harness.Options{})
 	write := in.Token("acme", "write")
-	zipPath := zipPackage(t, map[string]string{"composer.json": `{"name": "acme/lib"}`})
+	zipPath := harness.ZipPackage(t, map[string]string{"composer.json": `{"name": "acme/lib"}`})
 	out, err := exec.Command(curl, "-sS", "--fail-with-body", "--user", "token:"+write, "--upload-file", zipPath,
 		in.URL+"/composer/acme/upload?version=1.0.0").CombinedOutput()
 	require.NoError(t, err, string(out))
 
-	g := newGit(t)
-	g.commit(map[string]string{"composer.json": `{"name": "acme/tool"}`})
-	g.git("tag", "1.0.0")
-	in.MustCLI("composer", "add-vcs", "--org", "acme", "--url", "file://"+g.dir)
+	g := harness.GitRepo(t)
+	g.Commit(map[string]string{"composer.json": `{"name": "acme/tool"}`})
+	g.Git("tag", "1.0.0")
+	in.MustCLI("composer", "add-vcs", "--org", "acme", "--url", "file://"+g.Dir)
 	in.MustCLI("composer", "sync", "--org", "acme")
 	in.MustCLI("composer", "delete-version", "--org", "acme", "--package", "acme/lib", "--version", "1.0.0")
-	in.MustCLI("composer", "remove-vcs", "--org", "acme", "--url", "file://"+g.dir)
+	in.MustCLI("composer", "remove-vcs", "--org", "acme", "--url", "file://"+g.Dir)
 	// Another organization of the same packyard serves as an upstream.
 	in.MustCLI("org", "create", "pubsrc", "--public")
 	in.MustCLI("composer", "add-upstream", "--org", "acme", "--url", in.URL+"/composer/pubsrc")

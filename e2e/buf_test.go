@@ -1,87 +1,15 @@
 package e2e
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/packyard/packyard/e2e/harness"
-	"github.com/packyard/packyard/pkg/testenv"
 )
-
-// bufClient runs the real buf CLI against one packyard instance with its own
-// home, cache, config and netrc.
-type bufClient struct {
-	t     *testing.T
-	bin   string
-	root  string
-	host  string
-	env   []string
-	cache string
-}
-
-func newBufClient(t *testing.T, in *harness.Instance) *bufClient {
-	t.Helper()
-	bin, err := exec.LookPath("buf")
-	if err != nil {
-		gp, _ := exec.Command("go", "env", "GOPATH").Output()
-		bin = filepath.Join(strings.TrimSpace(string(gp)), "bin", "buf")
-		if _, err := os.Stat(bin); err != nil {
-			if testenv.Required() {
-				t.Fatal("the buf CLI is not installed")
-			}
-			t.Skip("the buf CLI is not installed")
-		}
-	}
-	root := t.TempDir()
-	cfg := filepath.Join(root, "config")
-	require.NoError(t, os.MkdirAll(cfg, 0o755))
-	c := &bufClient{t: t, bin: bin, root: root, host: in.Host, cache: filepath.Join(root, "cache"), env: []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + filepath.Join(root, "home"), "NETRC=" + filepath.Join(root, "netrc"),
-		"BUF_CONFIG_DIR=" + cfg,
-	}}
-	if in.CAFile != "" {
-		c.env = append(c.env, "SSL_CERT_FILE="+in.CAFile)
-	} else {
-		require.NoError(t, os.WriteFile(filepath.Join(cfg, "config.yaml"), []byte("version: v1\ntls:\n  use: false\n"), 0o644))
-	}
-	return c
-}
-
-func (c *bufClient) try(dir, stdin string, args ...string) (string, string, error) {
-	cmd := exec.Command(c.bin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(append([]string(nil), c.env...), "BUF_CACHE_DIR="+c.cache)
-	cmd.Stdin = strings.NewReader(stdin)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	return o.String(), e.String(), err
-}
-
-func (c *bufClient) run(dir string, args ...string) string {
-	c.t.Helper()
-	o, e, err := c.try(dir, "", args...)
-	require.NoError(c.t, err, "buf %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), o, e)
-	return o
-}
-
-func (c *bufClient) workspace(files map[string]string) string {
-	c.t.Helper()
-	dir := c.t.TempDir()
-	for p, s := range files {
-		full := filepath.Join(dir, p)
-		require.NoError(c.t, os.MkdirAll(filepath.Dir(full), 0o755))
-		require.NoError(c.t, os.WriteFile(full, []byte(strings.ReplaceAll(s, "HOST", c.host)), 0o644))
-	}
-	return dir
-}
 
 var bufCommitRE = regexp.MustCompile(`[0-9a-f]{32}`)
 
@@ -105,63 +33,62 @@ func TestBuf(t *testing.T) {
 		t.Run(string(tc.backend), func(t *testing.T) {
 			in := harness.Start(t, harness.Options{Backend: tc.backend, TLS: tc.tls})
 			tok := in.Token("acme", "write")
-			c := newBufClient(t, in)
+			c := harness.Buf(t, in.Host, in.CAFile)
 
-			o, e, err := c.try(c.root, tok+"\n", "registry", "login", in.Host, "--token-stdin")
-			require.NoError(t, err, "%s %s", o, e)
-			require.Contains(t, c.run(c.root, "registry", "whoami", in.Host), "acme-bot")
+			c.Login(tok)
+			require.Contains(t, c.Run(c.Root, "registry", "whoami", in.Host), "acme-bot")
 
-			base := c.workspace(map[string]string{
+			base := c.Workspace(map[string]string{
 				"buf.yaml":           "version: v1\nname: HOST/acme/base\n",
 				"base/v1/base.proto": "syntax = \"proto3\";\npackage base.v1;\nmessage Id { string value = 1; }\n",
 				"LICENSE":            "MIT\n",
 			})
-			baseCommit := bufCommitRE.FindString(c.run(base, "push", "--create"))
+			baseCommit := bufCommitRE.FindString(c.Run(base, "push", "--create"))
 			require.NotEmpty(t, baseCommit)
-			v2 := c.workspace(map[string]string{
+			v2 := c.Workspace(map[string]string{
 				"buf.yaml":                      "version: v2\nmodules:\n  - path: common\n    name: HOST/acme/common\n  - path: svc\n    name: HOST/acme/svc\ndeps:\n  - HOST/acme/base\n",
 				"common/common/v1/common.proto": "syntax = \"proto3\";\npackage common.v1;\nmessage Page { int32 size = 1; }\n",
 				"svc/svc/v1/svc.proto": "syntax = \"proto3\";\npackage svc.v1;\nimport \"common/v1/common.proto\";\nimport \"base/v1/base.proto\";\n" +
 					"message Req { common.v1.Page page = 1; base.v1.Id id = 2; }\n",
 			})
-			c.run(v2, "dep", "update")
-			c.run(v2, "push", "--create", "--label", "v1")
+			c.Run(v2, "dep", "update")
+			c.Run(v2, "push", "--create", "--label", "v1")
 
 			// Metadata survives a restart; a fresh cache forces every call.
 			in.Restart()
-			c.cache = filepath.Join(t.TempDir(), "cache")
-			consumer := c.workspace(map[string]string{
+			c.FreshCache()
+			consumer := c.Workspace(map[string]string{
 				"buf.yaml":  "version: v2\ndeps:\n  - HOST/acme/svc:v1\n",
 				"use.proto": "syntax = \"proto3\";\npackage use;\nimport \"svc/v1/svc.proto\";\nmessage Use { svc.v1.Req r = 1; }\n",
 			})
-			c.run(consumer, "dep", "update")
+			c.Run(consumer, "dep", "update")
 			lock, err := os.ReadFile(filepath.Join(consumer, "buf.lock"))
 			require.NoError(t, err)
 			require.Contains(t, string(lock), "commit: "+baseCommit)
 			require.Contains(t, string(lock), "digest: "+goldenBaseB5)
-			c.run(consumer, "build")
+			c.Run(consumer, "build")
 
-			v1 := c.workspace(map[string]string{
+			v1 := c.Workspace(map[string]string{
 				"buf.yaml":  "version: v1\ndeps:\n  - HOST/acme/base:" + baseCommit + "\n",
 				"app.proto": "syntax = \"proto3\";\npackage app;\nimport \"base/v1/base.proto\";\nmessage App { base.v1.Id id = 1; }\n",
 			})
-			c.run(v1, "dep", "update")
+			c.Run(v1, "dep", "update")
 			lock, err = os.ReadFile(filepath.Join(v1, "buf.lock"))
 			require.NoError(t, err)
 			require.Contains(t, string(lock), "digest: "+goldenBaseB4)
-			c.run(v1, "build")
+			c.Run(v1, "build")
 
 			out := filepath.Join(t.TempDir(), "export")
-			c.run(c.root, "export", in.Host+"/acme/svc:v1", "-o", out)
+			c.Run(c.Root, "export", in.Host+"/acme/svc:v1", "-o", out)
 			_, err = os.Stat(filepath.Join(out, "svc/v1/svc.proto"))
 			require.NoError(t, err)
-			require.Contains(t, c.run(c.root, "registry", "module", "commit", "resolve", in.Host+"/acme/base"), baseCommit)
-			require.Contains(t, c.run(c.root, "registry", "module", "label", "list", in.Host+"/acme/svc"), "v1")
+			require.Contains(t, c.Run(c.Root, "registry", "module", "commit", "resolve", in.Host+"/acme/base"), baseCommit)
+			require.Contains(t, c.Run(c.Root, "registry", "module", "label", "list", in.Host+"/acme/svc"), "v1")
 
 			// Wrong token: Unauthenticated, never an internal error.
-			bad := newBufClient(t, in)
-			bad.env = append(bad.env, "BUF_TOKEN=pky_bogus")
-			_, e, err = bad.try(base, "", "push")
+			bad := harness.Buf(t, in.Host, in.CAFile)
+			bad.Token = "pky_bogus"
+			_, e, err := bad.Try(base, "", "push")
 			require.Error(t, err)
 			require.Contains(t, e, "BUF_TOKEN environment variable is not valid", "the CLI's wording for Unauthenticated")
 		})

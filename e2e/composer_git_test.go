@@ -25,11 +25,11 @@ import (
 
 // A bare repository with one tagged Composer package.
 func bareRepo(t *testing.T, name string) string {
-	g := newGit(t)
-	g.commit(map[string]string{"composer.json": fmt.Sprintf(`{"name": "acme/%s", "description": "over the wire"}`, name)})
-	g.git("tag", "1.0.0")
+	g := harness.GitRepo(t)
+	g.Commit(map[string]string{"composer.json": fmt.Sprintf(`{"name": "acme/%s", "description": "over the wire"}`, name)})
+	g.Git("tag", "1.0.0")
 	bare := filepath.Join(t.TempDir(), name+".git")
-	out, err := exec.Command("git", "clone", "-q", "--bare", g.dir, bare).CombinedOutput()
+	out, err := exec.Command("git", "clone", "-q", "--bare", g.Dir, bare).CombinedOutput()
 	require.NoError(t, err, string(out))
 	return bare
 }

@@ -13,8 +13,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +24,6 @@ import (
 
 	"github.com/packyard/packyard/auth/identity/identitytest"
 	"github.com/packyard/packyard/e2e/harness"
-	"github.com/packyard/packyard/pkg/testenv"
 )
 
 func oidcEnv(op *identitytest.Provider, rules string) map[string]string {
@@ -219,51 +216,19 @@ func postForm(t *testing.T, u string, v url.Values) (*http.Response, map[string]
 	return res, m
 }
 
-func bufBin(t *testing.T) string {
-	if p, err := exec.LookPath("buf"); err == nil {
-		return p
-	}
-	gp, _ := exec.Command("go", "env", "GOPATH").Output()
-	p := filepath.Join(strings.TrimSpace(string(gp)), "bin", "buf")
-	if _, err := os.Stat(p); err != nil {
-		if testenv.Required() {
-			t.Fatal("the buf CLI is not installed")
-		}
-		t.Skip("the buf CLI is not installed")
-	}
-	return p
-}
-
-// bufEnv is a private buf environment for plain HTTP with a stub browser
-// opener (xdg-open) that records the URL it is asked to open.
-func bufEnv(t *testing.T) (env []string, opened string, netrc string) {
-	root := t.TempDir()
-	cfg, bin := filepath.Join(root, "config"), filepath.Join(root, "bin")
-	require.NoError(t, os.MkdirAll(cfg, 0o755))
-	require.NoError(t, os.MkdirAll(bin, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(cfg, "config.yaml"), []byte("version: v1\ntls:\n  use: false\n"), 0o644))
-	opened = filepath.Join(root, "opened")
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "xdg-open"), []byte("#!/bin/sh\necho \"$1\" >> "+opened+"\n"), 0o755))
-	netrc = filepath.Join(root, "netrc")
-	env = []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "HOME=" + filepath.Join(root, "home"), "NETRC=" + netrc,
-		"BUF_CONFIG_DIR=" + cfg, "BUF_CACHE_DIR=" + filepath.Join(root, "cache"), "BUF_ALPHA_SUPPRESS_WARNINGS=1", "BUF_BETA_SUPPRESS_WARNINGS=1"}
-	return env, opened, netrc
-}
-
 // `buf registry login HOST` in the browser: the real buf CLI registers,
 // opens the provider's page (a stub opener records it), the test approves
 // the code at the provider, buf receives packyard's token, checks it with
 // GetCurrentUser and writes it to netrc; `buf registry whoami` then works.
 func TestBufRegistryLoginBrowser(t *testing.T) {
-	buf := bufBin(t)
 	op := identitytest.Start(t)
 	in := harness.Start(t, harness.Options{Env: oidcEnv(op, "")})
-	env, opened, netrc := bufEnv(t)
+	c := harness.Buf(t, in.Host, "")
+	opened := c.StubBrowser()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, buf, "registry", "login", in.Host)
-	cmd.Env = env
+	cmd := c.Command(ctx, c.Root, "registry", "login", in.Host)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
@@ -283,29 +248,25 @@ func TestBufRegistryLoginBrowser(t *testing.T) {
 	require.NoError(t, op.ApproveDevice(ctx, userCode, identitytest.User1ID))
 	require.NoError(t, cmd.Wait(), "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
 
-	n, err := os.ReadFile(netrc)
+	n, err := os.ReadFile(c.Netrc)
 	require.NoError(t, err)
 	require.Regexp(t, `machine `+strings.ReplaceAll(in.Host, ".", `\.`)+`\s+login test-user-127\.0\.0\.1\s+password pky_[0-9a-f]{16}_[0-9a-f]{48}`, string(n))
 
-	who := exec.Command(buf, "registry", "whoami", in.Host)
-	who.Env = env
-	out, err := who.CombinedOutput()
+	out, err := c.Command(context.Background(), c.Root, "registry", "whoami", in.Host).CombinedOutput()
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), "test-user-127.0.0.1")
 }
 
 // Without OIDC, `buf registry login HOST` tells the user to use --token-stdin.
 func TestBufRegistryLoginWithoutOIDC(t *testing.T) {
-	buf := bufBin(t)
 	in := harness.Start(t, harness.Options{})
 	res, body := postJSON(t, in.URL+"/oauth2/device/registration", map[string]string{"client_name": "x"})
 	require.Equal(t, http.StatusBadRequest, res.StatusCode)
 	require.Contains(t, body["error_description"], "--token-stdin")
 
-	env, _, _ := bufEnv(t)
-	cmd := exec.Command(buf, "registry", "login", in.Host)
-	cmd.Env = env
-	out, err := cmd.CombinedOutput()
+	c := harness.Buf(t, in.Host, "")
+	c.StubBrowser()
+	out, err := c.Command(context.Background(), c.Root, "registry", "login", in.Host).CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "buf registry login "+in.Host+" --token-stdin")
 }

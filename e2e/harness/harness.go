@@ -1,8 +1,13 @@
-// Package harness runs a real packyard daemon for end-to-end tests: it
-// builds the binary once, starts it on a free 127.0.0.1 port with the
-// embedded defaults (SQLite + filesystem + in-memory cache) or with
-// PostgreSQL + MinIO + Redis, optionally over TLS with a throwaway CA, runs
-// the admin CLI against the same configuration, and restarts or stops it.
+// Package harness is the shared test harness for packyard: it runs the real
+// daemon for end-to-end tests (the binary, built once, on a free 127.0.0.1
+// port, with the embedded defaults or PostgreSQL + MinIO + Redis, optionally
+// over TLS with a throwaway CA, with its admin CLI), builds the same kernel
+// in-process for package tests (NewKernel, from cmd/packyard/kernel's fx
+// options and an environment map, with the test's ecosystem registered on
+// it), and drives the real clients against either: composer (Composer),
+// buf (Buf) and git repositories to serve from (GitRepo).
+//
+// It imports no ecosystem: the ecosystems' own tests use it.
 package harness
 
 import (
@@ -123,6 +128,62 @@ func ServiceEnv(t testing.TB) map[string]string {
 	}
 }
 
+// TestSecretKey is PACKYARD_SECRET_KEY for every packyard a test runs.
+const TestSecretKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+// daemonEnv is the configuration of a test packyard: base, the test secret
+// key, a garbage collection that stays out of the way, the services for
+// Services, a throwaway certificate for TLS (its CA returned), and o.Env
+// last, so a test may override any of it.
+func daemonEnv(t testing.TB, dir string, base map[string]string, o Options) (env map[string]string, caFile string) {
+	t.Helper()
+	env = map[string]string{
+		"PACKYARD_SECRET_KEY":  TestSecretKey,
+		"PACKYARD_GC_INTERVAL": "1h",
+	}
+	for k, v := range base {
+		env[k] = v
+	}
+	if o.Backend == Services {
+		for k, v := range ServiceEnv(t) {
+			env[k] = v
+		}
+	}
+	if o.TLS {
+		var cert, key string
+		caFile, cert, key = WriteTLSFiles(t, dir)
+		env["PACKYARD_TLS_CERT_FILE"], env["PACKYARD_TLS_KEY_FILE"] = cert, key
+	}
+	for k, v := range o.Env {
+		env[k] = v
+	}
+	return env, caFile
+}
+
+// httpClient trusts caFile when it is set.
+func httpClient(t testing.TB, caFile string) *http.Client {
+	t.Helper()
+	c := &http.Client{Timeout: 60 * time.Second}
+	if caFile == "" {
+		return c
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatalf("read CA: %v", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	c.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	return c
+}
+
+func scheme(caFile string) string {
+	if caFile != "" {
+		return "https"
+	}
+	return "http"
+}
+
 // Start starts packyard and waits until /readyz answers 200. It stops when
 // the test ends.
 func Start(t testing.TB, opts Options) *Instance {
@@ -135,35 +196,14 @@ func Start(t testing.TB, opts Options) *Instance {
 	port := FreePort(t)
 	in := &Instance{t: t, opts: opts, DataDir: filepath.Join(dir, "data"), Host: fmt.Sprintf("127.0.0.1:%d", port),
 		logPath: filepath.Join(dir, "packyard.log")}
-	env := map[string]string{
-		"PACKYARD_HTTP_ADDR":   in.Host,
-		"PACKYARD_DATA_DIR":    in.DataDir,
-		"PACKYARD_LOG_FORMAT":  "json",
-		"PACKYARD_LOG_LEVEL":   "info",
-		"PACKYARD_SECRET_KEY":  "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-		"PACKYARD_GC_INTERVAL": "1h",
-	}
-	if opts.Backend == Services {
-		for k, v := range ServiceEnv(t) {
-			env[k] = v
-		}
-	}
-	scheme := "http"
-	in.Client = &http.Client{Timeout: 60 * time.Second}
-	if opts.TLS {
-		ca, cert, key := WriteTLSFiles(t, dir)
-		env["PACKYARD_TLS_CERT_FILE"], env["PACKYARD_TLS_KEY_FILE"] = cert, key
-		in.CAFile = ca
-		pool := x509.NewCertPool()
-		pem, _ := os.ReadFile(ca)
-		pool.AppendCertsFromPEM(pem)
-		in.Client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-		scheme = "https"
-	}
-	for k, v := range opts.Env {
-		env[k] = v
-	}
-	in.URL = scheme + "://" + in.Host
+	env, caFile := daemonEnv(t, dir, map[string]string{
+		"PACKYARD_HTTP_ADDR":  in.Host,
+		"PACKYARD_DATA_DIR":   in.DataDir,
+		"PACKYARD_LOG_FORMAT": "json",
+		"PACKYARD_LOG_LEVEL":  "info",
+	}, opts)
+	in.CAFile, in.Client = caFile, httpClient(t, caFile)
+	in.URL = scheme(caFile) + "://" + in.Host
 	in.Env = os.Environ()
 	for k, v := range env {
 		in.Env = append(in.Env, k+"="+v)
