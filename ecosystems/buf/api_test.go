@@ -58,7 +58,7 @@ func (b bearer) WrapStreamingHandler(n connect.StreamingHandlerFunc) connect.Str
 }
 
 func (e *env) clients(token string) clients {
-	u, hc := e.srv.URL, e.srv.Client()
+	u, hc := e.url, e.client
 	o := connect.WithInterceptors(bearer(token))
 	return clients{
 		module:    modulev1connect.NewModuleServiceClient(hc, u, o),
@@ -217,7 +217,7 @@ func testAPI(t *testing.T, dialect string) {
 		}.Build()},
 	}.Build()))
 	require.NoError(t, err)
-	host := strings.TrimPrefix(e.srv.URL, "http://")
+	host := strings.TrimPrefix(e.url, "http://")
 	require.Len(t, gb.Msg.GetGraph().GetCommits(), 2)
 	for _, gc := range gb.Msg.GetGraph().GetCommits() {
 		require.Equal(t, host, gc.GetRegistry())

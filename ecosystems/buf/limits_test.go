@@ -53,10 +53,10 @@ func TestLimitsAndMalformedBodies(t *testing.T) {
 	require.Equal(t, before, e.countRows(t), "nothing stored")
 
 	// A body that is not a protobuf message.
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/buf.registry.module.v1.UploadService/Upload", strings.NewReader("\xff\xff\xff not protobuf"))
+	req, err := http.NewRequest(http.MethodPost, e.url+"/buf.registry.module.v1.UploadService/Upload", strings.NewReader("\xff\xff\xff not protobuf"))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/proto")
-	res, err := e.srv.Client().Do(req)
+	res, err := e.client.Do(req)
 	require.NoError(t, err)
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
