@@ -102,7 +102,7 @@ func BenchmarkDist(b *testing.B) {
 	const size = 4 << 20
 	benchUpload(b, s, "acme/big", "1.0.0", size)
 	vs := s.p2("acme", "acme/big", tok)
-	path := strings.TrimPrefix(vs["1.0.0"]["dist"].(map[string]any)["url"].(string), s.srv.URL)
+	path := strings.TrimPrefix(vs["1.0.0"]["dist"].(map[string]any)["url"].(string), s.url)
 	b.SetBytes(size)
 	benchRequests(b, s.h, authed("GET", path, tok), http.StatusOK)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/e2e/harness"
 	"github.com/packyard/packyard/pkg/errs"
 
 	"github.com/packyard/packyard/pkg/ecosystem"
@@ -60,14 +61,14 @@ func runCLI(s *stack, args ...string) (string, error) {
 func TestCLI(t *testing.T) {
 	s := newStack(t, stackOpts{})
 	s.org("acme")
-	g := newGitRepo(t)
-	g.commit(map[string]string{"composer.json": `{"name":"acme/cli-pkg"}`})
-	g.git("tag", "v0.1.0")
-	g.git("tag", "nope")
+	g := harness.GitRepo(t)
+	g.Commit(map[string]string{"composer.json": `{"name":"acme/cli-pkg"}`})
+	g.Git("tag", "v0.1.0")
+	g.Git("tag", "nope")
 
-	out, err := runCLI(s, "add-vcs", "--org", "acme", "--url", g.dir)
+	out, err := runCLI(s, "add-vcs", "--org", "acme", "--url", g.Dir)
 	require.NoError(t, err, out)
-	require.Contains(t, out, "registered "+g.dir)
+	require.Contains(t, out, "registered "+g.Dir)
 	require.Contains(t, out, "webhook: POST https://reg.example/composer/acme/hooks/")
 	require.Contains(t, out, "acme/cli-pkg, 2 versions")
 	require.Contains(t, out, "warning: refs/tags/nope")
@@ -84,8 +85,8 @@ func TestCLI(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, out, "acme/cli-pkg")
 
-	g.git("tag", "v0.2.0")
-	out, err = runCLI(s, "sync", "--org", "acme", "--url", g.dir)
+	g.Git("tag", "v0.2.0")
+	out, err = runCLI(s, "sync", "--org", "acme", "--url", g.Dir)
 	require.NoError(t, err)
 	require.Contains(t, out, "3 versions (1 refs new or moved, 0 removed)")
 
@@ -95,20 +96,20 @@ func TestCLI(t *testing.T) {
 	require.Contains(t, out, "warning: refs/tags/nope")
 
 	// A failing first sync: a non-zero exit with the reason, and nothing kept.
-	bad := newGitRepo(t)
-	bad.commit(map[string]string{"README": "x"})
-	out, err = runCLI(s, "add-vcs", "--org", "acme", "--url", bad.dir)
+	bad := harness.GitRepo(t)
+	bad.Commit(map[string]string{"README": "x"})
+	out, err = runCLI(s, "add-vcs", "--org", "acme", "--url", bad.Dir)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "the first sync failed")
 	require.Contains(t, err.Error(), "no composer.json")
 	require.Contains(t, err.Error(), "was not registered")
 
-	_, err = runCLI(s, "add-vcs", "--org", "nobody", "--url", g.dir)
+	_, err = runCLI(s, "add-vcs", "--org", "nobody", "--url", g.Dir)
 	require.ErrorContains(t, err, "organization \"nobody\" not found")
 	_, err = runCLI(s, "add-vcs", "--org", "acme")
 	require.ErrorContains(t, err, "required flag")
 
-	_, err = runCLI(s, "remove-vcs", "--org", "acme", "--url", bad.dir)
+	_, err = runCLI(s, "remove-vcs", "--org", "acme", "--url", bad.Dir)
 	require.ErrorIs(t, err, errs.ErrNotFound, "the failed source was not kept")
 	_, err = runCLI(s, "delete-version", "--org", "acme", "--package", "acme/cli-pkg", "--version", "0.1.0")
 	require.ErrorContains(t, err, "comes from a git source")

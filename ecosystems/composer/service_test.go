@@ -27,7 +27,7 @@ func backends(t *testing.T, fn func(t *testing.T, pg bool)) {
 
 func (s *stack) do(method, path, token string, body io.Reader, hdr ...string) (*http.Response, []byte) {
 	s.t.Helper()
-	req, err := http.NewRequest(method, s.srv.URL+path, body)
+	req, err := http.NewRequest(method, s.url+path, body)
 	require.NoError(s.t, err)
 	if token != "" {
 		req.SetBasicAuth("token", token)
@@ -35,7 +35,7 @@ func (s *stack) do(method, path, token string, body io.Reader, hdr ...string) (*
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	res, err := s.srv.Client().Do(req)
+	res, err := s.client.Do(req)
 	require.NoError(s.t, err)
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
@@ -114,7 +114,7 @@ func TestUploadOverHTTP(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.StatusCode)
 		var root map[string]any
 		require.NoError(t, json.Unmarshal(body, &root))
-		require.Equal(t, s.srv.URL+"/composer/acme/p2/%package%.json", root["metadata-url"])
+		require.Equal(t, s.url+"/composer/acme/p2/%package%.json", root["metadata-url"])
 		require.Equal(t, []any{"acme/lib"}, root["available-packages"])
 		require.Contains(t, res.Header.Get("Cache-Control"), "private")
 		lm := res.Header.Get("Last-Modified")
@@ -133,12 +133,12 @@ func TestUploadOverHTTP(t *testing.T) {
 		require.Equal(t, map[string]any{"php": ">=8.1"}, v["require"])
 		dist := v["dist"].(map[string]any)
 		require.Equal(t, hex.EncodeToString(sum[:]), dist["shasum"])
-		require.True(t, strings.HasPrefix(dist["url"].(string), s.srv.URL+"/composer/acme/dists/acme/lib/"), dist["url"])
+		require.True(t, strings.HasPrefix(dist["url"].(string), s.url+"/composer/acme/dists/acme/lib/"), dist["url"])
 		res, _ = s.do("GET", "/composer/acme/p2/acme/nope.json", read, nil)
 		require.Equal(t, http.StatusNotFound, res.StatusCode)
 
 		// dist
-		res, body = s.do("GET", strings.TrimPrefix(dist["url"].(string), s.srv.URL), read, nil)
+		res, body = s.do("GET", strings.TrimPrefix(dist["url"].(string), s.url), read, nil)
 		require.Equal(t, http.StatusOK, res.StatusCode)
 		require.Equal(t, z, body)
 
@@ -205,7 +205,7 @@ func TestUploadOverHTTP(t *testing.T) {
 		res, body = s.do("DELETE", "/composer/acme/api/packages/acme/lib/versions/1.2.3", s.token("acme", metadata.RoleAdmin), nil)
 		require.Equal(t, http.StatusNoContent, res.StatusCode, string(body))
 		require.Empty(t, s.p2("acme", "acme/lib", read))
-		res, _ = s.do("GET", strings.TrimPrefix(dist["url"].(string), s.srv.URL), read, nil)
+		res, _ = s.do("GET", strings.TrimPrefix(dist["url"].(string), s.url), read, nil)
 		require.Equal(t, http.StatusOK, res.StatusCode, "the archive stays for lock files")
 		res, _ = s.do("PUT", "/composer/acme/upload?version=1.2.3", write, bytes.NewReader(z))
 		require.Equal(t, http.StatusCreated, res.StatusCode)

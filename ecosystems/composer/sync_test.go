@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/e2e/harness"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 )
@@ -44,36 +45,36 @@ func TestGitSync(t *testing.T) {
 		read := s.token("acme", metadata.RoleRead)
 		ctx := t.Context()
 
-		g := newGitRepo(t)
-		g.commit(map[string]string{
+		g := harness.GitRepo(t)
+		g.Commit(map[string]string{
 			"composer.json":  `{"name":"acme/widgets","description":"Widgets","require":{"php":">=8.1"},"autoload":{"psr-4":{"Acme\\Widgets\\":"src/"}},"extra":{"branch-alias":{"dev-main":"2.x-dev"}}}`,
 			"src/Widget.php": "<?php class Widget {}",
 			"tests/T.php":    "<?php // test",
 			"docs/a/b.md":    "doc",
 			".gitattributes": "/tests export-ignore\n*.md export-ignore\n",
 		})
-		g.git("tag", "1.0.0")
-		g.git("tag", "v1.0.0") // same version, later in ref order: skipped with a warning
-		g.git("tag", "1.0.0-dev")
-		g.git("tag", "foo")
-		g.git("tag", "-a", "release-1.1.0", "-m", "annotated")
-		g.git("checkout", "-q", "-b", "1.x")
-		g.commit(map[string]string{"src/Old.php": "<?php class Old {}"})
-		g.git("checkout", "-q", "-b", "feature/x")
-		g.commit(map[string]string{"composer.json": `{"name":"acme/widgets","version":"9.9.9"}`})
-		g.git("tag", "v3.0.0") // composer.json version disagrees with the tag
-		g.git("checkout", "-q", "main")
-		g.git("checkout", "-q", "-b", "nocomposer")
-		g.commit(map[string]string{"composer.json": ""})
-		g.git("checkout", "-q", "main")
+		g.Git("tag", "1.0.0")
+		g.Git("tag", "v1.0.0") // same version, later in ref order: skipped with a warning
+		g.Git("tag", "1.0.0-dev")
+		g.Git("tag", "foo")
+		g.Git("tag", "-a", "release-1.1.0", "-m", "annotated")
+		g.Git("checkout", "-q", "-b", "1.x")
+		g.Commit(map[string]string{"src/Old.php": "<?php class Old {}"})
+		g.Git("checkout", "-q", "-b", "feature/x")
+		g.Commit(map[string]string{"composer.json": `{"name":"acme/widgets","version":"9.9.9"}`})
+		g.Git("tag", "v3.0.0") // composer.json version disagrees with the tag
+		g.Git("checkout", "-q", "main")
+		g.Git("checkout", "-q", "-b", "nocomposer")
+		g.Commit(map[string]string{"composer.json": ""})
+		g.Git("checkout", "-q", "main")
 
-		src, secret, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: g.dir})
+		src, secret, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: g.Dir})
 		require.NoError(t, err)
 		require.NotEmpty(t, secret)
-		_, _, err = s.svc.AddSource(ctx, "acme", SourceInput{URL: g.dir})
+		_, _, err = s.svc.AddSource(ctx, "acme", SourceInput{URL: g.Dir})
 		require.ErrorIs(t, err, errs.ErrAlreadyExists)
 
-		reps, err := s.svc.Sync(ctx, "acme", g.dir)
+		reps, err := s.svc.Sync(ctx, "acme", g.Dir)
 		require.NoError(t, err)
 		require.Len(t, reps, 1)
 		require.Equal(t, "acme/widgets", reps[0].Package)
@@ -116,7 +117,7 @@ func TestGitSync(t *testing.T) {
 		dist := vs["1.0.0"]["dist"].(map[string]any)
 		ref := dist["reference"].(string)
 		require.Len(t, ref, 40)
-		res, zipBody := s.do("GET", strings.TrimPrefix(dist["url"].(string), s.srv.URL), read, nil)
+		res, zipBody := s.do("GET", strings.TrimPrefix(dist["url"].(string), s.url), read, nil)
 		require.Equal(t, http.StatusOK, res.StatusCode)
 		names := zipNames(t, zipBody)
 		prefix := "acme-widgets-" + ref[:7] + "/"
@@ -139,17 +140,17 @@ func TestGitSync(t *testing.T) {
 		// Move a tag and advance main: the old references stay downloadable
 		// with the same bytes; the archive of an unchanged commit is reused.
 		oldURL := dist["url"].(string)
-		g.commit(map[string]string{"src/New.php": "<?php class NewOne {}"})
-		g.git("tag", "-f", "1.0.0")
-		g.git("tag", "-d", "release-1.1.0")
-		reps, err = s.svc.Sync(ctx, "acme", g.dir)
+		g.Commit(map[string]string{"src/New.php": "<?php class NewOne {}"})
+		g.Git("tag", "-f", "1.0.0")
+		g.Git("tag", "-d", "release-1.1.0")
+		reps, err = s.svc.Sync(ctx, "acme", g.Dir)
 		require.NoError(t, err)
 		require.Equal(t, 2, reps[0].Changed, "main and 1.0.0 moved")
 		require.Equal(t, 1, reps[0].Removed)
 		vs2 := s.p2("acme", "acme/widgets", read)
 		require.NotContains(t, vs2, "1.1.0", "deleted tag is gone")
 		require.NotEqual(t, ref, vs2["1.0.0"]["dist"].(map[string]any)["reference"])
-		res, again := s.do("GET", strings.TrimPrefix(oldURL, s.srv.URL), read, nil)
+		res, again := s.do("GET", strings.TrimPrefix(oldURL, s.url), read, nil)
 		require.Equal(t, http.StatusOK, res.StatusCode, "lock files pinning the old reference still install")
 		require.Equal(t, zipBody, again)
 		require.Equal(t, vs["1.x-dev"]["dist"], vs2["1.x-dev"]["dist"], "unchanged branch keeps its archive and shasum")
@@ -173,9 +174,9 @@ func TestGitSync(t *testing.T) {
 		require.ErrorIs(t, err, errs.ErrAlreadyExists)
 
 		// Removing the source removes its versions; archives stay.
-		require.NoError(t, s.svc.RemoveSource(ctx, "acme", g.dir))
+		require.NoError(t, s.svc.RemoveSource(ctx, "acme", g.Dir))
 		require.Empty(t, s.p2("acme", "acme/widgets", read))
-		res, _ = s.do("GET", strings.TrimPrefix(oldURL, s.srv.URL), read, nil)
+		res, _ = s.do("GET", strings.TrimPrefix(oldURL, s.url), read, nil)
 		require.Equal(t, http.StatusOK, res.StatusCode)
 	})
 }
@@ -184,11 +185,11 @@ func TestGitSyncFailures(t *testing.T) {
 	s := newStack(t, stackOpts{})
 	s.org("acme")
 	ctx := t.Context()
-	g := newGitRepo(t)
-	g.commit(map[string]string{"README": "no composer.json"})
-	_, _, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: g.dir})
+	g := harness.GitRepo(t)
+	g.Commit(map[string]string{"README": "no composer.json"})
+	_, _, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: g.Dir})
 	require.NoError(t, err)
-	_, err = s.svc.Sync(ctx, "acme", g.dir)
+	_, err = s.svc.Sync(ctx, "acme", g.Dir)
 	require.ErrorContains(t, err, "has no composer.json")
 	srcs, err := s.svc.Sources(ctx, "acme")
 	require.NoError(t, err)
@@ -206,7 +207,7 @@ func TestGitSyncFailures(t *testing.T) {
 	_, _, err = nk.svc.AddSource(ctx, "acme", SourceInput{URL: "https://example.invalid/x.git", Token: "t0k"})
 	require.ErrorIs(t, err, errs.ErrFailedPrecondition)
 	require.ErrorContains(t, err, "PACKYARD_SECRET_KEY")
-	_, secret, err := nk.svc.AddSource(ctx, "acme", SourceInput{URL: g.dir})
+	_, secret, err := nk.svc.AddSource(ctx, "acme", SourceInput{URL: g.Dir})
 	require.NoError(t, err)
 	require.Empty(t, secret, "no webhook without a key")
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/e2e/harness"
 	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/metadata"
 )
@@ -268,8 +269,8 @@ func TestUpstreamWithRealComposer(t *testing.T) {
 		s.org("acme")
 		read := s.token("acme", metadata.RoleRead)
 		ctx := t.Context()
-		u, _ := url.Parse(s.srv.URL)
-		repoURL := s.srv.URL + "/composer/acme"
+		u, _ := url.Parse(s.url)
+		repoURL := s.url + "/composer/acme"
 
 		_, err := s.svc.Upload(ctx, "acme", "1.0.0", bytes.NewReader(makeZip(t,
 			zf{name: "composer.json", body: `{"name":"acme/secret","autoload":{"psr-4":{"Acme\\Secret\\":"src/"}}}`},
@@ -304,10 +305,10 @@ func TestUpstreamWithRealComposer(t *testing.T) {
 		// Install through the proxy: ^1.0 gets 1.0.0 without 2.0.0's
 		// require (expanded correctly), the private acme/secret wins over
 		// the upstream's 9.9.9.
-		ce := newComposerEnv(t, u.Host, read)
-		dir := project(t, repoURL, map[string]string{"pub/log": "^1.0", "acme/secret": "*"})
-		out = ce.must(dir, "update", "-vvv")
-		lock := lockVersions(t, dir)
+		ce := harness.Composer(t, u.Host, read)
+		dir := harness.ComposerProject(t, repoURL, map[string]string{"pub/log": "^1.0", "acme/secret": "*"})
+		out = ce.Must(dir, "update", "-vvv")
+		lock := harness.LockedVersions(t, dir)
 		require.Equal(t, "1.0.0", lock["pub/log"]["version"])
 		require.NotContains(t, lock, "pub/util", "1.0.0 does not inherit 2.0.0's require")
 		require.Equal(t, "1.0.0", lock["acme/secret"]["version"], "the private package, not the upstream's 9.9.9")
@@ -321,14 +322,14 @@ func TestUpstreamWithRealComposer(t *testing.T) {
 		require.Contains(t, out, "[200] "+repoURL+"/p2/pub/log.json")
 		// Proxied documents keep their Last-Modified while the upstream's
 		// copy is unchanged: a second update gets 304s.
-		out = ce.must(dir, "update", "-vvv")
+		out = ce.Must(dir, "update", "-vvv")
 		require.Contains(t, out, "[304] "+repoURL+"/p2/pub/log.json")
 
 		// ^2.0 pulls pub/util through the same proxy; the second upstream
 		// fetch of pub/log is a revalidation answered 304.
-		dir2 := project(t, repoURL, map[string]string{"pub/log": "^2.0"})
-		ce.must(dir2, "update")
-		lock2 := lockVersions(t, dir2)
+		dir2 := harness.ComposerProject(t, repoURL, map[string]string{"pub/log": "^2.0"})
+		ce.Must(dir2, "update")
+		lock2 := harness.LockedVersions(t, dir2)
 		require.Equal(t, "2.0.0", lock2["pub/log"]["version"])
 		require.Equal(t, "1.0.0", lock2["pub/util"]["version"])
 		php := execPHP(t, dir2, `require "vendor/autoload.php"; echo \Pub\Log\Log::V;`)
@@ -344,7 +345,7 @@ func TestUpstreamWithRealComposer(t *testing.T) {
 		require.NoError(t, err, out)
 		_, err = runCLI(s, "add-advisory", "--org", "acme", "--package", "acme/secret", "--versions", "latest", "--title", "x")
 		require.ErrorContains(t, err, "not a version")
-		out, err = ce.run(dir, "audit", "--format", "json")
+		out, err = ce.Run(dir, "audit", "--format", "json")
 		require.Error(t, err, "audit exits non-zero when advisories are found:\n%s", out)
 		var audit struct {
 			Advisories map[string][]map[string]any `json:"advisories"`
@@ -366,15 +367,15 @@ func TestUpstreamWithRealComposer(t *testing.T) {
 		before := f.total()
 		f.srv.Close()
 		require.NoError(t, os.RemoveAll(filepath.Join(dir2, "vendor")))
-		ce2 := newComposerEnv(t, u.Host, read)
-		ce2.must(dir2, "install")
+		ce2 := harness.Composer(t, u.Host, read)
+		ce2.Must(dir2, "install")
 		require.Equal(t, "2.0.0", execPHP(t, dir2, `require "vendor/autoload.php"; echo \Pub\Log\Log::V;`))
-		dir3 := project(t, repoURL, map[string]string{"pub/log": "^2.0"})
-		ce3 := newComposerEnv(t, u.Host, read)
-		ce3.must(dir3, "update")
-		require.Equal(t, "2.0.0", lockVersions(t, dir3)["pub/log"]["version"])
+		dir3 := harness.ComposerProject(t, repoURL, map[string]string{"pub/log": "^2.0"})
+		ce3 := harness.Composer(t, u.Host, read)
+		ce3.Must(dir3, "update")
+		require.Equal(t, "2.0.0", harness.LockedVersions(t, dir3)["pub/log"]["version"])
 		require.Equal(t, before, f.total(), "nothing reached the stopped upstream")
-		out, err = ce3.run(dir, "audit", "--format", "json") // pub/log 1.0.0 is affected
+		out, err = ce3.Run(dir, "audit", "--format", "json") // pub/log 1.0.0 is affected
 		require.Error(t, err)
 		require.Contains(t, out, "Log injection in pub/log", "the last good upstream advisories are served during the outage")
 	})
@@ -413,9 +414,9 @@ func TestUpstreamConcurrentFetch(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					req, _ := http.NewRequest("GET", s.srv.URL+path, nil)
+					req, _ := http.NewRequest("GET", s.url+path, nil)
 					req.SetBasicAuth("token", read)
-					res, err := s.srv.Client().Do(req)
+					res, err := s.client.Do(req)
 					if err != nil {
 						return
 					}
@@ -573,10 +574,10 @@ func TestUpstreamSearchAndList(t *testing.T) {
 
 		// The real client: private first, then the upstream's, the
 		// shadowed public acme/secret and the virtual package left out.
-		u, _ := url.Parse(s.srv.URL)
-		ce := newComposerEnv(t, u.Host, read)
-		dir := project(t, s.srv.URL+"/composer/acme", map[string]string{})
-		out := ce.must(dir, "search", "--format", "json", "log")
+		u, _ := url.Parse(s.url)
+		ce := harness.Composer(t, u.Host, read)
+		dir := harness.ComposerProject(t, s.url+"/composer/acme", map[string]string{})
+		out := ce.Must(dir, "search", "--format", "json", "log")
 		var found []map[string]any
 		require.NoError(t, json.Unmarshal([]byte(out[strings.Index(out, "["):]), &found), out)
 		var names []string
@@ -588,7 +589,7 @@ func TestUpstreamSearchAndList(t *testing.T) {
 		require.Equal(t, 1, f.count("/search.json"))
 		require.Zero(t, quiet.count("/search.json"), "an upstream without a search endpoint is not searched")
 		// Again: answered from packyard's cache, not the upstream.
-		out2 := ce.must(dir, "search", "--format", "json", "log")
+		out2 := ce.Must(dir, "search", "--format", "json", "log")
 		require.Equal(t, out, out2)
 		require.Equal(t, 1, f.count("/search.json"), "a repeated search does not reach the upstream")
 
@@ -619,7 +620,7 @@ func TestUpstreamSearchAndList(t *testing.T) {
 		f.mu.Lock()
 		f.listFail = true
 		f.mu.Unlock()
-		out = ce.must(dir, "search", "--format", "json", "team")
+		out = ce.Must(dir, "search", "--format", "json", "team")
 		require.Contains(t, out, "acme/logbook")
 		require.Equal(t, 3, f.count("/search.json"), "the upstream was asked and failed")
 		res, body = s.do("GET", "/composer/acme/list.json?filter=acme/log*", read, nil)
