@@ -41,7 +41,7 @@ func auditCommand(invoke ecosystem.Invoker, stdout io.Writer) *cobra.Command {
 					if events == nil {
 						events = []audit.Event{}
 					}
-					return printJSON(stdout, events)
+					return ecosystem.PrintJSON(stdout, events)
 				}
 				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "TIME\tACTION\tOUTCOME\tORG\tRESOURCE\tACTOR\tCLIENT\tREQUEST")

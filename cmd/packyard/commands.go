@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -101,12 +100,6 @@ func serve(ctx context.Context, env config.Env, stderr io.Writer) error {
 	return nil
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func userCommand(invoke ecosystem.Invoker, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage users"}
 	var admin bool
@@ -143,7 +136,7 @@ func userCommand(invoke ecosystem.Invoker, stdout io.Writer) *cobra.Command {
 					for _, u := range us {
 						rows = append(rows, row{u.Name, u.Admin, u.Bot})
 					}
-					return printJSON(stdout, rows)
+					return ecosystem.PrintJSON(stdout, rows)
 				}
 				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tADMIN\tBOT")
@@ -211,7 +204,7 @@ func tokenCommand(invoke ecosystem.Invoker, stdout io.Writer) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					return printJSON(stdout, ts)
+					return ecosystem.PrintJSON(stdout, ts)
 				}
 				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tNAME\tUSER\tSCOPE\tCREATED\tEXPIRES\tSTATE")

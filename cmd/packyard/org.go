@@ -78,7 +78,7 @@ func printOrgs(w io.Writer, orgs []metadata.Org, asJSON bool) error {
 		for _, o := range orgs {
 			rows = append(rows, row{o.Name, o.Public, o.CreatedAt})
 		}
-		return printJSON(w, rows)
+		return ecosystem.PrintJSON(w, rows)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tVISIBILITY\tCREATED")
@@ -168,7 +168,7 @@ func printMembers(w io.Writer, ms []metadata.Member, asJSON bool) error {
 		for _, x := range ms {
 			rows = append(rows, row{x.User, string(x.Role)})
 		}
-		return printJSON(w, rows)
+		return ecosystem.PrintJSON(w, rows)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tROLE")

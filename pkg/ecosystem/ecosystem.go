@@ -6,6 +6,8 @@ package ecosystem
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -51,3 +53,12 @@ func As(constructor any) any {
 //
 //	invoke(ctx, func(s *composer.Service) error { return s.Sync(ctx, org) })
 type Invoker func(ctx context.Context, fn any) error
+
+// PrintJSON writes v as the admin CLI prints every --json answer: indented
+// JSON followed by a newline, so ecosystems' commands and the kernel's read
+// the same way in scripts.
+func PrintJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

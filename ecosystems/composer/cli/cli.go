@@ -7,7 +7,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -32,12 +31,6 @@ func NewCommand(invoke ecosystem.Invoker) *cobra.Command {
 func orgFlag(c *cobra.Command, org *string) {
 	c.Flags().StringVar(org, "org", "", "organization (required)")
 	_ = c.MarkFlagRequired("org")
-}
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // readSecret reads a secret from a file ("-" for stdin) or an environment variable.

@@ -26,7 +26,7 @@ func listCommand(invoke ecosystem.Invoker) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					return printJSON(cmd.OutOrStdout(), ps)
+					return ecosystem.PrintJSON(cmd.OutOrStdout(), ps)
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "PACKAGE\tVERSION\tREFERENCE\tSOURCE\tDOWNLOADS")

@@ -140,7 +140,7 @@ func (o addVCS) print(w io.Writer, a added, hook string) error {
 		if a.report != nil {
 			v["sync"] = a.report
 		}
-		return printJSON(w, v)
+		return ecosystem.PrintJSON(w, v)
 	}
 	fmt.Fprintf(w, "registered %s (id %s)\n", vcs.RedactURL(a.source.URL), a.source.ID)
 	if a.secret != "" {
@@ -168,7 +168,7 @@ func syncCommand(invoke ecosystem.Invoker) *cobra.Command {
 					if reps == nil {
 						reps = []composer.SyncReport{}
 					}
-					if perr := printJSON(cmd.OutOrStdout(), reps); perr != nil {
+					if perr := ecosystem.PrintJSON(cmd.OutOrStdout(), reps); perr != nil {
 						return perr
 					}
 				} else {
@@ -204,7 +204,7 @@ func listVCSCommand(invoke ecosystem.Invoker) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					return printJSON(cmd.OutOrStdout(), srcs)
+					return ecosystem.PrintJSON(cmd.OutOrStdout(), srcs)
 				}
 				printSources(cmd.OutOrStdout(), org, srcs, all)
 				return nil

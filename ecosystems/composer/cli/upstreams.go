@@ -75,7 +75,7 @@ func listUpstreamsCommand(invoke ecosystem.Invoker) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					return printJSON(cmd.OutOrStdout(), ups)
+					return ecosystem.PrintJSON(cmd.OutOrStdout(), ups)
 				}
 				if len(ups) == 0 {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s has no upstreams\n", org)
@@ -149,7 +149,7 @@ func mirrorCommand(invoke ecosystem.Invoker) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					if err := printJSON(cmd.OutOrStdout(), res); err != nil {
+					if err := ecosystem.PrintJSON(cmd.OutOrStdout(), res); err != nil {
 						return err
 					}
 				}
@@ -234,7 +234,7 @@ func listAdvisoriesCommand(invoke ecosystem.Invoker) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					return printJSON(cmd.OutOrStdout(), as)
+					return ecosystem.PrintJSON(cmd.OutOrStdout(), as)
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tPACKAGE\tVERSIONS\tCVE\tTITLE")
