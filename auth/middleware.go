@@ -14,15 +14,17 @@ import (
 	"github.com/packyard/packyard/pkg/errs"
 )
 
-// Guard limits authentication attempts; package ratelimit implements it.
-// Its refusals wrap errs.ErrResourceExhausted and may implement
+// Guard throttles failed authentication; package ratelimit implements it.
+// It never refuses a request whose credentials are correct because of
+// failures: requests are authenticated first, and only failures are counted
+// and refused. Its refusals wrap errs.ErrResourceExhausted and may implement
 // access.HeaderSetter to add Retry-After and rate-limit headers.
 type Guard interface {
-	// Check refuses a request bearing credentials from a client address or
-	// for a token id that failed too often recently.
-	Check(ctx context.Context, addr, tokenID string) error
-	// Failed counts a failed authentication of addr (and of tokenID when
-	// the credential named one).
+	// Failed counts a failed authentication from a client address (and of
+	// the token id the credential named, from that address). It returns a
+	// refusal (wrapping errs.ErrResourceExhausted) when the attempt is past
+	// a limit: the caller answers it instead of its own error. Any other
+	// error means the failure was not counted.
 	Failed(ctx context.Context, addr, tokenID string) error
 	// Request counts an authenticated request of a principal; the
 	// access.HeaderSetter (may be nil) describes the remaining quota.
@@ -43,26 +45,15 @@ func Middleware(authn access.Authenticator, log *zap.Logger) access.Middleware {
 	return NewMiddleware(authn, log, MiddlewareOptions{})
 }
 
-// NewMiddleware is Middleware that also records failed authentications in
-// the audit log and limits them (429) per client address and per token.
+// NewMiddleware is Middleware that also limits failed authentications per
+// client address and per address and token id (a failure past a limit
+// answers 429 instead of 401 and is not recorded again) and records the
+// others in the audit log. Correct credentials are always served.
 func NewMiddleware(authn access.Authenticator, log *zap.Logger, opts MiddlewareOptions) access.Middleware {
 	connectErrors := connect.NewErrorWriter()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
-			var addr, tokenID string
-			if opts.Guard != nil || opts.Audit != nil {
-				addr = ClientAddr(r)
-				if secret, ok, _ := CredentialFromRequest(r); ok {
-					tokenID, _ = ParseTokenID(secret)
-				}
-			}
-			if opts.Guard != nil && r.Header.Get("Authorization") != "" {
-				if err := opts.Guard.Check(ctx, addr, tokenID); err != nil {
-					access.WriteError(w, r, connectErrors, err)
-					return
-				}
-			}
 			p, err := authn.Authenticate(ctx, r)
 			switch {
 			case errors.Is(err, access.ErrNoCredentials):
@@ -72,19 +63,7 @@ func NewMiddleware(authn access.Authenticator, log *zap.Logger, opts MiddlewareO
 				if errs.Category(err) == nil {
 					log.Error("authentication failed", zap.Error(err))
 				} else if errors.Is(err, errs.ErrUnauthenticated) {
-					if opts.Audit != nil {
-						e := audit.Event{Action: audit.ActionSignInFailed, Outcome: audit.Failure, ClientAddr: addr, UserAgent: r.UserAgent(),
-							Actor: audit.Actor{TokenID: tokenID, Method: "token"}, Details: map[string]string{"reason": errs.PublicMessage(err)}}
-						if tokenID != "" {
-							e.Resource = "token/" + tokenID
-						}
-						audit.Record(ctx, opts.Audit, log, e)
-					}
-					if opts.Guard != nil {
-						if gerr := opts.Guard.Failed(ctx, addr, tokenID); gerr != nil {
-							log.Warn("counting a failed sign-in", zap.Error(gerr))
-						}
-					}
+					err = failedSignIn(r, log, opts, err)
 				}
 				access.WriteError(w, r, connectErrors, err)
 				return
@@ -105,6 +84,36 @@ func NewMiddleware(authn access.Authenticator, log *zap.Logger, opts MiddlewareO
 			next.ServeHTTP(w, r.WithContext(access.WithPrincipal(ctx, p)))
 		})
 	}
+}
+
+// failedSignIn counts a failed authentication against the Guard's limits
+// and records it in the audit log; it returns the error to answer: the
+// Guard's refusal past a limit (then nothing is recorded, so that a flood
+// of failures cannot flood the log), else err.
+func failedSignIn(r *http.Request, log *zap.Logger, opts MiddlewareOptions, err error) error {
+	ctx := r.Context()
+	addr, tokenID := ClientAddr(r), ""
+	if secret, ok, _ := CredentialFromRequest(r); ok {
+		tokenID, _ = ParseTokenID(secret)
+	}
+	if opts.Guard != nil {
+		gerr := opts.Guard.Failed(ctx, addr, tokenID)
+		if errors.Is(gerr, errs.ErrResourceExhausted) {
+			return gerr
+		}
+		if gerr != nil {
+			log.Warn("counting a failed sign-in", zap.Error(gerr))
+		}
+	}
+	if opts.Audit != nil {
+		e := audit.Event{Action: audit.ActionSignInFailed, Outcome: audit.Failure, ClientAddr: addr, UserAgent: r.UserAgent(),
+			Actor: audit.Actor{TokenID: tokenID, Method: "token"}, Details: map[string]string{"reason": errs.PublicMessage(err)}}
+		if tokenID != "" {
+			e.Resource = "token/" + tokenID
+		}
+		audit.Record(ctx, opts.Audit, log, e)
+	}
+	return err
 }
 
 // ClientAddr is the client's IP address: the one the server's request

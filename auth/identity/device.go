@@ -231,7 +231,7 @@ func (s *Service) deviceToken(w http.ResponseWriter, r *http.Request) {
 	if status != http.StatusOK {
 		e := providerOAuthError(status, b)
 		if e.Code != "authorization_pending" && e.Code != "slow_down" {
-			s.failed(ctx, r, "device", fmt.Errorf("device flow: %s: %w", e.Code, errs.ErrUnauthenticated))
+			_ = s.failed(ctx, r, "device", fmt.Errorf("device flow: %s: %w", e.Code, errs.ErrUnauthenticated))
 		}
 		s.oauthFail(w, r, e)
 		return
@@ -250,7 +250,7 @@ func (s *Service) deviceToken(w http.ResponseWriter, r *http.Request) {
 	if t.IDToken != "" {
 		idt, err := p.VerifierContext(oidc.ClientContext(ctx, s.client), &oidc.Config{ClientID: s.cfg.OIDC.ClientID}).Verify(ctx, t.IDToken)
 		if err != nil {
-			s.failed(ctx, r, "device", fmt.Errorf("ID token: %v: %w", err, errs.ErrUnauthenticated))
+			_ = s.failed(ctx, r, "device", fmt.Errorf("ID token: %v: %w", err, errs.ErrUnauthenticated))
 			s.oauthFail(w, r, oauthError{Code: "access_denied", Description: "the identity provider's ID token does not verify"})
 			return
 		}
@@ -262,7 +262,7 @@ func (s *Service) deviceToken(w http.ResponseWriter, r *http.Request) {
 		tok.TokenType = "Bearer"
 	}
 	if err := s.mergeUserInfo(ctx, p, tok, subject, claims); err != nil {
-		s.failed(ctx, r, "device", err)
+		_ = s.failed(ctx, r, "device", err)
 		s.oauthFail(w, r, oauthError{status: errs.HTTPStatus(err), Code: "access_denied", Description: errs.PublicMessage(err)})
 		return
 	}
@@ -271,7 +271,7 @@ func (s *Service) deviceToken(w http.ResponseWriter, r *http.Request) {
 		if errs.Category(err) == nil {
 			logging.FromContext(ctx, s.log).Error("device sign-in", zap.Error(err))
 		}
-		s.failed(ctx, r, "device", err)
+		_ = s.failed(ctx, r, "device", err)
 		s.oauthFail(w, r, oauthError{status: http.StatusBadRequest, Code: "access_denied", Description: errs.PublicMessage(err)})
 		return
 	}

@@ -202,14 +202,21 @@ func (s *Service) linkedUser(ctx context.Context, issuer, sub, claim, via string
 	return u, nil
 }
 
-// failed records a failed sign-in and counts it against the client address.
-func (s *Service) failed(ctx context.Context, r *http.Request, via string, err error) {
-	e := audit.Event{Action: audit.ActionSignInFailed, Outcome: audit.Failure, Actor: audit.Actor{Method: via},
-		Details: map[string]string{"reason": errs.PublicMessage(err), "via": via}}
-	audit.Record(ctx, s.audit, s.log, e)
+// failed counts a failed sign-in against the client address's limit and
+// records it; it returns the error to answer: the Guard's refusal (429) when
+// the address is past its limit (then nothing is recorded), else err.
+func (s *Service) failed(ctx context.Context, r *http.Request, via string, err error) error {
 	if s.guard != nil {
-		if gerr := s.guard.Failed(ctx, auth.ClientAddr(r), ""); gerr != nil {
+		gerr := s.guard.Failed(ctx, auth.ClientAddr(r), "")
+		if errors.Is(gerr, errs.ErrResourceExhausted) {
+			return gerr
+		}
+		if gerr != nil {
 			s.log.Warn("counting a failed sign-in", zap.Error(gerr))
 		}
 	}
+	e := audit.Event{Action: audit.ActionSignInFailed, Outcome: audit.Failure, Actor: audit.Actor{Method: via},
+		Details: map[string]string{"reason": errs.PublicMessage(err), "via": via}}
+	audit.Record(ctx, s.audit, s.log, e)
+	return err
 }

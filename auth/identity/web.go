@@ -92,7 +92,7 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 	res, err := s.finishLogin(ctx, r)
 	if err != nil {
 		if errors.Is(err, errs.ErrUnauthenticated) || errors.Is(err, errs.ErrPermissionDenied) || errors.Is(err, errs.ErrInvalidArgument) {
-			s.failed(ctx, r, "oidc", err)
+			err = s.failed(ctx, r, "oidc", err)
 		}
 		s.fail(w, r, err)
 		return

@@ -1,7 +1,13 @@
-// Package ratelimit limits failed authentication per client address and
-// per token (and, optionally, every token's request rate), with fixed-window
-// counters shared by every replica through Redis, or kept in memory when
-// Redis is not configured (or, for a moment, not reachable).
+// Package ratelimit throttles failed authentication per client address and
+// per client address and token id (and, optionally, limits every token's
+// request rate), with fixed-window counters shared by every replica through
+// Redis, or kept in memory when Redis is not configured (or, for a moment,
+// not reachable).
+//
+// Failure limits throttle failures only: a request is authenticated first,
+// and only a failed attempt is counted and, past a limit, answered 429
+// instead of 401. A correct secret is served whatever others did with its
+// (public) token id or from its address.
 //
 // A refusal answers 429 with Retry-After and the rate-limit fields of
 // draft-ietf-httpapi-ratelimit-headers-07:
@@ -38,9 +44,17 @@ type Limit struct {
 
 // Config is the rate limits' configuration.
 type Config struct {
-	FailuresPerAddress Limit // PACKYARD_RATELIMIT_AUTH_FAILURES_PER_ADDRESS per PACKYARD_RATELIMIT_AUTH_FAILURE_WINDOW
-	FailuresPerToken   Limit // PACKYARD_RATELIMIT_AUTH_FAILURES_PER_TOKEN per PACKYARD_RATELIMIT_AUTH_FAILURE_WINDOW
-	RequestsPerToken   Limit // PACKYARD_RATELIMIT_REQUESTS_PER_TOKEN per PACKYARD_RATELIMIT_REQUEST_WINDOW
+	// FailuresPerAddress: PACKYARD_RATELIMIT_AUTH_FAILURES_PER_ADDRESS per
+	// PACKYARD_RATELIMIT_AUTH_FAILURE_WINDOW.
+	FailuresPerAddress Limit
+	// FailuresPerAddressToken: failures naming one token id from one
+	// address, PACKYARD_RATELIMIT_AUTH_FAILURES_PER_ADDRESS_AND_TOKEN (formerly
+	// PACKYARD_RATELIMIT_AUTH_FAILURES_PER_TOKEN) per
+	// PACKYARD_RATELIMIT_AUTH_FAILURE_WINDOW.
+	FailuresPerAddressToken Limit
+	// RequestsPerToken: PACKYARD_RATELIMIT_REQUESTS_PER_TOKEN per
+	// PACKYARD_RATELIMIT_REQUEST_WINDOW.
+	RequestsPerToken Limit
 }
 
 // ConfigFromEnv reads the PACKYARD_RATELIMIT_* variables.
@@ -53,10 +67,13 @@ func ConfigFromEnv(l *config.Loader) Config {
 	if rw < time.Second {
 		l.Fail("PACKYARD_RATELIMIT_REQUEST_WINDOW", "must be at least 1s")
 	}
+	// The former name of the address+token limit still works; the new one wins.
+	perAddressToken := l.Int("PACKYARD_RATELIMIT_AUTH_FAILURES_PER_TOKEN", 10, 0, math.MaxInt32)
 	return Config{
 		FailuresPerAddress: Limit{N: l.Int("PACKYARD_RATELIMIT_AUTH_FAILURES_PER_ADDRESS", 30, 0, math.MaxInt32), Window: fw},
-		FailuresPerToken:   Limit{N: l.Int("PACKYARD_RATELIMIT_AUTH_FAILURES_PER_TOKEN", 10, 0, math.MaxInt32), Window: fw},
-		RequestsPerToken:   Limit{N: l.Int("PACKYARD_RATELIMIT_REQUESTS_PER_TOKEN", 0, 0, math.MaxInt32), Window: rw},
+		FailuresPerAddressToken: Limit{N: l.Int("PACKYARD_RATELIMIT_AUTH_FAILURES_PER_ADDRESS_AND_TOKEN", perAddressToken, 0, math.MaxInt32),
+			Window: fw},
+		RequestsPerToken: Limit{N: l.Int("PACKYARD_RATELIMIT_REQUESTS_PER_TOKEN", 0, 0, math.MaxInt32), Window: rw},
 	}
 }
 
@@ -132,48 +149,35 @@ func NewGuard(cfg Config, c Counter, log *zap.Logger) *Guard {
 	return &Guard{cfg: cfg, counter: c, log: log}
 }
 
-func (g *Guard) peek(ctx context.Context, l Limit, key, what string) error {
-	if l.N <= 0 {
-		return nil
-	}
-	n, ttl, err := g.counter.Peek(ctx, key)
-	if err != nil {
-		return err
-	}
-	if n >= int64(l.N) {
-		return &Exceeded{Status: Status{Limit: l, Remaining: 0, Reset: ttl}, What: what}
-	}
-	return nil
+// failureCount is one failure limit and the key it counts under.
+type failureCount struct {
+	limit     Limit
+	key, what string
 }
 
-// Check implements auth.Guard.
-func (g *Guard) Check(ctx context.Context, addr, tokenID string) error {
-	if addr != "" {
-		if err := g.peek(ctx, g.cfg.FailuresPerAddress, "fail:addr:"+addr, "failed sign-ins from "+addr); err != nil {
-			return err
-		}
-	}
-	if tokenID != "" {
-		if err := g.peek(ctx, g.cfg.FailuresPerToken, "fail:token:"+tokenID, "failed sign-ins with token "+tokenID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Failed implements auth.Guard.
+// Failed implements auth.Guard: it counts a failure from addr, and of
+// tokenID from addr, and returns an *Exceeded when a count is past its
+// limit (the first N failures of a window are not refused).
 func (g *Guard) Failed(ctx context.Context, addr, tokenID string) error {
-	if addr != "" && g.cfg.FailuresPerAddress.N > 0 {
-		if _, _, err := g.counter.Hit(ctx, "fail:addr:"+addr, g.cfg.FailuresPerAddress.Window); err != nil {
+	counts := []failureCount{{g.cfg.FailuresPerAddress, "fail:addr:" + addr, "failed sign-ins from " + addr}}
+	if tokenID != "" {
+		counts = append(counts, failureCount{g.cfg.FailuresPerAddressToken, "fail:addr-token:" + addr + "|" + tokenID,
+			"failed sign-ins with token " + tokenID + " from " + addr})
+	}
+	var refusal error
+	for _, c := range counts {
+		if c.limit.N <= 0 || addr == "" {
+			continue
+		}
+		n, ttl, err := g.counter.Hit(ctx, c.key, c.limit.Window)
+		if err != nil {
 			return err
 		}
-	}
-	if tokenID != "" && g.cfg.FailuresPerToken.N > 0 {
-		if _, _, err := g.counter.Hit(ctx, "fail:token:"+tokenID, g.cfg.FailuresPerToken.Window); err != nil {
-			return err
+		if n > int64(c.limit.N) && refusal == nil {
+			refusal = &Exceeded{Status: Status{Limit: c.limit, Remaining: 0, Reset: ttl}, What: c.what}
 		}
 	}
-	return nil
+	return refusal
 }
 
 // Request implements auth.Guard: with a request quota per token, every

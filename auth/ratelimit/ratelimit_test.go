@@ -17,6 +17,7 @@ import (
 	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/auth/ratelimit"
 	"github.com/packyard/packyard/pkg/access"
+	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/testenv"
 )
@@ -110,21 +111,15 @@ func (fakeAuthn) Authenticate(_ context.Context, r *http.Request) (*access.Princ
 	if !ok {
 		return nil, access.ErrNoCredentials
 	}
-	if secret == "good" || secret == "pky_00000000000000aa_"+fmt.Sprintf("%048d", 1) {
+	if secret == "good" || secret == fakeToken(1) {
 		return &access.Principal{UserID: "u", UserName: "u", TokenID: "t"}, nil
 	}
 	return nil, fmt.Errorf("bad token: %w", errs.ErrUnauthenticated)
 }
 
-// After N failures from an address every credentialed request from it gets
-// 429 with Retry-After and the draft-07 fields until the window ends;
-// anonymous requests still pass. Connect clients get ResourceExhausted.
-func TestGuardInMiddleware(t *testing.T) {
-	cfg := ratelimit.Config{FailuresPerAddress: ratelimit.Limit{N: 3, Window: time.Minute},
-		FailuresPerToken: ratelimit.Limit{N: 2, Window: time.Minute}}
-	g := ratelimit.NewGuard(cfg, ratelimit.NewMemory(), nil)
+func middlewareRequests(g *ratelimit.Guard) func(addr, secret string, connectProto bool) *httptest.ResponseRecorder {
 	h := auth.NewMiddleware(fakeAuthn{}, zap.NewNop(), auth.MiddlewareOptions{Guard: g})(http.HandlerFunc(principalHandler))
-	do := func(addr, secret string, connectProto bool) *httptest.ResponseRecorder {
+	return func(addr, secret string, connectProto bool) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		if connectProto {
 			r = httptest.NewRequest(http.MethodPost, "/svc/Method", nil)
@@ -139,11 +134,25 @@ func TestGuardInMiddleware(t *testing.T) {
 		h.ServeHTTP(w, r)
 		return w
 	}
+}
+
+// fakeToken is a token text with the fake authenticator's id; secret 1 is
+// the correct one.
+func fakeToken(secret int) string { return "pky_00000000000000aa_" + fmt.Sprintf("%048d", secret) }
+
+// After N failures from an address, further failures from it get 429 with
+// Retry-After and the draft-07 fields until the window ends, while correct
+// credentials from it are still served and anonymous requests pass.
+// Connect clients get ResourceExhausted.
+func TestGuardInMiddleware(t *testing.T) {
+	cfg := ratelimit.Config{FailuresPerAddress: ratelimit.Limit{N: 3, Window: time.Minute},
+		FailuresPerAddressToken: ratelimit.Limit{N: 2, Window: time.Minute}}
+	do := middlewareRequests(ratelimit.NewGuard(cfg, ratelimit.NewMemory(), nil))
 	for range 3 {
 		require.Equal(t, http.StatusUnauthorized, do("192.0.2.1", "bad", false).Code)
 	}
-	w := do("192.0.2.1", "good", false)
-	require.Equal(t, http.StatusTooManyRequests, w.Code, "even good credentials wait")
+	w := do("192.0.2.1", "bad", false)
+	require.Equal(t, http.StatusTooManyRequests, w.Code, "further failures wait")
 	retry, err := strconv.Atoi(w.Header().Get("Retry-After"))
 	require.NoError(t, err)
 	require.InDelta(t, 60, retry, 2)
@@ -152,21 +161,68 @@ func TestGuardInMiddleware(t *testing.T) {
 	require.Equal(t, w.Header().Get("Retry-After"), w.Header().Get("RateLimit-Reset"))
 	require.Equal(t, "3;w=60", w.Header().Get("RateLimit-Policy"))
 	require.Contains(t, w.Body.String(), "too many failed sign-ins from 192.0.2.1")
+	require.Equal(t, http.StatusOK, do("192.0.2.1", "good", false).Code, "correct credentials are served")
 	require.Equal(t, http.StatusOK, do("192.0.2.1", "", false).Code, "anonymous requests are not limited")
 	require.Equal(t, http.StatusOK, do("192.0.2.2", "good", false).Code, "other addresses are not limited")
+	require.Equal(t, http.StatusUnauthorized, do("192.0.2.2", "bad", false).Code, "other addresses are not limited")
 
-	w = do("192.0.2.1", "good", true)
+	w = do("192.0.2.1", "bad", true)
 	require.Equal(t, http.StatusTooManyRequests, w.Code)
 	require.Contains(t, w.Body.String(), `"code":"resource_exhausted"`)
 	require.NotEmpty(t, w.Header().Get("Retry-After"))
+	require.Equal(t, http.StatusOK, do("192.0.2.1", "good", true).Code)
 
-	// Per token: failures with one token id from many addresses.
-	tok := "pky_00000000000000aa_" + fmt.Sprintf("%048d", 2)
+	// Per address and token id: failures with one token id from one address.
+	tok := fakeToken(2)
 	require.Equal(t, http.StatusUnauthorized, do("198.51.100.1", tok, false).Code)
-	require.Equal(t, http.StatusUnauthorized, do("198.51.100.2", tok, false).Code)
-	w = do("198.51.100.3", tok, false)
+	require.Equal(t, http.StatusUnauthorized, do("198.51.100.1", tok, false).Code)
+	w = do("198.51.100.1", tok, false)
 	require.Equal(t, http.StatusTooManyRequests, w.Code)
 	require.Equal(t, "2", w.Header().Get("RateLimit-Limit"))
+	require.Contains(t, w.Body.String(), "too many failed sign-ins with token 00000000000000aa from 198.51.100.1")
+	// The same id from other addresses is not limited: the id is public.
+	require.Equal(t, http.StatusUnauthorized, do("198.51.100.2", tok, false).Code)
+	require.Equal(t, http.StatusUnauthorized, do("198.51.100.3", tok, false).Code)
+	require.Equal(t, http.StatusOK, do("198.51.100.1", fakeToken(1), false).Code, "the token's owner is served")
+}
+
+// Ten bad secrets with a token's id from one address (the default limits)
+// never lock the token's owner out: the correct token answers 200 from that
+// address and from another, while the attacker's further failures get 429.
+func TestFailuresNeverLockOutTheOwner(t *testing.T) {
+	cfg := ratelimit.ConfigFromEnv(config.NewLoader(config.Map(nil)))
+	require.Equal(t, 10, cfg.FailuresPerAddressToken.N)
+	for name, newCounter := range counters(t) {
+		t.Run(name, func(t *testing.T) {
+			do := middlewareRequests(ratelimit.NewGuard(cfg, newCounter(), nil))
+			attacker, owner := "203.0.113.7", "198.51.100.20"
+			for i := range 10 {
+				require.Equal(t, http.StatusUnauthorized, do(attacker, fakeToken(100+i), false).Code, i)
+			}
+			require.Equal(t, http.StatusOK, do(attacker, fakeToken(1), false).Code, "from the attacker's address")
+			require.Equal(t, http.StatusOK, do(owner, fakeToken(1), false).Code, "from another address")
+			require.Equal(t, http.StatusOK, do(owner, fakeToken(1), true).Code, "over Connect")
+			w := do(attacker, fakeToken(200), false)
+			require.Equal(t, http.StatusTooManyRequests, w.Code, "the attacker's eleventh failure")
+			require.Equal(t, "10", w.Header().Get("RateLimit-Limit"))
+			require.NotEmpty(t, w.Header().Get("Retry-After"))
+			require.Equal(t, http.StatusUnauthorized, do(owner, fakeToken(3), false).Code, "the owner's own typo is not throttled")
+			require.Equal(t, http.StatusOK, do(attacker, fakeToken(1), false).Code, "and still the owner is served")
+		})
+	}
+}
+
+// The address+token limit reads its former name too; the new name wins.
+func TestFailureLimitNames(t *testing.T) {
+	load := func(env map[string]string) ratelimit.Config {
+		l := config.NewLoader(config.Map(env))
+		c := ratelimit.ConfigFromEnv(l)
+		require.NoError(t, l.Err())
+		return c
+	}
+	require.Equal(t, 4, load(map[string]string{"PACKYARD_RATELIMIT_AUTH_FAILURES_PER_TOKEN": "4"}).FailuresPerAddressToken.N)
+	require.Equal(t, 5, load(map[string]string{"PACKYARD_RATELIMIT_AUTH_FAILURES_PER_TOKEN": "4",
+		"PACKYARD_RATELIMIT_AUTH_FAILURES_PER_ADDRESS_AND_TOKEN": "5"}).FailuresPerAddressToken.N)
 }
 
 // A request quota per token counts every authenticated request.
