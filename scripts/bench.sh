@@ -61,3 +61,19 @@ DIST=$(curl -fsS --user "token:$TOKEN" "$BASE/composer/bench/p2/bench/pkg.json" 
 "$STATE/load" -name "composer p2 (cached)" -url "$BASE/composer/bench/p2/bench/pkg.json" -token "$TOKEN"
 "$STATE/load" -name "composer p2 304" -url "$BASE/composer/bench/p2/bench/pkg.json" -token "$TOKEN" -if-modified-since now -expect 304
 "$STATE/load" -name "composer dist (1 MiB zip)" -url "$DIST" -token "$TOKEN" -c 4
+
+# /metrics stays bounded: 10,000 requests to random paths (2,000 of each shape) add no series.
+echo
+echo "== /metrics exposition after 10,000 requests to random paths"
+metrics_size() {
+  curl -fsS "$BASE/metrics" >"$STATE/metrics.txt"
+  printf '%s bytes, %s series' "$(wc -c <"$STATE/metrics.txt")" "$(grep -vc '^#' "$STATE/metrics.txt")"
+}
+BEFORE=$(metrics_size)
+"$STATE/load" -header
+for P in "/{rand}/{rand}" "/composer/{rand}/packages.json" "/composer/bench/p2/{rand}/{rand}.json" \
+         "/buf.registry.module.v1.ModuleService/{rand}" "/{rand}.v1.Service/Method"; do
+  "$STATE/load" -name "random $P" -url "$BASE$P" -token "$TOKEN" -n 2000 -d 60s -expect 0
+done
+echo "/metrics before: $BEFORE"
+echo "/metrics after:  $(metrics_size)"

@@ -1,11 +1,15 @@
 // Command load is packyard's small HTTP load generator for the benchmark
 // harness (scripts/bench.sh): it sends GET requests to one URL from several
-// workers for a bounded time and prints throughput and latency percentiles
-// as one table row. It only targets loopback addresses.
+// workers for a bounded time (or a number of requests) and prints
+// throughput and latency percentiles as one table row. Every "{rand}" in the
+// URL becomes fresh random hex on each request. It only targets loopback
+// addresses.
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +32,8 @@ func main() {
 		ims      = flag.String("if-modified-since", "", "send If-Modified-Since (use \"now\" for the current time)")
 		workers  = flag.Int("c", 16, "concurrent workers")
 		duration = flag.Duration("d", 5*time.Second, "how long to run (at most 60s)")
-		expect   = flag.Int("expect", 200, "expected status code")
+		expect   = flag.Int("expect", 200, "expected status code (0: any)")
+		total    = flag.Int64("n", 0, "stop after this many requests (0: run for -d)")
 		header   = flag.Bool("header", false, "print the table header and exit")
 	)
 	flag.Parse()
@@ -35,7 +41,7 @@ func main() {
 		fmt.Printf("%-34s %9s %10s %9s %9s %9s %9s %7s\n", "benchmark", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "MB/s", "errors")
 		return
 	}
-	u, err := url.Parse(*target)
+	u, err := url.Parse(strings.ReplaceAll(*target, "{rand}", "r"))
 	if err != nil || u.Host == "" {
 		fail("-url: %q is not an absolute URL", *target)
 	}
@@ -55,6 +61,7 @@ func main() {
 		latencies []time.Duration
 		bytes     atomic.Int64
 		errors    atomic.Int64
+		sent      atomic.Int64
 		wg        sync.WaitGroup
 	)
 	start := time.Now()
@@ -63,8 +70,8 @@ func main() {
 		go func() {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 4096)
-			for ctx.Err() == nil {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, *target, nil)
+			for ctx.Err() == nil && (*total == 0 || sent.Add(1) <= *total) {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, randomized(*target), nil)
 				if *token != "" {
 					req.SetBasicAuth("token", *token)
 				}
@@ -85,7 +92,7 @@ func main() {
 				}
 				n, _ := io.Copy(io.Discard, res.Body)
 				res.Body.Close()
-				if res.StatusCode != *expect {
+				if *expect != 0 && res.StatusCode != *expect {
 					errors.Add(1)
 					continue
 				}
@@ -112,6 +119,16 @@ func main() {
 	}
 	fmt.Printf("%-34s %9d %10.0f %9.2f %9.2f %9.2f %9.1f %7d\n", label, len(latencies), float64(len(latencies))/elapsed,
 		pct(0.5), pct(0.99), pct(1), float64(bytes.Load())/elapsed/1e6, errors.Load())
+}
+
+// randomized replaces every "{rand}" in target with 16 random hex digits.
+func randomized(target string) string {
+	for strings.Contains(target, "{rand}") {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		target = strings.Replace(target, "{rand}", hex.EncodeToString(b[:]), 1)
+	}
+	return target
 }
 
 func fail(format string, args ...any) {

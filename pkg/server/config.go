@@ -1,8 +1,9 @@
 // Package server owns packyard's one listener: an outer http.ServeMux with
 // the kernel's middleware (panic recovery, request id, access log, metrics,
 // authentication, body limit), Echo for HTTP routes, Connect handlers beside
-// it, /healthz, /readyz and /metrics; plain HTTP with h2c or native TLS;
-// graceful shutdown through fx.
+// it, /healthz, /readyz and /metrics (optionally on a separate listener or
+// behind a Bearer token); plain HTTP with h2c or native TLS; graceful
+// shutdown through fx.
 package server
 
 import (
@@ -21,6 +22,8 @@ type Config struct {
 	MaxBodySize       int64         // PACKYARD_HTTP_MAX_BODY_SIZE
 	ReadHeaderTimeout time.Duration // PACKYARD_HTTP_READ_HEADER_TIMEOUT
 	IdleTimeout       time.Duration // PACKYARD_HTTP_IDLE_TIMEOUT
+	MetricsAddr       string        // PACKYARD_METRICS_ADDR: a separate listener for /metrics
+	MetricsToken      string        // PACKYARD_METRICS_TOKEN: Bearer token /metrics requires
 	ShutdownTimeout   time.Duration // PACKYARD_SHUTDOWN_TIMEOUT
 	TrustProxyHeaders bool          // PACKYARD_TRUST_PROXY_HEADERS
 }
@@ -34,6 +37,8 @@ func ConfigFromEnv(l *config.Loader) Config {
 		MaxBodySize:       l.Size("PACKYARD_HTTP_MAX_BODY_SIZE", 512<<20),
 		ReadHeaderTimeout: l.Duration("PACKYARD_HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
 		IdleTimeout:       l.Duration("PACKYARD_HTTP_IDLE_TIMEOUT", 2*time.Minute),
+		MetricsAddr:       l.String("PACKYARD_METRICS_ADDR", ""),
+		MetricsToken:      l.Secret("PACKYARD_METRICS_TOKEN"),
 		ShutdownTimeout:   l.Duration("PACKYARD_SHUTDOWN_TIMEOUT", 30*time.Second),
 		TrustProxyHeaders: l.Bool("PACKYARD_TRUST_PROXY_HEADERS", false),
 	}
@@ -42,6 +47,9 @@ func ConfigFromEnv(l *config.Loader) Config {
 			l.Fail("PACKYARD_BASE_URL", "must be scheme://host[:port][/path] without user, query or fragment")
 		}
 		c.BaseURL = strings.TrimRight(u.String(), "/")
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
+		l.Fail("PACKYARD_METRICS_ADDR", "must differ from PACKYARD_HTTP_ADDR (leave it empty to serve /metrics on the main listener)")
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		l.Fail("PACKYARD_TLS_CERT_FILE", "set both PACKYARD_TLS_CERT_FILE and PACKYARD_TLS_KEY_FILE to serve TLS, or neither")

@@ -97,6 +97,7 @@ func accessLog(log *zap.Logger, m *metrics, trustProxyHeaders bool) func(http.Ha
 			w.Header().Set(RequestIDHeader, id)
 			rl := log.With(zap.String("request_id", id))
 			rec := &recorder{ResponseWriter: w}
+			ctx, route := withRouteSlot(r.Context())
 			defer func() {
 				if p := recover(); p != nil {
 					if p == http.ErrAbortHandler {
@@ -112,7 +113,7 @@ func accessLog(log *zap.Logger, m *metrics, trustProxyHeaders bool) func(http.Ha
 				if status == 0 {
 					status = http.StatusOK
 				}
-				m.observe(r, status, d)
+				m.observe(route.name, r, status, d)
 				rl.Info("request",
 					zap.String("method", r.Method),
 					zap.String("path", r.URL.Path),
@@ -125,7 +126,7 @@ func accessLog(log *zap.Logger, m *metrics, trustProxyHeaders bool) func(http.Ha
 					zap.String("proto", r.Proto),
 				)
 			}()
-			ctx := audit.WithRequest(logging.With(r.Context(), rl), audit.Request{ID: id,
+			ctx = audit.WithRequest(logging.With(ctx, rl), audit.Request{ID: id,
 				ClientAddr: ClientAddr(r, trustProxyHeaders), UserAgent: r.UserAgent()})
 			next.ServeHTTP(rec, r.WithContext(ctx))
 		})

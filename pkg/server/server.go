@@ -60,6 +60,8 @@ type Server struct {
 	authz    access.Authorizer
 	http     *http.Server
 	ln       net.Listener
+	metrics  *http.Server // the separate metrics listener (PACKYARD_METRICS_ADDR), or nil
+	metricLn net.Listener
 	prefixes map[string]string // registered prefix -> ecosystem
 	current  string            // ecosystem registering now
 }
@@ -76,18 +78,18 @@ func New(p Params) (*Server, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.echoError
 	e.IPExtractor = echo.ExtractIPDirect()
+	e.Use(echoRoute)
 	s.echo = e
 
-	s.mux.HandleFunc("GET /healthz", healthz)
-	s.mux.HandleFunc("GET /readyz", readyz(p.Checks, 5*time.Second, func(name string, err error) {
+	s.handle("GET /healthz", http.HandlerFunc(healthz))
+	s.handle("GET /readyz", readyz(p.Checks, 5*time.Second, func(name string, err error) {
 		s.log.Warn("readiness check failed", zap.String("dependency", name), zap.Error(err))
 	}))
-	s.mux.Handle("GET /metrics", m.handler)
-	s.mux.HandleFunc("GET /api/v1/whoami", whoami)
+	s.handle("GET /api/v1/whoami", http.HandlerFunc(whoami))
 	for _, rt := range p.Routes {
-		s.mux.Handle(rt.Pattern, rt.Handler)
+		s.handle(rt.Pattern, rt.Handler)
 	}
-	s.mux.Handle("/", e)
+	s.mux.Handle("/", e) // Echo names its own routes
 
 	ecos := append([]ecosystem.Ecosystem(nil), p.Ecosystems...)
 	sort.Slice(ecos, func(i, j int) bool { return ecos[i].Name() < ecos[j].Name() })
@@ -107,6 +109,12 @@ func New(p Params) (*Server, error) {
 	var h http.Handler = s.mux
 	h = bodyLimit(p.Config.MaxBodySize)(h)
 	h = p.Authn(h)
+	exposition := protectMetrics(m.handler, p.Config.MetricsToken)
+	if p.Config.MetricsAddr == "" {
+		h = serveMetricsBefore(exposition, h)
+	} else {
+		s.metrics = s.newHTTPServer(p.Config.MetricsAddr, metricsOnly(exposition), nil)
+	}
 	h = accessLog(p.Logger.Named("access"), m, p.Config.TrustProxyHeaders)(h)
 	s.handler = h
 
@@ -114,16 +122,21 @@ func New(p Params) (*Server, error) {
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
 	protocols.SetUnencryptedHTTP2(true) // h2c for gRPC clients
-	s.http = &http.Server{
-		Addr:              p.Config.Addr,
+	s.http = s.newHTTPServer(p.Config.Addr, h, &protocols)
+	return s, nil
+}
+
+// newHTTPServer is a listener's server with the configured timeouts.
+func (s *Server) newHTTPServer(addr string, h http.Handler, protocols *http.Protocols) *http.Server {
+	return &http.Server{
+		Addr:              addr,
 		Handler:           h,
-		ReadHeaderTimeout: p.Config.ReadHeaderTimeout,
-		IdleTimeout:       p.Config.IdleTimeout,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		Protocols:         &protocols,
+		Protocols:         protocols,
 		ErrorLog:          zap.NewStdLog(s.log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
 	}
-	return s, nil
 }
 
 // Handler is the whole request pipeline (for tests and benchmarks).
@@ -137,7 +150,16 @@ func (s *Server) Addr() net.Addr {
 	return s.ln.Addr()
 }
 
-// Start opens the listener (a busy port fails start-up) and serves in the background.
+// MetricsAddr is the address of the separate metrics listener (after
+// Start; nil without PACKYARD_METRICS_ADDR).
+func (s *Server) MetricsAddr() net.Addr {
+	if s.metricLn == nil {
+		return nil
+	}
+	return s.metricLn.Addr()
+}
+
+// Start opens the listeners (a busy port fails start-up) and serves in the background.
 func (s *Server) Start(ctx context.Context, onFatal func(error)) error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -154,20 +176,37 @@ func (s *Server) Start(ctx context.Context, onFatal func(error)) error {
 			NextProtos: []string{"h2", "http/1.1"}}
 		ln = tls.NewListener(ln, s.http.TLSConfig)
 	}
+	if s.metrics != nil {
+		mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (PACKYARD_METRICS_ADDR): %w", s.cfg.MetricsAddr, err)
+		}
+		s.metricLn = mln
+		s.log.Info("metrics listening", zap.String("addr", mln.Addr().String()))
+		go s.serve(s.metrics, mln, onFatal)
+	}
 	s.ln = ln
 	s.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", tlsOn))
-	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("server stopped", zap.Error(err))
-			onFatal(err)
-		}
-	}()
+	go s.serve(s.http, ln, onFatal)
 	return nil
+}
+
+func (s *Server) serve(srv *http.Server, ln net.Listener, onFatal func(error)) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("server stopped", zap.Error(err))
+		onFatal(err)
+	}
 }
 
 // Stop drains connections until ctx ends.
 func (s *Server) Stop(ctx context.Context) error {
 	s.log.Info("shutting down")
+	if s.metrics != nil {
+		if err := s.metrics.Shutdown(ctx); err != nil {
+			_ = s.metrics.Close()
+		}
+	}
 	if err := s.http.Shutdown(ctx); err != nil {
 		return s.http.Close()
 	}
@@ -203,8 +242,12 @@ func (s *Server) Group(prefix string, m ...echo.MiddlewareFunc) *echo.Group {
 // Handle implements ecosystem.Router.
 func (s *Server) Handle(pattern string, h http.Handler) {
 	s.claim(pattern)
-	s.mux.Handle(pattern, h)
+	s.handle(pattern, h)
 }
+
+// handle registers a handler on the outer mux that names its pattern as
+// the metrics route.
+func (s *Server) handle(pattern string, h http.Handler) { s.mux.Handle(pattern, muxRoute(pattern, h)) }
 
 // ConnectOptions implements ecosystem.Router.
 func (s *Server) ConnectOptions() []connect.HandlerOption {
@@ -212,14 +255,14 @@ func (s *Server) ConnectOptions() []connect.HandlerOption {
 }
 
 // ConnectOptions are the kernel's handler options for Connect services on a
-// listener that accepts bodies of up to maxBody bytes: errs categories
-// mapped to Connect codes (internal errors logged once, never shown to the
+// listener that accepts bodies of up to maxBody bytes: the procedure named
+// as the metrics route, errs categories mapped to Connect codes (internal errors logged once, never shown to the
 // client), the read limit and compression. Ecosystems get them through
 // ecosystem.Router; tests that serve Connect handlers without a Server use
 // them directly.
 func ConnectOptions(log *zap.Logger, maxBody int64) []connect.HandlerOption {
 	return []connect.HandlerOption{
-		connect.WithInterceptors(errorInterceptor{log: log}),
+		connect.WithInterceptors(routeInterceptor{}, errorInterceptor{log: log}),
 		connect.WithReadMaxBytes(int(min(maxBody, 1<<30))),
 		connect.WithCompressMinBytes(1024),
 	}

@@ -21,17 +21,6 @@ func TestBaseURL(t *testing.T) {
 	require.Equal(t, "https://reg.internal:8080", BaseURL{}.For(r))
 }
 
-func TestArea(t *testing.T) {
-	for path, want := range map[string]string{
-		"/":                            "root",
-		"/composer/acme/packages.json": "composer",
-		"/buf.registry.module.v1.ModuleService/GetModules": "buf.registry.module.v1.ModuleService",
-		"/healthz": "healthz",
-	} {
-		require.Equal(t, want, area(httptest.NewRequest("GET", path, nil)), path)
-	}
-}
-
 func TestConfig(t *testing.T) {
 	l := config.NewLoader(config.Map(map[string]string{"PACKYARD_BASE_URL": "https://reg.example/sub/"}))
 	c := ConfigFromEnv(l)
