@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -83,4 +86,47 @@ func TestMetricsBoundedAndProtected(t *testing.T) {
 	}
 	_, after := scrape(t, metricsURL, "scrape-me")
 	require.Equal(t, before, after, "random paths add no series")
+}
+
+// A slowloris client (headers a line at a time) is disconnected after the
+// read-header timeout, and a body that stops arriving after the read
+// timeout, by the real binary.
+func TestSlowClientsAreDisconnected(t *testing.T) {
+	in := harness.Start(t, harness.Options{Env: map[string]string{
+		"PACKYARD_HTTP_READ_HEADER_TIMEOUT": "1s", "PACKYARD_HTTP_READ_TIMEOUT": "1s",
+	}})
+	disconnectedAfter := func(first string, trickle bool) time.Duration {
+		conn, err := net.Dial("tcp", in.Host)
+		require.NoError(t, err)
+		defer conn.Close()
+		_, err = io.WriteString(conn, first)
+		require.NoError(t, err)
+		done := make(chan struct{})
+		defer close(done)
+		if trickle {
+			go func() {
+				for i := 0; ; i++ {
+					select {
+					case <-done:
+						return
+					case <-time.After(200 * time.Millisecond):
+					}
+					if _, err := fmt.Fprintf(conn, "X-Slow-%d: y\r\n", i); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		start := time.Now()
+		require.NoError(t, conn.SetReadDeadline(start.Add(10*time.Second)))
+		_, err = io.Copy(io.Discard, conn)
+		var ne net.Error
+		require.False(t, errors.As(err, &ne) && ne.Timeout(), "still connected after 10s")
+		return time.Since(start)
+	}
+	took := disconnectedAfter("GET /healthz HTTP/1.1\r\nHost: x\r\n", true)
+	require.Greater(t, took, 800*time.Millisecond)
+	require.Less(t, took, 5*time.Second)
+	took = disconnectedAfter("POST /composer/acme/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nPK", false)
+	require.Less(t, took, 5*time.Second)
 }

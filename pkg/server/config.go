@@ -2,8 +2,8 @@
 // the kernel's middleware (panic recovery, request id, access log, metrics,
 // authentication, body limit), Echo for HTTP routes, Connect handlers beside
 // it, /healthz, /readyz and /metrics (optionally on a separate listener or
-// behind a Bearer token); plain HTTP with h2c or native TLS; graceful
-// shutdown through fx.
+// behind a Bearer token); plain HTTP with h2c or native TLS; header, body,
+// response and idle timeouts; graceful shutdown through fx.
 package server
 
 import (
@@ -21,6 +21,8 @@ type Config struct {
 	TLSKeyFile        string        // PACKYARD_TLS_KEY_FILE
 	MaxBodySize       int64         // PACKYARD_HTTP_MAX_BODY_SIZE
 	ReadHeaderTimeout time.Duration // PACKYARD_HTTP_READ_HEADER_TIMEOUT
+	ReadTimeout       time.Duration // PACKYARD_HTTP_READ_TIMEOUT: longest wait for the next bytes of a body
+	WriteTimeout      time.Duration // PACKYARD_HTTP_WRITE_TIMEOUT: longest wait for the client to take response bytes
 	IdleTimeout       time.Duration // PACKYARD_HTTP_IDLE_TIMEOUT
 	MetricsAddr       string        // PACKYARD_METRICS_ADDR: a separate listener for /metrics
 	MetricsToken      string        // PACKYARD_METRICS_TOKEN: Bearer token /metrics requires
@@ -36,6 +38,8 @@ func ConfigFromEnv(l *config.Loader) Config {
 		TLSKeyFile:        l.String("PACKYARD_TLS_KEY_FILE", ""),
 		MaxBodySize:       l.Size("PACKYARD_HTTP_MAX_BODY_SIZE", 512<<20),
 		ReadHeaderTimeout: l.Duration("PACKYARD_HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
+		ReadTimeout:       l.Duration("PACKYARD_HTTP_READ_TIMEOUT", time.Minute),
+		WriteTimeout:      l.Duration("PACKYARD_HTTP_WRITE_TIMEOUT", time.Minute),
 		IdleTimeout:       l.Duration("PACKYARD_HTTP_IDLE_TIMEOUT", 2*time.Minute),
 		MetricsAddr:       l.String("PACKYARD_METRICS_ADDR", ""),
 		MetricsToken:      l.Secret("PACKYARD_METRICS_TOKEN"),

@@ -20,12 +20,14 @@ const RequestIDHeader = "X-Request-Id"
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
-// recorder captures what the access log needs.
+// recorder captures what the access log needs, and gives every write the
+// write timeout (see progress).
 type recorder struct {
 	http.ResponseWriter
 	status    int
 	bytes     int64
 	principal string
+	write     progress
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -39,7 +41,9 @@ func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
+	r.write.arm()
 	n, err := r.ResponseWriter.Write(b)
+	r.write.disarm()
 	r.bytes += int64(n)
 	return n, err
 }
@@ -55,7 +59,9 @@ func (r *recorder) Flush() {
 		if r.status == 0 {
 			r.status = http.StatusOK
 		}
+		r.write.arm()
 		f.Flush()
+		r.write.disarm()
 	}
 }
 
@@ -85,8 +91,9 @@ func ClientAddr(r *http.Request, trustProxyHeaders bool) string {
 
 // accessLog assigns a request id, puts a request-scoped logger and the
 // request's audit metadata (id, client address, user agent) in the
-// context, recovers panics and writes one access-log line per request.
-func accessLog(log *zap.Logger, m *metrics, trustProxyHeaders bool) func(http.Handler) http.Handler {
+// context, sets the body's read and the response's write timeouts, recovers
+// panics and writes one access-log line per request.
+func accessLog(log *zap.Logger, m *metrics, cfg Config) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -96,7 +103,8 @@ func accessLog(log *zap.Logger, m *metrics, trustProxyHeaders bool) func(http.Ha
 			}
 			w.Header().Set(RequestIDHeader, id)
 			rl := log.With(zap.String("request_id", id))
-			rec := &recorder{ResponseWriter: w}
+			rc := http.NewResponseController(w)
+			rec := &recorder{ResponseWriter: w, write: progress{set: rc.SetWriteDeadline, d: cfg.WriteTimeout}}
 			ctx, route := withRouteSlot(r.Context())
 			defer func() {
 				if p := recover(); p != nil {
@@ -127,8 +135,23 @@ func accessLog(log *zap.Logger, m *metrics, trustProxyHeaders bool) func(http.Ha
 				)
 			}()
 			ctx = audit.WithRequest(logging.With(ctx, rl), audit.Request{ID: id,
-				ClientAddr: ClientAddr(r, trustProxyHeaders), UserAgent: r.UserAgent()})
-			next.ServeHTTP(rec, r.WithContext(ctx))
+				ClientAddr: ClientAddr(r, cfg.TrustProxyHeaders), UserAgent: r.UserAgent()})
+			req := r.WithContext(ctx)
+			// HTTP/1 only: the server's final flush of the answer gets the
+			// write timeout too, and its discard of an unread body the read
+			// timeout (HTTP/2 has neither, and closes the stream's timers).
+			http1 := r.ProtoMajor == 1
+			if http1 {
+				defer rec.write.arm()
+			}
+			if cfg.ReadTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
+				body := newDeadlineBody(r.Body, progress{set: rc.SetReadDeadline, d: cfg.ReadTimeout})
+				if http1 {
+					defer body.handlerDone()
+				}
+				req.Body = body
+			}
+			next.ServeHTTP(rec, req)
 		})
 	}
 }

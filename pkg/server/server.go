@@ -114,8 +114,10 @@ func New(p Params) (*Server, error) {
 		h = serveMetricsBefore(exposition, h)
 	} else {
 		s.metrics = s.newHTTPServer(p.Config.MetricsAddr, metricsOnly(exposition), nil)
+		// The exposition has no body and is small: plain whole-request timeouts.
+		s.metrics.ReadTimeout, s.metrics.WriteTimeout = p.Config.ReadHeaderTimeout, p.Config.WriteTimeout
 	}
-	h = accessLog(p.Logger.Named("access"), m, p.Config.TrustProxyHeaders)(h)
+	h = accessLog(p.Logger.Named("access"), m, p.Config)(h)
 	s.handler = h
 
 	var protocols http.Protocols
@@ -126,7 +128,10 @@ func New(p Params) (*Server, error) {
 	return s, nil
 }
 
-// newHTTPServer is a listener's server with the configured timeouts.
+// newHTTPServer is a listener's server with the configured header and idle
+// timeouts; bodies and responses get progress deadlines from the access-log
+// middleware (see progress), never one whole-request deadline that would cut
+// a large upload or dist that keeps moving.
 func (s *Server) newHTTPServer(addr string, h http.Handler, protocols *http.Protocols) *http.Server {
 	return &http.Server{
 		Addr:              addr,
@@ -289,10 +294,13 @@ func (s *Server) echoError(err error, c echo.Context) {
 	}
 	var he *echo.HTTPError
 	var mbe *http.MaxBytesError
+	var bte *BodyTimeoutError
 	status, msg := 0, ""
 	switch {
 	case errors.As(err, &mbe):
 		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)
+	case errors.As(err, &bte):
+		status, msg = http.StatusRequestTimeout, bte.Error()
 	case errs.Category(err) != nil:
 		status, msg = errs.HTTPStatus(err), err.Error()
 	case errors.As(err, &he):
