@@ -56,10 +56,9 @@ func TestServiceWritesAreAudited(t *testing.T) {
 		}, audit.ActionTokenCreate, "acme", ""},
 		{"revoke token", func() error { return s.RevokeToken(ctx, tokID) }, audit.ActionTokenRevoke, "acme", ""},
 		{"first sign-in", func() error {
-			var created bool
 			var err error
-			user, created, err = s.EnsureUser(ctx, "carol", "oidc")
-			require.True(t, created)
+			user, err = s.CreateSignInUser(ctx, "carol", "oidc")
+			require.Equal(t, "carol", user.Name)
 			return err
 		}, audit.ActionUserCreate, "", "user/carol"},
 		{"sign-in token", func() error {

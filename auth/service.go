@@ -2,8 +2,11 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -68,39 +71,84 @@ func (s *Service) DeleteOrg(ctx context.Context, name string) error {
 
 // CreateUser creates a user (a site administrator with admin).
 func (s *Service) CreateUser(ctx context.Context, name string, admin bool) (metadata.User, error) {
-	u, err := s.Store.CreateUser(ctx, metadata.User{Name: name, Admin: admin})
+	return s.AddUser(ctx, metadata.User{Name: name, Admin: admin})
+}
+
+// AddUser creates a user with the given name, administrator flag and
+// e-mail address (optional: with PACKYARD_OIDC_LINK_BY_EMAIL, a sign-in
+// whose provider verified that address is linked to this user).
+func (s *Service) AddUser(ctx context.Context, u metadata.User) (metadata.User, error) {
+	u, err := s.Store.CreateUser(ctx, metadata.User{Name: u.Name, Admin: u.Admin, Email: u.Email})
 	if err != nil {
 		return u, err
 	}
-	s.record(ctx, audit.Event{Action: audit.ActionUserCreate, Resource: "user/" + u.Name,
-		Details: map[string]string{"admin": fmt.Sprint(admin)}})
+	details := map[string]string{"admin": fmt.Sprint(u.Admin)}
+	if u.Email != "" {
+		details["email"] = u.Email
+	}
+	s.record(ctx, audit.Event{Action: audit.ActionUserCreate, Resource: "user/" + u.Name, Details: details})
 	return u, nil
 }
 
-// EnsureUser returns the user named name, creating it (not an
-// administrator) on first sign-in; created tells which.
-func (s *Service) EnsureUser(ctx context.Context, name, via string) (u metadata.User, created bool, err error) {
-	u, err = s.Store.GetUser(ctx, name)
-	if err == nil {
-		if u.Bot {
-			return metadata.User{}, false, errs.PreconditionFailedf("user %q is a bot user and cannot sign in", name)
-		}
-		return u, false, nil
+// SetUserEmail sets (or, with "", clears) a user's e-mail address.
+func (s *Service) SetUserEmail(ctx context.Context, name, email string) error {
+	if err := s.Store.SetUserEmail(ctx, name, email); err != nil {
+		return err
 	}
-	if !errors.Is(err, errs.ErrNotFound) {
-		return metadata.User{}, false, err
-	}
-	u, err = s.Store.CreateUser(ctx, metadata.User{Name: name})
-	if errors.Is(err, errs.ErrAlreadyExists) { // signed in concurrently
-		u, err = s.Store.GetUser(ctx, name)
-		return u, false, err
-	}
+	u, err := s.Store.GetUser(ctx, name)
 	if err != nil {
-		return metadata.User{}, false, err
+		return err
 	}
-	s.record(ctx, audit.Event{Action: audit.ActionUserCreate, Resource: "user/" + u.Name,
-		Details: map[string]string{"admin": "false", "via": via}})
-	return u, true, nil
+	s.record(ctx, audit.Event{Action: audit.ActionUserUpdate, Resource: "user/" + name,
+		Details: map[string]string{"email": u.Email}})
+	return nil
+}
+
+// signInNameTries is how many numbered names (name-2 … name-N) a first
+// sign-in tries before random suffixes.
+const signInNameTries = 9
+
+// CreateSignInUser creates the user of a first sign-in (not an
+// administrator): named name, or, when that name is taken (a name never
+// links an identity to an existing user), name-2, name-3, … and then a
+// random suffix.
+func (s *Service) CreateSignInUser(ctx context.Context, name, via string) (metadata.User, error) {
+	for i := 1; ; i++ {
+		candidate := name
+		switch {
+		case i > signInNameTries+3:
+			return metadata.User{}, fmt.Errorf("no free user name like %q: %w", name, errs.ErrAlreadyExists)
+		case i > signInNameTries:
+			candidate = suffixed(name, randomSuffix())
+		case i > 1:
+			candidate = suffixed(name, fmt.Sprint(i))
+		}
+		u, err := s.Store.CreateUser(ctx, metadata.User{Name: candidate})
+		if errors.Is(err, errs.ErrAlreadyExists) {
+			continue
+		}
+		if err != nil {
+			return metadata.User{}, err
+		}
+		s.record(ctx, audit.Event{Action: audit.ActionUserCreate, Resource: "user/" + u.Name,
+			Details: map[string]string{"admin": "false", "via": via}})
+		return u, nil
+	}
+}
+
+// suffixed is name-suffix, cut to a valid user name's 64 characters.
+func suffixed(name, suffix string) string {
+	base := name
+	if limit := 64 - len(suffix) - 1; len(base) > limit {
+		base = strings.TrimRight(base[:limit], "._-")
+	}
+	return base + "-" + suffix
+}
+
+func randomSuffix() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // DeleteUser deletes a user with their memberships and tokens.

@@ -67,14 +67,16 @@ func browserSignIn(t *testing.T, in *harness.Instance) (int, map[string]string) 
 // the API; a forged callback is refused and audited.
 func TestOIDCAuthorizationCodeSignIn(t *testing.T) {
 	op := identitytest.Start(t)
-	in := harness.Start(t, harness.Options{Env: oidcEnv(op,
-		"email=test-user@*:acme:write; email=test-user2@*:acme:read; email=nobody@*:other:admin")})
+	env := oidcEnv(op, "email=test-user@*:acme:write; email=test-user2@*:acme:read; email=nobody@*:other:admin")
+	env["PACKYARD_OIDC_LINK_BY_EMAIL"] = "true"
+	in := harness.Start(t, harness.Options{Env: env})
 	op.AllowRedirect(in.URL + "/auth/oidc/callback")
 	in.MustCLI("org", "create", "acme")
 	in.MustCLI("org", "create", "other")
-	// An administrator pre-created the first user as a site administrator:
-	// the sign-in links to it.
-	in.MustCLI("user", "create", "test-user-127.0.0.1", "--admin")
+	// An administrator pre-created the first user as a site administrator
+	// with the e-mail address the provider verified: the sign-in links to it
+	// (a name alone never links).
+	in.MustCLI("user", "create", "test-user-127.0.0.1", "--admin", "--email", "test-user@zitadel.ch")
 
 	code, out := browserSignIn(t, in)
 	require.Equal(t, http.StatusOK, code, out)

@@ -30,6 +30,7 @@ type OIDCConfig struct {
 	RedirectURL   string        // PACKYARD_OIDC_REDIRECT_URL; "" = base URL + /auth/oidc/callback
 	Scopes        []string      // PACKYARD_OIDC_SCOPES
 	UsernameClaim string        // PACKYARD_OIDC_USERNAME_CLAIM
+	LinkByEmail   bool          // PACKYARD_OIDC_LINK_BY_EMAIL: a verified e-mail links a first sign-in to its user
 	Rules         Rules         // PACKYARD_OIDC_ROLE_RULES
 	TokenTTL      time.Duration // PACKYARD_OIDC_TOKEN_TTL
 }
@@ -260,6 +261,7 @@ func ConfigFromEnv(l *config.Loader) Config {
 	o.RedirectURL = l.String("PACKYARD_OIDC_REDIRECT_URL", "")
 	o.Scopes = strings.Fields(strings.ReplaceAll(l.String("PACKYARD_OIDC_SCOPES", "openid email profile"), ",", " "))
 	o.UsernameClaim = l.String("PACKYARD_OIDC_USERNAME_CLAIM", "preferred_username")
+	o.LinkByEmail = l.Bool("PACKYARD_OIDC_LINK_BY_EMAIL", false)
 	o.TokenTTL = l.Duration("PACKYARD_OIDC_TOKEN_TTL", 7*24*time.Hour)
 	rules := l.String("PACKYARD_OIDC_ROLE_RULES", "")
 	if o.Issuer != "" {

@@ -137,7 +137,7 @@ func (s *Service) signIn(ctx context.Context, issuer string, claims map[string]a
 	if !ok || raw == "" {
 		return signInResult{}, fmt.Errorf("the identity provider sent no %q claim to name the user (PACKYARD_OIDC_USERNAME_CLAIM): %w", cfg.UsernameClaim, errs.ErrUnauthenticated)
 	}
-	user, err := s.linkedUser(ctx, issuer, sub, raw, via)
+	user, err := s.linkedUser(ctx, issuer, sub, claims, via)
 	if err != nil {
 		return signInResult{}, err
 	}
@@ -163,10 +163,10 @@ func (s *Service) signIn(ctx context.Context, issuer string, claims map[string]a
 	return signInResult{User: user, Token: text, Expires: tok.ExpiresAt}, nil
 }
 
-// linkedUser returns the user an identity signed in as before, or links it
-// to the user its claim names (creating that user on first sign-in). A name
-// already linked to another identity of the issuer is refused.
-func (s *Service) linkedUser(ctx context.Context, issuer, sub, claim, via string) (metadata.User, error) {
+// linkedUser returns the user an identity (issuer, subject) signs in as:
+// the user it was linked to before, or on its first sign-in the user
+// firstSignIn picks, to which it is linked from then on.
+func (s *Service) linkedUser(ctx context.Context, issuer, sub string, claims map[string]any, via string) (metadata.User, error) {
 	userID, err := s.store.IdentityUser(ctx, issuer, sub)
 	if err == nil {
 		u, err := s.store.GetUserByID(ctx, userID)
@@ -178,28 +178,85 @@ func (s *Service) linkedUser(ctx context.Context, issuer, sub, claim, via string
 	if !errors.Is(err, errs.ErrNotFound) {
 		return metadata.User{}, err
 	}
-	name, err := UsernameFromClaim(claim)
+	u, created, err := s.firstSignIn(ctx, issuer, claims, via)
 	if err != nil {
-		return metadata.User{}, fmt.Errorf("%v (PACKYARD_OIDC_USERNAME_CLAIM %q): %w", err, s.cfg.OIDC.UsernameClaim, errs.ErrUnauthenticated)
-	}
-	u, _, err := s.admin.EnsureUser(ctx, name, via)
-	if err != nil {
-		return metadata.User{}, err
-	}
-	_, err = s.store.IdentitySubject(ctx, issuer, u.ID)
-	switch {
-	case err == nil:
-		return metadata.User{}, errs.PermissionDeniedf("user %q is already linked to another account of this identity provider", name)
-	case !errors.Is(err, errs.ErrNotFound):
 		return metadata.User{}, err
 	}
 	if err := s.store.LinkIdentity(ctx, metadata.Identity{Issuer: issuer, Subject: sub, UserID: u.ID, CreatedAt: s.now()}); err != nil {
 		if errors.Is(err, errs.ErrAlreadyExists) { // the same identity signed in concurrently
-			return s.linkedUser(ctx, issuer, sub, claim, via)
+			if created {
+				if derr := s.admin.DeleteUser(ctx, u.Name); derr != nil {
+					s.log.Warn("removing the user of a concurrent first sign-in", zap.String("user", u.Name), zap.Error(derr))
+				}
+			}
+			return s.linkedUser(ctx, issuer, sub, claims, via)
 		}
 		return metadata.User{}, err
 	}
 	return u, nil
+}
+
+// firstSignIn picks the user of an identity's first sign-in. A name never
+// links to an existing user (anyone may choose a name at some provider);
+// with PACKYARD_OIDC_LINK_BY_EMAIL an address the provider verified
+// (email_verified true) links to the user an administrator gave that
+// address. Otherwise a new user is created, named after the username claim
+// (with a suffix when the name is taken); created tells which.
+func (s *Service) firstSignIn(ctx context.Context, issuer string, claims map[string]any, via string) (u metadata.User, created bool, err error) {
+	if email, ok := verifiedEmail(claims); ok && s.cfg.OIDC.LinkByEmail {
+		u, err := s.store.UserByEmail(ctx, email)
+		switch {
+		case err == nil:
+			if err := s.linkable(ctx, issuer, u); err != nil {
+				return metadata.User{}, false, err
+			}
+			s.log.Info("first sign-in linked by a verified e-mail address", zap.String("user", u.Name), zap.String("issuer", issuer))
+			return u, false, nil
+		case !errors.Is(err, errs.ErrNotFound):
+			return metadata.User{}, false, err
+		}
+	}
+	raw, _ := claims[s.cfg.OIDC.UsernameClaim].(string)
+	name, err := UsernameFromClaim(raw)
+	if err != nil {
+		return metadata.User{}, false, fmt.Errorf("%v (PACKYARD_OIDC_USERNAME_CLAIM %q): %w", err, s.cfg.OIDC.UsernameClaim, errs.ErrUnauthenticated)
+	}
+	u, err = s.admin.CreateSignInUser(ctx, name, via)
+	return u, err == nil, err
+}
+
+// linkable refuses to link a second account of one issuer, or a bot, to a user.
+func (s *Service) linkable(ctx context.Context, issuer string, u metadata.User) error {
+	if u.Bot {
+		return errs.PreconditionFailedf("user %q is a bot user and cannot sign in", u.Name)
+	}
+	_, err := s.store.IdentitySubject(ctx, issuer, u.ID)
+	switch {
+	case err == nil:
+		return errs.PermissionDeniedf("user %q is already linked to another account of this identity provider", u.Name)
+	case !errors.Is(err, errs.ErrNotFound):
+		return err
+	}
+	return nil
+}
+
+// verifiedEmail is the claims' e-mail address, lower case, when the
+// provider says it verified it (email_verified true, or "true" as some
+// providers send it).
+func verifiedEmail(claims map[string]any) (string, bool) {
+	email, _ := claims["email"].(string)
+	verified := false
+	switch v := claims["email_verified"].(type) {
+	case bool:
+		verified = v
+	case string:
+		verified = strings.EqualFold(v, "true")
+	}
+	e, err := metadata.NormalizeEmail(email)
+	if !verified || err != nil || e == "" {
+		return "", false
+	}
+	return e, true
 }
 
 // failed counts a failed sign-in against the client address's limit and

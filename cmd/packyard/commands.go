@@ -103,11 +103,12 @@ func serve(ctx context.Context, env config.Env, stderr io.Writer) error {
 func userCommand(invoke ecosystem.Invoker, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage users"}
 	var admin bool
+	var email string
 	create := &cobra.Command{
-		Use: "create NAME", Short: "Create a user (a site administrator with --admin)", Args: cobra.ExactArgs(1),
+		Use: "create NAME [--admin] [--email ADDRESS]", Short: "Create a user (a site administrator with --admin)", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return invoke(c.Context(), func(s *auth.Service) error {
-				u, err := s.CreateUser(c.Context(), args[0], admin)
+				u, err := s.AddUser(c.Context(), metadata.User{Name: args[0], Admin: admin, Email: email})
 				if err != nil {
 					return err
 				}
@@ -117,6 +118,13 @@ func userCommand(invoke ecosystem.Invoker, stdout io.Writer) *cobra.Command {
 		},
 	}
 	create.Flags().BoolVar(&admin, "admin", false, "make the user a site administrator")
+	create.Flags().StringVar(&email, "email", "", "the user's e-mail address (with PACKYARD_OIDC_LINK_BY_EMAIL, a sign-in whose provider verified it becomes this user)")
+	setEmail := &cobra.Command{
+		Use: "set-email NAME ADDRESS", Short: `Set a user's e-mail address ("" removes it)`, Args: cobra.ExactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			return invoke(c.Context(), func(s *auth.Service) error { return s.SetUserEmail(c.Context(), args[0], args[1]) })
+		},
+	}
 	var asJSON bool
 	list := &cobra.Command{
 		Use: "list", Short: "List users", Args: cobra.NoArgs,
@@ -131,17 +139,18 @@ func userCommand(invoke ecosystem.Invoker, stdout io.Writer) *cobra.Command {
 						Name  string `json:"name"`
 						Admin bool   `json:"admin"`
 						Bot   bool   `json:"bot"`
+						Email string `json:"email,omitempty"`
 					}
 					rows := make([]row, 0, len(us))
 					for _, u := range us {
-						rows = append(rows, row{u.Name, u.Admin, u.Bot})
+						rows = append(rows, row{u.Name, u.Admin, u.Bot, u.Email})
 					}
 					return ecosystem.PrintJSON(stdout, rows)
 				}
 				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tADMIN\tBOT")
+				fmt.Fprintln(tw, "NAME\tADMIN\tBOT\tEMAIL")
 				for _, u := range us {
-					fmt.Fprintf(tw, "%s\t%t\t%t\n", u.Name, u.Admin, u.Bot)
+					fmt.Fprintf(tw, "%s\t%t\t%t\t%s\n", u.Name, u.Admin, u.Bot, u.Email)
 				}
 				return tw.Flush()
 			})
@@ -154,7 +163,7 @@ func userCommand(invoke ecosystem.Invoker, stdout io.Writer) *cobra.Command {
 			return invoke(c.Context(), func(s *auth.Service) error { return s.DeleteUser(c.Context(), args[0]) })
 		},
 	}
-	cmd.AddCommand(create, list, del)
+	cmd.AddCommand(create, setEmail, list, del)
 	return cmd
 }
 

@@ -36,6 +36,7 @@ const (
 	ActionOrgUpdate    = "org.update"
 	ActionOrgDelete    = "org.delete"
 	ActionUserCreate   = "user.create"
+	ActionUserUpdate   = "user.update"
 	ActionUserDelete   = "user.delete"
 	ActionMemberSet    = "member.set"
 	ActionMemberRemove = "member.remove"

@@ -2,8 +2,11 @@ package metadata
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"time"
 
+	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/sqldb"
 )
 
@@ -27,6 +30,37 @@ type Identities interface {
 	// LinkIdentity links an account to a user; errs.ErrAlreadyExists when
 	// the account is linked already.
 	LinkIdentity(ctx context.Context, id Identity) error
+	// UserByEmail returns the user an administrator gave an e-mail address
+	// (compared in lower case); errs.ErrNotFound when none has it.
+	UserByEmail(ctx context.Context, email string) (User, error)
+	// SetUserEmail sets (or, with "", clears) a user's e-mail address;
+	// errs.ErrAlreadyExists when another user has it.
+	SetUserEmail(ctx context.Context, name, email string) error
+}
+
+// NormalizeEmail checks an e-mail address loosely (one "@" with text on
+// both sides, no spaces, at most 254 characters) and lower-cases it; "" stays "".
+func NormalizeEmail(email string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(email))
+	if e == "" {
+		return "", nil
+	}
+	local, domain, ok := strings.Cut(e, "@")
+	if !ok || local == "" || domain == "" || strings.ContainsAny(e, " \t\r\n") || strings.Contains(domain, "@") || len(e) > 254 {
+		return "", errs.Invalidf("e-mail address %q is invalid", email)
+	}
+	return e, nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func emailTaken(email string) error {
+	return errs.AlreadyExistsf("another user has the e-mail address %q", email)
 }
 
 var _ Identities = (*SQL)(nil)
@@ -47,4 +81,31 @@ func (s *SQL) LinkIdentity(ctx context.Context, id Identity) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO user_identities (issuer, subject, user_id, created_at) VALUES (?, ?, ?, ?)`,
 		id.Issuer, id.Subject, id.UserID, id.CreatedAt.UnixMicro())
 	return err
+}
+
+func (s *SQL) UserByEmail(ctx context.Context, email string) (User, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil || e == "" {
+		return User{}, notFound("user with e-mail", email)
+	}
+	u, err := scanUser(s.db.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, e))
+	return u, scanErr(err, "user with e-mail", e)
+}
+
+func (s *SQL) SetUserEmail(ctx context.Context, name, email string) error {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.Exec(ctx, `UPDATE users SET email = ? WHERE name = ?`, nullString(e), name)
+	if errors.Is(err, errs.ErrAlreadyExists) {
+		return emailTaken(e)
+	}
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return notFound("user", name)
+	}
+	return nil
 }

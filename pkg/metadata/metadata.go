@@ -80,6 +80,7 @@ type User struct {
 	Name      string
 	Admin     bool // site administrator
 	Bot       bool
+	Email     string // set by an administrator, lower case; "" when none (LookupToken leaves it empty)
 	CreatedAt time.Time
 }
 

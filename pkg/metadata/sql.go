@@ -178,20 +178,28 @@ func (s *SQL) CreateUser(ctx context.Context, u User) (User, error) {
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now()
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO users (id, name, admin, bot, created_at) VALUES (?, ?, ?, ?, ?)`,
-		u.ID, u.Name, u.Admin, u.Bot, toDB(u.CreatedAt))
+	email, err := NormalizeEmail(u.Email)
+	if err != nil {
+		return User{}, err
+	}
+	u.Email = email
+	_, err = s.db.Exec(ctx, `INSERT INTO users (id, name, admin, bot, email, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Name, u.Admin, u.Bot, nullString(email), toDB(u.CreatedAt))
 	if errors.Is(err, errs.ErrAlreadyExists) {
+		if _, gerr := s.GetUser(ctx, u.Name); gerr != nil && email != "" {
+			return User{}, emailTaken(email)
+		}
 		return User{}, errs.AlreadyExistsf("user %q already exists", u.Name)
 	}
 	return u, err
 }
 
-const userCols = `id, name, admin, bot, created_at`
+const userCols = `id, name, admin, bot, COALESCE(email, ''), created_at`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var created int64
-	err := row.Scan(&u.ID, &u.Name, &u.Admin, &u.Bot, &created)
+	err := row.Scan(&u.ID, &u.Name, &u.Admin, &u.Bot, &u.Email, &created)
 	u.CreatedAt = fromDB(created)
 	return u, err
 }

@@ -42,6 +42,7 @@ type Provider struct {
 	ClientID     string
 	ClientSecret string
 	Storage      *storage.Storage
+	users        *userStore
 
 	mu      sync.Mutex
 	loginAs string // username the login page signs in
@@ -103,9 +104,10 @@ func Start(t testing.TB) *Provider {
 		t.Fatal(err)
 	}
 	issuer := "http://" + ln.Addr().String()
-	p := &Provider{Issuer: issuer, ClientID: "packyard", ClientSecret: "packyard-secret", loginAs: User1Name}
+	p := &Provider{Issuer: issuer, ClientID: "packyard", ClientSecret: "packyard-secret", loginAs: User1Name,
+		users: &userStore{UserStore: storage.NewUserStore(issuer), extra: map[string]*storage.User{}}}
 	clients := map[string]*storage.Client{p.ClientID: storage.DeviceClient(p.ClientID, p.ClientSecret)}
-	p.Storage = storage.NewStorageWithClients(storage.NewUserStore(issuer), clients)
+	p.Storage = storage.NewStorageWithClients(p.users, clients)
 	var redirects []string
 	var rmu sync.Mutex
 	st := testStorage{Storage: p.Storage, device: &p.device, redirects: func() []string {
@@ -173,4 +175,43 @@ func (p *Provider) ApproveDevice(ctx context.Context, userCode, userID string) e
 	p.device.Lock()
 	defer p.device.Unlock()
 	return p.Storage.CompleteDeviceAuthorization(ctx, userCode, userID)
+}
+
+// AddUser adds an account to the provider (its Password is UserPassword
+// when empty); sign in as it with LoginAs(u.Username).
+func (p *Provider) AddUser(u storage.User) {
+	if u.Password == "" {
+		u.Password = UserPassword
+	}
+	p.users.mu.Lock()
+	defer p.users.mu.Unlock()
+	p.users.extra[u.ID] = &u
+}
+
+// userStore is the example's users plus the ones a test added.
+type userStore struct {
+	storage.UserStore
+	mu    sync.Mutex
+	extra map[string]*storage.User
+}
+
+func (s *userStore) GetUserByID(id string) *storage.User {
+	s.mu.Lock()
+	u, ok := s.extra[id]
+	s.mu.Unlock()
+	if ok {
+		return u
+	}
+	return s.UserStore.GetUserByID(id)
+}
+
+func (s *userStore) GetUserByUsername(name string) *storage.User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range s.extra {
+		if u.Username == name {
+			return u
+		}
+	}
+	return s.UserStore.GetUserByUsername(name)
 }

@@ -23,6 +23,7 @@ type Factory func(t *testing.T) metadata.Store
 func Run(t *testing.T, newStore Factory) {
 	t.Run("Orgs", func(t *testing.T) { testOrgs(t, newStore(t)) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, newStore(t)) })
+	t.Run("UserEmails", func(t *testing.T) { testUserEmails(t, newStore(t)) })
 	t.Run("Members", func(t *testing.T) { testMembers(t, newStore(t)) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, newStore(t)) })
 	t.Run("DeleteOrgCascades", func(t *testing.T) { testDeleteOrg(t, newStore(t)) })
@@ -96,6 +97,37 @@ func testUsers(t *testing.T, s metadata.Store) {
 	require.Len(t, list, 2)
 	require.NoError(t, s.DeleteUser(ctx, "ci-bot"))
 	_, err = s.GetUser(ctx, "ci-bot")
+	require.ErrorIs(t, err, errs.ErrNotFound)
+}
+
+// E-mail addresses are stored in lower case, found case-insensitively, and
+// belong to one user at a time.
+func testUserEmails(t *testing.T, s metadata.Store) {
+	ctx := t.Context()
+	_, err := s.CreateUser(ctx, metadata.User{Name: "alice", Email: "Alice@Example.COM"})
+	require.NoError(t, err)
+	got, err := s.UserByEmail(ctx, "alice@example.com")
+	require.NoError(t, err)
+	require.Equal(t, "alice", got.Name)
+	require.Equal(t, "alice@example.com", got.Email)
+	_, err = s.CreateUser(ctx, metadata.User{Name: "bob", Email: "ALICE@example.com"})
+	require.ErrorIs(t, err, errs.ErrAlreadyExists)
+	require.ErrorContains(t, err, "e-mail")
+	_, err = s.CreateUser(ctx, metadata.User{Name: "bob"})
+	require.NoError(t, err)
+	_, err = s.CreateUser(ctx, metadata.User{Name: "carol"})
+	require.NoError(t, err, "many users without an address")
+	require.ErrorIs(t, s.SetUserEmail(ctx, "bob", "alice@EXAMPLE.com"), errs.ErrAlreadyExists)
+	require.ErrorIs(t, s.SetUserEmail(ctx, "bob", "not-an-address"), errs.ErrInvalidArgument)
+	require.ErrorIs(t, s.SetUserEmail(ctx, "nobody", "x@example.com"), errs.ErrNotFound)
+	require.NoError(t, s.SetUserEmail(ctx, "bob", "bob@example.com"))
+	got, err = s.GetUser(ctx, "bob")
+	require.NoError(t, err)
+	require.Equal(t, "bob@example.com", got.Email)
+	require.NoError(t, s.SetUserEmail(ctx, "alice", ""))
+	_, err = s.UserByEmail(ctx, "alice@example.com")
+	require.ErrorIs(t, err, errs.ErrNotFound)
+	_, err = s.UserByEmail(ctx, "")
 	require.ErrorIs(t, err, errs.ErrNotFound)
 }
 
