@@ -1,12 +1,18 @@
 package e2e
 
 import (
+	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,4 +135,71 @@ func TestSlowClientsAreDisconnected(t *testing.T) {
 	require.Less(t, took, 5*time.Second)
 	took = disconnectedAfter("POST /composer/acme/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nPK", false)
 	require.Less(t, took, 5*time.Second)
+}
+
+// uploadZip PUTs a Composer zip as curl --upload-file does.
+func uploadZip(t *testing.T, in *harness.Instance, token, org, version, zipPath string) (int, string) {
+	t.Helper()
+	b, err := os.ReadFile(zipPath)
+	require.NoError(t, err)
+	req, _ := http.NewRequest(http.MethodPut, in.URL+"/composer/"+org+"/upload?version="+version, bytes.NewReader(b))
+	req.SetBasicAuth("token", token)
+	res, err := in.Client.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+// Everything under the data directory is private whatever the umask
+// (directories 0700, files 0600: the database with its WAL and shared
+// memory, the blobs, the temporary directory), the temporary directory is
+// emptied at start, and temporary files are capped by PACKYARD_TMP_MAX_SIZE.
+func TestDataDirectoryIsPrivateAndBounded(t *testing.T) {
+	old := syscall.Umask(0)
+	in := harness.Start(t, harness.Options{Env: map[string]string{"PACKYARD_TMP_MAX_SIZE": "256KiB"}})
+	write := in.Token("acme", "write")
+	code, body := uploadZip(t, in, write, "acme", "1.0.0", harness.ZipPackage(t, map[string]string{
+		"composer.json": `{"name": "acme/small", "type": "library"}`, "README": "small"}))
+	require.Less(t, code, 300, body)
+
+	// What a crashed run left in tmp is gone after a restart.
+	tmp := filepath.Join(in.DataDir, "tmp")
+	require.NoError(t, os.WriteFile(filepath.Join(tmp, "leftover-upload"), []byte("x"), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(tmp, "leftover-clone", ".git"), 0o755))
+	in.Restart()
+	syscall.Umask(old)
+	entries, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	require.Empty(t, entries, "tmp is emptied at start")
+
+	seen := map[string]bool{}
+	require.NoError(t, filepath.WalkDir(in.DataDir, func(p string, d fs.DirEntry, err error) error {
+		require.NoError(t, err)
+		fi, err := d.Info()
+		require.NoError(t, err)
+		want := fs.FileMode(0o600)
+		if d.IsDir() {
+			want = 0o700
+		}
+		require.Equal(t, want, fi.Mode().Perm(), p)
+		rel, _ := filepath.Rel(in.DataDir, p)
+		seen[strings.SplitN(rel, string(filepath.Separator), 2)[0]] = true
+		return nil
+	}))
+	for _, name := range []string{"packyard.db", "packyard.db-wal", "packyard.db-shm", "blobs", "tmp"} {
+		require.True(t, seen[name], "%s was checked", name)
+	}
+
+	// An upload that needs more temporary space than the cap is refused,
+	// naming the limit.
+	random := make([]byte, 400<<10)
+	_, _ = rand.Read(random)
+	code, body = uploadZip(t, in, write, "acme", "1.0.0", harness.ZipPackage(t, map[string]string{
+		"composer.json": `{"name": "acme/big", "type": "library"}`, "blob.bin": string(random)}))
+	require.Equal(t, http.StatusRequestEntityTooLarge, code, body)
+	require.Contains(t, body, "PACKYARD_TMP_MAX_SIZE")
+	entries, err = os.ReadDir(tmp)
+	require.NoError(t, err)
+	require.Empty(t, entries, "no temporary file is left behind")
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/cas/castest"
+	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/spool"
 	"github.com/packyard/packyard/pkg/testenv"
 	"github.com/packyard/packyard/storage/filesystem"
 	"github.com/packyard/packyard/storage/memory"
@@ -148,4 +151,22 @@ func BenchmarkCAS(b *testing.B) {
 			})
 		})
 	}
+}
+
+// Upload spools go through the kernel's spool: its cap refuses content
+// that would not fit, naming the limit, and every spool file is gone after.
+func TestSpoolCap(t *testing.T) {
+	sp, err := spool.New(t.TempDir(), 64)
+	require.NoError(t, err)
+	store := cas.New(memory.New(), sqliteIndex(t), cas.Options{Spool: sp})
+	_, err = store.Put(t.Context(), bytes.NewReader(make([]byte, 100)))
+	require.ErrorIs(t, err, errs.ErrTooLarge)
+	require.ErrorContains(t, err, "PACKYARD_TMP_MAX_SIZE")
+	d, err := store.Put(t.Context(), bytes.NewReader(make([]byte, 50)))
+	require.NoError(t, err)
+	require.EqualValues(t, 50, d.Size)
+	require.Zero(t, sp.Used())
+	entries, err := os.ReadDir(sp.Dir())
+	require.NoError(t, err)
+	require.Empty(t, entries)
 }

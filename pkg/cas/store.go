@@ -20,6 +20,7 @@ import (
 	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/spool"
 )
 
 // DefaultMaxSize caps a blob when Options.MaxSize is zero.
@@ -36,8 +37,11 @@ type Options struct {
 	// MaxSize caps every blob (DefaultMaxSize when 0); WithMaxSize can only
 	// lower it for one Put.
 	MaxSize int64
-	// TempDir holds the spool files of uploads in progress (os.TempDir()
-	// when empty). It needs room for the largest concurrent uploads.
+	// Spool makes the spool files of uploads in progress (their bytes count
+	// against its cap). When nil, an uncapped spool over TempDir is used.
+	Spool *spool.Spool
+	// TempDir holds the spool files when Spool is nil (os.TempDir() when
+	// empty). It needs room for the largest concurrent uploads.
 	TempDir string
 	Logger  *zap.Logger
 	// Now is the clock for index timestamps and GC (time.Now when nil).
@@ -50,7 +54,9 @@ type IndexedStore struct {
 	blobs   blob.Store
 	index   metadata.Blobs
 	maxSize int64
+	spool   *spool.Spool // Options.Spool, or made over tempDir on first use
 	tempDir string
+	spoolMu sync.Mutex
 	logger  *zap.Logger
 	now     func() time.Time
 	locks   keyLocks
@@ -64,6 +70,7 @@ func New(blobs blob.Store, index metadata.Blobs, opts Options) *IndexedStore {
 		blobs:   blobs,
 		index:   index,
 		maxSize: opts.MaxSize,
+		spool:   opts.Spool,
 		tempDir: opts.TempDir,
 		logger:  opts.Logger,
 		now:     opts.Now,
@@ -190,14 +197,13 @@ func (s *IndexedStore) Put(ctx context.Context, r io.Reader, opts ...PutOption) 
 		limit = o.MaxSize
 	}
 
-	spool, size, sums, err := s.spool(ctx, r, algs, limit)
+	spooled, size, sums, err := s.spoolContent(ctx, r, algs, limit)
 	if err != nil {
 		return Descriptor{}, err
 	}
 	defer func() {
-		_ = spool.Close()
-		if err := os.Remove(spool.Name()); err != nil {
-			s.logger.Warn("remove spool file", zap.String("path", spool.Name()), zap.Error(err))
+		if err := spooled.Close(); err != nil {
+			s.logger.Warn("remove spool file", zap.String("path", spooled.Name()), zap.Error(err))
 		}
 	}()
 	for a, want := range expected {
@@ -219,7 +225,7 @@ func (s *IndexedStore) Put(ctx context.Context, r io.Reader, opts ...PutOption) 
 	defer unlock()
 
 	key := Key(d.Digest)
-	if err := s.ensureObject(ctx, key, spool, size); err != nil {
+	if err := s.ensureObject(ctx, key, spooled, size); err != nil {
 		return Descriptor{}, err
 	}
 	extra := make(map[string]string, len(d.Extra))
@@ -230,7 +236,7 @@ func (s *IndexedStore) Put(ctx context.Context, r io.Reader, opts ...PutOption) 
 	if err := s.index.RecordBlob(ctx, metadata.Blob{Digest: d.Digest, Size: size, Extra: extra, CreatedAt: now, TouchedAt: now}); err != nil {
 		return Descriptor{}, fmt.Errorf("cas: record blob %s: %w", d.Digest, err)
 	}
-	if err := s.ensureObject(ctx, key, spool, size); err != nil {
+	if err := s.ensureObject(ctx, key, spooled, size); err != nil {
 		return Descriptor{}, err
 	}
 	return d, nil
@@ -245,17 +251,21 @@ func containsAlg(algs []Algorithm, a Algorithm) bool {
 	return false
 }
 
-// spool copies r into a temporary file, hashing it, and fails with
-// errs.ErrTooLarge past limit. On success the file is positioned at its start.
-func (s *IndexedStore) spool(ctx context.Context, r io.Reader, algs []Algorithm, limit int64) (_ *os.File, _ int64, _ map[Algorithm]string, err error) {
-	f, err := os.CreateTemp(s.tempDir, "packyard-cas-*")
+// spoolContent copies r into a temporary file, hashing it, and fails with
+// errs.ErrTooLarge past limit (or with the spool's error past its cap). On
+// success the file is positioned at its start; closing it removes it.
+func (s *IndexedStore) spoolContent(ctx context.Context, r io.Reader, algs []Algorithm, limit int64) (_ *spool.File, _ int64, _ map[Algorithm]string, err error) {
+	sp, err := s.spooler()
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	f, err := sp.Create(ctx, "packyard-cas-*")
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("cas: create spool file: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			_ = f.Close()
-			if rerr := os.Remove(f.Name()); rerr != nil {
+			if rerr := f.Close(); rerr != nil {
 				s.logger.Warn("remove spool file", zap.String("path", f.Name()), zap.Error(rerr))
 			}
 		}
@@ -270,6 +280,9 @@ func (s *IndexedStore) spool(ctx context.Context, r io.Reader, algs []Algorithm,
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, 0, nil, cerr
+		}
+		if errs.Category(err) != nil { // the spool's cap
+			return nil, 0, nil, err
 		}
 		return nil, 0, nil, fmt.Errorf("cas: read content: %w", err)
 	}
@@ -286,6 +299,25 @@ func (s *IndexedStore) spool(ctx context.Context, r io.Reader, algs []Algorithm,
 	return f, n, sums, nil
 }
 
+// spooler is the spool of upload files: Options.Spool, or an uncapped one
+// over TempDir made on first use.
+func (s *IndexedStore) spooler() (*spool.Spool, error) {
+	s.spoolMu.Lock()
+	defer s.spoolMu.Unlock()
+	if s.spool == nil {
+		dir := s.tempDir
+		if dir == "" {
+			dir = os.TempDir()
+		}
+		sp, err := spool.New(dir, 0)
+		if err != nil {
+			return nil, fmt.Errorf("cas: %w", err)
+		}
+		s.spool = sp
+	}
+	return s.spool, nil
+}
+
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
@@ -300,7 +332,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 
 // ensureObject uploads the spooled content under key unless an object of
 // the right size is already there.
-func (s *IndexedStore) ensureObject(ctx context.Context, key string, spool *os.File, size int64) error {
+func (s *IndexedStore) ensureObject(ctx context.Context, key string, spooled *spool.File, size int64) error {
 	info, err := s.blobs.Stat(ctx, key)
 	switch {
 	case err == nil && info.Size == size:
@@ -311,11 +343,11 @@ func (s *IndexedStore) ensureObject(ctx context.Context, key string, spool *os.F
 	case !errors.Is(err, errs.ErrNotFound):
 		return fmt.Errorf("cas: stat %s: %w", key, err)
 	}
-	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+	if _, err := spooled.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("cas: rewind spool file: %w", err)
 	}
-	// Hide *os.File's other methods: the blob store gets a plain stream.
-	if err := s.blobs.Put(ctx, key, struct{ io.Reader }{spool}, size); err != nil {
+	// Hide the file's other methods: the blob store gets a plain stream.
+	if err := s.blobs.Put(ctx, key, struct{ io.Reader }{spooled}, size); err != nil {
 		return fmt.Errorf("cas: store %s: %w", key, err)
 	}
 	return nil

@@ -56,8 +56,13 @@ func New(cfg Config, logger *zap.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filesystem storage: root %q: %w", cfg.Root, err)
 	}
-	if err := os.MkdirAll(root, 0o750); err != nil {
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("filesystem storage: create root %s: %w", root, err)
+	}
+	// Objects are 0600 in 0700 directories, whatever the umask; the root
+	// is made private even when an older version created it.
+	if err := os.Chmod(root, 0o700); err != nil {
+		return nil, fmt.Errorf("filesystem storage: root %s: %w", root, err)
 	}
 	fi, err := os.Stat(root)
 	if err != nil {
@@ -143,6 +148,29 @@ func (s *Store) Stat(ctx context.Context, key string) (blob.Info, error) {
 	return blob.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
+// mkdirs creates dir and its missing parents below the root with mode
+// 0700, whatever the umask.
+func (s *Store) mkdirs(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != s.root && len(parent) > len(s.root) {
+		if err := s.mkdirs(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
+				return nil // made concurrently
+			}
+			return syscall.ENOTDIR
+		}
+		return err
+	}
+	return os.Chmod(dir, 0o700)
+}
+
 // Put implements blob.Store: temporary file, fsync, rename, fsync of
 // the directory. The temporary file is removed on every failure.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
@@ -154,7 +182,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 		return err
 	}
 	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := s.mkdirs(dir); err != nil {
 		if errors.Is(err, syscall.ENOTDIR) {
 			return fmt.Errorf("filesystem storage: put %s: a parent of the key is an object: %w", key, errs.ErrFailedPrecondition)
 		}
@@ -165,6 +193,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 		return fmt.Errorf("filesystem storage: put %s: %w", key, err)
 	}
 	tmp := f.Name()
+	if err := f.Chmod(0o600); err != nil {
+		_ = f.Close()
+		_ = os.Remove(tmp)
+		return fmt.Errorf("filesystem storage: put %s: %w", key, err)
+	}
 	defer func() {
 		if err != nil {
 			_ = f.Close()

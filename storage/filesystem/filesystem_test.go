@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -125,4 +126,26 @@ func TestPingFailsWithoutRoot(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	require.ErrorIs(t, s.Ping(ctx), context.Canceled)
+}
+
+// Objects are 0600 in 0700 directories, the root included, whatever the
+// umask; an existing root readable by others is made private.
+func TestPrivateModes(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	root := filepath.Join(t.TempDir(), "blobs")
+	require.NoError(t, os.MkdirAll(root, 0o755))
+	s := newStore(t, root)
+	require.NoError(t, s.Put(context.Background(), "blobs/sha256/ab/cd/abcdef", strings.NewReader("x"), 1))
+	require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		require.NoError(t, err)
+		fi, err := d.Info()
+		require.NoError(t, err)
+		want := fs.FileMode(0o600)
+		if d.IsDir() {
+			want = 0o700
+		}
+		require.Equal(t, want, fi.Mode().Perm(), p)
+		return nil
+	}))
 }

@@ -1,7 +1,10 @@
 package sqlite_test
 
 import (
+	"io/fs"
+	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -50,4 +53,32 @@ func BenchmarkMetadata(b *testing.B) {
 	_, err = migrations.Up(b.Context(), db)
 	require.NoError(b, err)
 	metadatatest.Bench(b, metadata.NewSQL(db))
+}
+
+// The database file and its WAL and shared-memory files are 0600, and the
+// directory made for them 0700, whatever the umask; an existing file
+// readable by others is made private.
+func TestFileModes(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, "packyard.db")
+	db, err := sqlite.Open(t.Context(), sqlite.Config{Path: path})
+	require.NoError(t, err)
+	_, err = migrations.Up(t.Context(), db) // writes: the WAL and shared memory exist
+	require.NoError(t, err)
+	for p, want := range map[string]fs.FileMode{dir: 0o700, path: 0o600, path + "-wal": 0o600, path + "-shm": 0o600} {
+		fi, err := os.Stat(p)
+		require.NoError(t, err, p)
+		require.Equal(t, want, fi.Mode().Perm(), p)
+	}
+	require.NoError(t, db.Close())
+
+	require.NoError(t, os.Chmod(path, 0o644))
+	db, err = sqlite.Open(t.Context(), sqlite.Config{Path: path})
+	require.NoError(t, err)
+	defer db.Close()
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, fs.FileMode(0o600), fi.Mode().Perm(), "an existing file is made private")
 }

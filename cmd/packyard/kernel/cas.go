@@ -2,8 +2,6 @@ package kernel
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"time"
 
 	"go.uber.org/fx"
@@ -13,6 +11,7 @@ import (
 	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/spool"
 )
 
 type casOut struct {
@@ -21,13 +20,9 @@ type casOut struct {
 	Impl  *cas.IndexedStore
 }
 
-func provideCAS(c Config, blobs blob.Store, meta metadata.Store, log *zap.Logger) (casOut, error) {
-	tmp := filepath.Join(c.DataDir, "tmp")
-	if err := os.MkdirAll(tmp, 0o750); err != nil {
-		return casOut{}, err
-	}
-	s := cas.New(blobs, meta, cas.Options{MaxSize: c.CASMaxSize, TempDir: tmp, Logger: log.Named("cas")})
-	return casOut{Store: s, Impl: s}, nil
+func provideCAS(c Config, blobs blob.Store, meta metadata.Store, sp *spool.Spool, log *zap.Logger) casOut {
+	s := cas.New(blobs, meta, cas.Options{MaxSize: c.CASMaxSize, Spool: sp, Logger: log.Named("cas")})
+	return casOut{Store: s, Impl: s}
 }
 
 // startGC runs the CAS garbage collection every PACKYARD_GC_INTERVAL, on one

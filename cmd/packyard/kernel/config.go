@@ -1,7 +1,8 @@
 // Package kernel is the composition of packyard's kernel with fx:
 // configuration, logging, the metadata store (SQLite or PostgreSQL), the
-// blob store (filesystem or S3), the content-addressed store, the cache
-// (memory or Redis), authentication and authorization, and the HTTP server.
+// blob store (filesystem or S3), the content-addressed store, temporary
+// files (pkg/spool), the cache (memory or Redis), authentication and
+// authorization, and the HTTP server.
 // It sits at the top floor beside the binary (cmd/packyard): it is the only
 // package that knows every implementation. Core and Server are importable so
 // that the binary and tests build the same application.
@@ -23,6 +24,7 @@ type Config struct {
 	storage.Config // data directory, database, blobs, cache
 	MigrateOnStart bool
 	CASMaxSize     int64
+	TmpMaxSize     int64 // PACKYARD_TMP_MAX_SIZE: bytes all temporary files may hold together
 	GCInterval     time.Duration
 	GCGrace        time.Duration
 	Log            logging.Config
@@ -39,6 +41,7 @@ func ConfigFromEnv(env config.Env) (Config, error) {
 		Config:         storage.ConfigFromEnv(l),
 		MigrateOnStart: l.Bool("PACKYARD_MIGRATE_ON_START", true),
 		CASMaxSize:     l.Size("PACKYARD_CAS_MAX_BLOB_SIZE", 2<<30),
+		TmpMaxSize:     l.Size("PACKYARD_TMP_MAX_SIZE", 8<<30),
 		GCInterval:     l.Duration("PACKYARD_GC_INTERVAL", 6*time.Hour),
 		GCGrace:        l.Duration("PACKYARD_GC_GRACE", 24*time.Hour),
 		Log:            logging.ConfigFromEnv(l),

@@ -40,6 +40,7 @@ func Core(env config.Env) fx.Option {
 			provideDB,
 			provideMetadata,
 			provideBlobStore,
+			provideSpool,
 			provideCAS,
 			provideCache,
 			provideAudit,
@@ -66,7 +67,7 @@ func Server(env config.Env) fx.Option {
 	return fx.Options(
 		Core(env),
 		fx.Provide(server.New, provideMiddleware, provideAuditAPI, provideGuard, provideIdentity),
-		fx.Invoke(startServer, startGC),
+		fx.Invoke(cleanSpool, startServer, startGC),
 	)
 }
 

@@ -41,7 +41,7 @@ func dataDirKey(dir string) ([]byte, error) {
 	path := filepath.Join(dir, "secret.key")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
 		}
 		key := make([]byte, secretbox.KeySize)
