@@ -6,6 +6,9 @@
 # and the real composer and buf clients, and stops the services again.
 # Services that are missing make the tests fail, never skip.
 #
+# Then, for the whole suite (or when FUZZTIME is set), it runs every Go fuzz
+# target for FUZZTIME (6s) each: scripts/fuzz.sh.
+#
 # Usage: bash scripts/test.sh [go test flags and packages]   (default: ./...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +25,8 @@ trap cleanup EXIT INT TERM
 eval "$(bash scripts/services.sh start "$STATE")"
 export PACKYARD_TEST_REQUIRE_SERVICES=1
 
-if [ $# -eq 0 ]; then set -- ./...; fi
+fuzz=${FUZZTIME:+1}
+if [ $# -eq 0 ]; then set -- ./...; fuzz=1; fi
 go vet ./...
 go test -race -count=1 -timeout 60m "$@"
+if [ -n "$fuzz" ]; then bash scripts/fuzz.sh; fi

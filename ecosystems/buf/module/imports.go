@@ -13,7 +13,8 @@ import (
 
 // ParseImports parses one .proto file and returns the paths it imports. A
 // file that is not valid protobuf source is an InvalidArgument naming the
-// file, line and column.
+// file, line and column; so is one that imports a path no module file can
+// have (such as "").
 func ParseImports(path string, content []byte) ([]string, error) {
 	var first error
 	rep := reporter.NewReporter(func(err reporter.ErrorWithPos) error {
@@ -28,7 +29,7 @@ func ParseImports(path string, content []byte) ([]string, error) {
 		var res parser.Result
 		res, err = parser.ResultFromAST(node, true, h)
 		if err == nil && first == nil {
-			return res.FileDescriptorProto().GetDependency(), nil
+			return checkImports(path, res.FileDescriptorProto().GetDependency())
 		}
 	}
 	if first == nil {
@@ -38,6 +39,17 @@ func ParseImports(path string, content []byte) ([]string, error) {
 		first = errors.New("invalid protobuf source")
 	}
 	return nil, errs.Invalidf("invalid proto file %s", strings.TrimSpace(first.Error()))
+}
+
+// checkImports refuses an import that names no file a module could hold
+// (an empty, absolute or escaping path).
+func checkImports(path string, imports []string) ([]string, error) {
+	for _, imp := range imports {
+		if err := ValidatePath(imp); err != nil {
+			return nil, errs.Invalidf("invalid proto file %s: import %q does not name a file of a module", path, imp)
+		}
+	}
+	return imports, nil
 }
 
 // wellKnownTypes are the files the protobuf compiler provides itself. An

@@ -1,0 +1,78 @@
+package format
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/packyard/packyard/pkg/errs"
+)
+
+// Any bytes parse to an ordered object or an error: an accepted document is
+// valid JSON, each key appears once with a valid compact value, and the keys
+// are those encoding/json sees.
+func FuzzParseObject(f *testing.F) {
+	for _, s := range []string{`{"name":"acme/lib","require":{"php":">=8.1"}}`, `{"a":1,"a":2}`, `{}`, `[]`, `{"a":}`, `{"a":1} x`,
+		`{"a":{"b":[1,2,{"c":null}]}}`, "{\"\\u0000\":1}", `{"x":1e400}`, ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		o, err := ParseObject(b)
+		if err != nil {
+			return
+		}
+		require.True(t, json.Valid(b), "accepted invalid JSON %q", b)
+		var m map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(b, &m))
+		require.Len(t, o, len(m), "keys of %q", b)
+		for _, fl := range o {
+			_, ok := m[fl.Key]
+			require.True(t, ok, "key %q not in the document", fl.Key)
+			require.True(t, json.Valid(fl.Value), "value of %q", fl.Key)
+		}
+	})
+}
+
+// composer.json: every refusal is an InvalidArgument (a message for the
+// user, no Go type names); an accepted manifest has a valid lower-case name,
+// or none when none is required.
+func FuzzParseManifest(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"acme/lib","description":"x","require":{"php":">=8.1"},"autoload":{"psr-4":{"Acme\\":"src/"}}}`,
+		`{"name":"Acme/Lib","version":"1.0.0","extra":{"branch-alias":{"dev-main":"1.x-dev"}}}`,
+		`{"name":"acme"}`, `{"name":1}`, `{"require":[]}`, `{"require":{"a/b":1}}`, `{"autoload":[]}`, `{"extra":{"branch-alias":[]}}`,
+		`{"name":"a/b","time":5}`, `[]`, `{`, "",
+	} {
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, requireName bool) {
+		m, err := ParseManifest(b, requireName)
+		if err != nil {
+			require.ErrorIs(t, err, errs.ErrInvalidArgument)
+			require.NotContains(t, err.Error(), "Go value", "a Go type name reaches the user")
+			return
+		}
+		if requireName || m.Name != "" {
+			require.NoError(t, ValidatePackageName(m.Name))
+			require.Equal(t, strings.ToLower(m.Name), m.Name)
+		}
+		_ = m.Description()
+	})
+}
+
+// Version constraints (of requirements and advisories): any string is
+// judged without a panic, and anything Normalize accepts is a constraint.
+func FuzzConstraint(f *testing.F) {
+	for _, s := range []string{">=1.0,<2.0", "^1.2 || ~2.0", "1.0.*", "*", "dev-main", "dev-main#abc123", ">=1.0@beta", "@dev",
+		"1.0 - 2.0", "1.0.0 as 2.0", "| |", ",,", "<>1", "v1.x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ok := validConstraint(s)
+		if _, err := Normalize(s); err == nil && !strings.ContainsAny(s, "|, #@") {
+			require.True(t, ok, "version %q is not a constraint", s)
+		}
+	})
+}
