@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -606,7 +603,6 @@ func (x *matrix) setup() {
 			x.tokens[org][scope] = in.MustCLI("token", "create", "--org", org, "--scope", scope)
 		}
 	}
-	git := harness.Tool(t, "git")
 	for _, org := range []string{"priv", "pub"} {
 		public := org == "pub"
 		// Composer: a release and a dev version, a git source.
@@ -620,16 +616,9 @@ func (x *matrix) setup() {
 		require.NoError(t, json.Unmarshal([]byte(x.admin(org, composerGet("/composer/%s/p2/%s/lib.json", org, org))), &p2))
 		u := p2.Packages[org+"/lib"][0].Dist.URL
 		x.dist[org] = u[strings.Index(u, "/composer/"):]
-		dir := t.TempDir()
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "composer.json"), []byte(`{"name": "`+org+`/tool"}`), 0o644))
-		for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "."},
-			{"-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "init"}} {
-			cmd := exec.Command(git, args...)
-			cmd.Dir = dir
-			out, err := cmd.CombinedOutput()
-			require.NoError(t, err, string(out))
-		}
-		in.MustCLI("composer", "add-vcs", "--org", org, "--url", "file://"+dir)
+		repo := harness.GitRepo(t)
+		repo.Commit(map[string]string{"composer.json": `{"name": "` + org + `/tool"}`})
+		in.MustCLI("composer", "add-vcs", "--org", org, "--url", "file://"+repo.Dir)
 		var srcs []struct {
 			ID string `json:"id"`
 		}
