@@ -250,16 +250,23 @@ func moduleVisibility(public bool) string {
 	return "MODULE_VISIBILITY_PRIVATE"
 }
 
-// getModule returns the module as its organization's admin sees it, or nil.
-func (x *matrix) getModule(org, name string) map[string]any {
-	res := x.do(connectJSON("buf.registry.module.v1.ModuleService/GetModules", `{"moduleRefs":[%s]}`, moduleRefJSON(org, name)), x.tokens[org]["admin"], "")
+// getOne asks as the organization's admin for one thing and returns the
+// first value of the response's list field, or nil when it is not found.
+func (x *matrix) getOne(org, field string, r mxRequest) map[string]any {
+	res := x.do(r, x.tokens[org]["admin"], "")
 	if res.status == http.StatusNotFound {
 		return nil
 	}
 	require.Equal(x.t, http.StatusOK, res.status, res.body)
-	var out struct{ Modules []map[string]any }
+	var out map[string][]map[string]any
 	require.NoError(x.t, json.Unmarshal([]byte(res.body), &out))
-	return out.Modules[0]
+	require.NotEmpty(x.t, out[field], res.body)
+	return out[field][0]
+}
+
+// getModule returns the module as its organization's admin sees it, or nil.
+func (x *matrix) getModule(org, name string) map[string]any {
+	return x.getOne(org, "modules", connectJSON("buf.registry.module.v1.ModuleService/GetModules", `{"moduleRefs":[%s]}`, moduleRefJSON(org, name)))
 }
 
 func (x *matrix) createModule(org, name string, public bool) {
@@ -268,14 +275,7 @@ func (x *matrix) createModule(org, name string, public bool) {
 }
 
 func (x *matrix) getLabel(org, label string) map[string]any {
-	res := x.do(connectJSON("buf.registry.module.v1.LabelService/GetLabels", `{"labelRefs":[%s]}`, labelRefJSON(org, "m", label)), x.tokens[org]["admin"], "")
-	if res.status == http.StatusNotFound {
-		return nil
-	}
-	require.Equal(x.t, http.StatusOK, res.status, res.body)
-	var out struct{ Labels []map[string]any }
-	require.NoError(x.t, json.Unmarshal([]byte(res.body), &out))
-	return out.Labels[0]
+	return x.getOne(org, "labels", connectJSON("buf.registry.module.v1.LabelService/GetLabels", `{"labelRefs":[%s]}`, labelRefJSON(org, "m", label)))
 }
 
 func (x *matrix) commitCount(org string) int {
@@ -322,7 +322,46 @@ func (x *matrix) removeAll(org, path string) {
 	}
 }
 
-const advisoryJSON = `{"package":"%s/lib","versions":"<2.0","title":"Matrix %s"}`
+// Bodies of the admin lists of an organization (api/upstreams, api/advisories).
+func upstreamJSON(x *matrix, c *mxCell, _ string) string {
+	return fmt.Sprintf(`{"url":%q}`, x.in.URL+"/composer/upsrc")
+}
+
+func advisoryJSON(x *matrix, c *mxCell, title string) string {
+	return fmt.Sprintf(`{"package":"%s/lib","versions":"<2.0","title":"Matrix %s"}`, c.org, title)
+}
+
+// listAdd adds an item to an admin list of the organization; check counts
+// the list and empties it for the next cell.
+func listAdd(list, audit string, body func(x *matrix, c *mxCell, title string) string) *mxAction {
+	return &mxAction{proto: "composer", name: "POST api/" + list, need: needAdmin, ok: http.StatusCreated, audit: audit,
+		request: func(x *matrix, c *mxCell) mxRequest {
+			return composerJSON(http.MethodPost, body(x, c, c.uniq("a")), "/composer/%s/api/%s", c.org, list)
+		},
+		check: func(x *matrix, c *mxCell, ok bool) {
+			require.Equal(x.t, map[bool]int{true: 1, false: 0}[ok], x.listLen(c.org, "api/"+list), "%s stored", list)
+			x.removeAll(c.org, list)
+		}}
+}
+
+// listRemove removes an item that prepare added to an admin list.
+func listRemove(list, audit string, body func(x *matrix, c *mxCell, title string) string) *mxAction {
+	return &mxAction{proto: "composer", name: "DELETE api/" + list, need: needAdmin, ok: http.StatusNoContent, audit: audit,
+		prepare: func(x *matrix, c *mxCell) {
+			var it struct {
+				ID any `json:"id"`
+			}
+			require.NoError(x.t, json.Unmarshal([]byte(x.admin(c.org, composerJSON(http.MethodPost, body(x, c, c.uniq("d")), "/composer/%s/api/%s", c.org, list))), &it))
+			c.state["id"] = fmt.Sprint(it.ID)
+		},
+		request: func(x *matrix, c *mxCell) mxRequest {
+			return mxRequest{method: http.MethodDelete, path: fmt.Sprintf("/composer/%s/api/%s/%s", c.org, list, c.state["id"])}
+		},
+		check: func(x *matrix, c *mxCell, ok bool) {
+			require.Equal(x.t, map[bool]int{true: 0, false: 1}[ok], x.listLen(c.org, "api/"+list), "%s stored", list)
+			x.removeAll(c.org, list)
+		}}
+}
 
 func composerActions() []*mxAction {
 	get := func(name, format string) *mxAction {
@@ -393,55 +432,11 @@ func composerActions() []*mxAction {
 			}},
 		{proto: "composer", name: "GET api/upstreams", need: needAdmin, ok: http.StatusOK,
 			request: func(x *matrix, c *mxCell) mxRequest { return composerGet("/composer/%s/api/upstreams", c.org) }},
-		{proto: "composer", name: "POST api/upstreams", need: needAdmin, ok: http.StatusCreated, audit: "composer.upstream.add",
-			request: func(x *matrix, c *mxCell) mxRequest {
-				return composerJSON(http.MethodPost, fmt.Sprintf(`{"url":%q}`, x.in.URL+"/composer/upsrc"), "/composer/%s/api/upstreams", c.org)
-			},
-			check: func(x *matrix, c *mxCell, ok bool) {
-				require.Equal(x.t, map[bool]int{true: 1, false: 0}[ok], x.listLen(c.org, "api/upstreams"), "upstreams stored")
-				x.removeAll(c.org, "upstreams")
-			}},
-		{proto: "composer", name: "DELETE api/upstreams", need: needAdmin, ok: http.StatusNoContent, audit: "composer.upstream.remove",
-			prepare: func(x *matrix, c *mxCell) {
-				var u struct {
-					ID any `json:"id"`
-				}
-				require.NoError(x.t, json.Unmarshal([]byte(x.admin(c.org, composerJSON(http.MethodPost, fmt.Sprintf(`{"url":%q}`, x.in.URL+"/composer/upsrc"),
-					"/composer/%s/api/upstreams", c.org))), &u))
-				c.state["id"] = fmt.Sprint(u.ID)
-			},
-			request: func(x *matrix, c *mxCell) mxRequest {
-				return mxRequest{method: http.MethodDelete, path: fmt.Sprintf("/composer/%s/api/upstreams/%s", c.org, c.state["id"])}
-			},
-			check: func(x *matrix, c *mxCell, ok bool) {
-				require.Equal(x.t, map[bool]int{true: 0, false: 1}[ok], x.listLen(c.org, "api/upstreams"), "upstreams stored")
-				x.removeAll(c.org, "upstreams")
-			}},
+		listAdd("upstreams", "composer.upstream.add", upstreamJSON),
+		listRemove("upstreams", "composer.upstream.remove", upstreamJSON),
 		get("GET api/advisories", "/composer/%s/api/advisories"),
-		{proto: "composer", name: "POST api/advisories", need: needAdmin, ok: http.StatusCreated, audit: "composer.advisory.add",
-			request: func(x *matrix, c *mxCell) mxRequest {
-				return composerJSON(http.MethodPost, fmt.Sprintf(advisoryJSON, c.org, c.uniq("a")), "/composer/%s/api/advisories", c.org)
-			},
-			check: func(x *matrix, c *mxCell, ok bool) {
-				require.Equal(x.t, map[bool]int{true: 1, false: 0}[ok], x.listLen(c.org, "api/advisories"), "advisories stored")
-				x.removeAll(c.org, "advisories")
-			}},
-		{proto: "composer", name: "DELETE api/advisories", need: needAdmin, ok: http.StatusNoContent, audit: "composer.advisory.remove",
-			prepare: func(x *matrix, c *mxCell) {
-				var a struct {
-					ID any `json:"id"`
-				}
-				require.NoError(x.t, json.Unmarshal([]byte(x.admin(c.org, composerJSON(http.MethodPost, fmt.Sprintf(advisoryJSON, c.org, c.uniq("d")),
-					"/composer/%s/api/advisories", c.org))), &a))
-				c.state["id"] = fmt.Sprint(a.ID)
-			},
-			request: func(x *matrix, c *mxCell) mxRequest {
-				return mxRequest{method: http.MethodDelete, path: fmt.Sprintf("/composer/%s/api/advisories/%s", c.org, c.state["id"])}
-			},
-			check: func(x *matrix, c *mxCell, ok bool) {
-				require.Equal(x.t, map[bool]int{true: 0, false: 1}[ok], x.listLen(c.org, "api/advisories"), "advisories stored")
-				x.removeAll(c.org, "advisories")
-			}},
+		listAdd("advisories", "composer.advisory.add", advisoryJSON),
+		listRemove("advisories", "composer.advisory.remove", advisoryJSON),
 	}
 }
 
