@@ -511,6 +511,8 @@ func bufActions() []*mxAction {
 		read("GetLabels", labelSvc+"GetLabels", `{"labelRefs":[%s]}`,
 			func(x *matrix, c *mxCell) []any { return []any{labelRefJSON(c.org, "m", "main")} }),
 		read("ListLabels", labelSvc+"ListLabels", `{"resourceRef":%s}`, lbl),
+		read("ListLabelHistory", labelSvc+"ListLabelHistory", `{"labelRef":%s}`,
+			func(x *matrix, c *mxCell) []any { return []any{labelRefJSON(c.org, "m", "main")} }),
 		{proto: "buf", name: "CreateOrUpdateLabels", need: needWrite, audit: "buf.label.move",
 			request: func(x *matrix, c *mxCell) mxRequest {
 				return connectJSON(labelSvc+"CreateOrUpdateLabels", `{"values":[{"labelRef":%s,"commitId":%q}]}`, labelRefJSON(c.org, "m", c.uniq("l")), x.commit[c.org])
