@@ -60,7 +60,7 @@ func TestAuditBufWrites(t *testing.T) {
 // source added and synced, a version deleted, an upstream added.
 func TestAuditComposerWrites(t *testing.T) {
 	curl := harness.Tool(t, "curl")
-	in := harness.Start(t, harness.Options{})
+	in := harness.Start(t, harness.Options{Env: loopbackOutbound()})
 	write := in.Token("acme", "write")
 	zipPath := harness.ZipPackage(t, map[string]string{"composer.json": `{"name": "acme/lib"}`})
 	out, err := exec.Command(curl, "-sS", "--fail-with-body", "--user", "token:"+write, "--upload-file", zipPath,

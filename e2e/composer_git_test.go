@@ -68,7 +68,7 @@ func TestComposerGitOverHTTPWithToken(t *testing.T) {
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 
-	in := harness.Start(t, harness.Options{})
+	in := harness.Start(t, harness.Options{Env: loopbackOutbound()})
 	in.Token("acme", "read")
 	url := "http://" + l.Addr().String() + "/overhttp.git"
 
@@ -140,7 +140,7 @@ func TestComposerGitOverSSHWithDeployKey(t *testing.T) {
 	line := fmt.Sprintf("[127.0.0.1]:%d %s", port, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hostSigner.PublicKey()))))
 	require.NoError(t, os.WriteFile(knownHosts, []byte(line+"\n"), 0o644))
 
-	in := harness.Start(t, harness.Options{})
+	in := harness.Start(t, harness.Options{Env: loopbackOutbound()})
 	in.Token("acme", "read")
 	url := fmt.Sprintf("ssh://git@127.0.0.1:%d/overssh.git", port)
 	in.MustCLI("composer", "add-vcs", "--org", "acme", "--url", url, "--ssh-key-file", keyFile, "--known-hosts-file", knownHosts)
@@ -206,4 +206,10 @@ func serveGitSSH(conn net.Conn, cfg *ssh.ServerConfig, root string) {
 			}
 		}()
 	}
+}
+
+// loopbackOutbound lets packyard reach the test's own servers on
+// 127.0.0.1, which the outbound policy refuses by default.
+func loopbackOutbound() map[string]string {
+	return map[string]string{"PACKYARD_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8"}
 }

@@ -38,6 +38,7 @@ func TestComposerMirrorOneUpstreamRequestAcrossReplicas(t *testing.T) {
 	defer upstream.Close()
 
 	env := harness.ServiceEnv(t)
+	env["PACKYARD_OUTBOUND_ALLOWED_NETWORKS"] = "127.0.0.0/8"
 	a := harness.Start(t, harness.Options{Backend: harness.Services, Env: env})
 	b := harness.Start(t, harness.Options{Backend: harness.Services, Env: env})
 	tok := a.Token("acme", "read")

@@ -51,7 +51,7 @@ func TestRealComposerClient(t *testing.T) {
 		})
 		g.Git("tag", "v1.0.0")
 		g.Commit(map[string]string{"src/Widget.php": "<?php // main"})
-		_, _, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: "file://" + g.Dir})
+		_, _, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: "file://" + g.Dir, Operator: true})
 		require.NoError(t, err)
 		_, err = s.svc.Sync(ctx, "acme", "")
 		require.NoError(t, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/outbound"
 	"github.com/packyard/packyard/pkg/sqldb"
 )
 
@@ -128,11 +129,13 @@ func (p *Proxy) download(ctx context.Context, org orgRef, u upstreamRow, name, k
 	}
 	req, err := newRequest(ctx, u, pw, http.MethodGet, d.URL, nil)
 	if err != nil {
-		return archiveRow{}, errs.Unavailablef("archive of %s: bad upstream URL: %v", name, err)
+		p.log.Warn("bad upstream archive URL", zap.String("package", name), zap.Error(err))
+		return archiveRow{}, fmt.Errorf("downloading the archive of %s: %w", name, outbound.Unreachable(err))
 	}
 	res, err := p.client.distc.Do(req)
 	if err != nil {
-		return archiveRow{}, errs.Unavailablef("downloading the archive of %s from its upstream failed: %v", name, err)
+		p.log.Warn("upstream archive download failed", zap.String("package", name), zap.String("detail", outbound.Detail(err)))
+		return archiveRow{}, fmt.Errorf("downloading the archive of %s: %w", name, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {

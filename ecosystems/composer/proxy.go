@@ -19,6 +19,7 @@ import (
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/outbound"
 	"github.com/packyard/packyard/pkg/secretbox"
 	"github.com/packyard/packyard/pkg/sqldb"
 )
@@ -45,6 +46,7 @@ type Proxy struct {
 	locker     cache.Locker
 	box        *secretbox.Box
 	audit      audit.Recorder // nil: nothing recorded
+	guard      *outbound.Guard
 	client     *upstreamClient
 	loads      cache.Group        // cached upstream lists and proxied documents
 	docFlight  singleflight.Group // upstream documents and searches
@@ -54,10 +56,10 @@ type Proxy struct {
 func newProxy(p Params, repo *repository, st *store) *Proxy {
 	return &Proxy{
 		cfg: p.Config, log: p.Logger, repo: repo, store: st, cas: p.CAS, refs: p.Meta, cache: p.Cache, locker: p.Locker,
-		box: p.Box, audit: p.Audit,
+		box: p.Box, audit: p.Audit, guard: p.Outbound,
 		client: &upstreamClient{store: st, box: p.Box,
-			httpc:   &http.Client{Timeout: p.Config.Upstream.Timeout},
-			distc:   &http.Client{},
+			httpc:   p.Outbound.Client(outbound.ClientOptions{Timeout: p.Config.Upstream.Timeout}),
+			distc:   p.Outbound.Client(outbound.ClientOptions{}),
 			limiter: rate.NewLimiter(rate.Limit(p.Config.Upstream.RateLimit), max(p.Config.Upstream.Burst, 1)),
 		},
 	}
@@ -75,6 +77,10 @@ type UpstreamInput struct {
 	Username string // http-basic user name, sent only to the upstream's own origin
 	Password string // http-basic password (stored sealed)
 	Priority *int   // lower is asked first; nil puts it after the others
+	// Operator is set by the admin CLI: a failed first fetch then says
+	// why. Over the API every failure gets one answer, so that adding an
+	// upstream tells nothing about what listens where.
+	Operator bool
 }
 
 // Upstream is a registered upstream repository (never with its password).
@@ -128,8 +134,11 @@ func checkUpstreamInput(in UpstreamInput) (UpstreamInput, error) {
 }
 
 // AddUpstream registers an upstream Composer 2 repository for an
-// organization. The upstream is asked for its packages.json first (with the
-// given credentials); nothing is stored when that fails.
+// organization. The URL is checked against the outbound policy without
+// connecting; then the upstream is asked for its packages.json (with the
+// given credentials) through the guarded client, and nothing is stored when
+// that fails. Unless in.Operator, every failure of that fetch gives the
+// same answer (a closed port, a refused address, HTTP 404, not JSON).
 func (p *Proxy) AddUpstream(ctx context.Context, orgName string, in UpstreamInput) (Upstream, error) {
 	switch {
 	case in.Public && in.URL != "":
@@ -146,6 +155,9 @@ func (p *Proxy) AddUpstream(ctx context.Context, orgName string, in UpstreamInpu
 	if in, err = checkUpstreamInput(in); err != nil {
 		return Upstream{}, err
 	}
+	if err := p.guard.CheckURL(in.URL); err != nil {
+		return Upstream{}, err
+	}
 	row := upstreamRow{ID: metadata.NewID(), URL: in.URL, Username: in.Username, HasCred: in.Password != "", Created: micros(p.repo.now())}
 	var sealed []byte
 	if in.Password != "" {
@@ -155,6 +167,10 @@ func (p *Proxy) AddUpstream(ctx context.Context, orgName string, in UpstreamInpu
 	}
 	root, err := p.probe(ctx, row, in.Password)
 	if err != nil {
+		p.log.Info("upstream refused", zap.String("org", org.Name), zap.String("url", in.URL), zap.String("detail", outbound.Detail(err)))
+		if !in.Operator {
+			return Upstream{}, errs.Invalidf("%s is not a Composer 2 repository packyard can read with these credentials", in.URL)
+		}
 		return Upstream{}, err
 	}
 	err = p.repo.write(ctx, org, func(tx *sqldb.Tx, _ map[string]string) error {

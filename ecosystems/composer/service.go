@@ -16,11 +16,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packyard/packyard/ecosystems/composer/format"
+	"github.com/packyard/packyard/ecosystems/composer/vcs"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/outbound"
 	"github.com/packyard/packyard/pkg/secretbox"
 	"github.com/packyard/packyard/pkg/sqldb"
 )
@@ -36,6 +38,9 @@ type Params struct {
 	Locker cache.Locker
 	Box    *secretbox.Box `optional:"true"` // nil: credentials and webhooks are refused
 	Audit  audit.Recorder `optional:"true"` // nil: nothing recorded
+	// Outbound is the policy of every request to an upstream or a git
+	// server; nil is the default policy (public addresses only).
+	Outbound *outbound.Guard `optional:"true"`
 }
 
 // Service is the Composer repository: packages from uploads and git, the
@@ -53,6 +58,8 @@ type Service struct {
 	audit  audit.Recorder // nil: nothing recorded
 	queue  chan string    // source ids waiting for a background sync
 	proxy  *Proxy
+	guard  *outbound.Guard
+	net    vcs.Network // how git servers are reached
 }
 
 // New returns the Service, with its Proxy.
@@ -63,11 +70,15 @@ func New(p Params) (*Service, error) {
 	if p.Logger == nil {
 		p.Logger = zap.NewNop()
 	}
+	if p.Outbound == nil {
+		p.Outbound = outbound.New(outbound.Config{})
+	}
 	st := &store{db: p.Meta.DB()}
 	repo := &repository{meta: p.Meta, store: st, cache: p.Cache, ttl: p.Config.CacheTTL, now: func() time.Time { return time.Now().UTC() }}
 	return &Service{
 		cfg: p.Config, log: p.Logger, repo: repo, store: st, refs: p.Meta, cas: p.CAS, locker: p.Locker, box: p.Box,
-		audit: p.Audit, queue: make(chan string, 256), proxy: newProxy(p, repo, st),
+		audit: p.Audit, queue: make(chan string, 256), proxy: newProxy(p, repo, st), guard: p.Outbound,
+		net: vcs.Network{HTTP: p.Outbound.HTTPClient(outbound.ClientOptions{}), CheckAddr: p.Outbound.CheckAddr},
 	}, nil
 }
 

@@ -25,6 +25,9 @@ type SourceInput struct {
 	SSHKey        string // PEM deploy key
 	SSHPassphrase string
 	KnownHosts    string // known_hosts lines for ssh; empty uses the system's
+	// Operator is set by the admin CLI: only the operator may register a
+	// repository on packyard's own machine (a local path or file:// URL).
+	Operator bool
 }
 
 // Source is a registered git repository and its sync status.
@@ -71,7 +74,7 @@ func (s *Service) AddSource(ctx context.Context, orgName string, in SourceInput)
 		return Source{}, "", err
 	}
 	in.URL = strings.TrimSpace(in.URL)
-	if err := vcs.CheckURL(in.URL); err != nil {
+	if err := s.checkSourceURL(in); err != nil {
 		return Source{}, "", err
 	}
 	id := metadata.NewID()
@@ -117,6 +120,24 @@ func (s *Service) AddSource(ctx context.Context, orgName string, in SourceInput)
 	audit.Record(ctx, s.audit, s.log, audit.Event{Action: "composer.source.add", Org: org.Name, Resource: vcs.RedactURL(in.URL),
 		Details: map[string]string{"source": id, "credential": kind}})
 	return Source{ID: id, URL: in.URL, CredentialKind: kind, Status: "new", Webhook: secret != ""}, secret, nil
+}
+
+// checkSourceURL accepts a git URL the outbound policy allows; a local
+// repository only from the operator.
+func (s *Service) checkSourceURL(in SourceInput) error {
+	if err := vcs.CheckURL(in.URL); err != nil {
+		return err
+	}
+	if vcs.IsLocal(in.URL) {
+		if !in.Operator {
+			return errs.Invalidf("a local path or file:// URL can be registered only by the operator (packyard composer add-vcs)")
+		}
+		return nil
+	}
+	if strings.HasPrefix(in.URL, "http://") || strings.HasPrefix(in.URL, "https://") {
+		return s.guard.CheckURL(in.URL)
+	}
+	return nil
 }
 
 // RemoveSource unregisters a git repository; the versions it gave leave

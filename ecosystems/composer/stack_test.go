@@ -36,6 +36,9 @@ type stackOpts struct {
 	postgres bool
 	cfg      *Config
 	noKey    bool // no secret box: credentials and webhooks are refused
+	// allowedNetworks is PACKYARD_OUTBOUND_ALLOWED_NETWORKS; nil allows
+	// 127.0.0.0/8, where the tests' upstreams and git servers listen.
+	allowedNetworks *string
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
@@ -59,7 +62,12 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	if o.noKey {
 		modules = append(modules, fx.Decorate(func() *secretbox.Box { return nil }))
 	}
-	k := harness.NewKernel(t, harness.KernelOptions{Backend: backend, Modules: modules})
+	allowed := "127.0.0.0/8"
+	if o.allowedNetworks != nil {
+		allowed = *o.allowedNetworks
+	}
+	k := harness.NewKernel(t, harness.KernelOptions{Backend: backend, Modules: modules,
+		Env: map[string]string{"PACKYARD_OUTBOUND_ALLOWED_NETWORKS": allowed}})
 	return &stack{t: t, k: k, meta: k.Meta, svc: svc, proxy: proxy, url: k.URL, client: k.Client, h: k.Handler}
 }
 

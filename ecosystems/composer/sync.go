@@ -94,7 +94,7 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 	if err != nil {
 		return rep, err
 	}
-	remote, err := listRefs(ctx, src.URL, creds)
+	remote, err := listRefs(ctx, src.URL, creds, s.net)
 	if err != nil {
 		return rep, err
 	}
@@ -108,7 +108,7 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 		rep.Package = src.Package
 		return rep, s.store.syncUnchanged(ctx, src.ID, micros(s.repo.now()))
 	}
-	repo, err := vcs.Open(ctx, src.URL, creds)
+	repo, err := vcs.Open(ctx, src.URL, creds, s.net)
 	if err != nil {
 		return rep, err
 	}
@@ -129,8 +129,8 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 
 // listRefs lists a repository's refs; one without branches or a default
 // branch cannot be synced.
-func listRefs(ctx context.Context, rawURL string, creds vcs.Creds) (vcs.Refs, error) {
-	remote, err := vcs.ListRefs(ctx, rawURL, creds)
+func listRefs(ctx context.Context, rawURL string, creds vcs.Creds, n vcs.Network) (vcs.Refs, error) {
+	remote, err := vcs.ListRefs(ctx, rawURL, creds, n)
 	if err != nil {
 		return remote, err
 	}

@@ -68,10 +68,10 @@ func TestGitSync(t *testing.T) {
 		g.Commit(map[string]string{"composer.json": ""})
 		g.Git("checkout", "-q", "main")
 
-		src, secret, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: g.Dir})
+		src, secret, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: g.Dir, Operator: true})
 		require.NoError(t, err)
 		require.NotEmpty(t, secret)
-		_, _, err = s.svc.AddSource(ctx, "acme", SourceInput{URL: g.Dir})
+		_, _, err = s.svc.AddSource(ctx, "acme", SourceInput{URL: g.Dir, Operator: true})
 		require.ErrorIs(t, err, errs.ErrAlreadyExists)
 
 		reps, err := s.svc.Sync(ctx, "acme", g.Dir)
@@ -187,7 +187,7 @@ func TestGitSyncFailures(t *testing.T) {
 	ctx := t.Context()
 	g := harness.GitRepo(t)
 	g.Commit(map[string]string{"README": "no composer.json"})
-	_, _, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: g.Dir})
+	_, _, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: g.Dir, Operator: true})
 	require.NoError(t, err)
 	_, err = s.svc.Sync(ctx, "acme", g.Dir)
 	require.ErrorContains(t, err, "has no composer.json")
@@ -207,7 +207,7 @@ func TestGitSyncFailures(t *testing.T) {
 	_, _, err = nk.svc.AddSource(ctx, "acme", SourceInput{URL: "https://example.invalid/x.git", Token: "t0k"})
 	require.ErrorIs(t, err, errs.ErrFailedPrecondition)
 	require.ErrorContains(t, err, "PACKYARD_SECRET_KEY")
-	_, secret, err := nk.svc.AddSource(ctx, "acme", SourceInput{URL: g.Dir})
+	_, secret, err := nk.svc.AddSource(ctx, "acme", SourceInput{URL: g.Dir, Operator: true})
 	require.NoError(t, err)
 	require.Empty(t, secret, "no webhook without a key")
 

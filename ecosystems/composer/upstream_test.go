@@ -46,6 +46,9 @@ type fixtureRepo struct {
 	// both answer HTTP 500.
 	catalog  []fixturePackage
 	listFail bool
+	// redirects answers a path (after the credentials are checked) with
+	// a redirect to another URL.
+	redirects map[string]string
 }
 
 type fixturePackage struct {
@@ -151,7 +154,12 @@ func (f *fixtureRepo) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	delay := f.delay
 	body, found := f.files[r.URL.Path]
+	redirect := f.redirects[r.URL.Path]
 	f.mu.Unlock()
+	if redirect != "" {
+		http.Redirect(w, r, redirect, http.StatusFound)
+		return
+	}
 	time.Sleep(delay)
 	if r.URL.Path == "/api/security-advisories/" && r.Method == http.MethodPost {
 		_ = r.ParseForm()

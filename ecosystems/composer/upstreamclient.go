@@ -9,11 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strings"
 
 	"golang.org/x/time/rate"
 
+	"github.com/packyard/packyard/pkg/outbound"
 	"github.com/packyard/packyard/pkg/secretbox"
 )
 
@@ -27,8 +26,8 @@ const maxUpstreamDoc = 64 << 20
 type upstreamClient struct {
 	store   *store
 	box     *secretbox.Box
-	httpc   *http.Client // metadata, listings and advisories
-	distc   *http.Client // archives (bounded by their context)
+	httpc   *outbound.Client // metadata, listings and advisories
+	distc   *outbound.Client // archives (bounded by their context)
 	limiter *rate.Limiter
 }
 
@@ -48,16 +47,17 @@ func (c *upstreamClient) password(ctx context.Context, u upstreamRow) (string, e
 	return string(pw), nil
 }
 
-// sameOrigin reports whether target is on the upstream's scheme, host and
-// port: only there are the upstream's credentials sent.
-func sameOrigin(upstream, target string) bool {
-	a, err1 := url.Parse(upstream)
-	b, err2 := url.Parse(target)
-	return err1 == nil && err2 == nil && a.Scheme == b.Scheme && strings.EqualFold(a.Host, b.Host)
-}
-
 // newRequest builds a request to an upstream; header is name, value pairs.
+// The upstream's credentials are bound to its own origin (scheme, host and
+// port): the guarded client adds them to requests there and nowhere else,
+// not along a redirect to another origin either.
 func newRequest(ctx context.Context, u upstreamRow, password, method, target string, body io.Reader, header ...string) (*http.Request, error) {
+	if u.Username != "" {
+		var err error
+		if ctx, err = outbound.WithBasicAuthFor(ctx, u.URL, u.Username, password); err != nil {
+			return nil, err
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return nil, err
@@ -65,9 +65,6 @@ func newRequest(ctx context.Context, u upstreamRow, password, method, target str
 	req.Header.Set("User-Agent", "packyard (Composer mirror)")
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
-	}
-	if u.Username != "" && sameOrigin(u.URL, target) {
-		req.SetBasicAuth(u.Username, password)
 	}
 	return req, nil
 }
@@ -97,7 +94,7 @@ func (c *upstreamClient) call(ctx context.Context, u upstreamRow, password, meth
 func readLimited(r io.Reader, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
-		return nil, err
+		return nil, outbound.Unreachable(err)
 	}
 	if int64(len(body)) > limit {
 		return nil, fmt.Errorf("larger than %d bytes", limit)

@@ -2,7 +2,7 @@
 // configuration, logging, the metadata store (SQLite or PostgreSQL), the
 // blob store (filesystem or S3), the content-addressed store, temporary
 // files (pkg/spool), the cache (memory or Redis), authentication and
-// authorization, and the HTTP server.
+// authorization, the outbound request policy, and the HTTP server.
 // It sits at the top floor beside the binary (cmd/packyard): it is the only
 // package that knows every implementation. Core and Server are importable so
 // that the binary and tests build the same application.
@@ -15,6 +15,7 @@ import (
 	"github.com/packyard/packyard/auth/ratelimit"
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/logging"
+	"github.com/packyard/packyard/pkg/outbound"
 	"github.com/packyard/packyard/pkg/server"
 	"github.com/packyard/packyard/storage"
 )
@@ -31,6 +32,7 @@ type Config struct {
 	Server         server.Config
 	RateLimit      ratelimit.Config
 	Identity       identity.Config
+	Outbound       outbound.Config // PACKYARD_OUTBOUND_ALLOWED_NETWORKS
 }
 
 // ConfigFromEnv reads and validates the kernel's variables; the error names
@@ -48,6 +50,7 @@ func ConfigFromEnv(env config.Env) (Config, error) {
 		Server:         server.ConfigFromEnv(l),
 		RateLimit:      ratelimit.ConfigFromEnv(l),
 		Identity:       identity.ConfigFromEnv(l),
+		Outbound:       outbound.ConfigFromEnv(l),
 	}
 	if err := l.Err(); err != nil {
 		return Config{}, err

@@ -22,6 +22,7 @@ import (
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/logging"
 	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/outbound"
 	"github.com/packyard/packyard/pkg/server"
 	"github.com/packyard/packyard/pkg/sqldb"
 	"github.com/packyard/packyard/storage"
@@ -50,6 +51,8 @@ func Core(env config.Env) fx.Option {
 				return server.BaseURL{Fixed: c.Server.BaseURL, TrustProxyHeaders: c.Server.TrustProxyHeaders}
 			},
 			func(c Config) server.Config { return c.Server },
+			// The one policy for requests to URLs users and upstreams supply.
+			func(c Config) *outbound.Guard { return outbound.New(c.Outbound) },
 		),
 		fx.WithLogger(func(l *zap.Logger) fxevent.Logger {
 			zl := &fxevent.ZapLogger{Logger: l.Named("fx")}

@@ -82,7 +82,7 @@ func addVCSCommand(invoke ecosystem.Invoker) *cobra.Command {
 
 // sourceInput reads the secrets the flags name.
 func (o addVCS) sourceInput() (composer.SourceInput, error) {
-	in := composer.SourceInput{URL: o.rawURL, Username: o.username}
+	in := composer.SourceInput{URL: o.rawURL, Username: o.username, Operator: true}
 	var err error
 	if in.Token, err = readSecret(o.tokenFile, o.tokenEnv); err != nil {
 		return in, fmt.Errorf("token: %w", err)

@@ -34,7 +34,7 @@ func addUpstreamCommand(invoke ecosystem.Invoker) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("password: %w", err)
 			}
-			in := composer.UpstreamInput{URL: rawURL, Public: packagist, Username: username, Password: password}
+			in := composer.UpstreamInput{URL: rawURL, Public: packagist, Username: username, Password: password, Operator: true}
 			if cmd.Flags().Changed("priority") {
 				in.Priority = &priority
 			}

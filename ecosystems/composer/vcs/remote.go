@@ -20,11 +20,11 @@ import (
 	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/outbound"
 )
 
 // Creds are a source's decrypted credentials. The JSON form (token, or
@@ -53,6 +53,10 @@ func localPath(u string) string {
 	return ""
 }
 
+// IsLocal reports whether u names a repository on this machine (an
+// absolute path or a file:// URL).
+func IsLocal(u string) bool { return localPath(u) != "" }
+
 // CheckURL accepts a local absolute path, file://, https://, http://,
 // ssh:// and scp-like (git@host:path) URLs.
 func CheckURL(u string) error {
@@ -79,20 +83,16 @@ func CheckURL(u string) error {
 // Check reports whether the credentials can be used for rawURL (a deploy
 // key that does not parse cannot).
 func (c Creds) Check(rawURL string) error {
-	_, cleanup, err := c.auth(rawURL)
+	_, cleanup, err := c.auth(rawURL, Network{})
 	cleanup()
 	return err
 }
 
-func (c Creds) auth(rawURL string) (transport.AuthMethod, func(), error) {
+// auth is the go-git authentication of an ssh session (http(s) sessions
+// take their credential from the context: bindToken).
+func (c Creds) auth(rawURL string, n Network) (transport.AuthMethod, func(), error) {
 	noop := func() {}
 	switch c.Kind {
-	case "token":
-		user := c.Username
-		if user == "" {
-			user = "x-access-token"
-		}
-		return &githttp.BasicAuth{Username: user, Password: c.Token}, noop, nil
 	case "ssh":
 		user := c.Username
 		if user == "" {
@@ -108,7 +108,7 @@ func (c Creds) auth(rawURL string) (transport.AuthMethod, func(), error) {
 		}
 		cleanup := noop
 		if c.KnownHosts != "" {
-			f, err := os.CreateTemp("", "packyard-known-hosts-*")
+			f, err := os.CreateTemp(n.TempDir, "packyard-known-hosts-*")
 			if err != nil {
 				return nil, noop, err
 			}
@@ -126,6 +126,7 @@ func (c Creds) auth(rawURL string) (transport.AuthMethod, func(), error) {
 			}
 			keys.HostKeyCallback = cb
 		}
+		n.guardHostKey(keys)
 		return keys, cleanup, nil
 	}
 	return nil, noop, nil
@@ -186,7 +187,7 @@ func branchPreference(b string) int {
 }
 
 // ListRefs lists a repository's refs without fetching objects.
-func ListRefs(ctx context.Context, rawURL string, creds Creds) (Refs, error) {
+func ListRefs(ctx context.Context, rawURL string, creds Creds, n Network) (Refs, error) {
 	if p := localPath(rawURL); p != "" {
 		repo, err := openLocal(p)
 		if err != nil {
@@ -203,13 +204,7 @@ func ListRefs(ctx context.Context, rawURL string, creds Creds) (Refs, error) {
 		}
 		return collectRefs(refs), nil
 	}
-	auth, cleanup, err := creds.auth(rawURL)
-	if err != nil {
-		return Refs{}, err
-	}
-	defer cleanup()
-	rem := git.NewRemote(memory.NewStorage(), &gitconfig.RemoteConfig{Name: "origin", URLs: []string{rawURL}})
-	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth})
+	refs, err := n.remoteRefs(ctx, rawURL, creds)
 	if err != nil {
 		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 			return Refs{Refs: map[string]string{}}, nil
@@ -228,7 +223,26 @@ func gitError(what string, err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	return errs.Unavailablef("%s: %v", what, err)
+	return fmt.Errorf("%s: %w", what, outbound.Unreachable(err))
+}
+
+// remoteRefs asks a remote repository for its refs: over http(s) through
+// the guarded client, over ssh through go-git.
+func (n Network) remoteRefs(ctx context.Context, rawURL string, creds Creds) ([]*plumbing.Reference, error) {
+	ctx, ep, err := httpEndpoint(ctx, rawURL, creds)
+	if err != nil {
+		return nil, err
+	}
+	if ep != nil {
+		return n.httpRefs(ctx, ep)
+	}
+	auth, cleanup, err := creds.auth(rawURL, n)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	rem := git.NewRemote(memory.NewStorage(), &gitconfig.RemoteConfig{Name: "origin", URLs: []string{rawURL}})
+	return rem.ListContext(ctx, &git.ListOptions{Auth: auth})
 }
 
 // RedactURL is a URL without its password (a token given in the URL).

@@ -9,11 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/errs"
@@ -30,8 +33,9 @@ type Repo struct {
 func (g *Repo) Close() { g.cleanup() }
 
 // Open opens a local repository in place, or clones a remote one (every
-// branch and tag, no work tree) into a temporary directory.
-func Open(ctx context.Context, rawURL string, creds Creds) (*Repo, error) {
+// branch and tag, no work tree) into a temporary directory under
+// n.TempDir.
+func Open(ctx context.Context, rawURL string, creds Creds, n Network) (*Repo, error) {
 	if p := localPath(rawURL); p != "" {
 		repo, err := openLocal(p)
 		if err != nil {
@@ -39,21 +43,38 @@ func Open(ctx context.Context, rawURL string, creds Creds) (*Repo, error) {
 		}
 		return &Repo{repo: repo, cleanup: func() {}}, nil
 	}
-	auth, cleanupAuth, err := creds.auth(rawURL)
+	if n.TempDir != "" {
+		if err := os.MkdirAll(n.TempDir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := os.MkdirTemp(n.TempDir, "packyard-composer-git-*")
 	if err != nil {
 		return nil, err
 	}
-	defer cleanupAuth()
-	dir, err := os.MkdirTemp("", "packyard-composer-git-*")
-	if err != nil {
-		return nil, err
-	}
-	repo, err := git.PlainCloneContext(ctx, dir, true, &git.CloneOptions{URL: rawURL, Auth: auth, Mirror: true, Tags: git.AllTags})
+	repo, err := n.clone(ctx, dir, rawURL, creds)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, gitError("clone "+RedactURL(rawURL), err)
 	}
 	return &Repo{repo: repo, cleanup: func() { os.RemoveAll(dir) }}, nil
+}
+
+// clone makes a bare mirror of a remote repository in dir.
+func (n Network) clone(ctx context.Context, dir, rawURL string, creds Creds) (*git.Repository, error) {
+	ctx, ep, err := httpEndpoint(ctx, rawURL, creds)
+	if err != nil {
+		return nil, err
+	}
+	if ep != nil {
+		return n.httpMirror(ctx, ep, filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRUDefault()))
+	}
+	auth, cleanupAuth, err := creds.auth(rawURL, n)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanupAuth()
+	return git.PlainCloneContext(ctx, dir, true, &git.CloneOptions{URL: rawURL, Auth: auth, Mirror: true, Tags: git.AllTags})
 }
 
 // openLocal opens a repository on this machine in place (a work tree, a

@@ -1,0 +1,204 @@
+package composer
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/packyard/packyard/e2e/harness"
+	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/outbound"
+)
+
+// origin records what a second local server (another origin than the
+// upstream's) is asked, and the Authorization headers it sees.
+type origin struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	hits int
+	auth []string
+}
+
+// newOriginOn serves a zip on host (an address of 127.0.0.0/8).
+func newOriginOn(t *testing.T, host string, zip []byte) *origin {
+	o := &origin{}
+	l, err := net.Listen("tcp", host+":0")
+	require.NoError(t, err)
+	o.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.hits++
+		if a := r.Header.Get("Authorization"); a != "" {
+			o.auth = append(o.auth, a)
+		}
+		o.mu.Unlock()
+		_, _ = w.Write(zip)
+	})}}
+	o.srv.Start()
+	t.Cleanup(o.srv.Close)
+	return o
+}
+
+func (o *origin) seen() (int, []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.hits, append([]string(nil), o.auth...)
+}
+
+func ssrfStack(t *testing.T, allowed ...string) *stack {
+	cfg := DefaultConfig()
+	cfg.SyncInterval = 0
+	cfg.Upstream.Timeout = 5 * time.Second
+	cfg.Upstream.RateLimit, cfg.Upstream.Burst = 1000, 1000
+	networks := strings.Join(allowed, ",")
+	s := newStack(t, stackOpts{cfg: &cfg, allowedNetworks: &networks})
+	s.org("acme")
+	return s
+}
+
+// pointDistsAt makes the fixture's pub/log 2.0.0 archive live at target.
+func pointDistsAt(f *fixtureRepo, target string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	doc := string(f.files["/p2/pub/log.json"])
+	f.files["/p2/pub/log.json"] = []byte(strings.Replace(doc, f.srv.URL+"/dists/log-2.zip", target, 1))
+}
+
+// mirroredCount is how many archives the organization has mirrored.
+func mirroredCount(t *testing.T, s *stack) int {
+	var n int
+	require.NoError(t, s.meta.DB().QueryRow(t.Context(), `SELECT COUNT(*) FROM composer_mirror_dists`).Scan(&n))
+	return n
+}
+
+// distOfLog2 is the path packyard serves pub/log 2.0.0's archive at.
+func distOfLog2(t *testing.T, s *stack, token string) string {
+	dist := s.p2("acme", "pub/log", token)["2.0.0"]["dist"].(map[string]any)
+	u, err := url.Parse(dist["url"].(string))
+	require.NoError(t, err)
+	return u.Path
+}
+
+// TestUpstreamOnLoopbackIsRefusedByDefault: with the default policy an
+// upstream on 127.0.0.1 cannot be added, over the API or the CLI, and
+// nothing is stored or asked; a host name that resolves to loopback
+// gets the one generic answer, open port or closed.
+func TestUpstreamOnLoopbackIsRefusedByDefault(t *testing.T) {
+	f := newFixtureRepo(t)
+	s := ssrfStack(t)
+	admin := s.token("acme", metadata.RoleAdmin)
+	closed := "http://127.0.0.1:1"
+	for _, u := range []string{f.srv.URL, closed} {
+		res, body := s.do("POST", "/composer/acme/api/upstreams", admin, strings.NewReader(`{"url":"`+u+`"}`))
+		require.Equal(t, http.StatusBadRequest, res.StatusCode, string(body))
+		require.Contains(t, string(body), "127.0.0.1 is a loopback address")
+		require.NotContains(t, string(body), strings.TrimPrefix(u, "http://127.0.0.1"), "the port is not echoed back")
+	}
+	_, port, _ := net.SplitHostPort(f.srv.Listener.Addr().String())
+	var answers []string
+	for _, u := range []string{"http://localhost:" + port, "http://localhost:1"} {
+		res, body := s.do("POST", "/composer/acme/api/upstreams", admin, strings.NewReader(`{"url":"`+u+`"}`))
+		require.Equal(t, http.StatusBadRequest, res.StatusCode, string(body))
+		answers = append(answers, strings.ReplaceAll(string(body), u, "URL"))
+	}
+	require.Equal(t, answers[0], answers[1],
+		"an open and a closed port answer the same")
+	require.Equal(t, 0, f.total(), "nothing reached the fixture")
+	ups, err := s.proxy.Upstreams(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Empty(t, ups)
+}
+
+// TestDistOnAnotherLocalServer: the upstream's metadata names an archive on
+// a second local server. Allowing the upstream's address alone does not
+// allow the second: the download is refused with the generic message and
+// nothing is stored. Listed, the download works, and the upstream's
+// credentials never reach the second origin, directly or by redirect.
+func TestDistOnAnotherLocalServer(t *testing.T) {
+	t.Run("refused unless listed", func(t *testing.T) {
+		f := newFixtureRepo(t)
+		zip := f.files["/dists/log-2.zip"]
+		other := newOriginOn(t, "127.0.0.2", zip)
+		pointDistsAt(f, other.srv.URL+"/log-2.zip")
+		s := ssrfStack(t, "127.0.0.1/32")
+		read := s.token("acme", metadata.RoleRead)
+		_, err := s.proxy.AddUpstream(t.Context(), "acme", f.input())
+		require.NoError(t, err)
+
+		res, body := s.do("GET", distOfLog2(t, s, read), read, nil)
+		require.Equal(t, http.StatusServiceUnavailable, res.StatusCode, string(body))
+		require.Contains(t, string(body), outbound.Message)
+		require.NotContains(t, string(body), "127.0.0.2")
+		require.NotContains(t, string(body), strings.TrimPrefix(other.srv.URL, "http://127.0.0.2"))
+		hits, _ := other.seen()
+		require.Zero(t, hits, "the refused address is never dialed")
+		require.Zero(t, mirroredCount(t, s), "nothing stored")
+	})
+	t.Run("listed: allowed, without the credentials", func(t *testing.T) {
+		f := newFixtureRepo(t)
+		zip := f.files["/dists/log-2.zip"]
+		other := newOriginOn(t, "127.0.0.2", zip)
+		pointDistsAt(f, other.srv.URL+"/log-2.zip")
+		s := ssrfStack(t, "127.0.0.0/8")
+		read := s.token("acme", metadata.RoleRead)
+		_, err := s.proxy.AddUpstream(t.Context(), "acme", f.input())
+		require.NoError(t, err)
+
+		res, body := s.do("GET", distOfLog2(t, s, read), read, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+		require.Equal(t, zip, body)
+		hits, auth := other.seen()
+		require.Equal(t, 1, hits)
+		require.Empty(t, auth, "the upstream's credentials stay with the upstream")
+	})
+	t.Run("a redirect to another origin drops the credentials", func(t *testing.T) {
+		f := newFixtureRepo(t)
+		// Another port of the same address is another origin; the fixture
+		// answers its own archive URL (with its credentials) by a redirect.
+		other := newOriginOn(t, "127.0.0.1", f.files["/dists/log-2.zip"])
+		f.mu.Lock()
+		f.redirects = map[string]string{"/dists/log-2.zip": other.srv.URL + "/log-2.zip"}
+		f.mu.Unlock()
+		s := ssrfStack(t, "127.0.0.0/8")
+		read := s.token("acme", metadata.RoleRead)
+		_, err := s.proxy.AddUpstream(t.Context(), "acme", f.input())
+		require.NoError(t, err)
+
+		res, body := s.do("GET", distOfLog2(t, s, read), read, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+		hits, auth := other.seen()
+		require.Equal(t, 1, hits)
+		require.Empty(t, auth, "Authorization is not sent along a redirect to another origin")
+	})
+}
+
+// TestGitSourceChecks: a repository on packyard's own machine is
+// registered only by the operator, and an http(s) git URL on a refused
+// address not at all.
+func TestGitSourceChecks(t *testing.T) {
+	s := ssrfStack(t)
+	g := harness.GitRepo(t)
+	g.Commit(map[string]string{"composer.json": `{"name":"acme/x"}`})
+	ctx := t.Context()
+	for _, u := range []string{g.Dir, "file://" + g.Dir} {
+		_, _, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: u})
+		require.ErrorIs(t, err, errs.ErrInvalidArgument, u)
+		require.ErrorContains(t, err, "only by the operator")
+	}
+	_, _, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: "http://127.0.0.1:1/x.git"})
+	require.ErrorIs(t, err, errs.ErrInvalidArgument)
+	_, _, err = s.svc.AddSource(ctx, "acme", SourceInput{URL: "http://169.254.169.254/x.git"})
+	require.ErrorIs(t, err, errs.ErrInvalidArgument)
+	srcs, err := s.svc.Sources(ctx, "acme")
+	require.NoError(t, err)
+	require.Empty(t, srcs)
+	_, _, err = s.svc.AddSource(ctx, "acme", SourceInput{URL: "file://" + g.Dir, Operator: true})
+	require.NoError(t, err)
+}
