@@ -130,8 +130,9 @@ func (p *Proxy) proxiedDoc(ctx context.Context, org orgRef, u upstreamRow, key, 
 
 // buildProxied expands an upstream document (Composer's minified format
 // included), points every dist at packyard's mirror while keeping the
-// original URL as dist.upstream-url, drops notification-url (downloads are
-// reported to packyard), and minifies the result again.
+// original URL as dist.upstream-url, keeps only the fields a registry
+// serves (format.Served: no notification-url, downloads are reported to
+// packyard), and minifies the result again.
 func buildProxied(org, name string, body []byte) ([]byte, error) {
 	vs, err := upstreamVersions(body, name)
 	if err != nil {
@@ -203,7 +204,7 @@ func displayURL(raw string) string {
 }
 
 func rewriteVersion(org, name string, v format.Object) format.Object {
-	v = v.Without("notification-url")
+	v = format.Served(v)
 	d, obj, ok := parseDist(v)
 	if !ok {
 		return v

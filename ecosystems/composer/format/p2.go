@@ -132,7 +132,7 @@ func p2Doc(name string, vs []VersionEntry) ([]byte, error) {
 	sort.SliceStable(vs, func(i, j int) bool { return CompareNormalized(vs[i].Normalized, vs[j].Normalized) > 0 })
 	objs := make([]Object, len(vs))
 	for i, v := range vs {
-		objs[i] = v.Entry
+		objs[i] = Served(v.Entry) // versions stored before a field was dropped
 	}
 	doc := struct {
 		Packages map[string][]Object `json:"packages"`
@@ -191,11 +191,44 @@ func MirrorURL(org, name, key, ext string) string {
 	return basePlaceholder + "/composer/" + org + "/mirror/" + name + "/" + key + "." + ext
 }
 
-// Entry builds the p2 object of a version: every field of its
-// composer.json, then the repository's fields (its name, versions and the
-// dist packyard serves at reference, with its sha1).
+// servedFields are the keys of a version a registry serves: what Composer
+// reads of a dependency. Everything else of a package's composer.json is
+// dropped: root-only fields Composer ignores in a dependency (repositories,
+// config, scripts, minimum-stability, prefer-stable, autoload-dev), and
+// fields that would send clients elsewhere (notification-url: packyard's
+// own notify-batch in packages.json is where installs are reported).
+var servedFields = map[string]bool{
+	"name": true, "description": true, "keywords": true, "homepage": true, "readme": true,
+	"version": true, "version_normalized": true, "time": true, "type": true,
+	"license": true, "authors": true, "support": true, "funding": true,
+	"require": true, "require-dev": true, "conflict": true, "replace": true, "provide": true, "suggest": true,
+	"autoload": true, "include-path": true, "target-dir": true, "bin": true, "extra": true, "archive": true,
+	"abandoned": true, "php-ext": true,
+	"dist": true, "source": true, "default-branch": true,
+}
+
+// Served returns the fields of a version object a registry serves (see
+// servedFields), in their order.
+func Served(o Object) Object {
+	for _, f := range o {
+		if !servedFields[f.Key] {
+			out := make(Object, 0, len(o))
+			for _, f := range o {
+				if servedFields[f.Key] {
+					out = append(out, f)
+				}
+			}
+			return out
+		}
+	}
+	return o
+}
+
+// Entry builds the p2 object of a version: the fields of its composer.json
+// a registry serves, then the repository's fields (its name, versions and
+// the dist packyard serves at reference, with its sha1).
 func Entry(org string, m Manifest, name, pretty, normalized, reference, sha1 string, t time.Time) Object {
-	e := m.Fields.Without("version", "version_normalized", "dist", "source", "default-branch")
+	e := Served(m.Fields).Without("version", "version_normalized", "dist", "source", "default-branch")
 	e = e.With("name", MustJSON(name))
 	e = e.With("version", MustJSON(pretty))
 	e = e.With("version_normalized", MustJSON(normalized))

@@ -3,6 +3,7 @@ package format
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -142,4 +143,23 @@ func FuzzMinifyExpand(f *testing.F) {
 			require.ElementsMatch(t, vs[i], exp[i])
 		}
 	})
+}
+
+func TestEntryServesOnlyPackageFields(t *testing.T) {
+	m, err := ParseManifest([]byte(`{"name":"acme/x","notification-url":"http://127.0.0.1:9/n","repositories":[{"type":"vcs","url":"http://127.0.0.1:9"}],`+
+		`"config":{},"scripts":{},"minimum-stability":"dev","prefer-stable":true,"autoload-dev":{},"_comment":"x",`+
+		`"description":"d","require":{"php":"^8"},"extra":{"a":1},"license":"MIT"}`), true)
+	require.NoError(t, err)
+	e := Entry("acme", m, "acme/x", "1.0.0", "1.0.0.0", "abc", "abc", time.Time{})
+	var keys []string
+	for _, f := range e {
+		keys = append(keys, f.Key)
+	}
+	require.Equal(t, []string{"name", "description", "require", "extra", "license", "version", "version_normalized", "dist"}, keys)
+
+	// Versions stored before a field was dropped are served without it.
+	stable, _, err := BuildP2("acme/x", []VersionEntry{{Normalized: "1.0.0.0", Entry: m.Fields}})
+	require.NoError(t, err)
+	require.NotContains(t, string(stable), "notification-url")
+	require.NotContains(t, string(stable), "repositories")
 }
