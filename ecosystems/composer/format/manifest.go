@@ -21,7 +21,8 @@ type Field struct {
 type Object []Field
 
 // ParseObject decodes a JSON object, keeping key order; a repeated key keeps
-// its last value (at its first position).
+// its last value (at its first position). It takes time linear in the
+// size of b.
 func ParseObject(b []byte) (Object, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -33,6 +34,7 @@ func ParseObject(b []byte) (Object, error) {
 		return nil, fmt.Errorf("not a JSON object")
 	}
 	var o Object
+	at := map[string]int{} // key → its position in o: one pass, no copies
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -47,7 +49,12 @@ func ParseObject(b []byte) (Object, error) {
 		if err := json.Compact(&c, raw); err != nil {
 			return nil, fmt.Errorf("invalid JSON at %q: %w", key, err)
 		}
-		o = o.With(key, c.Bytes())
+		if i, ok := at[key]; ok {
+			o[i].Value = c.Bytes()
+			continue
+		}
+		at[key] = len(o)
+		o = append(o, Field{key, c.Bytes()})
 	}
 	if _, err := dec.Token(); err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)

@@ -33,25 +33,30 @@ const unset = `"__unset"`
 // minified list: the first in full, each next one as the keys that changed
 // or appeared since the previous one, plus "__unset" for keys that went
 // away. Keys with a null value count as absent (PHP isset), so they are
-// dropped first.
+// dropped first. It takes time linear in the size of the versions.
 func Minify(versions []Object) []Object {
 	out := make([]Object, 0, len(versions))
 	var prev Object
+	var prevAt map[string]json.RawMessage
 	for i, v := range versions {
 		v = dropNulls(v)
+		at := make(map[string]json.RawMessage, len(v))
+		for _, f := range v {
+			at[f.Key] = f.Value
+		}
 		if i == 0 {
 			out = append(out, v)
-			prev = v
+			prev, prevAt = v, at
 			continue
 		}
 		var d Object
 		for _, f := range v {
-			if old := prev.Get(f.Key); old == nil || !bytes.Equal(old, f.Value) {
+			if old, ok := prevAt[f.Key]; !ok || !bytes.Equal(old, f.Value) {
 				d = append(d, f)
 			}
 		}
 		for _, f := range prev {
-			if v.Get(f.Key) == nil {
+			if _, ok := at[f.Key]; !ok {
 				d = append(d, Field{f.Key, json.RawMessage(unset)})
 			}
 		}
@@ -59,7 +64,7 @@ func Minify(versions []Object) []Object {
 			d = Object{}
 		}
 		out = append(out, d)
-		prev = v
+		prev, prevAt = v, at
 	}
 	return out
 }
@@ -71,19 +76,49 @@ func Expand(versions []Object) []Object {
 	for i, v := range versions {
 		if i == 0 {
 			cur = append(Object(nil), v...)
-			out = append(out, append(Object(nil), cur...))
-			continue
-		}
-		for _, f := range v {
-			if string(f.Value) == unset {
-				cur = cur.Without(f.Key)
-			} else {
-				cur = cur.With(f.Key, f.Value)
-			}
+		} else {
+			cur = applyChanges(cur, v)
 		}
 		out = append(out, append(Object(nil), cur...))
 	}
 	return out
+}
+
+// applyChanges applies one minified version's changes to the previous
+// full version: a changed key keeps its place, a new one (or one unset and
+// set again) goes last, an "__unset" one goes away.
+func applyChanges(cur, changes Object) Object {
+	next := append(Object(nil), cur...)
+	at := make(map[string]int, len(next))
+	for i, f := range next {
+		at[f.Key] = i
+	}
+	gone := map[int]bool{}
+	for _, f := range changes {
+		i, ok := at[f.Key]
+		switch {
+		case string(f.Value) == unset:
+			if ok {
+				gone[i] = true
+				delete(at, f.Key)
+			}
+		case ok:
+			next[i].Value = f.Value
+		default:
+			at[f.Key] = len(next)
+			next = append(next, f)
+		}
+	}
+	if len(gone) == 0 {
+		return next
+	}
+	kept := make(Object, 0, len(next)-len(gone))
+	for i, f := range next {
+		if !gone[i] {
+			kept = append(kept, f)
+		}
+	}
+	return kept
 }
 
 func dropNulls(o Object) Object {
