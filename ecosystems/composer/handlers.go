@@ -50,21 +50,48 @@ func (e *Ecosystem) Register(r ecosystem.Router) error {
 	write := r.Require(access.ActionWrite, orgResource)
 	admin := r.Require(access.ActionAdmin, orgResource)
 
-	g.GET("/:org/packages.json", e.packagesJSON, read)
-	g.GET("/:org/p2/:vendor/:file", e.p2, read)
-	g.GET("/:org/dists/:vendor/:name/:file", e.dist, read)
-	g.POST("/:org/downloads", e.downloads, read)
-	g.GET("/:org/search.json", e.search, read)
-	g.GET("/:org/list.json", e.list, read)
+	getAndHead(g, "/:org/packages.json", e.packagesJSON, read)
+	getAndHead(g, "/:org/p2/:vendor/:file", e.p2, read)
+	getAndHead(g, "/:org/dists/:vendor/:name/:file", e.dist, read)
+	g.POST("/:org/downloads", e.downloads, countable(read))
+	getAndHead(g, "/:org/search.json", e.search, read)
+	getAndHead(g, "/:org/list.json", e.list, read)
 	g.PUT("/:org/upload", e.upload, write)
 	g.POST("/:org/upload", e.upload, write)
 	g.POST("/:org/hooks/:id", e.webhook) // authenticated by the source's secret
-	g.GET("/:org/api/packages", e.apiPackages, read)
+	getAndHead(g, "/:org/api/packages", e.apiPackages, read)
 	g.DELETE("/:org/api/packages/:vendor/:name/versions/:version", e.apiDeleteVersion, admin)
-	g.GET("/:org/api/sources", e.apiSources, read)
+	getAndHead(g, "/:org/api/sources", e.apiSources, read)
 	g.POST("/:org/api/sources/:id/sync", e.apiSync, write)
 	e.registerUpstreams(g, read, write, admin)
 	return nil
+}
+
+// getAndHead registers a GET route and, for the same handler, HEAD:
+// Echo answers HEAD only on routes registered for it, and HEAD must work
+// wherever GET does (net/http sends no body for HEAD).
+func getAndHead(g *echo.Group, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	g.GET(path, h, m...)
+	g.HEAD(path, h, m...)
+}
+
+// countsKey marks a request whose caller may read the repository.
+type countsKey struct{}
+
+// countable runs the handler for every caller, marking those that pass
+// read (the caller may read the repository): notify-batch answers every
+// caller the same, and only readers' reports count.
+func countable(read echo.MiddlewareFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			readable := false
+			_ = read(func(echo.Context) error { readable = true; return nil })(c)
+			if readable {
+				c.Set("composer.counts", countsKey{})
+			}
+			return next(c)
+		}
+	}
 }
 
 func noStore(c echo.Context) {
@@ -158,8 +185,10 @@ func (e *Ecosystem) downloads(c echo.Context) error {
 	if len(body.Downloads) > 500 {
 		body.Downloads = body.Downloads[:500]
 	}
-	if err := e.svc.RecordDownloads(c.Request().Context(), c.Param("org"), body.Downloads); err != nil {
-		return err
+	if _, counts := c.Get("composer.counts").(countsKey); counts {
+		if err := e.svc.RecordDownloads(c.Request().Context(), c.Param("org"), body.Downloads); err != nil {
+			return err
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "success"})
 }

@@ -14,15 +14,14 @@ import (
 )
 
 func (e *Ecosystem) registerUpstreams(g *echo.Group, read, write, admin echo.MiddlewareFunc) {
-	g.GET("/:org/mirror/:vendor/:name/:file", e.mirrorDist, read)
-	g.HEAD("/:org/mirror/:vendor/:name/:file", e.mirrorDist, read)
+	getAndHead(g, "/:org/mirror/:vendor/:name/:file", e.mirrorDist, read)
 	g.POST("/:org/security-advisories", e.securityAdvisories, read)
-	g.GET("/:org/security-advisories", e.securityAdvisories, read)
-	g.GET("/:org/api/upstreams", e.apiUpstreams, admin)
+	getAndHead(g, "/:org/security-advisories", e.securityAdvisories, read)
+	getAndHead(g, "/:org/api/upstreams", e.apiUpstreams, admin)
 	g.POST("/:org/api/upstreams", e.apiAddUpstream, admin)
 	g.DELETE("/:org/api/upstreams/:id", e.apiRemoveUpstream, admin)
 	g.POST("/:org/api/mirror", e.apiMirror, write)
-	g.GET("/:org/api/advisories", e.apiAdvisories, read)
+	getAndHead(g, "/:org/api/advisories", e.apiAdvisories, read)
 	g.POST("/:org/api/advisories", e.apiAddAdvisory, admin)
 	g.DELETE("/:org/api/advisories/:id", e.apiRemoveAdvisory, admin)
 }
