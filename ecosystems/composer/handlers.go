@@ -53,7 +53,7 @@ func (e *Ecosystem) Register(r ecosystem.Router) error {
 	getAndHead(g, "/:org/packages.json", e.packagesJSON, read)
 	getAndHead(g, "/:org/p2/:vendor/:file", e.p2, read)
 	getAndHead(g, "/:org/dists/:vendor/:name/:file", e.dist, read)
-	g.POST("/:org/downloads", e.downloads, countable(read))
+	g.POST("/:org/downloads", e.downloads, read)
 	getAndHead(g, "/:org/search.json", e.search, read)
 	getAndHead(g, "/:org/list.json", e.list, read)
 	g.PUT("/:org/upload", e.upload, write)
@@ -73,25 +73,6 @@ func (e *Ecosystem) Register(r ecosystem.Router) error {
 func getAndHead(g *echo.Group, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
 	g.GET(path, h, m...)
 	g.HEAD(path, h, m...)
-}
-
-// countsKey marks a request whose caller may read the repository.
-type countsKey struct{}
-
-// countable runs the handler for every caller, marking those that pass
-// read (the caller may read the repository): notify-batch answers every
-// caller the same, and only readers' reports count.
-func countable(read echo.MiddlewareFunc) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			readable := false
-			_ = read(func(echo.Context) error { readable = true; return nil })(c)
-			if readable {
-				c.Set("composer.counts", countsKey{})
-			}
-			return next(c)
-		}
-	}
 }
 
 func noStore(c echo.Context) {
@@ -185,10 +166,8 @@ func (e *Ecosystem) downloads(c echo.Context) error {
 	if len(body.Downloads) > 500 {
 		body.Downloads = body.Downloads[:500]
 	}
-	if _, counts := c.Get("composer.counts").(countsKey); counts {
-		if err := e.svc.RecordDownloads(c.Request().Context(), c.Param("org"), body.Downloads); err != nil {
-			return err
-		}
+	if err := e.svc.RecordDownloads(c.Request().Context(), c.Param("org"), body.Downloads); err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "success"})
 }
