@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/outbound"
 	"github.com/packyard/packyard/pkg/secretbox"
+	"github.com/packyard/packyard/pkg/spool"
 	"github.com/packyard/packyard/pkg/sqldb"
 )
 
@@ -41,6 +41,9 @@ type Params struct {
 	// Outbound is the policy of every request to an upstream or a git
 	// server; nil is the default policy (public addresses only).
 	Outbound *outbound.Guard `optional:"true"`
+	// Spool holds every temporary file: upload spools, git clones,
+	// known_hosts lists (PACKYARD_DATA_DIR/tmp, PACKYARD_TMP_MAX_SIZE).
+	Spool *spool.Spool
 }
 
 // Service is the Composer repository: packages from uploads and git, the
@@ -60,12 +63,13 @@ type Service struct {
 	proxy  *Proxy
 	guard  *outbound.Guard
 	net    vcs.Network // how git servers are reached
+	tmp    *spool.Spool
 }
 
 // New returns the Service, with its Proxy.
 func New(p Params) (*Service, error) {
-	if p.Meta == nil || p.CAS == nil || p.Cache == nil || p.Locker == nil {
-		return nil, errors.New("composer: metadata store, CAS, cache and locker are required")
+	if p.Meta == nil || p.CAS == nil || p.Cache == nil || p.Locker == nil || p.Spool == nil {
+		return nil, errors.New("composer: metadata store, CAS, cache, locker and spool are required")
 	}
 	if p.Logger == nil {
 		p.Logger = zap.NewNop()
@@ -78,7 +82,8 @@ func New(p Params) (*Service, error) {
 	return &Service{
 		cfg: p.Config, log: p.Logger, repo: repo, store: st, refs: p.Meta, cas: p.CAS, locker: p.Locker, box: p.Box,
 		audit: p.Audit, queue: make(chan string, 256), proxy: newProxy(p, repo, st), guard: p.Outbound,
-		net: vcs.Network{HTTP: p.Outbound.HTTPClient(outbound.ClientOptions{}), CheckAddr: p.Outbound.CheckAddr},
+		net: vcs.Network{HTTP: p.Outbound.HTTPClient(outbound.ClientOptions{}), CheckAddr: p.Outbound.CheckAddr, Spool: p.Spool},
+		tmp: p.Spool,
 	}, nil
 }
 
@@ -120,11 +125,11 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 	if err != nil {
 		return UploadResult{}, err
 	}
-	f, n, err := s.spool(body)
+	f, n, err := s.spool(ctx, body)
 	if err != nil {
 		return UploadResult{}, err
 	}
-	defer func() { f.Close(); os.Remove(f.Name()) }()
+	defer f.Close() // removes it
 	raw, err := format.InspectZip(f, n, s.cfg.Archive)
 	if err != nil {
 		return UploadResult{}, err
@@ -159,15 +164,17 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 	return UploadResult{Name: m.Name, Version: version, Normalized: normalized, Reference: ref, SHA1: ref, Size: d.Size}, nil
 }
 
-// spool copies an upload to a temporary file (the caller removes it), up
-// to the upload limit.
-func (s *Service) spool(body io.Reader) (*os.File, int64, error) {
-	f, err := os.CreateTemp("", "packyard-composer-upload-*")
+// spool copies an upload to a spool file (the caller closes it, which
+// removes it), up to the upload limit. The spool's cap refuses it with its
+// own error, which names PACKYARD_TMP_MAX_SIZE.
+func (s *Service) spool(ctx context.Context, body io.Reader) (*spool.File, int64, error) {
+	f, err := s.tmp.Create(ctx, "packyard-composer-upload-*.zip")
 	if err != nil {
-		return nil, 0, fmt.Errorf("spool upload: %w", err)
+		return nil, 0, err
 	}
 	n, err := io.Copy(f, io.LimitReader(body, s.cfg.MaxUploadSize+1))
 	switch {
+	case errors.Is(err, errs.ErrTooLarge), errors.Is(err, errs.ErrResourceExhausted): // the spool's cap
 	case err != nil:
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -182,7 +189,6 @@ func (s *Service) spool(body io.Reader) (*os.File, int64, error) {
 	}
 	if err != nil {
 		f.Close()
-		os.Remove(f.Name())
 		return nil, 0, err
 	}
 	return f, n, nil

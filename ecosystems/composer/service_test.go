@@ -228,7 +228,7 @@ func TestDocumentsInvalidatedAcrossProcesses(t *testing.T) {
 	res, _ := s.do("GET", "/composer/acme/p2/acme/x.json", read, nil)
 	lm1 := res.Header.Get("Last-Modified")
 
-	other, err := New(Params{Config: s.svc.cfg, Meta: s.meta, CAS: s.svc.cas, Cache: newMemCache(), Locker: newMemCache(), Box: s.svc.box})
+	other, err := New(Params{Config: s.svc.cfg, Meta: s.meta, CAS: s.svc.cas, Cache: newMemCache(), Locker: newMemCache(), Box: s.svc.box, Spool: s.svc.tmp})
 	require.NoError(t, err)
 	up(other, "1.1.0")
 	require.Len(t, s.p2("acme", "acme/x", read), 2, "the first process sees the second's change")

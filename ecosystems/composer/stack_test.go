@@ -39,6 +39,7 @@ type stackOpts struct {
 	// allowedNetworks is PACKYARD_OUTBOUND_ALLOWED_NETWORKS; nil allows
 	// 127.0.0.0/8, where the tests' upstreams and git servers listen.
 	allowedNetworks *string
+	env             map[string]string // more PACKYARD_* variables
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
@@ -66,8 +67,11 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	if o.allowedNetworks != nil {
 		allowed = *o.allowedNetworks
 	}
-	k := harness.NewKernel(t, harness.KernelOptions{Backend: backend, Modules: modules,
-		Env: map[string]string{"PACKYARD_OUTBOUND_ALLOWED_NETWORKS": allowed}})
+	env := map[string]string{"PACKYARD_OUTBOUND_ALLOWED_NETWORKS": allowed}
+	for k, v := range o.env {
+		env[k] = v
+	}
+	k := harness.NewKernel(t, harness.KernelOptions{Backend: backend, Modules: modules, Env: env})
 	return &stack{t: t, k: k, meta: k.Meta, svc: svc, proxy: proxy, url: k.URL, client: k.Client, h: k.Handler}
 }
 

@@ -10,8 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -83,53 +83,74 @@ func CheckURL(u string) error {
 // Check reports whether the credentials can be used for rawURL (a deploy
 // key that does not parse cannot).
 func (c Creds) Check(rawURL string) error {
-	_, cleanup, err := c.auth(rawURL, Network{})
-	cleanup()
+	_, err := c.publicKeys(rawURL)
 	return err
 }
 
 // auth is the go-git authentication of an ssh session (http(s) sessions
-// take their credential from the context: bindToken).
-func (c Creds) auth(rawURL string, n Network) (transport.AuthMethod, func(), error) {
+// take their credential from the context: bindToken). A known_hosts list is
+// written to a file of n.Spool for the session's life (cleanup removes it).
+func (c Creds) auth(ctx context.Context, rawURL string, n Network) (transport.AuthMethod, func(), error) {
 	noop := func() {}
-	switch c.Kind {
-	case "ssh":
-		user := c.Username
-		if user == "" {
-			if ep, err := transport.NewEndpoint(rawURL); err == nil && ep.User != "" {
-				user = ep.User
-			} else {
-				user = "git"
-			}
-		}
-		keys, err := gitssh.NewPublicKeys(user, []byte(c.SSHKey), c.Passphrase)
-		if err != nil {
-			return nil, noop, errs.Invalidf("the deploy key cannot be used: %v", err)
-		}
-		cleanup := noop
-		if c.KnownHosts != "" {
-			f, err := os.CreateTemp(n.TempDir, "packyard-known-hosts-*")
-			if err != nil {
-				return nil, noop, err
-			}
-			cleanup = func() { os.Remove(f.Name()) }
-			_, werr := f.WriteString(c.KnownHosts)
-			f.Close()
-			if werr != nil {
-				cleanup()
-				return nil, noop, werr
-			}
-			cb, err := gitssh.NewKnownHostsCallback(f.Name())
-			if err != nil {
-				cleanup()
-				return nil, noop, errs.Invalidf("known_hosts: %v", err)
-			}
-			keys.HostKeyCallback = cb
-		}
-		n.guardHostKey(keys)
-		return keys, cleanup, nil
+	if c.Kind != "ssh" {
+		return nil, noop, nil
 	}
-	return nil, noop, nil
+	keys, err := c.publicKeys(rawURL)
+	if err != nil {
+		return nil, noop, err
+	}
+	cleanup := noop
+	if c.KnownHosts != "" {
+		if cleanup, err = n.knownHosts(ctx, keys, c.KnownHosts); err != nil {
+			return nil, noop, err
+		}
+	}
+	n.guardHostKey(keys)
+	return keys, cleanup, nil
+}
+
+// publicKeys parses the deploy key of ssh credentials.
+func (c Creds) publicKeys(rawURL string) (*gitssh.PublicKeys, error) {
+	if c.Kind != "ssh" {
+		return nil, nil
+	}
+	user := c.Username
+	if user == "" {
+		if ep, err := transport.NewEndpoint(rawURL); err == nil && ep.User != "" {
+			user = ep.User
+		} else {
+			user = "git"
+		}
+	}
+	keys, err := gitssh.NewPublicKeys(user, []byte(c.SSHKey), c.Passphrase)
+	if err != nil {
+		return nil, errs.Invalidf("the deploy key cannot be used: %v", err)
+	}
+	return keys, nil
+}
+
+// knownHosts makes keys accept only the host keys of list, written to a
+// spool file that the returned cleanup removes.
+func (n Network) knownHosts(ctx context.Context, keys *gitssh.PublicKeys, list string) (func(), error) {
+	if n.Spool == nil {
+		return nil, errors.New("no temporary directory for known_hosts")
+	}
+	f, err := n.Spool.Create(ctx, "packyard-known-hosts-*")
+	if err != nil {
+		return nil, err
+	}
+	cleanup := func() { f.Close() }
+	if _, err := io.WriteString(f, list); err != nil {
+		cleanup()
+		return nil, err
+	}
+	cb, err := gitssh.NewKnownHostsCallback(f.Name())
+	if err != nil {
+		cleanup()
+		return nil, errs.Invalidf("known_hosts: %v", err)
+	}
+	keys.HostKeyCallback = cb
+	return cleanup, nil
 }
 
 // Refs are the branches and tags of a repository and its default branch.
@@ -220,7 +241,8 @@ func gitError(what string, err error) error {
 		return errs.PreconditionFailedf("%s: the git server refused the credentials: %v", what, err)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return errs.PreconditionFailedf("%s: repository not found (or not visible with these credentials)", what)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, errs.ErrTooLarge), errors.Is(err, errs.ErrResourceExhausted): // the spool's cap
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, outbound.Unreachable(err))
@@ -236,7 +258,7 @@ func (n Network) remoteRefs(ctx context.Context, rawURL string, creds Creds) ([]
 	if ep != nil {
 		return n.httpRefs(ctx, ep)
 	}
-	auth, cleanup, err := creds.auth(rawURL, n)
+	auth, cleanup, err := creds.auth(ctx, rawURL, n)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -33,8 +32,8 @@ type Repo struct {
 func (g *Repo) Close() { g.cleanup() }
 
 // Open opens a local repository in place, or clones a remote one (every
-// branch and tag, no work tree) into a temporary directory under
-// n.TempDir.
+// branch and tag, no work tree) into a directory of n.Spool, whose size
+// counts against the spool's cap once the clone is done.
 func Open(ctx context.Context, rawURL string, creds Creds, n Network) (*Repo, error) {
 	if p := localPath(rawURL); p != "" {
 		repo, err := openLocal(p)
@@ -43,21 +42,23 @@ func Open(ctx context.Context, rawURL string, creds Creds, n Network) (*Repo, er
 		}
 		return &Repo{repo: repo, cleanup: func() {}}, nil
 	}
-	if n.TempDir != "" {
-		if err := os.MkdirAll(n.TempDir, 0o700); err != nil {
-			return nil, err
-		}
+	if n.Spool == nil {
+		return nil, errors.New("no temporary directory for git clones")
 	}
-	dir, err := os.MkdirTemp(n.TempDir, "packyard-composer-git-*")
+	dir, err := n.Spool.MkdirTemp(ctx, "packyard-composer-git-*")
 	if err != nil {
 		return nil, err
 	}
-	repo, err := n.clone(ctx, dir, rawURL, creds)
+	repo, err := n.clone(ctx, dir.Path(), rawURL, creds)
 	if err != nil {
-		os.RemoveAll(dir)
+		dir.Remove()
 		return nil, gitError("clone "+RedactURL(rawURL), err)
 	}
-	return &Repo{repo: repo, cleanup: func() { os.RemoveAll(dir) }}, nil
+	if err := dir.Charge(); err != nil {
+		dir.Remove()
+		return nil, err
+	}
+	return &Repo{repo: repo, cleanup: func() { dir.Remove() }}, nil
 }
 
 // clone makes a bare mirror of a remote repository in dir.
@@ -69,7 +70,7 @@ func (n Network) clone(ctx context.Context, dir, rawURL string, creds Creds) (*g
 	if ep != nil {
 		return n.httpMirror(ctx, ep, filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRUDefault()))
 	}
-	auth, cleanupAuth, err := creds.auth(rawURL, n)
+	auth, cleanupAuth, err := creds.auth(ctx, rawURL, n)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/outbound"
+	"github.com/packyard/packyard/pkg/spool"
 )
 
 // Network is how repositories on other machines are reached, and where
@@ -35,8 +36,10 @@ type Network struct {
 	// CheckAddr judges the address an ssh connection reached; a refusal ends
 	// the session before authentication. Nil accepts every address.
 	CheckAddr func(netip.Addr) error
-	// TempDir holds clones while they are read ("" is the system's).
-	TempDir string
+	// Spool holds clones while they are read, and known_hosts files while
+	// a session checks them: PACKYARD_DATA_DIR/tmp, within its cap. Nil
+	// refuses remote repositories that need one.
+	Spool *spool.Spool
 }
 
 // httpEndpoint returns the endpoint of an http(s) URL with ctx carrying
