@@ -3,14 +3,20 @@ package composer
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/e2e/harness"
+	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 )
 
@@ -75,4 +81,50 @@ func TestUploadSpoolsUnderDataDir(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, left)
 	require.Zero(t, tmp.Used())
+}
+
+// A clone is a spool directory charged against PACKYARD_TMP_MAX_SIZE: one
+// larger than the cap fails the sync naming the limit, and leaves nothing.
+func TestCloneSpoolsUnderDataDir(t *testing.T) {
+	harness.Tool(t, "git")
+	backend := "/usr/lib/git-core/git-http-backend"
+	if _, err := os.Stat(backend); err != nil {
+		t.Fatalf("git http-backend not found: %v", err)
+	}
+	s := newStack(t, stackOpts{env: map[string]string{"PACKYARD_TMP_MAX_SIZE": "64KiB"}})
+	s.org("acme")
+	ctx := t.Context()
+
+	root := t.TempDir()
+	bare := func(name string, files map[string]string) string {
+		g := harness.GitRepo(t)
+		g.Commit(files)
+		g.Git("tag", "1.0.0")
+		out, err := exec.Command("git", "clone", "-q", "--bare", g.Dir, filepath.Join(root, name+".git")).CombinedOutput()
+		require.NoError(t, err, string(out))
+		return name + ".git"
+	}
+	noise := make([]byte, 96<<10)
+	_, _ = rand.Read(noise)
+	small := bare("small", map[string]string{"composer.json": `{"name":"acme/small"}`})
+	big := bare("big", map[string]string{"composer.json": `{"name":"acme/big"}`, "noise": hex.EncodeToString(noise)})
+	srv := httptest.NewServer(&cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}})
+	t.Cleanup(srv.Close)
+
+	src, _, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: srv.URL + "/" + small})
+	require.NoError(t, err)
+	rep, err := s.svc.SyncSource(ctx, src.ID)
+	require.NoError(t, err)
+	require.Equal(t, "acme/small", rep.Package)
+
+	src, _, err = s.svc.AddSource(ctx, "acme", SourceInput{URL: srv.URL + "/" + big})
+	require.NoError(t, err)
+	_, err = s.svc.SyncSource(ctx, src.ID)
+	require.ErrorIs(t, err, errs.ErrTooLarge)
+	require.Contains(t, err.Error(), "PACKYARD_TMP_MAX_SIZE")
+
+	left, err := os.ReadDir(s.svc.tmp.Dir())
+	require.NoError(t, err)
+	require.Empty(t, left, "clones are removed")
+	require.Zero(t, s.svc.tmp.Used())
 }
