@@ -1,7 +1,10 @@
-// Package errs holds packyard's error categories and their mapping to HTTP
-// status codes and Connect codes. Packages wrap a category with %w; the edges
-// (Echo's error handler, the Connect interceptor, the auth middleware) map the
-// category once, here.
+// Package errs holds packyard's error categories, their mapping to HTTP
+// status codes and Connect codes, and the split between what a client is
+// told and what the log keeps. Packages wrap a category with %w, or with
+// Wrap when a lower-level error (a driver's, the network's, a decoder's) is
+// the cause; the edges (Echo's error handler, the Connect interceptor, the
+// auth middleware) map the category once, answer PublicMessage and log
+// Detail.
 package errs
 
 import (
@@ -60,25 +63,82 @@ func TooLargef(format string, args ...any) error {
 	return &categorized{msg: fmt.Sprintf(format, args...), cat: ErrTooLarge}
 }
 
+// Wrap returns an error of category cat whose message, the one a client
+// may see, is msg, written for users; cause is the lower-level error (a
+// driver's, the network's) kept for the log (Detail) and for errors.Is and
+// errors.As, never shown to clients. A nil cause makes a plain categorized
+// error.
+func Wrap(cat error, msg string, cause error) error {
+	return &categorized{msg: msg, cat: cat, cause: cause}
+}
+
 // categorized is an error whose message is meant for the client and whose
-// category is matched by errors.Is without appearing in the message.
+// category is matched by errors.Is without appearing in the message. Its
+// cause, if any, is reachable through Unwrap but is not part of Error.
 type categorized struct {
-	msg string
-	cat error
+	msg   string
+	cat   error
+	cause error
 }
 
 func (e *categorized) Error() string { return e.msg }
-func (e *categorized) Unwrap() error { return e.cat }
 
-// Category returns the category sentinel err belongs to, or nil.
+func (e *categorized) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.cat}
+	}
+	return []error{e.cat, e.cause}
+}
+
+// categories in the order Category prefers them.
+var categories = []error{ErrTooLarge, ErrNotFound, ErrAlreadyExists, ErrInvalidArgument,
+	ErrUnauthenticated, ErrPermissionDenied, ErrFailedPrecondition, ErrUnavailable, ErrResourceExhausted}
+
+// Category returns the category sentinel err belongs to, or nil. The causes
+// kept by Wrap do not count: a database error that was a "not found" and is
+// wrapped as unavailable is unavailable.
 func Category(err error) error {
-	for _, c := range []error{ErrTooLarge, ErrNotFound, ErrAlreadyExists, ErrInvalidArgument,
-		ErrUnauthenticated, ErrPermissionDenied, ErrFailedPrecondition, ErrUnavailable, ErrResourceExhausted} {
-		if errors.Is(err, c) {
-			return c
+	var found []error
+	visible(err, func(e error) bool {
+		for _, c := range categories {
+			if e == c {
+				found = append(found, c)
+			}
+		}
+		return true
+	})
+	for _, c := range categories {
+		for _, f := range found {
+			if f == c {
+				return c
+			}
 		}
 	}
 	return nil
+}
+
+// visible calls fn for err and every error it wraps, outermost first,
+// except the causes kept by Wrap; fn returns false to stop.
+func visible(err error, fn func(error) bool) bool {
+	if err == nil {
+		return true
+	}
+	if !fn(err) {
+		return false
+	}
+	switch e := err.(type) {
+	case *categorized:
+		return visible(e.cat, fn)
+	case interface{ Unwrap() error }:
+		return visible(e.Unwrap(), fn)
+	case interface{ Unwrap() []error }:
+		for _, inner := range e.Unwrap() {
+			if !visible(inner, fn) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // HTTPStatus maps an error's category to an HTTP status; unknown errors are 500.
@@ -129,24 +189,27 @@ func ConnectCode(err error) connect.Code {
 	return connect.CodeInternal
 }
 
-// PublicMessage is the message safe to show a client: the error text for
-// categorized errors, a generic text for internal ones.
-func PublicMessage(err error) string {
-	if Category(err) == nil {
-		return "internal error"
-	}
-	return err.Error()
-}
-
-// ToConnect converts err into a *connect.Error with the mapped code. A
-// *connect.Error passes through unchanged.
+// ToConnect converts err into a *connect.Error with the mapped code and the
+// public message. A *connect.Error passes through with its code, details and
+// metadata; should it wrap a driver's, the network's or a decoder's error,
+// its message becomes the code's name.
 func ToConnect(err error) error {
 	if err == nil {
 		return nil
 	}
 	var ce *connect.Error
 	if errors.As(err, &ce) {
-		return err
+		if !hasForeign(ce.Unwrap()) {
+			return ce
+		}
+		clean := connect.NewError(ce.Code(), errors.New(ce.Code().String()))
+		for _, d := range ce.Details() {
+			clean.AddDetail(d)
+		}
+		for k, v := range ce.Meta() {
+			clean.Meta()[k] = v
+		}
+		return clean
 	}
 	return connect.NewError(ConnectCode(err), errors.New(PublicMessage(err)))
 }

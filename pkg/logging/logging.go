@@ -1,5 +1,7 @@
 // Package logging builds packyard's zap logger from PACKYARD_LOG_LEVEL and
 // PACKYARD_LOG_FORMAT and carries the request-scoped logger in a context.
+// The logger writes every error field with errs.Detail: the causes that
+// clients are never shown (a driver's text, an address) are in the log.
 package logging
 
 import (
@@ -10,6 +12,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/packyard/packyard/pkg/config"
+	"github.com/packyard/packyard/pkg/errs"
 )
 
 // Config selects level and format.
@@ -43,8 +46,57 @@ func New(cfg Config) (*zap.Logger, error) {
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	zc.OutputPaths = []string{"stderr"}
 	zc.DisableStacktrace = lvl != zapcore.DebugLevel
-	return zc.Build()
+	return zc.Build(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return detailCore{c} }))
 }
+
+// detailCore writes error fields with errs.Detail instead of Error.
+type detailCore struct{ zapcore.Core }
+
+func (c detailCore) With(fields []zapcore.Field) zapcore.Core {
+	return detailCore{c.Core.With(detailed(fields))}
+}
+
+func (c detailCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c detailCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	return c.Core.Write(e, detailed(fields))
+}
+
+// detailed returns fields with each error whose detail says more than its
+// text replaced by that detail; fields itself is not modified.
+func detailed(fields []zapcore.Field) []zapcore.Field {
+	var out []zapcore.Field
+	for i, f := range fields {
+		err, ok := f.Interface.(error)
+		if f.Type != zapcore.ErrorType || !ok || err == nil {
+			continue
+		}
+		if d := errs.Detail(err); d != err.Error() {
+			if out == nil {
+				out = append([]zapcore.Field(nil), fields...)
+			}
+			out[i] = zap.NamedError(f.Key, detailError{err: err, text: d})
+		}
+	}
+	if out == nil {
+		return fields
+	}
+	return out
+}
+
+// detailError is an error rendered with its detail.
+type detailError struct {
+	err  error
+	text string
+}
+
+func (d detailError) Error() string { return d.text }
+func (d detailError) Unwrap() error { return d.err }
 
 type ctxKey struct{}
 
