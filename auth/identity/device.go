@@ -156,7 +156,8 @@ func (s *Service) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	}
 	status, b, err := s.postProvider(ctx, ep.DeviceAuthURL, url.Values{"client_id": {s.cfg.OIDC.ClientID}, "scope": {strings.Join(s.cfg.OIDC.Scopes, " ")}})
 	if err != nil {
-		s.oauthFail(w, r, oauthError{status: http.StatusBadGateway, Code: "temporarily_unavailable", Description: "the identity provider did not answer: " + err.Error()})
+		logging.FromContext(ctx, s.log).Warn("the identity provider did not answer", zap.Error(err))
+		s.oauthFail(w, r, oauthError{status: http.StatusBadGateway, Code: "temporarily_unavailable", Description: "the identity provider did not answer"})
 		return
 	}
 	if status != http.StatusOK {
@@ -225,7 +226,8 @@ func (s *Service) deviceToken(w http.ResponseWriter, r *http.Request) {
 	status, b, err := s.postProvider(ctx, ep.TokenURL, url.Values{"grant_type": {deviceGrant}, "device_code": {f.Get("device_code")},
 		"client_id": {s.cfg.OIDC.ClientID}})
 	if err != nil {
-		s.oauthFail(w, r, oauthError{status: http.StatusBadGateway, Code: "temporarily_unavailable", Description: "the identity provider did not answer: " + err.Error()})
+		logging.FromContext(ctx, s.log).Warn("the identity provider did not answer", zap.Error(err))
+		s.oauthFail(w, r, oauthError{status: http.StatusBadGateway, Code: "temporarily_unavailable", Description: "the identity provider did not answer"})
 		return
 	}
 	if status != http.StatusOK {
@@ -250,7 +252,7 @@ func (s *Service) deviceToken(w http.ResponseWriter, r *http.Request) {
 	if t.IDToken != "" {
 		idt, err := p.VerifierContext(oidc.ClientContext(ctx, s.client), &oidc.Config{ClientID: s.cfg.OIDC.ClientID}).Verify(ctx, t.IDToken)
 		if err != nil {
-			_ = s.failed(ctx, r, "device", fmt.Errorf("ID token: %v: %w", err, errs.ErrUnauthenticated))
+			_ = s.failed(ctx, r, "device", errs.Wrap(errs.ErrUnauthenticated, "the ID token does not verify", err))
 			s.oauthFail(w, r, oauthError{Code: "access_denied", Description: "the identity provider's ID token does not verify"})
 			return
 		}

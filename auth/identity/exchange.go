@@ -13,13 +13,11 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	"go.uber.org/zap"
 
 	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/errs"
-	"github.com/packyard/packyard/pkg/logging"
 )
 
 // minExchangeTTL is the shortest token worth minting: a JWT about to expire
@@ -49,7 +47,7 @@ func unverifiedIssuer(raw string) (string, error) {
 	}
 	b, err := decodeSegment(parts[1])
 	if err != nil {
-		return "", errs.Invalidf("token is not a JWT: %v", err)
+		return "", errs.Wrap(errs.ErrInvalidArgument, "token is not a JWT", err)
 	}
 	var c struct {
 		Iss string `json:"iss"`
@@ -68,7 +66,7 @@ func unverifiedIssuer(raw string) (string, error) {
 func (s *Service) Exchange(ctx context.Context, raw, org string) (ExchangeResult, error) {
 	iss, err := unverifiedIssuer(raw)
 	if err != nil {
-		return ExchangeResult{}, fmt.Errorf("%v: %w", err, errs.ErrUnauthenticated)
+		return ExchangeResult{}, errs.Wrap(errs.ErrUnauthenticated, errs.PublicMessage(err), err)
 	}
 	v, ok := s.ci[strings.TrimRight(iss, "/")]
 	if !ok {
@@ -83,11 +81,11 @@ func (s *Service) Exchange(ctx context.Context, raw, org string) (ExchangeResult
 	}
 	idt, err := p.VerifierContext(oidc.ClientContext(ctx, s.client), &oidc.Config{ClientID: v.cfg.Audience, Now: s.now}).Verify(ctx, raw)
 	if err != nil {
-		return ExchangeResult{}, fmt.Errorf("JWT does not verify: %v: %w", err, errs.ErrUnauthenticated)
+		return ExchangeResult{}, errs.Wrap(errs.ErrUnauthenticated, "JWT does not verify", err)
 	}
 	claims := map[string]any{}
 	if err := idt.Claims(&claims); err != nil {
-		return ExchangeResult{}, fmt.Errorf("JWT claims: %v: %w", err, errs.ErrUnauthenticated)
+		return ExchangeResult{}, errs.Wrap(errs.ErrUnauthenticated, "JWT claims are not valid", err)
 	}
 	var rule *CIRule
 	for i := range v.cfg.Rules {
@@ -171,13 +169,10 @@ func (s *Service) exchange(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.Exchange(ctx, in.Token, in.Org)
 	if err != nil {
-		switch {
-		case errors.Is(err, errs.ErrUnauthenticated), errors.Is(err, errs.ErrPermissionDenied):
+		if errors.Is(err, errs.ErrUnauthenticated) || errors.Is(err, errs.ErrPermissionDenied) {
 			err = s.failed(ctx, r, "ci", err)
-		case errs.Category(err) == nil:
-			logging.FromContext(ctx, s.log).Error("token exchange failed", zap.Error(err))
 		}
-		access.WriteError(w, r, nil, err)
+		access.WriteError(w, r, nil, err) // logs what the client is not told
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

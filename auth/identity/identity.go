@@ -219,7 +219,8 @@ func (s *Service) firstSignIn(ctx context.Context, issuer string, claims map[str
 	raw, _ := claims[s.cfg.OIDC.UsernameClaim].(string)
 	name, err := UsernameFromClaim(raw)
 	if err != nil {
-		return metadata.User{}, false, fmt.Errorf("%v (PACKYARD_OIDC_USERNAME_CLAIM %q): %w", err, s.cfg.OIDC.UsernameClaim, errs.ErrUnauthenticated)
+		return metadata.User{}, false, errs.Wrap(errs.ErrUnauthenticated,
+			fmt.Sprintf("%s (PACKYARD_OIDC_USERNAME_CLAIM %q)", errs.PublicMessage(err), s.cfg.OIDC.UsernameClaim), err)
 	}
 	u, err = s.admin.CreateSignInUser(ctx, name, via)
 	return u, err == nil, err

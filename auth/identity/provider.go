@@ -61,12 +61,12 @@ func (l *lazyProvider) get(ctx context.Context) (*oidc.Provider, providerMeta, e
 	}
 	p, err := oidc.NewProvider(dctx, l.issuer)
 	if err != nil {
-		l.err, l.failedAt = fmt.Errorf("identity provider %s: discovery: %v: %w", l.issuer, err, errs.ErrUnavailable), time.Now()
+		l.err, l.failedAt = errs.Wrap(errs.ErrUnavailable, fmt.Sprintf("identity provider %s: discovery failed", l.issuer), err), time.Now()
 		return nil, providerMeta{}, l.err
 	}
 	var meta providerMeta
 	if err := p.Claims(&meta); err != nil {
-		l.err, l.failedAt = fmt.Errorf("identity provider %s: discovery document: %v: %w", l.issuer, err, errs.ErrUnavailable), time.Now()
+		l.err, l.failedAt = errs.Wrap(errs.ErrUnavailable, fmt.Sprintf("identity provider %s: the discovery document is not valid", l.issuer), err), time.Now()
 		return nil, providerMeta{}, l.err
 	}
 	l.p, l.meta, l.err = p, meta, nil

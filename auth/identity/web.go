@@ -72,7 +72,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	state, st := randomString(), loginState{Verifier: oauth2.GenerateVerifier(), Nonce: randomString(), RedirectURL: oc.RedirectURL}
 	b, _ := json.Marshal(st)
 	if err := s.cache.Set(ctx, "identity:oidc:state:"+state, b, stateTTL); err != nil {
-		s.fail(w, r, fmt.Errorf("keep the sign-in state: %v: %w", err, errs.ErrUnavailable))
+		s.fail(w, r, errs.Wrap(errs.ErrUnavailable, "cannot keep the sign-in state", err))
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: state, Path: callbackPath, MaxAge: int(stateTTL.Seconds()),
@@ -137,14 +137,14 @@ func (s *Service) finishLogin(ctx context.Context, r *http.Request) (signInResul
 	}
 	idt, err := p.VerifierContext(oidc.ClientContext(ctx, s.client), &oidc.Config{ClientID: s.cfg.OIDC.ClientID}).Verify(ctx, raw)
 	if err != nil {
-		return signInResult{}, fmt.Errorf("ID token: %v: %w", err, errs.ErrUnauthenticated)
+		return signInResult{}, errs.Wrap(errs.ErrUnauthenticated, "the ID token does not verify", err)
 	}
 	if idt.Nonce != st.Nonce {
 		return signInResult{}, fmt.Errorf("ID token nonce does not match the sign-in: %w", errs.ErrUnauthenticated)
 	}
 	claims := map[string]any{}
 	if err := idt.Claims(&claims); err != nil {
-		return signInResult{}, fmt.Errorf("ID token claims: %v: %w", err, errs.ErrUnauthenticated)
+		return signInResult{}, errs.Wrap(errs.ErrUnauthenticated, "the ID token's claims are not valid", err)
 	}
 	if err := s.mergeUserInfo(ctx, p, tok, idt.Subject, claims); err != nil {
 		return signInResult{}, err
@@ -167,7 +167,7 @@ func (s *Service) mergeUserInfo(ctx context.Context, p *oidc.Provider, tok *oaut
 	}
 	extra := map[string]any{}
 	if err := ui.Claims(&extra); err != nil {
-		return fmt.Errorf("userinfo claims: %v: %w", err, errs.ErrUnauthenticated)
+		return errs.Wrap(errs.ErrUnauthenticated, "the userinfo claims are not valid", err)
 	}
 	for k, v := range extra {
 		if _, ok := claims[k]; !ok {
@@ -184,7 +184,7 @@ func providerError(what string, err error) error {
 	if errors.As(err, &re) && re.ErrorCode != "" {
 		return fmt.Errorf("%s: the identity provider answered %s %s: %w", what, re.ErrorCode, re.ErrorDescription, errs.ErrUnauthenticated)
 	}
-	return fmt.Errorf("%s: %v: %w", what, err, errs.ErrUnavailable)
+	return errs.Wrap(errs.ErrUnavailable, what+": the identity provider did not answer", err)
 }
 
 func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -366,3 +366,13 @@ func TestUnreachable(t *testing.T) {
 	require.Equal(t, "plain", Detail(errors.New("plain")))
 	require.Empty(t, Detail(nil))
 }
+
+// The edges answer Message and log the cause: errs reads an *Error as one
+// of its own wrapped errors.
+func TestUnreachableThroughErrs(t *testing.T) {
+	err := fmt.Errorf("upstream %q: %w", "mirror", Unreachable(&url.Error{Op: "Get", URL: "http://10.1.2.3:4000/p2/a.json",
+		Err: errors.New("dial tcp 10.1.2.3:4000: connect: connection refused")}))
+	require.Equal(t, `upstream "mirror": `+Message, errs.PublicMessage(err))
+	require.Equal(t, errs.ErrUnavailable, errs.Category(err))
+	require.Contains(t, errs.Detail(err), "dial tcp 10.1.2.3:4000")
+}

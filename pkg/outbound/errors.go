@@ -21,8 +21,11 @@ type Error struct {
 	cause error
 }
 
-func (e *Error) Error() string   { return Message }
-func (e *Error) Unwrap() []error { return []error{errs.ErrUnavailable, e.cause} }
+func (e *Error) Error() string { return Message }
+
+// Unwrap gives the category and the cause in the form errs.Wrap does, so
+// that errs.PublicMessage answers Message and errs.Detail the cause.
+func (e *Error) Unwrap() error { return errs.Wrap(errs.ErrUnavailable, Message, e.cause) }
 
 // Unreachable wraps err, a failed request or a failed read of a response
 // body, into an *Error; nil stays nil and an *Error is returned as is.

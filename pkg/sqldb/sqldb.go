@@ -9,7 +9,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -79,7 +78,7 @@ func (db *DB) Close() error {
 // Ping checks the database is reachable; errs.ErrUnavailable when not.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.sql.PingContext(ctx); err != nil {
-		return fmt.Errorf("database: %v: %w", err, errs.ErrUnavailable)
+		return errs.Wrap(errs.ErrUnavailable, msgUnavailable, err)
 	}
 	return nil
 }
@@ -221,10 +220,21 @@ var (
 	_ Querier = (*Tx)(nil)
 )
 
+// The public messages of mapped driver errors: what a client may read. The
+// driver's own text (server address, user, database, constraint names)
+// stays the cause, for the log.
+const (
+	msgNotFound    = "not found"
+	msgExists      = "already exists"
+	msgReferenced  = "conflicts with related records"
+	msgUnavailable = "database unavailable"
+)
+
 // MapErr maps driver errors to packyard categories: no rows → ErrNotFound,
 // unique violations → ErrAlreadyExists, foreign-key violations →
-// ErrFailedPrecondition, lost connections → ErrUnavailable. Other errors
-// pass unchanged (and become internal errors at the edge).
+// ErrFailedPrecondition, lost connections → ErrUnavailable, each with a
+// generic public message and the driver's error as its cause (errs.Wrap).
+// Other errors pass unchanged (and become internal errors at the edge).
 func MapErr(err error) error {
 	if err == nil {
 		return nil
@@ -233,17 +243,17 @@ func MapErr(err error) error {
 		return err
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w", errs.ErrNotFound)
+		return errs.Wrap(errs.ErrNotFound, msgNotFound, err)
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
 		case pgErr.Code == "23505":
-			return fmt.Errorf("%s: %w", pgErr.Message, errs.ErrAlreadyExists)
+			return errs.Wrap(errs.ErrAlreadyExists, msgExists, err)
 		case pgErr.Code == "23503":
-			return fmt.Errorf("%s: %w", pgErr.Message, errs.ErrFailedPrecondition)
+			return errs.Wrap(errs.ErrFailedPrecondition, msgReferenced, err)
 		case strings.HasPrefix(pgErr.Code, "08"), pgErr.Code == "57P01", pgErr.Code == "57P03":
-			return fmt.Errorf("database: %s: %w", pgErr.Message, errs.ErrUnavailable)
+			return errs.Wrap(errs.ErrUnavailable, msgUnavailable, err)
 		}
 		return err
 	}
@@ -251,13 +261,13 @@ func MapErr(err error) error {
 	if errors.As(err, &sqErr) {
 		switch sqErr.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return fmt.Errorf("%v: %w", err, errs.ErrAlreadyExists)
+			return errs.Wrap(errs.ErrAlreadyExists, msgExists, err)
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-			return fmt.Errorf("%v: %w", err, errs.ErrFailedPrecondition)
+			return errs.Wrap(errs.ErrFailedPrecondition, msgReferenced, err)
 		}
 		switch sqErr.Code() & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
-			return fmt.Errorf("database: %v: %w", err, errs.ErrUnavailable)
+			return errs.Wrap(errs.ErrUnavailable, msgUnavailable, err)
 		}
 		return err
 	}
@@ -266,7 +276,7 @@ func MapErr(err error) error {
 	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, sql.ErrConnDone) ||
 		pgconn.SafeToRetry(err) || strings.Contains(err.Error(), "conn closed") {
-		return fmt.Errorf("database: %v: %w", err, errs.ErrUnavailable)
+		return errs.Wrap(errs.ErrUnavailable, msgUnavailable, err)
 	}
 	return err
 }

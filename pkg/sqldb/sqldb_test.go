@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -29,4 +30,36 @@ func TestMapErr(t *testing.T) {
 	wrapped := fmt.Errorf("x: %w", errs.ErrInvalidArgument)
 	require.Equal(t, wrapped, MapErr(wrapped), "categorized errors pass unchanged")
 	require.NoError(t, MapErr(nil))
+}
+
+// A mapped driver error tells the client its category in words of its own;
+// the driver's text (server, user, database, constraint) is the cause, for
+// the log and for errors.As.
+func TestMapErrKeepsDriverTextOutOfTheMessage(t *testing.T) {
+	unique := &pgconn.PgError{Code: "23505", Message: `duplicate key value violates unique constraint "orgs_name_key"`,
+		ConstraintName: "orgs_name_key"}
+	lost := &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 5432},
+		Err: errors.New("connect: connection refused")}
+	for _, tc := range []struct {
+		err       error
+		cat       error
+		public    string
+		detailHas string
+	}{
+		{unique, errs.ErrAlreadyExists, "already exists", "orgs_name_key"},
+		{&pgconn.PgError{Code: "23503", Message: `violates foreign key constraint "fk_x"`}, errs.ErrFailedPrecondition, "conflicts with related records", "fk_x"},
+		{&pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}, errs.ErrUnavailable, "database unavailable", "administrator"},
+		{lost, errs.ErrUnavailable, "database unavailable", "10.1.2.3"},
+		{sql.ErrNoRows, errs.ErrNotFound, "not found", "no rows"},
+	} {
+		err := MapErr(tc.err)
+		require.ErrorIs(t, err, tc.cat)
+		require.Equal(t, tc.public, err.Error())
+		require.Equal(t, tc.public, errs.PublicMessage(fmt.Errorf("%w", err)))
+		require.Contains(t, errs.Detail(err), tc.detailHas)
+		require.ErrorIs(t, err, tc.err, "errors.Is and errors.As still reach the driver's error")
+	}
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, MapErr(unique), &pgErr)
+	require.Equal(t, "orgs_name_key", pgErr.ConstraintName)
 }

@@ -319,10 +319,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	fi, err := os.Stat(s.root)
 	if err != nil {
-		return fmt.Errorf("filesystem storage: root %s: %v: %w", s.root, err, errs.ErrUnavailable)
+		return errs.Wrap(errs.ErrUnavailable, "blob storage unavailable", fmt.Errorf("filesystem storage: root %s: %w", s.root, err))
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("filesystem storage: root %s is not a directory: %w", s.root, errs.ErrUnavailable)
+		return errs.Wrap(errs.ErrUnavailable, "blob storage unavailable", fmt.Errorf("filesystem storage: root %s is not a directory", s.root))
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func New(cfg Config) (*sqldb.DB, error) {
 func newPool(cfg Config) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: invalid URL %q: %v: %w", config.Redact(cfg.URL), err, errs.ErrInvalidArgument)
+		return nil, errs.Wrap(errs.ErrInvalidArgument, fmt.Sprintf("postgres: invalid URL %q", config.Redact(cfg.URL)), err)
 	}
 	if cfg.MaxConns > 0 {
 		pc.MaxConns = cfg.MaxConns
@@ -66,12 +66,14 @@ func newPool(cfg Config) (*pgxpool.Pool, error) {
 }
 
 // Ping checks, within 15 seconds, that the server of db (opened with cfg)
-// answers; the error names the server without its password.
+// answers; the error names the server without its password, for the
+// operator starting packyard (it is a start-up check, never a client's
+// answer), and keeps the driver's text as its cause (errs.Detail).
 func Ping(ctx context.Context, db *sqldb.DB, cfg Config) error {
 	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := db.SQL().PingContext(pingCtx); err != nil {
-		return fmt.Errorf("postgres: cannot reach %s: %v: %w", config.Redact(cfg.URL), err, errs.ErrUnavailable)
+		return errs.Wrap(errs.ErrUnavailable, "postgres: cannot reach "+config.Redact(cfg.URL), err)
 	}
 	return nil
 }

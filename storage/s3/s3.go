@@ -67,7 +67,7 @@ func (c Config) Validate() error {
 		return errs.Invalidf("s3: bucket is empty")
 	}
 	if err := s3utils.CheckValidBucketNameStrict(c.Bucket); err != nil {
-		return errs.Invalidf("s3: bucket %q: %v", c.Bucket, err)
+		return errs.Wrap(errs.ErrInvalidArgument, fmt.Sprintf("s3: bucket %q is not a valid bucket name", c.Bucket), err)
 	}
 	if (c.AccessKey == "") != (c.SecretKey == "") {
 		return errs.Invalidf("s3: set both the access key and the secret key, or neither")
@@ -139,7 +139,7 @@ func New(ctx context.Context, cfg Config, logger *zap.Logger) (*Store, error) {
 		MaxRetries: 3,
 	})
 	if err != nil {
-		return nil, errs.Invalidf("s3: endpoint %q: %v", cfg.Endpoint, err)
+		return nil, errs.Wrap(errs.ErrInvalidArgument, fmt.Sprintf("s3: endpoint %q is not valid", cfg.Endpoint), err)
 	}
 	return &Store{client: client, core: minio.Core{Client: client}, cfg: cfg, prefix: cfg.prefix(), logger: logger}, nil
 }
@@ -173,12 +173,14 @@ func (s *Store) EnsureBucket(ctx context.Context) error {
 }
 
 // endpointErr describes a failure to reach or use the bucket, naming the
-// endpoint and bucket so that an operator can tell which setting is wrong.
+// endpoint and bucket so that an operator can tell which setting is wrong:
+// it answers the start-up and readiness checks, never a client. The S3
+// error is its cause (errs.Detail).
 func (s *Store) endpointErr(ctx context.Context, op string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("s3 endpoint %s: %s bucket %q: %w", s.cfg.Endpoint, op, s.cfg.Bucket, ctx.Err())
 	}
-	return fmt.Errorf("s3 endpoint %s: %s bucket %q: %v: %w", s.cfg.Endpoint, op, s.cfg.Bucket, describe(err), errs.ErrUnavailable)
+	return errs.Wrap(errs.ErrUnavailable, fmt.Sprintf("s3 endpoint %s: %s bucket %q", s.cfg.Endpoint, op, s.cfg.Bucket), described(err))
 }
 
 // Ping implements blob.Pinger: the bucket must exist and be reachable.
@@ -308,7 +310,9 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(blob.Info) erro
 // mapErr gives an S3 error its category: a missing key is ErrNotFound;
 // cancellation passes through; errors that already carry a category (a
 // short body from streamio) keep it; network failures, server errors and
-// refused credentials are ErrUnavailable (the store is down or misconfigured).
+// refused credentials are ErrUnavailable (the store is down or
+// misconfigured), told to clients as "blob storage unavailable", with the
+// endpoint, bucket and S3 error kept as the cause, for the log.
 func (s *Store) mapErr(ctx context.Context, op, key string, err error) error {
 	if errs.Category(err) != nil {
 		return fmt.Errorf("s3: %s %s: %w", op, key, err)
@@ -325,30 +329,36 @@ func (s *Store) mapErr(ctx context.Context, op, key string, err error) error {
 		case minio.NoSuchKey:
 			return fmt.Errorf("s3: object %s: %w", key, errs.ErrNotFound)
 		case minio.NoSuchBucket:
-			return fmt.Errorf("s3 %s: %s %s: bucket %q does not exist: %w", s.cfg.Endpoint, op, key, s.cfg.Bucket, errs.ErrUnavailable)
+			return s.unavailable(fmt.Errorf("s3 %s: %s %s: bucket %q does not exist: %w", s.cfg.Endpoint, op, key, s.cfg.Bucket, err))
 		}
 		if er.StatusCode == http.StatusNotFound && er.Code == "" {
 			return fmt.Errorf("s3: object %s: %w", key, errs.ErrNotFound)
 		}
 		if er.StatusCode >= 500 || er.StatusCode == http.StatusForbidden || er.StatusCode == http.StatusUnauthorized ||
 			er.Code == "AccessDenied" || er.Code == "InvalidAccessKeyId" || er.Code == "SignatureDoesNotMatch" {
-			return fmt.Errorf("s3 %s: %s %s: %v: %w", s.cfg.Endpoint, op, key, describe(err), errs.ErrUnavailable)
+			return s.unavailable(fmt.Errorf("s3 %s: bucket %q: %s %s: %w", s.cfg.Endpoint, s.cfg.Bucket, op, key, described(err)))
 		}
-		return fmt.Errorf("s3 %s: %s %s: %v", s.cfg.Endpoint, op, key, describe(err))
+		return fmt.Errorf("s3 %s: %s %s: %w", s.cfg.Endpoint, op, key, described(err))
 	}
 	var netErr net.Error
 	var urlErr *url.Error
 	if errors.As(err, &netErr) || errors.As(err, &urlErr) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("s3 %s: %s %s: %v: %w", s.cfg.Endpoint, op, key, err, errs.ErrUnavailable)
+		return s.unavailable(fmt.Errorf("s3 %s: bucket %q: %s %s: %w", s.cfg.Endpoint, s.cfg.Bucket, op, key, err))
 	}
 	return fmt.Errorf("s3 %s: %s %s: %w", s.cfg.Endpoint, op, key, err)
 }
 
-// describe renders an S3 error response with its code and status.
-func describe(err error) string {
+// unavailable is the answer to clients when the store is down; cause says
+// for the log where and why.
+func (s *Store) unavailable(cause error) error {
+	return errs.Wrap(errs.ErrUnavailable, "blob storage unavailable", cause)
+}
+
+// described adds an S3 error response's code and status to its text.
+func described(err error) error {
 	var er minio.ErrorResponse
 	if errors.As(err, &er) && er.Code != "" {
-		return fmt.Sprintf("%s (%s, HTTP %d)", er.Message, er.Code, er.StatusCode)
+		return fmt.Errorf("%w (%s, HTTP %d)", err, er.Code, er.StatusCode)
 	}
-	return err.Error()
+	return err
 }

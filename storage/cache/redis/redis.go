@@ -111,7 +111,7 @@ func parseURL(raw string) (*goredis.Options, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, errs.Invalidf("invalid redis URL (want redis://[user:password@]host:port/db): %v", err)
+		return nil, errs.Wrap(errs.ErrInvalidArgument, "invalid redis URL (want redis://[user:password@]host:port/db)", err)
 	}
 	// A cache must fail fast: the client's defaults (5 dial attempts per
 	// connection, 3 retries per command, 5 s dial timeout) make one Get
@@ -160,7 +160,7 @@ func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 		ttl = time.Millisecond
 	}
 	if c.skip(ctx) {
-		return fmt.Errorf("redis set %s: %w: redis failed less than %s ago", key, errs.ErrUnavailable, downWindow)
+		return unavailable(fmt.Errorf("redis set %s: redis failed less than %s ago", key, downWindow))
 	}
 	if err := c.client.Set(ctx, c.prefix+key, value, ttl).Err(); err != nil {
 		return c.failed(ctx, "set "+key, err)
@@ -190,7 +190,7 @@ func (c *Cache) Ping(ctx context.Context) error {
 		if ctx.Err() == nil {
 			c.markDown()
 		}
-		return fmt.Errorf("redis ping: %w: %w", errs.ErrUnavailable, err)
+		return unavailable(fmt.Errorf("redis ping: %w", err))
 	}
 	c.markUp()
 	return nil
@@ -268,7 +268,13 @@ func (c *Cache) failed(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("redis %s: %w", op, ctx.Err())
 	}
 	c.markDown()
-	return fmt.Errorf("redis %s: %w: %w", op, errs.ErrUnavailable, err)
+	return unavailable(fmt.Errorf("redis %s: %w", op, err))
+}
+
+// unavailable is what a client may be told when Redis is down; cause, for
+// the log, says which operation failed and why.
+func unavailable(cause error) error {
+	return errs.Wrap(errs.ErrUnavailable, "cache unavailable", cause)
 }
 
 // skip reports whether Redis failed within the last downWindow. When a
