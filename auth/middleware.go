@@ -60,9 +60,7 @@ func NewMiddleware(authn access.Authenticator, log *zap.Logger, opts MiddlewareO
 				next.ServeHTTP(w, r)
 				return
 			case err != nil:
-				if errs.Category(err) == nil {
-					log.Error("authentication failed", zap.Error(err))
-				} else if errors.Is(err, errs.ErrUnauthenticated) {
+				if errors.Is(err, errs.ErrUnauthenticated) { // WriteError logs the others
 					err = failedSignIn(r, log, opts, err)
 				}
 				access.WriteError(w, r, connectErrors, err)

@@ -84,10 +84,13 @@ type categorized struct {
 func (e *categorized) Error() string { return e.msg }
 
 func (e *categorized) Unwrap() []error {
-	if e.cause == nil {
-		return []error{e.cat}
+	out := make([]error, 0, 2)
+	for _, err := range []error{e.cat, e.cause} {
+		if err != nil {
+			out = append(out, err)
+		}
 	}
-	return []error{e.cat, e.cause}
+	return out
 }
 
 // categories in the order Category prefers them.
@@ -190,19 +193,26 @@ func ConnectCode(err error) connect.Code {
 }
 
 // ToConnect converts err into a *connect.Error with the mapped code and the
-// public message. A *connect.Error passes through with its code, details and
-// metadata; should it wrap a driver's, the network's or a decoder's error,
-// its message becomes the code's name.
+// public message; err stays reachable through Unwrap (for Detail and the
+// log), not in the message. A *connect.Error passes through with its code,
+// details and metadata, except that internal ones say "internal error" as
+// HTTP answers do, and one that wraps a driver's, the network's or a
+// decoder's error says its code's name.
 func ToConnect(err error) error {
 	if err == nil {
 		return nil
 	}
 	var ce *connect.Error
 	if errors.As(err, &ce) {
-		if !hasForeign(ce.Unwrap()) {
+		msg := ce.Code().String()
+		switch ce.Code() {
+		case connect.CodeInternal, connect.CodeUnknown, connect.CodeDataLoss:
+			msg = internalMessage
+		}
+		if ce.Message() == msg || (msg != internalMessage && !hasForeign(ce.Unwrap())) {
 			return ce
 		}
-		clean := connect.NewError(ce.Code(), errors.New(ce.Code().String()))
+		clean := connect.NewError(ce.Code(), &categorized{msg: msg, cause: ce.Unwrap()})
 		for _, d := range ce.Details() {
 			clean.AddDetail(d)
 		}
@@ -211,5 +221,5 @@ func ToConnect(err error) error {
 		}
 		return clean
 	}
-	return connect.NewError(ConnectCode(err), errors.New(PublicMessage(err)))
+	return connect.NewError(ConnectCode(err), &categorized{msg: PublicMessage(err), cat: Category(err), cause: err})
 }

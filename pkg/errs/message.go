@@ -10,6 +10,9 @@ import (
 	"syscall"
 )
 
+// internalMessage is all a client learns of an internal error.
+const internalMessage = "internal error"
+
 // PublicMessage is the message safe to show a client: for a categorized
 // error, its text, which packyard code wrote (the causes kept by Wrap are
 // not part of it); a generic text for internal errors. Should an error
@@ -20,7 +23,7 @@ import (
 func PublicMessage(err error) string {
 	cat := Category(err)
 	if cat == nil {
-		return "internal error"
+		return internalMessage
 	}
 	if !hasForeign(err) {
 		return err.Error()

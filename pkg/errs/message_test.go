@@ -106,6 +106,16 @@ func TestToConnectCleansConnectErrors(t *testing.T) {
 
 	require.ErrorAs(t, ToConnect(Wrap(ErrUnavailable, "database unavailable", driverError{})), &got)
 	require.Equal(t, "database unavailable", got.Message())
+	require.ErrorAs(t, got, new(driverError), "the cause stays reachable for the log")
+	require.Contains(t, Detail(got), "SQLSTATE 23505")
+	require.Equal(t, ErrUnavailable, Category(got))
+	require.Same(t, got, ToConnect(got), "converted once")
+
+	require.ErrorAs(t, ToConnect(errors.New("open /var/lib/packyard/x: disk full")), &got)
+	require.Equal(t, connect.CodeInternal, got.Code())
+	require.Equal(t, "internal error", got.Message())
+	require.Contains(t, Detail(got), "disk full")
+	require.Nil(t, Category(got))
 }
 
 type lockPackage struct {

@@ -21,7 +21,6 @@ import (
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/errs"
-	"github.com/packyard/packyard/pkg/logging"
 )
 
 // Params are the server's dependencies.
@@ -260,17 +259,18 @@ func (s *Server) ConnectOptions() []connect.HandlerOption {
 }
 
 // ConnectOptions are the kernel's handler options for Connect services on a
-// listener that accepts bodies of up to maxBody bytes: the procedure named
-// as the metrics route, errs categories mapped to Connect codes (internal errors logged once, never shown to the
-// client), the read limit and compression. Ecosystems get them through
-// ecosystem.Router; tests that serve Connect handlers without a Server use
-// them directly.
+// listener that accepts bodies of up to maxBody bytes: codecs whose decoding
+// errors name no Go type, the procedure named as the metrics route, errs
+// categories mapped to Connect codes (the client reads the public message,
+// the log the detail), the read limit and compression. Ecosystems get them
+// through ecosystem.Router; tests that serve Connect handlers without a
+// Server use them directly.
 func ConnectOptions(log *zap.Logger, maxBody int64) []connect.HandlerOption {
-	return []connect.HandlerOption{
+	return append(codecs(),
 		connect.WithInterceptors(routeInterceptor{}, errorInterceptor{log: log}),
 		connect.WithReadMaxBytes(int(min(maxBody, 1<<30))),
 		connect.WithCompressMinBytes(1024),
-	}
+	)
 }
 
 // Require implements ecosystem.Router.
@@ -287,9 +287,12 @@ func (s *Server) Require(a access.Action, res func(echo.Context) access.Resource
 }
 
 // echoError maps errors to status codes once: errs categories, Echo's own
-// HTTP errors, and internal errors (logged, answered with a generic text).
+// HTTP errors, and internal errors. The client reads the public message and
+// the request id; the log (access.LogError) keeps the detail.
 func (s *Server) echoError(err error, c echo.Context) {
+	ctx := c.Request().Context()
 	if c.Response().Committed {
+		access.LogError(ctx, s.log, err)
 		return
 	}
 	var he *echo.HTTPError
@@ -302,12 +305,17 @@ func (s *Server) echoError(err error, c echo.Context) {
 	case errors.As(err, &bte):
 		status, msg = http.StatusRequestTimeout, bte.Error()
 	case errs.Category(err) != nil:
-		status, msg = errs.HTTPStatus(err), err.Error()
+		status, msg = errs.HTTPStatus(err), errs.PublicMessage(err)
+		access.LogError(ctx, s.log, err)
 	case errors.As(err, &he):
 		status, msg = he.Code, fmt.Sprint(he.Message)
+		if he.Internal != nil { // a binder's error: its text names Go types
+			msg = http.StatusText(he.Code)
+			access.LogError(ctx, s.log, err)
+		}
 	default:
-		status, msg = http.StatusInternalServerError, "internal error"
-		logging.FromContext(c.Request().Context(), s.log).Error("request failed", zap.Error(err))
+		status, msg = http.StatusInternalServerError, errs.PublicMessage(err)
+		access.LogError(ctx, s.log, err)
 	}
 	if status == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Basic realm="`+access.Realm+`", charset="UTF-8"`)
@@ -318,29 +326,25 @@ func (s *Server) echoError(err error, c echo.Context) {
 	}
 	if status == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", "5")
-		logging.FromContext(c.Request().Context(), s.log).Warn("dependency unavailable", zap.Error(err))
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
 		return
 	}
-	_ = c.JSON(status, map[string]string{"error": msg})
+	_ = c.JSON(status, access.ErrorBody(ctx, msg))
 }
 
-// errorInterceptor maps errs categories to Connect codes and logs internal
-// errors (not a client that went away) once, without their details reaching
-// the client.
+// errorInterceptor maps errs categories to Connect codes with their public
+// messages, and logs what the client is not told (access.LogError). The
+// response's X-Request-Id header names the request in the log.
 type errorInterceptor struct{ log *zap.Logger }
 
 func (i errorInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		res, err := next(ctx, req)
 		if err != nil {
-			var ce *connect.Error
-			if !errors.As(err, &ce) && errs.Category(err) == nil && !errors.Is(err, context.Canceled) {
-				logging.FromContext(ctx, i.log).Error("rpc failed", zap.String("procedure", req.Spec().Procedure), zap.Error(err))
-			}
+			access.LogError(ctx, i.log, err, zap.String("procedure", req.Spec().Procedure))
 			return nil, errs.ToConnect(err)
 		}
 		return res, nil
@@ -353,7 +357,9 @@ func (i errorInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) 
 
 func (i errorInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		return errs.ToConnect(next(ctx, conn))
+		err := next(ctx, conn)
+		access.LogError(ctx, i.log, err, zap.String("procedure", conn.Spec().Procedure))
+		return errs.ToConnect(err)
 	}
 }
 

@@ -65,10 +65,7 @@ func (a *API) query(w http.ResponseWriter, r *http.Request) (audit.Query, bool) 
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if errs.Category(err) == nil {
-		logging.FromContext(r.Context(), a.Log).Error("audit query failed", zap.Error(err))
-	}
-	access.WriteError(w, r, nil, err)
+	access.WriteError(w, r, nil, err) // logs what the client is not told
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
