@@ -16,6 +16,7 @@ import (
 	"github.com/packyard/packyard/migrations"
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/ecosystem"
+	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/sqldb"
 	"github.com/packyard/packyard/pkg/version"
@@ -89,7 +90,7 @@ func serve(ctx context.Context, env config.Env, stderr io.Writer) error {
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
 	defer cancelStop()
 	if err := app.Stop(stopCtx); err != nil {
-		fmt.Fprintln(stderr, "packyard: stop:", err)
+		fmt.Fprintln(stderr, "packyard: stop:", errs.Detail(err))
 		if code == 0 {
 			code = 1
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/config"
+	"github.com/packyard/packyard/pkg/errs"
 )
 
 func main() {
@@ -37,7 +38,7 @@ func run(ctx context.Context, args []string, env config.Env, stdout, stderr io.W
 		if errors.As(err, &ee) {
 			return ee.code
 		}
-		fmt.Fprintln(stderr, "packyard:", err)
+		fmt.Fprintln(stderr, "packyard:", errs.Detail(err)) // the operator sees the causes clients do not
 		return 1
 	}
 	return 0
