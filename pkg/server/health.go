@@ -22,9 +22,9 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz answers 200 when every check passes within its timeout, else 503
-// naming the failing dependencies. The error text goes to the log, not the
-// response.
-func readyz(checks []Check, timeout time.Duration, onFail func(name string, err error)) http.HandlerFunc {
+// naming the failing dependencies. The error text goes to the log (onFail,
+// with the request's context), not the response.
+func readyz(checks []Check, timeout time.Duration, onFail func(ctx context.Context, name string, err error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
@@ -36,7 +36,7 @@ func readyz(checks []Check, timeout time.Duration, onFail func(name string, err 
 			go func() {
 				defer wg.Done()
 				if err := c.Ping(ctx); err != nil {
-					onFail(c.Name, err)
+					onFail(r.Context(), c.Name, err)
 					mu.Lock()
 					failed[c.Name] = "unavailable"
 					mu.Unlock()

@@ -21,6 +21,7 @@ import (
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/logging"
 )
 
 // Params are the server's dependencies.
@@ -81,8 +82,8 @@ func New(p Params) (*Server, error) {
 	s.echo = e
 
 	s.handle("GET /healthz", http.HandlerFunc(healthz))
-	s.handle("GET /readyz", readyz(p.Checks, 5*time.Second, func(name string, err error) {
-		s.log.Warn("readiness check failed", zap.String("dependency", name), zap.Error(err))
+	s.handle("GET /readyz", readyz(p.Checks, 5*time.Second, func(ctx context.Context, name string, err error) {
+		logging.FromContext(ctx, s.log).Warn("readiness check failed", zap.String("dependency", name), zap.Error(err))
 	}))
 	s.handle("GET /api/v1/whoami", http.HandlerFunc(whoami))
 	for _, rt := range p.Routes {
