@@ -16,7 +16,9 @@ import (
 // JSON at byte 12", `field "packages.0.version": expected a string, got
 // number` — and never names a Go type; the decoder's text stays the cause,
 // for the log. Errors that already carry a category, and nil, pass
-// unchanged, and so do a body over its size limit and cancellation.
+// unchanged, and so do a body over its size limit and cancellation. Other
+// errors (the caller's own parser's, an UnmarshalJSON method's) keep their
+// text unless it comes from encoding/json or the network.
 func BadJSON(err error) error {
 	if err == nil || Category(err) != nil {
 		return err
@@ -49,10 +51,22 @@ func BadJSON(err error) error {
 	if errors.As(err, &tooLarge) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	// Other decoder complaints (unknown field, trailing data) and errors of
-	// UnmarshalJSON methods that did not choose a category.
-	return Wrap(ErrInvalidArgument, "invalid JSON", err)
+	text := err.Error()
+	if i := strings.Index(text, unknownField); i >= 0 {
+		return Wrap(ErrInvalidArgument, "invalid JSON: unknown field "+text[i+len(unknownField):], err)
+	}
+	if hasForeign(err) || strings.Contains(text, "json: ") {
+		// Other complaints of the decoder, or a body that could not be read.
+		return Wrap(ErrInvalidArgument, "invalid JSON", err)
+	}
+	// The caller's own parser ("not a JSON object") or an UnmarshalJSON
+	// method wrote the text for the user.
+	return Wrap(ErrInvalidArgument, text, err)
 }
+
+// unknownField starts encoding/json's complaint under DisallowUnknownFields;
+// the field's name, which the client sent, follows.
+const unknownField = "json: unknown field "
 
 // jsonKind names, in JSON's terms, what a Go type decodes from.
 func jsonKind(t reflect.Type) string {

@@ -45,6 +45,22 @@ func PublicMessage(err error) string {
 	return cat.Error()
 }
 
+// Message is err's text for a user where packyard's code wrote all of it:
+// PublicMessage for a categorized error; for an uncategorized one, its
+// text, or fallback when it wraps (with %w) an error of a driver, the
+// network, the file system or a decoder. Use it only where an
+// uncategorized error is known to be written for users (an upstream's HTTP
+// status); errors of unknown origin are PublicMessage's "internal error".
+func Message(err error, fallback string) string {
+	if Category(err) != nil {
+		return PublicMessage(err)
+	}
+	if hasForeign(err) {
+		return fallback
+	}
+	return err.Error()
+}
+
 // hasForeign reports whether err's text may hold the text of an error that
 // packyard did not write: one from a database driver, the network, the
 // file system or encoding/json, wrapped with %w instead of Wrap.

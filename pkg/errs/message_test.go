@@ -159,5 +159,20 @@ func TestBadJSON(t *testing.T) {
 	require.Same(t, mine, BadJSON(mine), "categorized errors pass")
 	mbe := &http.MaxBytesError{Limit: 10}
 	require.Same(t, mbe, BadJSON(mbe), "the body limit keeps its own answer")
-	require.Equal(t, "invalid JSON", PublicMessage(BadJSON(errors.New("parsing time \"x\": cannot parse"))))
+	require.Equal(t, "not a JSON object", PublicMessage(BadJSON(errors.New("not a JSON object"))), "the caller's own text")
+	require.ErrorIs(t, BadJSON(errors.New("not a JSON object")), ErrInvalidArgument)
+	dec := json.NewDecoder(strings.NewReader(`{"url": "x", "nmae": 1}`))
+	dec.DisallowUnknownFields()
+	var up struct {
+		URL string `json:"url"`
+	}
+	require.Equal(t, `invalid JSON: unknown field "nmae"`, PublicMessage(BadJSON(dec.Decode(&up))))
+	require.Equal(t, "invalid JSON", PublicMessage(BadJSON(fmt.Errorf("read body: %w", dialError()))))
+	require.Equal(t, "invalid JSON", PublicMessage(BadJSON(fmt.Errorf("key %q: json: cannot unmarshal number into Go value of type string", "a"))))
+}
+
+func TestMessage(t *testing.T) {
+	require.Equal(t, "GET https://repo.example/packages.json: HTTP 401", Message(errors.New("GET https://repo.example/packages.json: HTTP 401"), "unreachable"))
+	require.Equal(t, "unreachable", Message(fmt.Errorf("GET https://repo.example/packages.json: %w", dialError()), "unreachable"))
+	require.Equal(t, "database unavailable", Message(Wrap(ErrUnavailable, "database unavailable", driverError{}), "unreachable"))
 }
