@@ -98,7 +98,7 @@ func (p *Proxy) AddAdvisory(ctx context.Context, orgName string, in AdvisoryInpu
 		Title: strings.TrimSpace(in.Title), CVE: strings.TrimSpace(in.CVE), Link: strings.TrimSpace(in.Link),
 		Severity: strings.ToLower(strings.TrimSpace(in.Severity)), ReportedAt: p.repo.now().Truncate(time.Second)}
 	if err := format.ValidatePackageName(a.Package); err != nil {
-		return Advisory{}, errs.Invalidf("package: %v", err)
+		return Advisory{}, fmt.Errorf("package: %w", err)
 	}
 	if err := ValidateConstraint(a.Versions); err != nil {
 		return Advisory{}, err

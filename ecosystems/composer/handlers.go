@@ -3,6 +3,7 @@ package composer
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -161,7 +162,7 @@ func (e *Ecosystem) downloads(c echo.Context) error {
 	}
 	dec := json.NewDecoder(io.LimitReader(c.Request().Body, 256<<10))
 	if err := dec.Decode(&body); err != nil {
-		return errs.Invalidf("expected {\"downloads\": [{\"name\": ..., \"version\": ...}]}: %v", err)
+		return fmt.Errorf("expected {\"downloads\": [{\"name\": ..., \"version\": ...}]}: %w", errs.BadJSON(err))
 	}
 	if len(body.Downloads) > 500 {
 		body.Downloads = body.Downloads[:500]
@@ -205,7 +206,7 @@ func (e *Ecosystem) upload(c echo.Context) error {
 func (e *Ecosystem) webhook(c echo.Context) error {
 	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 4<<20+1))
 	if err != nil {
-		return errs.Invalidf("reading the webhook body: %v", err)
+		return errs.Wrap(errs.ErrInvalidArgument, "reading the webhook body failed", err)
 	}
 	if len(body) > 4<<20 {
 		return errs.TooLargef("webhook body larger than 4 MiB")

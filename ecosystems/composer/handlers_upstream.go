@@ -2,6 +2,7 @@ package composer
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"sort"
@@ -49,7 +50,7 @@ func (e *Ecosystem) securityAdvisories(c echo.Context) error {
 	req := c.Request()
 	req.Body = http.MaxBytesReader(c.Response(), req.Body, 1<<20)
 	if err := req.ParseForm(); err != nil {
-		return errs.Invalidf("expected packages[]=vendor/name form fields: %v", err)
+		return errs.Wrap(errs.ErrInvalidArgument, "expected packages[]=vendor/name form fields", err)
 	}
 	// Composer sends packages[0]=a/b&packages[1]=c/d (PHP's
 	// http_build_query); packages[]= and packages= are read too.
@@ -73,7 +74,7 @@ func decodeJSON(c echo.Context, v any) error {
 	dec := json.NewDecoder(io.LimitReader(c.Request().Body, 8<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return errs.Invalidf("invalid JSON body: %v", err)
+		return fmt.Errorf("JSON body: %w", errs.BadJSON(err))
 	}
 	return nil
 }

@@ -148,7 +148,7 @@ func (p *Proxy) download(ctx context.Context, org orgRef, u upstreamRow, name, k
 	desc, err := p.cas.Put(ctx, res.Body, opts...)
 	if err != nil {
 		if errors.Is(err, errs.ErrInvalidArgument) {
-			return archiveRow{}, errs.Unavailablef("the upstream archive of %s was refused: %v", name, err)
+			return archiveRow{}, errs.Wrap(errs.ErrUnavailable, fmt.Sprintf("the upstream archive of %s was refused: %s", name, errs.PublicMessage(err)), err)
 		}
 		return archiveRow{}, fmt.Errorf("store the archive of %s: %w", name, err)
 	}
@@ -187,7 +187,7 @@ func (p *Proxy) MirrorPackage(ctx context.Context, orgName, name, version string
 	}
 	name = strings.ToLower(strings.TrimSpace(name))
 	if err := format.ValidatePackageName(name); err != nil {
-		return nil, errs.Invalidf("%v", err)
+		return nil, err
 	}
 	want := ""
 	if version != "" {
@@ -267,7 +267,7 @@ func parseLock(lock []byte) ([]lockPackage, error) {
 		PackagesDev []lockPackage `json:"packages-dev"`
 	}
 	if err := json.Unmarshal(lock, &l); err != nil {
-		return nil, errs.Invalidf("not a composer.lock: %v", err)
+		return nil, fmt.Errorf("not a composer.lock: %w", errs.BadJSON(err))
 	}
 	if l.Packages == nil && l.PackagesDev == nil {
 		return nil, errs.Invalidf("not a composer.lock: no \"packages\"")

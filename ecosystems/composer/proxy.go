@@ -105,7 +105,7 @@ func checkUpstreamURL(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		return errs.Invalidf("upstream URL %q: %v", raw, err)
+		return errs.Wrap(errs.ErrInvalidArgument, fmt.Sprintf("upstream URL %q cannot be parsed", raw), err)
 	case u.Scheme != "http" && u.Scheme != "https":
 		return errs.Invalidf("upstream URL %q: must start with https:// (or http://)", raw)
 	case u.Host == "":
@@ -206,13 +206,13 @@ func (p *Proxy) AddUpstream(ctx context.Context, orgName string, in UpstreamInpu
 func (p *Proxy) probe(ctx context.Context, u upstreamRow, password string) (upDoc, error) {
 	st, err := p.client.fetchDoc(ctx, u, password, rootURL(u.URL), "")
 	if err != nil {
-		return upDoc{}, errs.Invalidf("upstream %s: %v", u.URL, err)
+		return upDoc{}, errs.Wrap(errs.ErrInvalidArgument, fmt.Sprintf("upstream %s: %s", u.URL, errs.Message(err, "the upstream could not be reached")), err)
 	}
 	if st.Status != http.StatusOK {
 		return upDoc{}, errs.Invalidf("upstream %s: no packages.json (HTTP %d)", u.URL, st.Status)
 	}
 	if _, err := parseUpstreamRoot(u.URL, st.Body); err != nil {
-		return upDoc{}, errs.Invalidf("upstream %s: %v", u.URL, err)
+		return upDoc{}, errs.Wrap(errs.ErrInvalidArgument, fmt.Sprintf("upstream %s: %s", u.URL, errs.PublicMessage(errs.BadJSON(err))), err)
 	}
 	return st, nil
 }

@@ -180,7 +180,7 @@ func (s *Service) spool(ctx context.Context, body io.Reader) (*spool.File, int64
 		if errors.As(err, &mbe) {
 			err = errs.TooLargef("the upload is larger than the limit of %d bytes", mbe.Limit)
 		} else {
-			err = errs.Invalidf("reading the upload failed: %v", err)
+			err = errs.Wrap(errs.ErrInvalidArgument, "reading the upload failed", err)
 		}
 	case n > s.cfg.MaxUploadSize:
 		err = errs.TooLargef("the upload is larger than the limit of %d bytes", s.cfg.MaxUploadSize)

@@ -51,7 +51,7 @@ func (s *Service) syncSource(ctx context.Context, id string, onlyStale bool) (Sy
 	rep, err := s.syncLocked(ctx, src)
 	rep.Source = vcs.RedactURL(src.URL)
 	if err != nil {
-		rep.Error = err.Error()
+		rep.Error = errs.PublicMessage(err)
 		if uerr := s.store.syncFailed(context.WithoutCancel(ctx), id, errs.PublicMessage(err), micros(s.repo.now())); uerr != nil {
 			s.log.Warn("recording a sync failure failed", zap.Error(uerr))
 		}
@@ -152,14 +152,14 @@ func packageName(repo *vcs.Repo, remote vcs.Refs, known string) (string, error) 
 	}
 	raw, err := c.Manifest()
 	if err != nil {
-		return "", errs.PreconditionFailedf("default branch %s: %v", remote.DefaultBranch, err)
+		return "", errs.Wrap(errs.ErrFailedPrecondition, fmt.Sprintf("default branch %s: %s", remote.DefaultBranch, errs.Message(err, "composer.json cannot be read")), err)
 	}
 	if raw == nil {
 		return "", errs.PreconditionFailedf("the default branch %s has no composer.json", remote.DefaultBranch)
 	}
 	m, err := format.ParseManifest(raw, true)
 	if err != nil {
-		return "", errs.PreconditionFailedf("the default branch %s: %v", remote.DefaultBranch, err)
+		return "", errs.Wrap(errs.ErrFailedPrecondition, fmt.Sprintf("the default branch %s: %s", remote.DefaultBranch, errs.PublicMessage(err)), err)
 	}
 	if known != "" && m.Name != known {
 		return "", errs.PreconditionFailedf("the default branch now names the package %s, not %s; remove the source and add it again to rename", m.Name, known)
@@ -198,13 +198,15 @@ func (s *Service) readRef(ctx context.Context, repo *vcs.Repo, org orgRef, name,
 	r := refResult{storedRef: storedRef{Name: ref, Hash: hash}}
 	c, err := repo.Commit(hash)
 	if err != nil {
-		r.Warning = fmt.Sprintf("cannot read the commit: %v", err)
+		r.Warning = "the commit cannot be read"
+		s.log.Warn("sync: a commit cannot be read", zap.String("ref", ref), zap.Error(err))
 		return r, nil
 	}
 	r.Commit = c.Hash
 	raw, err := c.Manifest()
 	if err != nil {
-		r.Warning = fmt.Sprintf("composer.json cannot be read: %v", err)
+		r.Warning = "composer.json cannot be read"
+		s.log.Warn("sync: composer.json cannot be read", zap.String("ref", ref), zap.Error(err))
 		return r, nil
 	}
 	m, normalized, pretty, warning := refVersion(ref, raw)

@@ -35,7 +35,7 @@ const ratioFloor = 1 << 20 // entries smaller than this are not ratio-checked
 func InspectZip(r io.ReaderAt, size int64, lim ArchiveLimits) ([]byte, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
-		return nil, errs.Invalidf("the upload is not a valid zip archive: %v", err)
+		return nil, errs.Wrap(errs.ErrInvalidArgument, "the upload is not a valid zip archive", err)
 	}
 	if len(zr.File) == 0 {
 		return nil, errs.Invalidf("the zip archive is empty")
@@ -103,7 +103,7 @@ func InspectZip(r io.ReaderAt, size int64, lim ArchiveLimits) ([]byte, error) {
 		}
 		rc, err := f.Open()
 		if err != nil {
-			return nil, errs.Invalidf("entry %q cannot be read: %v", f.Name, err)
+			return nil, errs.Wrap(errs.ErrInvalidArgument, fmt.Sprintf("entry %q cannot be read", f.Name), err)
 		}
 		var dst io.Writer = io.Discard
 		if f == want {
@@ -112,7 +112,7 @@ func InspectZip(r io.ReaderAt, size int64, lim ArchiveLimits) ([]byte, error) {
 		_, err = io.CopyBuffer(dst, rc, buf)
 		rc.Close()
 		if err != nil {
-			return nil, errs.Invalidf("entry %q is corrupt: %v", f.Name, err)
+			return nil, errs.Wrap(errs.ErrInvalidArgument, fmt.Sprintf("entry %q is corrupt", f.Name), err)
 		}
 	}
 	return manifest.Bytes(), nil

@@ -159,7 +159,7 @@ func (m Manifest) Description() string {
 func ParseManifest(b []byte, requireName bool) (Manifest, error) {
 	o, err := ParseObject(b)
 	if err != nil {
-		return Manifest{}, errs.Invalidf("composer.json: %v", err)
+		return Manifest{}, fmt.Errorf("composer.json: %w", errs.BadJSON(err))
 	}
 	m := Manifest{Fields: o}
 	if raw := o.Get("name"); raw != nil {
@@ -168,7 +168,7 @@ func ParseManifest(b []byte, requireName bool) (Manifest, error) {
 		}
 		m.Name = strings.ToLower(m.Name)
 		if err := ValidatePackageName(m.Name); err != nil {
-			return Manifest{}, errs.Invalidf("composer.json: %v", err)
+			return Manifest{}, fmt.Errorf("composer.json: %w", err)
 		}
 	} else if requireName {
 		return Manifest{}, errs.Invalidf("composer.json has no \"name\"")

@@ -68,7 +68,7 @@ func CheckURL(u string) error {
 	}
 	ep, err := transport.NewEndpoint(u)
 	if err != nil {
-		return errs.Invalidf("%q is not a git URL: %v", u, err)
+		return errs.Wrap(errs.ErrInvalidArgument, fmt.Sprintf("%q is not a git URL", u), err)
 	}
 	switch ep.Protocol {
 	case "https", "http", "ssh":
@@ -124,7 +124,7 @@ func (c Creds) publicKeys(rawURL string) (*gitssh.PublicKeys, error) {
 	}
 	keys, err := gitssh.NewPublicKeys(user, []byte(c.SSHKey), c.Passphrase)
 	if err != nil {
-		return nil, errs.Invalidf("the deploy key cannot be used: %v", err)
+		return nil, errs.Wrap(errs.ErrInvalidArgument, "the deploy key cannot be used", err)
 	}
 	return keys, nil
 }
@@ -147,7 +147,7 @@ func (n Network) knownHosts(ctx context.Context, keys *gitssh.PublicKeys, list s
 	cb, err := gitssh.NewKnownHostsCallback(f.Name())
 	if err != nil {
 		cleanup()
-		return nil, errs.Invalidf("known_hosts: %v", err)
+		return nil, errs.Wrap(errs.ErrInvalidArgument, "known_hosts cannot be read", err)
 	}
 	keys.HostKeyCallback = cb
 	return cleanup, nil
@@ -238,7 +238,7 @@ func ListRefs(ctx context.Context, rawURL string, creds Creds, n Network) (Refs,
 func gitError(what string, err error) error {
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
-		return errs.PreconditionFailedf("%s: the git server refused the credentials: %v", what, err)
+		return errs.Wrap(errs.ErrFailedPrecondition, what+": the git server refused the credentials", err)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return errs.PreconditionFailedf("%s: repository not found (or not visible with these credentials)", what)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),

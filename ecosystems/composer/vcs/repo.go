@@ -83,7 +83,7 @@ func (n Network) clone(ctx context.Context, dir, rawURL string, creds Creds) (*g
 func openLocal(dir string) (*git.Repository, error) {
 	repo, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
 	if err != nil {
-		return nil, errs.Invalidf("cannot open the git repository at %s: %v", dir, err)
+		return nil, errs.Wrap(errs.ErrInvalidArgument, fmt.Sprintf("cannot open the git repository at %s", dir), err)
 	}
 	return repo, nil
 }
