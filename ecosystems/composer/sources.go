@@ -250,8 +250,11 @@ func (s *Service) SyncOf(ctx context.Context, orgName, sourceID string) (SyncRep
 		return SyncReport{}, err
 	}
 	src, err := s.sourceByID(ctx, sourceID)
-	if err != nil || src.OrgID != org.ID {
-		return SyncReport{}, errs.NotFoundf("source not found")
+	if errors.Is(err, errs.ErrNotFound) || (err == nil && src.OrgID != org.ID) {
+		return SyncReport{}, errs.NotFoundf("source not found") // another organization's is not found either
+	}
+	if err != nil {
+		return SyncReport{}, err
 	}
 	s.recordSync(ctx, org.Name, src.ID, "api")
 	return s.SyncSource(ctx, src.ID)

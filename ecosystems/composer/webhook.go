@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"hash"
 	"net/http"
 	"strings"
@@ -67,15 +68,25 @@ func IsPing(h http.Header) bool {
 	return h.Get("X-GitHub-Event") == "ping" || h.Get("X-Gitea-Event") == "ping"
 }
 
-// VerifyWebhook checks a delivery for a source of an organization.
+// VerifyWebhook checks a delivery for a source of an organization. A
+// missing organization, a missing source and a source of another
+// organization are one answer, "webhook not found": the route is open to
+// anyone, so it must not tell which organizations exist.
 func (s *Service) VerifyWebhook(ctx context.Context, orgName, sourceID string, h http.Header, body []byte) error {
+	notFound := errs.NotFoundf("webhook not found")
 	org, err := s.repo.org(ctx, orgName)
+	if errors.Is(err, errs.ErrNotFound) {
+		return notFound
+	}
 	if err != nil {
 		return err
 	}
 	src, err := s.sourceByID(ctx, sourceID)
-	if err != nil || src.OrgID != org.ID {
-		return errs.NotFoundf("webhook not found")
+	if errors.Is(err, errs.ErrNotFound) || (err == nil && src.OrgID != org.ID) {
+		return notFound
+	}
+	if err != nil {
+		return err
 	}
 	if len(src.WebhookSecret) == 0 {
 		return errs.PreconditionFailedf("webhooks are off for this source: it was added without PACKYARD_SECRET_KEY; remove and add it again with a key configured")
