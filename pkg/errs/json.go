@@ -42,10 +42,8 @@ func BadJSON(err error) error {
 		return Wrap(ErrInvalidArgument, fmt.Sprintf("invalid JSON: field %q: expected %s, got %s", typeErr.Field, want, got), err)
 	case errors.As(err, &invalid):
 		return err // a programming error: internal
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return Wrap(ErrInvalidArgument, "invalid JSON: the document ends too early", err)
-	case errors.Is(err, io.EOF):
-		return Wrap(ErrInvalidArgument, "invalid JSON: the document is empty", err)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return Wrap(ErrInvalidArgument, "invalid JSON: the document ends early (or is empty)", err)
 	}
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

@@ -150,9 +150,9 @@ func TestBadJSON(t *testing.T) {
 
 	var v map[string]string
 	err := BadJSON(json.NewDecoder(strings.NewReader("")).Decode(&v))
-	require.Equal(t, "invalid JSON: the document is empty", PublicMessage(err))
+	require.Equal(t, "invalid JSON: the document ends early (or is empty)", PublicMessage(err))
 	err = BadJSON(json.NewDecoder(strings.NewReader(`{"a":`)).Decode(&v))
-	require.Equal(t, "invalid JSON: the document ends too early", PublicMessage(err))
+	require.Equal(t, "invalid JSON: the document ends early (or is empty)", PublicMessage(err))
 
 	require.NoError(t, BadJSON(nil))
 	mine := Invalidf("version %q is not a version", "x")
