@@ -43,6 +43,7 @@ func (failing) Register(r ecosystem.Router) error {
 	internal := func(echo.Context) error { return fmt.Errorf("scan: %w", errors.New(secret)) }
 	g.GET("/internal", internal)
 	g.HEAD("/internal", internal)
+	g.GET("/panic", func(echo.Context) error { panic(secret) })
 	g.GET("/leaky", func(echo.Context) error {
 		return fmt.Errorf("lookup: %w: %w", errs.ErrNotFound, &json.SyntaxError{Offset: 1})
 	})
@@ -71,11 +72,15 @@ func (failing) Register(r ecosystem.Router) error {
 	return nil
 }
 
-func newFailingServer(t *testing.T) (*httptest.Server, *observer.ObservedLogs) {
+func newFailingServer(t *testing.T, env ...string) (*httptest.Server, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
+	vars := map[string]string{}
+	for i := 0; i+1 < len(env); i += 2 {
+		vars[env[i]] = env[i+1]
+	}
 	s, err := New(Params{
-		Config:     ConfigFromEnv(config.NewLoader(config.Map(nil))),
+		Config:     ConfigFromEnv(config.NewLoader(config.Map(vars))),
 		Logger:     zap.New(core),
 		Authn:      func(h http.Handler) http.Handler { return h },
 		Registry:   prometheus.NewRegistry(),
@@ -249,4 +254,31 @@ func TestWriteErrorIsPublic(t *testing.T) {
 	require.Equal(t, "token abc: database unavailable", ce.Message())
 	require.NotEmpty(t, ce.Meta().Get(RequestIDHeader))
 	requireNoLeak(t, "connect", ce.Error())
+}
+
+// The middleware outside Echo (a recovered panic, a body over the limit)
+// answers the same JSON body, naming the request.
+func TestMiddlewareErrorsNameTheRequest(t *testing.T) {
+	ts, logs := newFailingServer(t, "PACKYARD_HTTP_MAX_BODY_SIZE", "16")
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		msg                string
+	}{
+		{"GET", "/failing/panic", "", http.StatusInternalServerError, "internal error"},
+		{"POST", "/failing/json", strings.Repeat("x", 64), http.StatusRequestEntityTooLarge, "request body too large"},
+	} {
+		req, _ := http.NewRequest(tc.method, ts.URL+tc.path, strings.NewReader(tc.body))
+		res, err := ts.Client().Do(req)
+		require.NoError(t, err)
+		var body map[string]string
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+		res.Body.Close()
+		require.Equal(t, tc.status, res.StatusCode, tc.path)
+		require.Equal(t, "application/json", res.Header.Get("Content-Type"))
+		require.Equal(t, tc.msg, body["error"])
+		require.Equal(t, res.Header.Get(RequestIDHeader), body["request_id"])
+		requireNoLeak(t, tc.path, fmt.Sprint(body))
+	}
+	require.NotEmpty(t, logs.FilterMessage("panic while serving request").All())
 }

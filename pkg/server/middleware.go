@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net"
 	"net/http"
 	"regexp"
@@ -11,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/logging"
 )
@@ -113,7 +116,7 @@ func accessLog(log *zap.Logger, m *metrics, cfg Config) func(http.Handler) http.
 					}
 					rl.Error("panic while serving request", zap.Any("panic", p), zap.Stack("stack"))
 					if rec.status == 0 {
-						http.Error(rec, `{"error":"internal error"}`, http.StatusInternalServerError)
+						writeError(ctx, rec, http.StatusInternalServerError, "internal error")
 					}
 				}
 				d := time.Since(start)
@@ -161,7 +164,7 @@ func bodyLimit(max int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > max {
-				http.Error(w, `{"error":"request body too large"}`, http.StatusRequestEntityTooLarge)
+				writeError(r.Context(), w, http.StatusRequestEntityTooLarge, "request body too large")
 				return
 			}
 			if r.Body != nil && r.Body != http.NoBody {
@@ -170,4 +173,14 @@ func bodyLimit(max int64) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// writeError answers status with the JSON error body of the other edges
+// (the message and the request id), for the middleware outside Echo.
+func writeError(ctx context.Context, w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(access.ErrorBody(ctx, msg))
 }
