@@ -72,7 +72,7 @@ func TestPrivateAnswersAsAbsent(t *testing.T) {
 	g := harness.GitRepo(t)
 	g.Commit(map[string]string{"composer.json": `{"name":"acme/app"}`})
 	g.Git("tag", "v1.0.0")
-	src, _, err := s.svc.AddSource(ctx, private, SourceInput{URL: g.Dir})
+	src, _, err := s.svc.AddSource(ctx, private, SourceInput{URL: g.Dir, Operator: true})
 	require.NoError(t, err)
 	adv, err := s.proxy.AddAdvisory(ctx, private, AdvisoryInput{Package: "acme/util", Versions: "<2.0", Title: "a flaw"})
 	require.NoError(t, err)

@@ -104,7 +104,8 @@ func TestUpstreamOnLoopbackIsRefusedByDefault(t *testing.T) {
 	_, port, _ := net.SplitHostPort(f.srv.Listener.Addr().String())
 	var answers []string
 	for _, u := range []string{"http://localhost:" + port, "http://localhost:1"} {
-		res, body := s.do("POST", "/composer/acme/api/upstreams", admin, strings.NewReader(`{"url":"`+u+`"}`))
+		// One request id for both: error bodies name their request.
+		res, body := s.do("POST", "/composer/acme/api/upstreams", admin, strings.NewReader(`{"url":"`+u+`"}`), "X-Request-Id", "same-probe")
 		require.Equal(t, http.StatusBadRequest, res.StatusCode, string(body))
 		answers = append(answers, strings.ReplaceAll(string(body), u, "URL"))
 	}
