@@ -136,18 +136,29 @@ func providerOAuthError(status int, b []byte) oauthError {
 	return e
 }
 
+// deviceRequest is the common start of the device endpoints the CLI calls:
+// the provider's endpoints (or the "not configured" answer) and the form
+// body. It has answered the client when ok is false.
+func (s *Service) deviceRequest(w http.ResponseWriter, r *http.Request) (ep oauth2.Endpoint, p *oidc.Provider, ok bool) {
+	ep, p, oe := s.deviceEndpoints(r.Context(), r)
+	if oe != nil {
+		s.oauthFail(w, r, *oe)
+		return ep, nil, false
+	}
+	if err := r.ParseForm(); err != nil {
+		s.oauthFail(w, r, oauthError{Code: "invalid_request", Description: "the body is not a form"})
+		return ep, nil, false
+	}
+	return ep, p, true
+}
+
 // deviceAuthorization forwards the CLI's request to the provider and
 // normalises the answer (verification_url → verification_uri, and a
 // verification_uri_complete when the provider gives none).
 func (s *Service) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ep, _, oe := s.deviceEndpoints(ctx, r)
-	if oe != nil {
-		s.oauthFail(w, r, *oe)
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		s.oauthFail(w, r, oauthError{Code: "invalid_request", Description: "the body is not a form"})
+	ep, _, ok := s.deviceRequest(w, r)
+	if !ok {
 		return
 	}
 	if cid := r.PostForm.Get("client_id"); cid != s.cfg.OIDC.ClientID {
@@ -205,13 +216,8 @@ func (s *Service) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 // through; on success the user is signed in and gets packyard's own token.
 func (s *Service) deviceToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ep, p, oe := s.deviceEndpoints(ctx, r)
-	if oe != nil {
-		s.oauthFail(w, r, *oe)
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		s.oauthFail(w, r, oauthError{Code: "invalid_request", Description: "the body is not a form"})
+	ep, p, ok := s.deviceRequest(w, r)
+	if !ok {
 		return
 	}
 	f := r.PostForm
