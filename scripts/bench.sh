@@ -6,9 +6,16 @@
 #      bench/load program: requests per second and latency percentiles.
 # Prints tables; numbers depend on the machine, compare runs on one machine.
 #
+#   3. Composer documents side by side with a minimal Go server and nginx
+#      (scripts/bench-composer.sh).
+#
 # Usage: bash scripts/bench.sh [go-bench-regexp]     (default: .)
+#        bash scripts/bench.sh --composer            (section 3 alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --composer ]; then
+  exec bash scripts/bench-composer.sh
+fi
 bash scripts/install-deps.sh
 export PATH="$(go env GOPATH)/bin:$PATH"
 
@@ -77,3 +84,6 @@ for P in "/{rand}/{rand}" "/composer/{rand}/packages.json" "/composer/bench/p2/{
 done
 echo "/metrics before: $BEFORE"
 echo "/metrics after:  $(metrics_size)"
+
+echo
+bash scripts/bench-composer.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything packyard's test suite needs on a Debian 12 machine that has Go:
-# PHP + Composer, Redis, PostgreSQL 15, MinIO, the buf CLI and Helm.
+# PHP + Composer, Redis, PostgreSQL 15, MinIO, the buf CLI, Helm and nginx (benchmarks).
 # Idempotent: each step checks what is installed first, so a second run takes seconds.
 set -euo pipefail
 
@@ -22,6 +22,7 @@ command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
+[ -x /usr/sbin/nginx ] || need_apt+=(nginx) # the benchmark harness's static baseline
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need_apt[*]}" >&2

@@ -35,6 +35,9 @@ func main() {
 		expect   = flag.Int("expect", 200, "expected status code (0: any)")
 		total    = flag.Int64("n", 0, "stop after this many requests (0: run for -d)")
 		header   = flag.Bool("header", false, "print the table header and exit")
+		inm      = flag.String("if-none-match", "", "send If-None-Match")
+		gz       = flag.Bool("gzip", false, "send Accept-Encoding: gzip (bodies are counted as sent, not decompressed)")
+		raw      = flag.Bool("raw", false, "print \"req/s p50-ms p99-ms errors\" alone, for scripts")
 	)
 	flag.Parse()
 	if *header {
@@ -51,7 +54,8 @@ func main() {
 	if *duration > time.Minute {
 		*duration = time.Minute
 	}
-	tr := &http.Transport{MaxIdleConnsPerHost: *workers, MaxConnsPerHost: *workers}
+	// Compression only when asked for (-gzip), and never decoded here.
+	tr := &http.Transport{MaxIdleConnsPerHost: *workers, MaxConnsPerHost: *workers, DisableCompression: true}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), *duration)
 	defer cancel()
@@ -74,6 +78,12 @@ func main() {
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, randomized(*target), nil)
 				if *token != "" {
 					req.SetBasicAuth("token", *token)
+				}
+				if *inm != "" {
+					req.Header.Set("If-None-Match", *inm)
+				}
+				if *gz {
+					req.Header.Set("Accept-Encoding", "gzip")
 				}
 				switch *ims {
 				case "":
@@ -112,6 +122,10 @@ func main() {
 			return 0
 		}
 		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
+	}
+	if *raw {
+		fmt.Printf("%.0f %.2f %.2f %d\n", float64(len(latencies))/elapsed, pct(0.5), pct(0.99), errors.Load())
+		return
 	}
 	label := *name
 	if label == "" {

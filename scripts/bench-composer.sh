@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Composer's read path side by side with its baselines, in one run on one
+# machine: packyard (embedded defaults), a minimal Go server (bench/static:
+# net/http, the same HTTP Basic check, the same bytes in memory) and nginx
+# (the same bytes from disk, auth_basic, gzip_static) answer the same
+# documents under the same load (bench/load); each row is the median of
+# several interleaved rounds, with packyard's ratio to each baseline.
+# Optionally a packyard built from another git ref (PACKYARD_BENCH_BASE_REF,
+# e.g. main) is measured in the same rounds. Also prints packyard's resident
+# memory, idle and after the load.
+#
+# Usage: bash scripts/bench-composer.sh          (or: bash scripts/bench.sh --composer)
+# Environment: PACKYARD_BENCH_ROUNDS (3), PACKYARD_BENCH_DURATION (3s),
+# PACKYARD_BENCH_CONNECTIONS (32), PACKYARD_BENCH_BASE_REF (none).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || bash scripts/install-deps.sh
+export PATH="$PATH:/usr/sbin"
+
+ROUNDS=${PACKYARD_BENCH_ROUNDS:-3}
+DURATION=${PACKYARD_BENCH_DURATION:-3s}
+CONNS=${PACKYARD_BENCH_CONNECTIONS:-32}
+BASE_REF=${PACKYARD_BENCH_BASE_REF:-}
+
+STATE=$(mktemp -d /tmp/packyard-bench-composer-XXXXXX)
+chmod 755 "$STATE" # nginx's workers read the documents
+PIDS=()
+cleanup() {
+  [ -f "$STATE/nginx.pid" ] && kill "$(cat "$STATE/nginx.pid")" 2>/dev/null || true
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+  rm -rf "$STATE"
+}
+trap cleanup EXIT INT TERM
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+rss() { awk -v k="$2:" '$1==k { printf "%.0f MB", $2/1024 }' "/proc/$1/status"; }
+
+echo "== Composer documents: packyard vs a minimal Go server vs nginx ($CONNS connections, $ROUNDS rounds of $DURATION, medians)"
+go build -o "$STATE/packyard" ./cmd/packyard
+go build -o "$STATE/load" ./bench/load
+go build -o "$STATE/static" ./bench/static
+SERVERS=(packyard)
+if [ -n "$BASE_REF" ]; then
+  mkdir -p "$STATE/base-src"
+  git archive "$BASE_REF" | tar -x -C "$STATE/base-src"
+  (cd "$STATE/base-src" && go build -o "$STATE/packyard-base" ./cmd/packyard)
+  SERVERS+=(base)
+fi
+
+# start_packyard NAME BINARY: a packyard on the embedded defaults with one
+# organization and a package of 20 versions (and a dev branch), a read token in $STATE/NAME.token.
+start_packyard() {
+  local name=$1 bin=$2 port
+  port=$(free_port)
+  PACKYARD_HTTP_ADDR="127.0.0.1:$port" PACKYARD_DATA_DIR="$STATE/$name-data" PACKYARD_LOG_LEVEL=warn \
+    "$bin" serve 2>"$STATE/$name.log" &
+  PIDS+=($!)
+  echo $! >"$STATE/$name.pid"
+  echo "http://127.0.0.1:$port" >"$STATE/$name.url"
+  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  local cli=(env PACKYARD_DATA_DIR="$STATE/$name-data" PACKYARD_LOG_LEVEL=warn "$bin")
+  "${cli[@]}" org create bench >/dev/null
+  "${cli[@]}" token create --org bench --scope read >"$STATE/$name.token"
+  local wtoken
+  wtoken=$("${cli[@]}" token create --org bench --scope write)
+  for v in $(seq 0 19) dev-main; do
+    [ "$v" = dev-main ] || v="1.$v.0"
+    curl -fsS --user "token:$wtoken" --upload-file "$STATE/pkg.zip" "http://127.0.0.1:$port/composer/bench/upload?version=$v" >/dev/null
+  done
+}
+
+mkdir -p "$STATE/pkg/src"
+cat >"$STATE/pkg/composer.json" <<'JSON'
+{"name": "bench/pkg", "description": "A package of the benchmark", "license": "MIT",
+ "require": {"php": ">=8.1", "psr/log": "^3.0"}, "autoload": {"psr-4": {"Bench\\": "src/"}}}
+JSON
+echo '<?php namespace Bench; final class Pkg {}' >"$STATE/pkg/src/Pkg.php"
+(cd "$STATE/pkg" && python3 -c 'import shutil; shutil.make_archive("../pkg", "zip", ".")')
+start_packyard packyard "$STATE/packyard"
+[ -n "$BASE_REF" ] && start_packyard base "$STATE/packyard-base"
+TOKEN=$(cat "$STATE/packyard.token")
+URL=$(cat "$STATE/packyard.url")
+
+# The same bytes for the baselines, as packyard answers them.
+DOCS=(packages.json p2/bench/pkg.json "p2/bench/pkg~dev.json")
+for d in "${DOCS[@]}"; do
+  mkdir -p "$(dirname "$STATE/www/composer/bench/$d")"
+  curl -fsS --user "token:$TOKEN" "$URL/composer/bench/$d" -o "$STATE/www/composer/bench/$d"
+  gzip -9 -k "$STATE/www/composer/bench/$d"
+done
+chmod -R a+rX "$STATE/www"
+printf 'token:{PLAIN}%s\n' "$TOKEN" >"$STATE/htpasswd"
+chmod 644 "$STATE/htpasswd"
+
+SPORT=$(free_port)
+"$STATE/static" -addr "127.0.0.1:$SPORT" -dir "$STATE/www" -password "$TOKEN" >/dev/null &
+PIDS+=($!)
+echo "http://127.0.0.1:$SPORT" >"$STATE/go.url"
+
+NPORT=$(free_port)
+mkdir -p "$STATE/nginx-tmp"
+cat >"$STATE/nginx.conf" <<EOF
+worker_processes 2;
+pid $STATE/nginx.pid;
+error_log $STATE/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  types { application/json json; }
+  default_type application/octet-stream;
+  client_body_temp_path $STATE/nginx-tmp/body;
+  proxy_temp_path $STATE/nginx-tmp/proxy;
+  fastcgi_temp_path $STATE/nginx-tmp/fastcgi;
+  uwsgi_temp_path $STATE/nginx-tmp/uwsgi;
+  scgi_temp_path $STATE/nginx-tmp/scgi;
+  server {
+    listen 127.0.0.1:$NPORT;
+    root $STATE/www;
+    auth_basic "bench";
+    auth_basic_user_file $STATE/htpasswd;
+    if_modified_since before;
+    gzip_static on;
+  }
+}
+EOF
+nginx -c "$STATE/nginx.conf" -e "$STATE/nginx-error.log"
+echo "http://127.0.0.1:$NPORT" >"$STATE/nginx.url"
+for _ in $(seq 50); do curl -fsS --user "token:$TOKEN" "http://127.0.0.1:$NPORT/composer/bench/packages.json" >/dev/null 2>&1 && break; sleep 0.1; done
+
+IDLE_RSS=$(rss "$(cat "$STATE/packyard.pid")" VmRSS)
+
+# One row: name, document, then load flags; %ETAG% is the server's own ETag of the document.
+ROWS=(
+  "packages.json|packages.json|"
+  "p2|p2/bench/pkg.json|"
+  "p2 ~dev|p2/bench/pkg~dev.json|"
+  "p2 gzip|p2/bench/pkg.json|-gzip"
+  "p2 304 If-Modified-Since|p2/bench/pkg.json|-if-modified-since now -expect 304"
+  "p2 304 If-None-Match|p2/bench/pkg.json|-if-none-match %ETAG% -expect 304"
+)
+ALL=("${SERVERS[@]}" go nginx)
+etag_of() { curl -fsS -o /dev/null -D - --user "token:$2" "$1" | awk 'tolower($1)=="etag:" { sub(/\r$/, "", $2); print $2 }'; }
+: >"$STATE/results"
+for round in $(seq "$ROUNDS"); do
+  for row in "${ROWS[@]}"; do
+    IFS='|' read -r name doc flags <<<"$row"
+    for srv in "${ALL[@]}"; do
+      tok=$TOKEN
+      [ -f "$STATE/$srv.token" ] && tok=$(cat "$STATE/$srv.token")
+      u="$(cat "$STATE/$srv.url")/composer/bench/$doc"
+      f=$flags
+      if [[ "$f" == *%ETAG%* ]]; then
+        etag=$(etag_of "$u" "$tok")
+        if [ -z "$etag" ]; then # this server sends no ETag
+          echo "$name|$srv|n/a" >>"$STATE/results"
+          continue
+        fi
+        f=${f//%ETAG%/$etag}
+      fi
+      # shellcheck disable=SC2086
+      echo "$name|$srv|$("$STATE/load" -raw -url "$u" -token "$tok" -c "$CONNS" -d "$DURATION" $f)" >>"$STATE/results"
+    done
+  done
+done
+LOAD_RSS=$(rss "$(cat "$STATE/packyard.pid")" VmHWM)
+
+python3 - "$STATE/results" "${ALL[@]}" <<'PY'
+import statistics, sys
+path, servers = sys.argv[1], sys.argv[2:]
+rows, order = {}, []
+for line in open(path):
+    name, srv, vals = line.rstrip("\n").split("|")
+    if name not in order:
+        order.append(name)
+    rows.setdefault((name, srv), []).append(None if vals == "n/a" else [float(x) for x in vals.split()])
+def med(xs, i):
+    xs = [x[i] for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+hdr = "%-26s %-9s %10s %8s %8s %7s" % ("document", "server", "req/s", "p50 ms", "p99 ms", "errors")
+ratios = [s for s in servers if s != "packyard"]
+print(hdr + "".join(" %12s" % ("packyard/" + s) for s in ratios))
+for name in order:
+    py = med(rows.get((name, "packyard"), []), 0)
+    for srv in servers:
+        xs = rows.get((name, srv), [])
+        rps = med(xs, 0)
+        if rps is None:
+            print("%-26s %-9s %10s" % (name, srv, "n/a"))
+            continue
+        line = "%-26s %-9s %10.0f %8.2f %8.2f %7.0f" % (name, srv, rps, med(xs, 1), med(xs, 2), sum(x[3] for x in xs if x))
+        if srv == "packyard":
+            line += "".join(" %12s" % ("%.2fx" % (py / med(rows[(name, s)], 0)) if py and med(rows.get((name, s), []), 0) else "n/a") for s in ratios)
+        print(line)
+PY
+echo "packyard resident memory: idle $IDLE_RSS, peak under the load $LOAD_RSS"
