@@ -17,38 +17,66 @@ type Doc struct {
 	ModTime time.Time
 }
 
-// Root returns an organization's packages.json; an organization without
+// root is an organization's packages.json; an organization without
 // packages yet has an empty repository.
-func (s *Service) Root(ctx context.Context, orgName string) (Doc, error) {
-	org, gen, err := s.repo.at(ctx, orgName)
-	if err != nil {
-		return Doc{}, err
-	}
+func (s *Service) root(ctx context.Context, org orgRef, gen int64) (Doc, error) {
 	d, err := s.repo.document(ctx, org, gen, "packages.json")
 	if !errors.Is(err, errs.ErrNotFound) {
 		return d, err
 	}
-	body, err := format.RootDoc(orgName, nil)
+	body, err := format.RootDoc(org.Name, nil)
 	return Doc{Body: body, ModTime: time.Unix(0, 0)}, err
 }
 
-// Metadata returns the p2 document of a package as the organization's
-// repository serves it: the private document when the organization owns
-// the name (uploads or git), otherwise the document of the first upstream,
-// in priority order, that has the package (see Proxy.metadata). A private
-// name never yields an upstream's versions, even when it has none of its
-// own left.
-func (s *Service) Metadata(ctx context.Context, orgName, name string, dev bool) (Doc, error) {
+// ServedRoot is packages.json as sent to clients that reach packyard at
+// base: built once per change of the repository.
+func (s *Service) ServedRoot(ctx context.Context, orgName, base string) (*Ready, error) {
 	org, gen, err := s.repo.at(ctx, orgName)
 	if err != nil {
-		return Doc{}, err
+		return nil, err
+	}
+	k, v := readyKey{org: org.ID, doc: "packages.json", base: base}, atGeneration(gen)
+	if r := s.ready.get(k, v); r != nil {
+		return r, nil
+	}
+	d, err := s.root(ctx, org, gen)
+	if err != nil {
+		return nil, err
+	}
+	return s.ready.put(k, v, d), nil
+}
+
+// ServedMetadata is the p2 document of a package as the organization's
+// repository serves it, as sent to clients that reach packyard at base: the
+// private document when the organization owns the name (uploads or git),
+// otherwise the document of the first upstream, in priority order, that
+// has the package (see Proxy.metadata). A private name never yields an
+// upstream's versions, even when it has none of its own left. The
+// repository's own documents are built once per change of the repository,
+// proxied ones once per change of their bytes.
+func (s *Service) ServedMetadata(ctx context.Context, orgName, name string, dev bool, base string) (*Ready, error) {
+	org, gen, err := s.repo.at(ctx, orgName)
+	if err != nil {
+		return nil, err
 	}
 	key := p2Key(name, dev)
-	d, err := s.repo.document(ctx, org, gen, key)
-	if !errors.Is(err, errs.ErrNotFound) {
-		return d, err
+	k, v := readyKey{org: org.ID, doc: key, base: base}, atGeneration(gen)
+	if r := s.ready.get(k, v); r != nil {
+		return r, nil
 	}
-	return s.proxy.metadata(ctx, org, gen, name, dev)
+	d, err := s.repo.document(ctx, org, gen, key)
+	if errors.Is(err, errs.ErrNotFound) {
+		if d, err = s.proxy.metadata(ctx, org, gen, name, dev); err != nil {
+			return nil, err
+		}
+		v = s.ready.fingerprint(d)
+		if r := s.ready.get(k, v); r != nil {
+			return r, nil
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	return s.ready.put(k, v, d), nil
 }
 
 // p2Key names a package's p2 document, stable or dev.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
@@ -80,20 +79,6 @@ func noStore(c echo.Context) {
 	c.Response().Header().Set("Cache-Control", "private, no-cache")
 }
 
-// serveDoc answers with a built document, or 304 when the client's copy is
-// as new (Last-Modified has one-second precision).
-func (e *Ecosystem) serveDoc(c echo.Context, d Doc) error {
-	h := c.Response().Header()
-	noStore(c)
-	h.Set("Last-Modified", d.ModTime.UTC().Format(http.TimeFormat))
-	if ims := c.Request().Header.Get("If-Modified-Since"); ims != "" {
-		if t, err := http.ParseTime(ims); err == nil && !d.ModTime.Truncate(time.Second).After(t) {
-			return c.NoContent(http.StatusNotModified)
-		}
-	}
-	return c.Blob(http.StatusOK, "application/json", format.ExpandBase(d.Body, e.base.For(c.Request())))
-}
-
 func (e *Ecosystem) packagesJSON(c echo.Context) error {
 	if ua := c.Request().UserAgent(); strings.HasPrefix(ua, "Composer/1.") {
 		noStore(c)
@@ -101,11 +86,12 @@ func (e *Ecosystem) packagesJSON(c echo.Context) error {
 			"error": "this repository speaks the Composer 2 protocol only; upgrade with: composer self-update --2",
 		})
 	}
-	d, err := e.svc.Root(c.Request().Context(), c.Param("org"))
+	r, err := e.svc.ServedRoot(c.Request().Context(), c.Param("org"), e.base.For(c.Request()))
 	if err != nil {
 		return err
 	}
-	return e.serveDoc(c, d)
+	writeReady(c.Response(), c.Request(), r)
+	return nil
 }
 
 func (e *Ecosystem) p2(c echo.Context) error {
@@ -122,14 +108,15 @@ func (e *Ecosystem) p2(c echo.Context) error {
 	if format.ValidatePackageName(name) != nil {
 		return errs.NotFoundf("package %s not found", name)
 	}
-	d, err := e.svc.Metadata(c.Request().Context(), c.Param("org"), name, dev)
+	r, err := e.svc.ServedMetadata(c.Request().Context(), c.Param("org"), name, dev, e.base.For(c.Request()))
 	if err != nil {
 		if errors.Is(err, errs.ErrNotFound) {
 			return errs.NotFoundf("package %s not found", name)
 		}
 		return err
 	}
-	return e.serveDoc(c, d)
+	writeReady(c.Response(), c.Request(), r)
+	return nil
 }
 
 func (e *Ecosystem) dist(c echo.Context) error {

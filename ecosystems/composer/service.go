@@ -64,7 +64,11 @@ type Service struct {
 	guard  *outbound.Guard
 	net    vcs.Network // how git servers are reached
 	tmp    *spool.Spool
+	ready  *readyCache // documents as sent
 }
+
+// readyBudget is the memory the documents as sent may take.
+const readyBudget = 32 << 20
 
 // New returns the Service, with its Proxy.
 func New(p Params) (*Service, error) {
@@ -83,7 +87,7 @@ func New(p Params) (*Service, error) {
 		cfg: p.Config, log: p.Logger, repo: repo, store: st, refs: p.Meta, cas: p.CAS, locker: p.Locker, box: p.Box,
 		audit: p.Audit, queue: make(chan string, 256), proxy: newProxy(p, repo, st), guard: p.Outbound,
 		net: vcs.Network{HTTP: p.Outbound.HTTPClient(outbound.ClientOptions{}), CheckAddr: p.Outbound.CheckAddr, Spool: p.Spool},
-		tmp: p.Spool,
+		tmp: p.Spool, ready: newReadyCache(readyBudget),
 	}, nil
 }
 
