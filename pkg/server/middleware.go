@@ -3,12 +3,13 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,8 +21,6 @@ import (
 
 // RequestIDHeader carries the request id in requests and responses.
 const RequestIDHeader = "X-Request-Id"
-
-var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 // recorder captures what the access log needs, and gives every write the
 // write timeout (see progress).
@@ -68,10 +67,47 @@ func (r *recorder) Flush() {
 	}
 }
 
-func newRequestID() string {
-	var b [12]byte
+// requestIDs names requests: a random prefix drawn once per process and a
+// counter, 24 hex digits in all (unique, not secret: clients may send their
+// own). Drawing randomness for every request cost a system call each.
+type requestIDs struct {
+	prefix [16]byte // hex of 8 random bytes
+	next   atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	var r requestIDs
+	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	hex.Encode(r.prefix[:], b[:])
+	var n [4]byte
+	_, _ = rand.Read(n[:])
+	r.next.Store(uint64(binary.BigEndian.Uint32(n[:])))
+	return &r
+}
+
+func (r *requestIDs) new() string {
+	var b [24]byte
+	copy(b[:], r.prefix[:])
+	n := uint32(r.next.Add(1))
+	hex.Encode(b[16:], []byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+	return string(b[:])
+}
+
+// requestIDValid reports whether a request id a client sent is used: 1 to
+// 64 of A-Z, a-z, 0-9 and ".", "_", ":", "-" (no regular expression: it runs
+// on every request).
+func requestIDValid(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // ClientAddr is the client's IP address: the connection's peer or, when
@@ -97,15 +133,17 @@ func ClientAddr(r *http.Request, trustProxyHeaders bool) string {
 // context, sets the body's read and the response's write timeouts, recovers
 // panics and writes one access-log line per request.
 func accessLog(log *zap.Logger, m *metrics, cfg Config) func(http.Handler) http.Handler {
+	ids := newRequestIDs()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			id := r.Header.Get(RequestIDHeader)
-			if !validRequestID.MatchString(id) {
-				id = newRequestID()
+			if !requestIDValid(id) {
+				id = ids.new()
 			}
-			w.Header().Set(RequestIDHeader, id)
-			rl := log.With(zap.String("request_id", id))
+			w.Header()[RequestIDHeader] = []string{id}
+			// Lazy: the field is encoded only when the request logs something.
+			rl := log.WithLazy(zap.String("request_id", id))
 			rc := http.NewResponseController(w)
 			rec := &recorder{ResponseWriter: w, write: progress{set: rc.SetWriteDeadline, d: cfg.WriteTimeout}}
 			ctx, route := withRouteSlot(r.Context())
@@ -125,17 +163,19 @@ func accessLog(log *zap.Logger, m *metrics, cfg Config) func(http.Handler) http.
 					status = http.StatusOK
 				}
 				m.observe(route.name, r, status, d)
-				rl.Info("request",
-					zap.String("method", r.Method),
-					zap.String("path", r.URL.Path),
-					zap.Int("status", status),
-					zap.Int64("bytes", rec.bytes),
-					zap.Duration("duration", d),
-					zap.String("principal", rec.principal),
-					zap.String("remote", r.RemoteAddr),
-					zap.String("user_agent", r.UserAgent()),
-					zap.String("proto", r.Proto),
-				)
+				if ce := rl.Check(zap.InfoLevel, "request"); ce != nil {
+					ce.Write(
+						zap.String("method", r.Method),
+						zap.String("path", r.URL.Path),
+						zap.Int("status", status),
+						zap.Int64("bytes", rec.bytes),
+						zap.Duration("duration", d),
+						zap.String("principal", rec.principal),
+						zap.String("remote", r.RemoteAddr),
+						zap.String("user_agent", r.UserAgent()),
+						zap.String("proto", r.Proto),
+					)
+				}
 			}()
 			ctx = audit.WithRequest(logging.With(ctx, rl), audit.Request{ID: id,
 				ClientAddr: ClientAddr(r, cfg.TrustProxyHeaders), UserAgent: r.UserAgent()})

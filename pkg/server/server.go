@@ -234,14 +234,7 @@ func (s *Server) claim(prefix string) {
 // Group implements ecosystem.Router.
 func (s *Server) Group(prefix string, m ...echo.MiddlewareFunc) *echo.Group {
 	s.claim(prefix)
-	eco := s.current
-	mw := append([]echo.MiddlewareFunc{func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			c.Set("ecosystem", eco)
-			return next(c)
-		}
-	}}, m...)
-	return s.echo.Group(prefix, mw...)
+	return s.echo.Group(prefix, m...)
 }
 
 // Handle implements ecosystem.Router.
