@@ -7,11 +7,14 @@
 # several interleaved rounds, with packyard's ratio to each baseline.
 # Optionally a packyard built from another git ref (PACKYARD_BENCH_BASE_REF,
 # e.g. main) is measured in the same rounds. Also prints packyard's resident
-# memory, idle and after the load.
+# memory, idle and after the load, and times a Composer install of a
+# project of 40 dependencies (the real composer client, cold cache) from
+# packyard and from the same bytes served statically by nginx.
 #
 # Usage: bash scripts/bench-composer.sh          (or: bash scripts/bench.sh --composer)
 # Environment: PACKYARD_BENCH_ROUNDS (3), PACKYARD_BENCH_DURATION (3s),
-# PACKYARD_BENCH_CONNECTIONS (32), PACKYARD_BENCH_BASE_REF (none).
+# PACKYARD_BENCH_CONNECTIONS (32), PACKYARD_BENCH_BASE_REF (none),
+# PACKYARD_BENCH_INSTALL_ROUNDS (3; 0 skips the install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || bash scripts/install-deps.sh
@@ -195,3 +198,79 @@ for name in order:
         print(line)
 PY
 echo "packyard resident memory: idle $IDLE_RSS, peak under the load $LOAD_RSS"
+
+INSTALL_ROUNDS=${PACKYARD_BENCH_INSTALL_ROUNDS:-3}
+[ "$INSTALL_ROUNDS" -gt 0 ] || exit 0
+echo
+echo "== composer install of 40 dependencies, cold cache: packyard vs nginx serving the same bytes ($INSTALL_ROUNDS rounds, medians)"
+# 40 packages in packyard, each of 3 versions with a few files.
+WTOKEN=$(PACKYARD_DATA_DIR="$STATE/packyard-data" PACKYARD_LOG_LEVEL=warn "$STATE/packyard" token create --org bench --scope write)
+python3 - "$STATE" <<'PY'
+import json, os, sys, zipfile
+state = sys.argv[1]
+for i in range(1, 41):
+    manifest = {"name": "deps/p%02d" % i, "description": "dependency %d" % i, "license": "MIT",
+                "autoload": {"psr-4": {"Deps\\P%02d\\" % i: "src/"}}}
+    with zipfile.ZipFile(os.path.join(state, "dep%02d.zip" % i), "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("composer.json", json.dumps(manifest, indent=2))
+        for c in "ABCDE":
+            z.writestr("src/%s.php" % c, "<?php\nnamespace Deps\\P%02d;\n\nfinal class %s\n{\n    public const N = %d;\n}\n" % (i, c, i))
+PY
+REQUIRE=""
+for i in $(seq -w 1 40); do
+  for v in 1.0.0 1.1.0 1.2.0; do
+    curl -fsS --user "token:$WTOKEN" --upload-file "$STATE/dep$i.zip" "$URL/composer/bench/upload?version=$v" >/dev/null
+  done
+  REQUIRE+="\"deps/p$i\": \"^1.0\","
+done
+# The same bytes for nginx: the documents as packyard answers a client that
+# reaches it at nginx's address (their links lead there), and the archives.
+NURL=$(cat "$STATE/nginx.url")
+fetch_as_nginx() {
+  mkdir -p "$(dirname "$STATE/www$1")"
+  curl -fsS --user "token:$TOKEN" -H "Host: ${NURL#http://}" "$URL$1" -o "$STATE/www$1"
+}
+fetch_as_nginx /composer/bench/packages.json
+for i in $(seq -w 1 40); do
+  for doc in "deps/p$i.json" "deps/p$i~dev.json"; do
+    fetch_as_nginx "/composer/bench/p2/$doc"
+    gzip -9 -k -f "$STATE/www/composer/bench/p2/$doc"
+  done
+  python3 -c 'import json,sys; [print(v["dist"]["url"]) for v in json.load(open(sys.argv[1]))["packages"][sys.argv[2]]]' \
+    "$STATE/www/composer/bench/p2/deps/p$i.json" "deps/p$i" | while read -r dist; do fetch_as_nginx "${dist#"$NURL"}"; done
+done
+gzip -9 -k -f "$STATE/www/composer/bench/packages.json"
+chmod -R a+rX "$STATE/www"
+
+# install SERVER: seconds of one cold install from it.
+install() {
+  local dir="$STATE/install-$1" url
+  url=$(cat "$STATE/$1.url")
+  rm -rf "$dir" && mkdir -p "$dir/home" "$dir/cache" "$dir/project"
+  cat >"$dir/project/composer.json" <<JSON
+{"name": "bench/app", "require": {${REQUIRE%,}},
+ "repositories": [{"type": "composer", "url": "$url/composer/bench"}, {"packagist": false}],
+ "config": {"secure-http": false}}
+JSON
+  local t0=$EPOCHREALTIME
+  (cd "$dir/project" && COMPOSER_HOME="$dir/home" COMPOSER_CACHE_DIR="$dir/cache" COMPOSER_ALLOW_SUPERUSER=1 COMPOSER_NO_INTERACTION=1 \
+    COMPOSER_AUTH="{\"http-basic\": {\"127.0.0.1\": {\"username\": \"token\", \"password\": \"$TOKEN\"}}}" \
+    composer install --no-progress --quiet >"$dir/out.txt" 2>&1) || { echo "composer install from $1 failed:" >&2; cat "$dir/out.txt" >&2; exit 1; }
+  local t1=$EPOCHREALTIME
+  [ "$(find "$dir/project/vendor/deps" -name '*.php' | wc -l)" -eq 200 ] || { echo "install from $1: not every file installed" >&2; exit 1; }
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+}
+: >"$STATE/install"
+for round in $(seq "$INSTALL_ROUNDS"); do
+  for srv in packyard nginx; do echo "$srv $(install "$srv")" >>"$STATE/install"; done
+done
+python3 - "$STATE/install" <<'PY'
+import statistics, sys
+t = {}
+for line in open(sys.argv[1]):
+    srv, s = line.split()
+    t.setdefault(srv, []).append(float(s))
+for srv, xs in t.items():
+    print("%-9s median %.2f s  (rounds: %s)" % (srv, statistics.median(xs), ", ".join("%.2f" % x for x in xs)))
+print("packyard/nginx time: %.2fx" % (statistics.median(t["packyard"]) / statistics.median(t["nginx"])))
+PY
