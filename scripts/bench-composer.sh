@@ -17,6 +17,7 @@
 # PACKYARD_BENCH_INSTALL_ROUNDS (3; 0 skips the install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+{ # read whole before it runs: an edit of this file during a run cannot change the run
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || bash scripts/install-deps.sh
 export PATH="$PATH:/usr/sbin"
 
@@ -97,6 +98,7 @@ chmod 644 "$STATE/htpasswd"
 SPORT=$(free_port)
 "$STATE/static" -addr "127.0.0.1:$SPORT" -dir "$STATE/www" -password "$TOKEN" >/dev/null &
 PIDS+=($!)
+echo $! >"$STATE/go.pid"
 echo "http://127.0.0.1:$SPORT" >"$STATE/go.url"
 
 NPORT=$(free_port)
@@ -144,6 +146,15 @@ ROWS=(
   "p2 304 If-None-Match|p2/bench/pkg.json|-if-none-match %ETAG% -expect 304"
 )
 ALL=("${SERVERS[@]}" go nginx)
+# cpu_ticks SERVER: the CPU time (user + system, in clock ticks) a server's
+# processes have used: what a request costs, whatever else the machine runs.
+cpu_ticks() {
+  local pids t=0 p
+  if [ "$1" = nginx ]; then pids="$(cat "$STATE/nginx.pid") $(pgrep -P "$(cat "$STATE/nginx.pid")" | tr '\n' ' ')"; else pids=$(cat "$STATE/$1.pid"); fi
+  for p in $pids; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+  echo "$t"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
 etag_of() { curl -fsS -o /dev/null -D - --user "token:$2" "$1" | awk 'tolower($1)=="etag:" { sub(/\r$/, "", $2); print $2 }'; }
 : >"$STATE/results"
 for round in $(seq "$ROUNDS"); do
@@ -162,8 +173,11 @@ for round in $(seq "$ROUNDS"); do
         fi
         f=${f//%ETAG%/$etag}
       fi
+      c0=$(cpu_ticks "$srv")
       # shellcheck disable=SC2086
-      echo "$name|$srv|$("$STATE/load" -raw -url "$u" -token "$tok" -c "$CONNS" -d "$DURATION" $f)" >>"$STATE/results"
+      out=$("$STATE/load" -raw -url "$u" -token "$tok" -c "$CONNS" -d "$DURATION" $f)
+      c1=$(cpu_ticks "$srv")
+      echo "$name|$srv|$out $(((c1 - c0) * TICK_US))" >>"$STATE/results"
     done
   done
 done
@@ -181,21 +195,31 @@ for line in open(path):
 def med(xs, i):
     xs = [x[i] for x in xs if x is not None]
     return statistics.median(xs) if xs else None
-hdr = "%-26s %-9s %10s %8s %8s %7s" % ("document", "server", "req/s", "p50 ms", "p99 ms", "errors")
+# CPU per request: the server's CPU time over the requests it answered.
+for xs in rows.values():
+    for x in xs:
+        if x is not None:
+            x.append(x[5] / x[4] if x[4] else 0)
 ratios = [s for s in servers if s != "packyard"]
-print(hdr + "".join(" %12s" % ("packyard/" + s) for s in ratios))
+print("%-26s %-9s %10s %8s %8s %7s %9s" % ("document", "server", "req/s", "p50 ms", "p99 ms", "errors", "CPU µs/req") +
+      "".join(" %13s" % ("vs " + s) for s in ratios))
+def ratio(name, s, i, inverse):
+    a, b = med(rows.get((name, "packyard"), []), i), med(rows.get((name, s), []), i)
+    if not a or not b:
+        return "n/a"
+    return "%.2fx" % (b / a if inverse else a / b)
 for name in order:
-    py = med(rows.get((name, "packyard"), []), 0)
     for srv in servers:
         xs = rows.get((name, srv), [])
         rps = med(xs, 0)
         if rps is None:
             print("%-26s %-9s %10s" % (name, srv, "n/a"))
             continue
-        line = "%-26s %-9s %10.0f %8.2f %8.2f %7.0f" % (name, srv, rps, med(xs, 1), med(xs, 2), sum(x[3] for x in xs if x))
+        line = "%-26s %-9s %10.0f %8.2f %8.2f %7.0f %9.0f" % (name, srv, rps, med(xs, 1), med(xs, 2), sum(x[3] for x in xs if x), med(xs, 6))
         if srv == "packyard":
-            line += "".join(" %12s" % ("%.2fx" % (py / med(rows[(name, s)], 0)) if py and med(rows.get((name, s), []), 0) else "n/a") for s in ratios)
+            line += "".join(" %13s" % (ratio(name, s, 0, False) + "/" + ratio(name, s, 6, True)) for s in ratios)
         print(line)
+print("vs X: packyard's req/s over X's / X's CPU per request over packyard's (both 1.00x at parity, higher is better for packyard)")
 PY
 echo "packyard resident memory: idle $IDLE_RSS, peak under the load $LOAD_RSS"
 
@@ -211,15 +235,16 @@ state = sys.argv[1]
 for i in range(1, 41):
     manifest = {"name": "deps/p%02d" % i, "description": "dependency %d" % i, "license": "MIT",
                 "autoload": {"psr-4": {"Deps\\P%02d\\" % i: "src/"}}}
-    with zipfile.ZipFile(os.path.join(state, "dep%02d.zip" % i), "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("composer.json", json.dumps(manifest, indent=2))
-        for c in "ABCDE":
-            z.writestr("src/%s.php" % c, "<?php\nnamespace Deps\\P%02d;\n\nfinal class %s\n{\n    public const N = %d;\n}\n" % (i, c, i))
+    for v in ("1.0.0", "1.1.0", "1.2.0"):
+        with zipfile.ZipFile(os.path.join(state, "dep%02d-%s.zip" % (i, v)), "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("composer.json", json.dumps(manifest, indent=2))
+            for c in "ABCDE":
+                z.writestr("src/%s.php" % c, "<?php\nnamespace Deps\\P%02d;\n\nfinal class %s\n{\n    public const V = '%s';\n}\n" % (i, c, v))
 PY
 REQUIRE=""
 for i in $(seq -w 1 40); do
   for v in 1.0.0 1.1.0 1.2.0; do
-    curl -fsS --user "token:$WTOKEN" --upload-file "$STATE/dep$i.zip" "$URL/composer/bench/upload?version=$v" >/dev/null
+    curl -fsS --user "token:$WTOKEN" --upload-file "$STATE/dep$i-$v.zip" "$URL/composer/bench/upload?version=$v" >/dev/null
   done
   REQUIRE+="\"deps/p$i\": \"^1.0\","
 done
@@ -236,7 +261,8 @@ for i in $(seq -w 1 40); do
     fetch_as_nginx "/composer/bench/p2/$doc"
     gzip -9 -k -f "$STATE/www/composer/bench/p2/$doc"
   done
-  python3 -c 'import json,sys; [print(v["dist"]["url"]) for v in json.load(open(sys.argv[1]))["packages"][sys.argv[2]]]' \
+  # Minified: a version repeats no key that did not change.
+  python3 -c 'import json,sys; print("\n".join(sorted({v["dist"]["url"] for v in json.load(open(sys.argv[1]))["packages"][sys.argv[2]] if "dist" in v})))' \
     "$STATE/www/composer/bench/p2/deps/p$i.json" "deps/p$i" | while read -r dist; do fetch_as_nginx "${dist#"$NURL"}"; done
 done
 gzip -9 -k -f "$STATE/www/composer/bench/packages.json"
@@ -254,7 +280,7 @@ install() {
 JSON
   local t0=$EPOCHREALTIME
   (cd "$dir/project" && COMPOSER_HOME="$dir/home" COMPOSER_CACHE_DIR="$dir/cache" COMPOSER_ALLOW_SUPERUSER=1 COMPOSER_NO_INTERACTION=1 \
-    COMPOSER_AUTH="{\"http-basic\": {\"127.0.0.1\": {\"username\": \"token\", \"password\": \"$TOKEN\"}}}" \
+    COMPOSER_AUTH="{\"http-basic\": {\"${url#http://}\": {\"username\": \"token\", \"password\": \"$TOKEN\"}}}" \
     composer install --no-progress --quiet >"$dir/out.txt" 2>&1) || { echo "composer install from $1 failed:" >&2; cat "$dir/out.txt" >&2; exit 1; }
   local t1=$EPOCHREALTIME
   [ "$(find "$dir/project/vendor/deps" -name '*.php' | wc -l)" -eq 200 ] || { echo "install from $1: not every file installed" >&2; exit 1; }
@@ -274,3 +300,5 @@ for srv, xs in t.items():
     print("%-9s median %.2f s  (rounds: %s)" % (srv, statistics.median(xs), ", ".join("%.2f" % x for x in xs)))
 print("packyard/nginx time: %.2fx" % (statistics.median(t["packyard"]) / statistics.median(t["nginx"])))
 PY
+exit
+}

@@ -37,7 +37,7 @@ func main() {
 		header   = flag.Bool("header", false, "print the table header and exit")
 		inm      = flag.String("if-none-match", "", "send If-None-Match")
 		gz       = flag.Bool("gzip", false, "send Accept-Encoding: gzip (bodies are counted as sent, not decompressed)")
-		raw      = flag.Bool("raw", false, "print \"req/s p50-ms p99-ms errors\" alone, for scripts")
+		raw      = flag.Bool("raw", false, "print \"req/s p50-ms p99-ms errors requests\" alone, for scripts")
 	)
 	flag.Parse()
 	if *header {
@@ -124,7 +124,7 @@ func main() {
 		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
 	}
 	if *raw {
-		fmt.Printf("%.0f %.2f %.2f %d\n", float64(len(latencies))/elapsed, pct(0.5), pct(0.99), errors.Load())
+		fmt.Printf("%.0f %.2f %.2f %d %d\n", float64(len(latencies))/elapsed, pct(0.5), pct(0.99), errors.Load(), len(latencies))
 		return
 	}
 	label := *name

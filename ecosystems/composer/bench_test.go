@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -108,13 +109,20 @@ func BenchmarkDist(b *testing.B) {
 }
 
 // BenchmarkP2Scale compares a p2 request in a repository of 10 packages with
-// one of 10,000 packages of 50 versions each: the cost must not grow with
-// the store, because each request reads one prebuilt document.
+// one of 10,000 packages of 50 versions each, and with one of 100,000
+// packages of 5 versions each (PACKYARD_BENCH_100K=1: seeding takes
+// minutes): the cost must not grow with the store, because each request
+// reads one prebuilt document.
 func BenchmarkP2Scale(b *testing.B) {
-	for _, n := range []int{10, 10000} {
-		b.Run(fmt.Sprintf("packages=%d/versions=50", n), func(b *testing.B) {
+	cases := [][2]int{{10, 50}, {10000, 50}}
+	if os.Getenv("PACKYARD_BENCH_100K") == "1" {
+		cases = append(cases, [2]int{10, 5}, [2]int{100000, 5})
+	}
+	for _, c := range cases {
+		n, v := c[0], c[1]
+		b.Run(fmt.Sprintf("packages=%d/versions=%d", n, v), func(b *testing.B) {
 			s, tok := benchStack(b)
-			seedPackages(b, s, n, 50)
+			seedPackages(b, s, n, v)
 			benchRequests(b, s.h, authed("GET", fmt.Sprintf("/composer/acme/p2/acme/pkg%d.json", n/2), tok), http.StatusOK)
 		})
 	}
