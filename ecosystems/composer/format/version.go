@@ -179,7 +179,7 @@ func BranchVersion(branch string) (normalized, pretty string, err error) {
 		return "", "", errs.Invalidf("branch name %q cannot be used as a version", branch)
 	}
 	if strings.HasPrefix(n, "dev-") || n == defaultBranchAlias {
-		return strings.ReplaceAll(n, "#", "+"), "dev-" + strings.ReplaceAll(branch, "#", "+"), nil
+		return n, "dev-" + branch, nil
 	}
 	prefix := ""
 	if strings.HasPrefix(branch, "v") {
