@@ -34,22 +34,8 @@ type composerOracle struct {
 
 func newComposerOracle(t testing.TB) *composerOracle {
 	t.Helper()
-	o := &composerOracle{t: t, php: harness.Tool(t, "php"), composer: harness.Tool(t, "composer")}
-	bin, err := filepath.EvalSymlinks(o.composer)
-	require.NoError(t, err)
-	head, err := os.ReadFile(bin)
-	require.NoError(t, err)
-	switch debian := filepath.Join(filepath.Dir(bin), "../share/php/Composer/autoload.php"); {
-	case bytes.Contains(head, []byte("__HALT_COMPILER")):
-		o.autoload = "phar://" + bin + "/vendor/autoload.php"
-	default:
-		_, err := os.Stat(debian)
-		if err != nil && !testenv.Required() {
-			t.Skipf("Composer's classes are not where Debian's package puts them (%s)", debian)
-		}
-		require.NoError(t, err, "Composer's autoloader")
-		o.autoload = debian
-	}
+	o := &composerOracle{t: t}
+	o.php, o.composer, o.autoload = testenv.ComposerPHP(t)
 	return o
 }
 

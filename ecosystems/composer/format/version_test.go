@@ -237,3 +237,33 @@ func FuzzNormalize(f *testing.F) {
 		_, _, _ = TagVersion(s, "")
 	})
 }
+
+// BenchmarkConstraintMatches: matching normalized versions against parsed
+// constraints of the usual shapes (one match per op), and parsing them.
+func BenchmarkConstraintMatches(b *testing.B) {
+	constraints := []string{"^1.2", "~2.0.3", ">=1.0,<1.4.2 || >=2.0,<2.1.5", "1.2.*", "^0.3@dev", "dev-main", "1.0 - 2.0", "*"}
+	versions := []string{"1.2.0.0", "1.3.7.0", "2.0.4.0", "2.1.9.0-beta2", "0.3.1.0-dev", "dev-main", "1.9999999.9999999.9999999-dev"}
+	parsed := make([]Constraint, len(constraints))
+	for i, c := range constraints {
+		var err error
+		if parsed[i], err = ParseConstraint(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("match", func(b *testing.B) {
+		n := 0
+		for i := 0; b.Loop(); i++ {
+			if parsed[i%len(parsed)].Matches(versions[i%len(versions)]) {
+				n++
+			}
+		}
+		_ = n
+	})
+	b.Run("parse", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := ParseConstraint(constraints[i%len(constraints)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
