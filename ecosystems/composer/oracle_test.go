@@ -153,6 +153,13 @@ func composerSkipped(log string) []string {
 	return out
 }
 
+// tagAll tags the last commit with each name.
+func tagAll(g *harness.Repo, names ...string) {
+	for _, n := range names {
+		g.Git("tag", n)
+	}
+}
+
 // gitHistory builds a test repository; it returns the package name.
 type gitHistory struct {
 	name  string
@@ -175,28 +182,13 @@ var gitHistories = []gitHistory{
 	}},
 	{"acme/tags", func(g *harness.Repo) {
 		g.Commit(map[string]string{"composer.json": `{"name":"acme/tags"}`})
-		g.Git("tag", "1.0.0")
-		g.Git("tag", "v1.0.0")
-		g.Git("tag", "1.0")
-		g.Git("tag", "not-a-version")
-		g.Git("tag", "latest")
-		g.Git("tag", "1.0.0-SNAPSHOT")
-		g.Git("tag", "1.0.0-dev")
+		tagAll(g, "1.0.0", "v1.0.0", "1.0", "not-a-version", "latest", "1.0.0-SNAPSHOT", "1.0.0-dev")
 		g.Commit(map[string]string{"README": "p1"})
-		g.Git("tag", "1.0.0-p1")
-		g.Git("tag", "v1.0.0-pl2")
+		tagAll(g, "1.0.0-p1", "v1.0.0-pl2")
 		g.Commit(map[string]string{"README": "rc"})
-		g.Git("tag", "1.1.0-RC1")
-		g.Git("tag", "v1.1.0-rc.2")
+		tagAll(g, "1.1.0-RC1", "v1.1.0-rc.2")
 		g.Git("tag", "-a", "1.2.0-beta.2", "-m", "annotated")
-		g.Git("tag", "1.2.0b3")
-		g.Git("tag", "v1.3.0-alpha.3")
-		g.Git("tag", "1.2.3.4")
-		g.Git("tag", "v2")
-		g.Git("tag", "release-2.1.0")
-		g.Git("tag", "2.2.0+build5")
-		g.Git("tag", "2024.01.15")
-		g.Git("tag", "20240101")
+		tagAll(g, "1.2.0b3", "v1.3.0-alpha.3", "1.2.3.4", "v2", "release-2.1.0", "2.2.0+build5", "2024.01.15", "20240101")
 		for _, tag := range []string{"V4.0.0", "v4.1.0.0", "4.2.0-RC", "4.3.0-beta", "4.4.0.RC1", "4.5.0_rc1", "4.6-stable",
 			"4.7.0-patch1", "4.8.0-alpha1-dev", "1.2.3.4.5", "4.9.0-beta.1.2", "5.0.0-rc1+meta", "v5.1"} {
 			g.Git("tag", tag)

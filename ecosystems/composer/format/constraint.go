@@ -250,15 +250,7 @@ func tildeRange(c string, m []string) ([]Constraint, error) {
 	if m[8] != "" {
 		pos++
 	}
-	suffix := ""
-	if m[5] == "" && m[7] == "" && m[8] == "" {
-		suffix = "-dev"
-	}
-	low, err := Normalize(c[1:] + suffix)
-	if err != nil {
-		return nil, constraintError(c, err)
-	}
-	return []Constraint{comparison{">=", low}, comparison{"<", bumpVersion(m, max(1, pos-1), 1) + "-dev"}}, nil
+	return operatorRange(c, m, max(1, pos-1))
 }
 
 func caretRange(c string, m []string) ([]Constraint, error) {
@@ -269,6 +261,13 @@ func caretRange(c string, m []string) ([]Constraint, error) {
 	case m[2] != "0" || m[3] == "":
 		pos = 2
 	}
+	return operatorRange(c, m, pos)
+}
+
+// operatorRange is the range of a tilde or caret constraint c: from its
+// version (a pre-release of it unless c names a stability) to the next
+// version at position high.
+func operatorRange(c string, m []string, high int) ([]Constraint, error) {
 	suffix := ""
 	if m[5] == "" && m[7] == "" && m[8] == "" {
 		suffix = "-dev"
@@ -277,7 +276,7 @@ func caretRange(c string, m []string) ([]Constraint, error) {
 	if err != nil {
 		return nil, constraintError(c, err)
 	}
-	return []Constraint{comparison{">=", low}, comparison{"<", bumpVersion(m, pos, 1) + "-dev"}}, nil
+	return []Constraint{comparison{">=", low}, comparison{"<", bumpVersion(m, high, 1) + "-dev"}}, nil
 }
 
 func xRange(m []string) []Constraint {
