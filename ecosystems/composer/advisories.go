@@ -56,7 +56,7 @@ func ValidateConstraint(c string) error {
 		return errs.Invalidf("the affected versions must be a Composer constraint such as \">=1.0,<1.2.3\"")
 	}
 	if _, err := format.ParseConstraint(c); err != nil {
-		return errs.Invalidf("affected versions %q: %s", c, errs.PublicMessage(err))
+		return errs.Invalidf("affected versions %q: not a version constraint Composer accepts (%s)", c, errs.PublicMessage(err))
 	}
 	return nil
 }
