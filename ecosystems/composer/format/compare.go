@@ -23,7 +23,14 @@ func phpVersionCompare(a, b string) int {
 	case b == "":
 		return 1
 	}
-	pa, pb := versionParts(a), versionParts(b)
+	if simpleVersion(a) && simpleVersion(b) {
+		return compareSimple(a, b)
+	}
+	return compareParts(versionParts(a), versionParts(b))
+}
+
+// compareParts compares two versions split into their canonical parts.
+func compareParts(pa, pb []string) int {
 	n := min(len(pa), len(pb))
 	for i := 0; i < n; i++ {
 		if c := comparePart(pa[i], pb[i]); c != 0 {
@@ -129,4 +136,63 @@ func specialOrder(form string) int {
 
 func compareSpecial(a, b string) int {
 	return cmpInt(int64(specialOrder(a)), int64(specialOrder(b)))
+}
+
+// simpleVersion reports a version of letters, digits, '.' and '-' only,
+// not starting with '-' (PHP keeps a leading '-' as a part): a normalized
+// version, which compareSimple compares without allocating.
+func simpleVersion(v string) bool {
+	if v[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !isAlnum(c) && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// nextPart returns the part of a simple version at i (a run of digits or
+// of letters; '.' and '-' separate) and where the next one starts; "" at
+// the end.
+func nextPart(v string, i int) (string, int) {
+	for i < len(v) && (v[i] == '.' || v[i] == '-') {
+		i++
+	}
+	if i == len(v) {
+		return "", i
+	}
+	j := i + 1
+	for j < len(v) && isAlnum(v[j]) && isDigit(v[j]) == isDigit(v[i]) {
+		j++
+	}
+	return v[i:j], j
+}
+
+// compareSimple is phpVersionCompare for two simple versions.
+func compareSimple(a, b string) int {
+	i, j := 0, 0
+	for {
+		pa, ni := nextPart(a, i)
+		pb, nj := nextPart(b, j)
+		switch {
+		case pa == "" && pb == "":
+			return 0
+		case pb == "":
+			if isDigit(pa[0]) {
+				return 1
+			}
+			return compareSpecial(pa, "#N#")
+		case pa == "":
+			if isDigit(pb[0]) {
+				return -1
+			}
+			return compareSpecial("#N#", pb)
+		}
+		if c := comparePart(pa, pb); c != 0 {
+			return c
+		}
+		i, j = ni, nj
+	}
 }

@@ -267,3 +267,17 @@ func BenchmarkConstraintMatches(b *testing.B) {
 		}
 	})
 }
+
+// phpVersionCompare agrees with itself on its fast path (versions of
+// letters, digits, '.' and '-') and its general one.
+func TestPHPVersionCompareFastPath(t *testing.T) {
+	vs := []string{"1.0.0.0", "1.0.0.0-dev", "1.0.0.0-alpha1", "1.0.0.0-RC2", "1.0.0.0-patch1", "1.0.0.0-beta", "1.0", "1.0.0.0.1",
+		"10.0.0.0", "1.0.0.0-stable", "1.0.0.0-pl2", "1.0.0.0-dev2", "2024.01.15.0", "1a", "1.0-x", "1..0", "1.0.", "99999999999999999999.1"}
+	for _, a := range vs {
+		for _, b := range vs {
+			require.True(t, simpleVersion(a) && simpleVersion(b))
+			require.Equal(t, compareParts(versionParts(a), versionParts(b)), compareSimple(a, b), "%s <=> %s", a, b)
+		}
+	}
+	require.Equal(t, -1, phpVersionCompare("-1", "1"), "a leading '-' is a part of its own")
+}
