@@ -89,3 +89,26 @@ func FuzzConstraint(f *testing.F) {
 		require.True(t, c.Matches(n), "%q does not match its own version %s", s, n)
 	})
 }
+
+// A git ref's composer.json: every refusal is an InvalidArgument; an
+// accepted one has no name read, and serves only string constraints.
+func FuzzParseRefManifest(f *testing.F) {
+	for _, s := range []string{`{"name":"Old_Style","version":1.5,"require":{"a/b":5,"c/d":"^1.0","0":"1"},"description":5}`,
+		`{}`, `[]`, `"x"`, `{"require":["x"],"autoload":"src"}`, `{"time":7}`, `{"require":{"php":">=8.1 <>"}}`, `{"version":true}`, ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseRefManifest(b)
+		if err != nil {
+			require.ErrorIs(t, err, errs.ErrInvalidArgument)
+			return
+		}
+		require.Empty(t, m.Name)
+		for _, k := range linkTypes {
+			if raw := m.Fields.Get(k); raw != nil {
+				var links map[string]string
+				require.NoError(t, json.Unmarshal(raw, &links), "%s: %s", k, raw)
+			}
+		}
+	})
+}
