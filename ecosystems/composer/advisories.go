@@ -45,44 +45,18 @@ type Advisory struct {
 	ReportedAt time.Time `json:"reported_at"`
 }
 
-var (
-	cvePattern     = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
-	constraintAtom = regexp.MustCompile(`^(>=|<=|<>|!=|==|=|>|<|\^|~)?\s*v?([0-9][0-9A-Za-z.+*-]*|\*)$`)
-)
+var cvePattern = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
 
-// ValidateConstraint checks a version constraint the way Composer will read
-// it: "||"/"|" alternatives of ","/space separated conditions, each an
-// optional operator and a version (wildcards and hyphen ranges allowed).
+// ValidateConstraint checks the affected versions of an advisory: a
+// constraint Composer's own parser accepts (format.ParseConstraint), of at
+// most 1000 characters.
 func ValidateConstraint(c string) error {
 	c = strings.TrimSpace(c)
 	if c == "" || len(c) > 1000 {
 		return errs.Invalidf("the affected versions must be a Composer constraint such as \">=1.0,<1.2.3\"")
 	}
-	for _, alt := range regexp.MustCompile(`\s*\|\|?\s*`).Split(c, -1) {
-		alt = regexp.MustCompile(`\s+-\s+`).ReplaceAllString(alt, " ")
-		alt = regexp.MustCompile(`(>=|<=|<>|!=|==|=|>|<|\^|~)\s+`).ReplaceAllString(alt, "$1")
-		var parts []string
-		for _, and := range strings.Split(alt, ",") {
-			f := strings.Fields(and)
-			if len(f) == 0 {
-				return errs.Invalidf("constraint %q: an empty condition", c)
-			}
-			parts = append(parts, f...)
-		}
-		for _, p := range parts {
-			m := constraintAtom.FindStringSubmatch(p)
-			if m == nil {
-				return errs.Invalidf("constraint %q: %q is not a version condition", c, p)
-			}
-			v := m[2]
-			if v == "*" {
-				continue
-			}
-			v = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(v, ".*"), ".x"), ".X")
-			if _, err := format.Normalize(v); err != nil {
-				return errs.Invalidf("constraint %q: %q is not a version", c, p)
-			}
-		}
+	if _, err := format.ParseConstraint(c); err != nil {
+		return errs.Invalidf("affected versions %q: not a version constraint Composer accepts (%s)", c, errs.PublicMessage(err))
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package composer
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,11 +57,11 @@ func diffRefs(src sourceRow, remote vcs.Refs, stored []storedRef) refChanges {
 // composer.json raw (nil: none): the manifest and the version the ref
 // gives, or the warning that says why it gives none.
 func refVersion(ref string, raw []byte) (m format.Manifest, normalized, pretty, warning string) {
-	if raw == nil {
+	m, err := format.ParseRefManifest(raw)
+	switch {
+	case raw == nil || errors.Is(err, format.ErrNoManifest):
 		return m, "", "", "skipped: no composer.json"
-	}
-	m, err := format.ParseManifest(raw, false)
-	if err != nil {
+	case err != nil:
 		return m, "", "", fmt.Sprintf("skipped: %v", err)
 	}
 	if tag, ok := strings.CutPrefix(ref, "refs/tags/"); ok {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/ecosystems/composer/vcs"
 )
 
@@ -40,26 +41,36 @@ func TestDiffRefs(t *testing.T) {
 	require.False(t, diffRefs(sourceRow{DefaultBranch: "main"}, remote, same).upToDate())
 }
 
+// refVersion reads a ref as Composer's VCS repository does.
 func TestRefVersion(t *testing.T) {
-	m, n, p, w := refVersion("refs/tags/v1.2.0", []byte(`{"name":"acme/lib"}`))
+	m, n, p, w := refVersion("refs/tags/v1.2.0", []byte(`{"name":"Old_Style","description":"x"}`))
 	require.Equal(t, []string{"1.2.0.0", "v1.2.0", ""}, []string{n, p, w})
-	require.Equal(t, "acme/lib", m.Name)
+	require.Empty(t, m.Name, "a ref's own name (another, an old-style one, or none) is not read")
 
-	_, n, p, w = refVersion("refs/heads/1.x", []byte(`{}`))
+	_, n, p, w = refVersion("refs/heads/1.x", []byte(`{"description":"x"}`))
 	require.Equal(t, []string{"1.9999999.9999999.9999999-dev", "1.x-dev", ""}, []string{n, p, w}, "a ref needs no name")
 
-	_, n, _, w = refVersion("refs/heads/main", nil)
-	require.Empty(t, n)
-	require.Equal(t, "skipped: no composer.json", w)
+	for _, raw := range [][]byte{nil, []byte(""), []byte("{}"), []byte("[]"), []byte(`"x"`)} {
+		_, n, _, w = refVersion("refs/heads/main", raw)
+		require.Empty(t, n)
+		require.Equal(t, "skipped: no composer.json", w, "%q", raw)
+	}
 
-	_, _, _, w = refVersion("refs/heads/main", []byte(`{"require":"php"}`))
-	require.Contains(t, w, "skipped: composer.json: \"require\" must be an object")
+	m, n, _, w = refVersion("refs/heads/main", []byte(`{"require":"php","description":5,"extra":"x","require-dev":{"a/b":5,"c/d":"^1.0","0":"1.0"}}`))
+	require.Equal(t, "dev-main", n, w)
+	require.Equal(t, `{"require-dev":{"c/d":"^1.0"}}`, string(format.MustJSON(m.Fields)), "what Composer's loader ignores is not served")
 
-	_, _, _, w = refVersion("refs/tags/nope", []byte(`{}`))
+	_, _, _, w = refVersion("refs/heads/main", []byte(`{"require":{"php":">=8.1 <>"}}`))
+	require.Contains(t, w, `skipped: composer.json: "require" has an invalid constraint`)
+
+	_, _, _, w = refVersion("refs/tags/nope", []byte(`{"description":"x"}`))
 	require.Equal(t, `tag "nope" skipped: invalid version`, w)
 
 	_, _, _, w = refVersion("refs/tags/v1.0.0", []byte(`{"version":"2.0.0"}`))
 	require.Contains(t, w, "does not match version")
+
+	_, n, p, w = refVersion("refs/tags/1.5.0", []byte(`{"version":1.5}`))
+	require.Equal(t, []string{"1.5.0.0", "1.5", ""}, []string{n, p, w}, "a numeric version reads as PHP prints it")
 }
 
 func TestPlanVersions(t *testing.T) {

@@ -260,7 +260,8 @@ func TestValidateConstraint(t *testing.T) {
 	for _, c := range []string{">=1.0,<1.2.3", "<2.0", "^1.2 || ^2.0", "1.0.0 - 1.5.0", ">=1.0.0,<1.5.0|>=2.0,<2.0.4", "*", "1.2.*", "~1.2", "< 2.0"} {
 		require.NoError(t, ValidateConstraint(c), c)
 	}
-	for _, c := range []string{"", "latest", ">=1.0,,", "1.0; rm -rf", "|"} {
+	require.NoError(t, ValidateConstraint("dev-main || >=1.0-beta,<1.4@dev"), "branches and stability flags, as Composer reads them")
+	for _, c := range []string{"", "latest", ">=1.0,,", "1.0; rm -rf", "|", "~>1.0", ">=1.0 <>", strings.Repeat("1|", 501)} {
 		require.Error(t, ValidateConstraint(c), c)
 	}
 }

@@ -63,16 +63,52 @@ func FuzzParseManifest(f *testing.F) {
 }
 
 // Version constraints (of requirements and advisories): any string is
-// judged without a panic, and anything Normalize accepts is a constraint.
+// parsed without a panic, a refusal is an InvalidArgument, an accepted
+// constraint matches any normalized version without a panic, and a
+// version Normalize accepts is a constraint that matches itself.
 func FuzzConstraint(f *testing.F) {
 	for _, s := range []string{">=1.0,<2.0", "^1.2 || ~2.0", "1.0.*", "*", "dev-main", "dev-main#abc123", ">=1.0@beta", "@dev",
-		"1.0 - 2.0", "1.0.0 as 2.0", "| |", ",,", "<>1", "v1.x", ""} {
-		f.Add(s)
+		"1.0 - 2.0", "1.0.0 as 2.0", "| |", ",,", "<>1", "v1.x", "", "~>1.0", "^0.0.3", "1.0.0-rc1 - 2", "  >= 1 , < 2 ", "99999999999999999999.x"} {
+		f.Add(s, "1.2.3")
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		ok := validConstraint(s)
-		if _, err := Normalize(s); err == nil && !strings.ContainsAny(s, "|, #@") {
-			require.True(t, ok, "version %q is not a constraint", s)
+	f.Fuzz(func(t *testing.T, s, version string) {
+		c, err := ParseConstraint(s)
+		if err != nil {
+			require.ErrorIs(t, err, errs.ErrInvalidArgument)
+		} else {
+			for _, v := range []string{"1.2.3.0", "0.0.0.0-dev", "dev-main", "9999999-dev", version} {
+				_ = c.Matches(v)
+			}
+		}
+		n, err := Normalize(s)
+		if err != nil || strings.ContainsAny(s, "|, ") || strings.HasPrefix(n, "dev-") {
+			return
+		}
+		c, err = ParseConstraint(s)
+		require.NoError(t, err, "version %q is not a constraint", s)
+		require.True(t, c.Matches(n), "%q does not match its own version %s", s, n)
+	})
+}
+
+// A git ref's composer.json: every refusal is an InvalidArgument; an
+// accepted one has no name read, and serves only string constraints.
+func FuzzParseRefManifest(f *testing.F) {
+	for _, s := range []string{`{"name":"Old_Style","version":1.5,"require":{"a/b":5,"c/d":"^1.0","0":"1"},"description":5}`,
+		`{}`, `[]`, `"x"`, `{"require":["x"],"autoload":"src"}`, `{"time":7}`, `{"require":{"php":">=8.1 <>"}}`, `{"version":true}`, ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseRefManifest(b)
+		if err != nil {
+			require.ErrorIs(t, err, errs.ErrInvalidArgument)
+			return
+		}
+		require.Empty(t, m.Name)
+		for _, k := range linkTypes {
+			if raw := m.Fields.Get(k); raw != nil {
+				var links map[string]string
+				require.NoError(t, json.Unmarshal(raw, &links), "%s: %s", k, raw)
+			}
 		}
 	})
 }

@@ -45,10 +45,6 @@ var (
 	reNines        = regexp.MustCompile(`(\.9{7})+`)
 	reTagDev       = regexp.MustCompile(`(?i)[.-]?dev$`)
 	reNormDev      = regexp.MustCompile(`(?i)(^dev-|[.-]?dev$)`)
-	reOrSplit      = regexp.MustCompile(`\s*\|\|?\s*`)
-	reOperator     = regexp.MustCompile(`^(?:<>|!=|>=?|<=?|==?|\^|~)?\s*`)
-	reWildcard     = regexp.MustCompile(`(?i)^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:\.[xX*])+$`)
-	reAllWildcard  = regexp.MustCompile(`^(v)?[xX*](\.[xX*])*$`)
 )
 
 // expandStability maps Composer's stability abbreviations to their full names.
@@ -70,7 +66,7 @@ func expandStability(s string) string {
 // ("v1.0" → "1.0.0.0", "1.0.0-rc.1" → "1.0.0.0-RC1", "dev-main" → "dev-main").
 // It fails with errs.ErrInvalidArgument for strings Composer rejects.
 func Normalize(version string) (string, error) {
-	v := strings.TrimSpace(version)
+	v := phpTrim(version)
 	orig := v
 	if m := reAlias.FindStringSubmatch(v); m != nil {
 		v = m[1]
@@ -154,7 +150,7 @@ func ParseStability(version string) Stability {
 // ("1.x", "v2.0", "3") become "N.N.N.N-dev" with 9999999 for the wildcard
 // parts, anything else "dev-NAME".
 func NormalizeBranch(name string) string {
-	name = strings.TrimSpace(name)
+	name = phpTrim(name)
 	if m := reBranch.FindStringSubmatch(name); m != nil {
 		var b strings.Builder
 		b.WriteString(m[1])
@@ -179,7 +175,7 @@ func BranchVersion(branch string) (normalized, pretty string, err error) {
 		return "", "", errs.Invalidf("branch name %q cannot be used as a version", branch)
 	}
 	if strings.HasPrefix(n, "dev-") || n == defaultBranchAlias {
-		return strings.ReplaceAll(n, "#", "+"), "dev-" + strings.ReplaceAll(branch, "#", "+"), nil
+		return n, "dev-" + branch, nil
 	}
 	prefix := ""
 	if strings.HasPrefix(branch, "v") {
@@ -217,45 +213,9 @@ func TagVersion(tag, declared string) (normalized, pretty string, err error) {
 	return normalized, pretty, nil
 }
 
-// validConstraint approximates composer/semver's parseConstraints: every
-// "|"-separated and ","/" "-separated part must be a version, a branch or a
-// range. Branch names containing those separators fail.
+// validConstraint reports whether Composer's parser accepts a constraint.
 func validConstraint(s string) bool {
-	for _, or := range reOrSplit.Split(strings.TrimSpace(s), -1) {
-		for _, part := range strings.FieldsFunc(or, func(r rune) bool { return r == ',' || r == ' ' }) {
-			if !validConstraintPart(part) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func validConstraintPart(p string) bool {
-	if i := strings.Index(p, "@"); i >= 0 {
-		flag := p[i:]
-		p = p[:i]
-		if !reStabFlag.MatchString(flag) {
-			return false
-		}
-		if p == "" {
-			return true
-		}
-	}
-	if reAllWildcard.MatchString(p) {
-		return true
-	}
-	p = reOperator.ReplaceAllString(p, "")
-	if strings.HasPrefix(strings.ToLower(p), "dev-") {
-		return true
-	}
-	if reWildcard.MatchString(p) {
-		return true
-	}
-	if i := strings.Index(p, "#"); i > 0 {
-		p = p[:i]
-	}
-	_, err := Normalize(p)
+	_, err := ParseConstraint(s)
 	return err == nil
 }
 

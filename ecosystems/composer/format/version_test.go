@@ -99,7 +99,7 @@ func TestBranchVectors(t *testing.T) {
 		{"2.0", "2.0.9999999.9999999-dev", "2.0.9999999.9999999-dev", "2.0.x-dev"},
 		{"1.2.x", "1.2.9999999.9999999-dev", "1.2.9999999.9999999-dev", "1.2.x-dev"},
 		{"3", "3.9999999.9999999.9999999-dev", "3.9999999.9999999.9999999-dev", "3.x-dev"},
-		{"fix#12", "dev-fix#12", "dev-fix+12", "dev-fix+12"},
+		{"fix#12", "dev-fix#12", "dev-fix#12", "dev-fix#12"},
 		{"1.x-dev", "dev-1.x-dev", "dev-1.x-dev", "dev-1.x-dev"},
 		{"1.*", "1.9999999.9999999.9999999-dev", "1.9999999.9999999.9999999-dev", "1.x-dev"},
 	}
@@ -236,4 +236,48 @@ func FuzzNormalize(f *testing.F) {
 		_, _, _ = BranchVersion(s)
 		_, _, _ = TagVersion(s, "")
 	})
+}
+
+// BenchmarkConstraintMatches: matching normalized versions against parsed
+// constraints of the usual shapes (one match per op), and parsing them.
+func BenchmarkConstraintMatches(b *testing.B) {
+	constraints := []string{"^1.2", "~2.0.3", ">=1.0,<1.4.2 || >=2.0,<2.1.5", "1.2.*", "^0.3@dev", "dev-main", "1.0 - 2.0", "*"}
+	versions := []string{"1.2.0.0", "1.3.7.0", "2.0.4.0", "2.1.9.0-beta2", "0.3.1.0-dev", "dev-main", "1.9999999.9999999.9999999-dev"}
+	parsed := make([]Constraint, len(constraints))
+	for i, c := range constraints {
+		var err error
+		if parsed[i], err = ParseConstraint(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("match", func(b *testing.B) {
+		n := 0
+		for i := 0; b.Loop(); i++ {
+			if parsed[i%len(parsed)].Matches(versions[i%len(versions)]) {
+				n++
+			}
+		}
+		_ = n
+	})
+	b.Run("parse", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := ParseConstraint(constraints[i%len(constraints)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// phpVersionCompare agrees with itself on its fast path (versions of
+// letters, digits, '.' and '-') and its general one.
+func TestPHPVersionCompareFastPath(t *testing.T) {
+	vs := []string{"1.0.0.0", "1.0.0.0-dev", "1.0.0.0-alpha1", "1.0.0.0-RC2", "1.0.0.0-patch1", "1.0.0.0-beta", "1.0", "1.0.0.0.1",
+		"10.0.0.0", "1.0.0.0-stable", "1.0.0.0-pl2", "1.0.0.0-dev2", "2024.01.15.0", "1a", "1.0-x", "1..0", "1.0.", "99999999999999999999.1"}
+	for _, a := range vs {
+		for _, b := range vs {
+			require.True(t, simpleVersion(a) && simpleVersion(b))
+			require.Equal(t, compareParts(versionParts(a), versionParts(b)), compareSimple(a, b), "%s <=> %s", a, b)
+		}
+	}
+	require.Equal(t, -1, phpVersionCompare("-1", "1"), "a leading '-' is a part of its own")
 }
