@@ -11,8 +11,9 @@ import (
 )
 
 // Policy is packyard's access.Authorizer. It reads organizations and memberships
-// from the metadata store on every call (one indexed query each), so a
-// change made by the CLI or another replica applies at once.
+// from the metadata store on every call (one indexed query each, or none
+// when the daemon's store keeps them in memory: see package authcache,
+// which a change made by the CLI or another replica reaches within a second).
 type Policy struct {
 	Store metadata.Store
 }

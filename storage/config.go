@@ -16,6 +16,7 @@ type Config struct {
 	RedisURL      string    // PACKYARD_REDIS_URL: Redis when set, else the memory cache
 	RedisPrefix   string    // PACKYARD_REDIS_PREFIX
 	CacheMaxBytes int64     // PACKYARD_CACHE_MAX_SIZE: the memory cache's bound
+	Feed          string    // PACKYARD_CHANGE_FEED: database, redis or off
 }
 
 // ConfigFromEnv reads the storage variables into l, which collects every
@@ -36,6 +37,16 @@ func ConfigFromEnv(l *config.Loader) Config {
 		RedisURL:      l.Secret("PACKYARD_REDIS_URL"),
 		RedisPrefix:   l.String("PACKYARD_REDIS_PREFIX", "packyard:"),
 		CacheMaxBytes: l.Size("PACKYARD_CACHE_MAX_SIZE", 256<<20),
+		Feed:          l.String("PACKYARD_CHANGE_FEED", FeedDatabase),
+	}
+	switch c.Feed {
+	case FeedDatabase, FeedOff:
+	case FeedRedis:
+		if c.RedisURL == "" {
+			l.Fail("PACKYARD_CHANGE_FEED", "redis needs PACKYARD_REDIS_URL")
+		}
+	default:
+		l.Fail("PACKYARD_CHANGE_FEED", "must be database, redis or off")
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		l.Fail("PACKYARD_DATABASE_URL", "must be a postgres:// URL (leave it empty for the embedded SQLite database)")

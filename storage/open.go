@@ -20,6 +20,7 @@ import (
 
 	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/cache"
+	"github.com/packyard/packyard/pkg/changes"
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/sqldb"
 	"github.com/packyard/packyard/storage/cache/memory"
@@ -169,6 +170,8 @@ type Cache struct {
 	// cache, which always does.
 	Ping  func(ctx context.Context) error
 	Close func() error
+	// Changes is Redis pub/sub (nil for the memory cache).
+	Changes *redis.Changes
 }
 
 // OpenCache opens the selected cache. Neither driver does network I/O
@@ -181,10 +184,62 @@ func OpenCache(c Config, log *zap.Logger) (Cache, error) {
 		if err != nil {
 			return Cache{}, fmt.Errorf("PACKYARD_REDIS_URL: %w", err)
 		}
-		return Cache{Cache: r, Locker: r, Ping: r.Ping, Close: r.Close}, nil
+		return Cache{Cache: r, Locker: r, Ping: r.Ping, Close: r.Close, Changes: r.Changes()}, nil
 	case Memory:
 		m := memory.New(memory.Config{MaxBytes: c.CacheMaxBytes})
 		return Cache{Cache: m, Locker: m, Close: func() error { return nil }}, nil
 	}
 	return Cache{}, fmt.Errorf("storage: unknown cache driver %q", sel.Driver)
+}
+
+// The change feeds, as PACKYARD_CHANGE_FEED selects them.
+const (
+	FeedDatabase = "database"
+	FeedRedis    = "redis"
+	FeedOff      = "off"
+)
+
+// ChangeFeed selects how changes to tokens, memberships, organizations and
+// generations reach the processes that keep them in memory: the database's
+// own channel (PostgreSQL LISTEN/NOTIFY, SQLite's change counter), Redis
+// pub/sub, or none (nothing is kept in memory).
+func (c Config) ChangeFeed() Selection {
+	switch c.Feed {
+	case FeedRedis:
+		return Selection{FeedRedis, config.Redact(c.RedisURL)}
+	case FeedOff:
+		return Selection{FeedOff, ""}
+	}
+	return Selection{FeedDatabase, c.DatabaseDriver().Driver}
+}
+
+// Changes is the selected change feed and the notifier writers announce
+// their changes with; both nil when the feed is off.
+type Changes struct {
+	Feed     changes.Feed
+	Notifier changes.Notifier
+}
+
+// OpenChanges opens the selected change feed over the opened database and
+// cache. It does no network I/O: the feed connects when subscribed.
+func OpenChanges(c Config, db *sqldb.DB, ca Cache, log *zap.Logger) (Changes, error) {
+	log = log.Named("changes")
+	switch sel := c.ChangeFeed(); sel.Driver {
+	case FeedOff:
+		return Changes{}, nil
+	case FeedRedis:
+		if ca.Changes == nil {
+			return Changes{}, fmt.Errorf("PACKYARD_CHANGE_FEED=redis needs PACKYARD_REDIS_URL")
+		}
+		return Changes{Feed: ca.Changes, Notifier: ca.Changes}, nil
+	case FeedDatabase:
+		switch sel.Where {
+		case Postgres:
+			return Changes{Feed: &postgres.Feed{Config: postgres.Config{URL: c.DatabaseURL}, Log: log},
+				Notifier: postgres.Notifier{}}, nil
+		case SQLite:
+			return Changes{Feed: &sqlite.Feed{DB: db, Log: log}, Notifier: sqlite.Notifier{}}, nil
+		}
+	}
+	return Changes{}, fmt.Errorf("storage: unknown change feed %q", c.Feed)
 }

@@ -295,10 +295,15 @@ func (in *Instance) Log() string {
 
 // CLI runs `packyard ARGS...` with the instance's configuration.
 func (in *Instance) CLI(args ...string) (stdout, stderr string, err error) {
+	return runCLI(in.t, in.Env, args...)
+}
+
+// runCLI runs the binary with env.
+func runCLI(t testing.TB, env []string, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, Binary(in.t), args...)
-	cmd.Env = in.Env
+	cmd := exec.CommandContext(ctx, Binary(t), args...)
+	cmd.Env = env
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()

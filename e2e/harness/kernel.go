@@ -3,7 +3,9 @@ package harness
 import (
 	"context"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,6 +110,27 @@ func (k *Kernel) Org(name string, public bool) {
 	k.t.Helper()
 	_, err := k.Auth.CreateOrg(context.Background(), name, public)
 	require.NoError(k.t, err)
+}
+
+// CLI runs the packyard binary's admin command `packyard ARGS...` against
+// the kernel's storage (its configuration), as an operator would.
+func (k *Kernel) CLI(args ...string) (stdout, stderr string, err error) {
+	env := os.Environ()
+	for name, v := range k.Env {
+		env = append(env, name+"="+v)
+	}
+	return runCLI(k.t, env, args...)
+}
+
+// MustCLI runs the CLI and fails the test unless it succeeds; it returns
+// stdout without the trailing newline.
+func (k *Kernel) MustCLI(args ...string) string {
+	k.t.Helper()
+	o, e, err := k.CLI(args...)
+	if err != nil {
+		k.t.Fatalf("packyard %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, o, e)
+	}
+	return strings.TrimRight(o, "\n")
 }
 
 // Token returns a new token of scope for org's bot user.

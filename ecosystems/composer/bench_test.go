@@ -68,7 +68,7 @@ func authed(method, path, token string, hdr ...string) func() *http.Request {
 	}
 }
 
-func benchUpload(b *testing.B, s *stack, name, version string, payload int) {
+func benchUpload(b testing.TB, s *stack, name, version string, payload int) {
 	z := makeZip(b, zf{name: "composer.json", body: fmt.Sprintf(`{"name":%q,"require":{"php":">=8.1"}}`, name)},
 		zf{name: "data.bin", body: strings.Repeat("0123456789abcdef", payload/16)})
 	_, err := s.svc.Upload(context.Background(), "acme", version, bytes.NewReader(z))

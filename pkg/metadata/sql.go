@@ -6,22 +6,38 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/packyard/packyard/pkg/changes"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/sqldb"
 )
 
 // SQL is the metadata store over a *sqldb.DB of either dialect.
 type SQL struct {
-	db *sqldb.DB
+	db     *sqldb.DB
+	notify changes.Notifiers
 }
 
 var _ Store = (*SQL)(nil)
 
-// NewSQL returns the store over a migrated database.
-func NewSQL(db *sqldb.DB) *SQL { return &SQL{db: db} }
+// NewSQL returns the store over a migrated database. Every write that
+// changes what authentication and authorization read (tokens, memberships,
+// organizations, users, generations) is announced to the notifiers inside
+// its transaction.
+func NewSQL(db *sqldb.DB, notify ...changes.Notifier) *SQL {
+	return &SQL{db: db, notify: notify}
+}
+
+// change runs fn in a transaction that announces c.
+func (s *SQL) change(ctx context.Context, c changes.Change, fn func(tx *sqldb.Tx) error) error {
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return s.notify.Notify(ctx, tx, c)
+	})
+}
 
 func (s *SQL) DB() *sqldb.DB                  { return s.db }
 func (s *SQL) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
@@ -80,8 +96,11 @@ func (s *SQL) CreateOrg(ctx context.Context, o Org) (Org, error) {
 	if o.CreatedAt.IsZero() {
 		o.CreatedAt = now()
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO orgs (id, name, public, created_at) VALUES (?, ?, ?, ?)`,
-		o.ID, o.Name, o.Public, toDB(o.CreatedAt))
+	err := s.change(ctx, changes.Change{Kind: changes.Org, Key: o.ID}, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO orgs (id, name, public, created_at) VALUES (?, ?, ?, ?)`,
+			o.ID, o.Name, o.Public, toDB(o.CreatedAt))
+		return err
+	})
 	if errors.Is(err, errs.ErrAlreadyExists) {
 		return Org{}, errs.AlreadyExistsf("organization %q already exists", o.Name)
 	}
@@ -126,11 +145,13 @@ func (s *SQL) ListOrgs(ctx context.Context) ([]Org, error) {
 }
 
 func (s *SQL) SetOrgPublic(ctx context.Context, name string, public bool) error {
-	return s.expectOne(ctx, "organization", name, `UPDATE orgs SET public = ? WHERE name = ?`, public, name)
+	return s.change(ctx, changes.Change{Kind: changes.Org, Key: name}, func(tx *sqldb.Tx) error {
+		return expectOne(ctx, tx, "organization", name, `UPDATE orgs SET public = ? WHERE name = ?`, public, name)
+	})
 }
 
 func (s *SQL) DeleteOrg(ctx context.Context, name string) error {
-	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+	return s.change(ctx, changes.Change{Kind: changes.All}, func(tx *sqldb.Tx) error {
 		var id string
 		if err := tx.QueryRow(ctx, `SELECT id FROM orgs WHERE name = ?`, name).Scan(&id); err != nil {
 			return scanErr(err, "organization", name)
@@ -151,8 +172,8 @@ func (s *SQL) DeleteOrg(ctx context.Context, name string) error {
 	})
 }
 
-func (s *SQL) expectOne(ctx context.Context, kind, name, q string, args ...any) error {
-	res, err := s.db.Exec(ctx, q, args...)
+func expectOne(ctx context.Context, q sqldb.Querier, kind, name, query string, args ...any) error {
+	res, err := q.Exec(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -232,7 +253,7 @@ func (s *SQL) ListUsers(ctx context.Context) ([]User, error) {
 }
 
 func (s *SQL) DeleteUser(ctx context.Context, name string) error {
-	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+	return s.change(ctx, changes.Change{Kind: changes.All}, func(tx *sqldb.Tx) error {
 		var id string
 		if err := tx.QueryRow(ctx, `SELECT id FROM users WHERE name = ?`, name).Scan(&id); err != nil {
 			return scanErr(err, "user", name)
@@ -252,8 +273,11 @@ func (s *SQL) SetMember(ctx context.Context, orgID, userID string, role Role) er
 	if _, err := ParseRole(string(role)); err != nil {
 		return err
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO members (org_id, user_id, role) VALUES (?, ?, ?)
-		ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role`, orgID, userID, string(role))
+	err := s.change(ctx, changes.Change{Kind: changes.Member, Key: orgID}, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO members (org_id, user_id, role) VALUES (?, ?, ?)
+			ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role`, orgID, userID, string(role))
+		return err
+	})
 	if errors.Is(err, errs.ErrFailedPrecondition) {
 		return errs.NotFoundf("organization or user does not exist")
 	}
@@ -261,7 +285,9 @@ func (s *SQL) SetMember(ctx context.Context, orgID, userID string, role Role) er
 }
 
 func (s *SQL) RemoveMember(ctx context.Context, orgID, userID string) error {
-	return s.expectOne(ctx, "membership", userID, `DELETE FROM members WHERE org_id = ? AND user_id = ?`, orgID, userID)
+	return s.change(ctx, changes.Change{Kind: changes.Member, Key: orgID}, func(tx *sqldb.Tx) error {
+		return expectOne(ctx, tx, "membership", userID, `DELETE FROM members WHERE org_id = ? AND user_id = ?`, orgID, userID)
+	})
 }
 
 func (s *SQL) GetRole(ctx context.Context, orgID, userID string) (Role, error) {
@@ -320,10 +346,12 @@ func (s *SQL) CreateToken(ctx context.Context, t Token) error {
 	if t.OrgID != "" {
 		org = t.OrgID
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO tokens (id, hash, user_id, org_id, scope, name, created_at, expires_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Hash, t.UserID, org, string(t.Scope), t.Name,
-		toDB(t.CreatedAt), nullTime(t.ExpiresAt), nullTime(t.RevokedAt))
-	return err
+	return s.change(ctx, changes.Change{Kind: changes.Token, Key: t.ID}, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO tokens (id, hash, user_id, org_id, scope, name, created_at, expires_at, revoked_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Hash, t.UserID, org, string(t.Scope), t.Name,
+			toDB(t.CreatedAt), nullTime(t.ExpiresAt), nullTime(t.RevokedAt))
+		return err
+	})
 }
 
 const tokenCols = `id, hash, user_id, org_id, scope, name, created_at, expires_at, revoked_at`
@@ -390,8 +418,10 @@ func (s *SQL) RevokeToken(ctx context.Context, id string, at time.Time) error {
 	if _, err := s.GetToken(ctx, id); err != nil {
 		return err
 	}
-	_, err := s.db.Exec(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, toDB(at), id)
-	return err
+	return s.change(ctx, changes.Change{Kind: changes.Token, Key: id}, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, toDB(at), id)
+		return err
+	})
 }
 
 // ---- blobs ----
@@ -511,69 +541,4 @@ func (s *SQL) DeleteBlobRecord(ctx context.Context, digest string, before time.T
 	}
 	n, err := res.RowsAffected()
 	return n > 0, err
-}
-
-// ---- documents ----
-
-func (s *SQL) PutDocument(ctx context.Context, q sqldb.Querier, d Document) error {
-	if q == nil {
-		q = s.db
-	}
-	if d.ModTime.IsZero() {
-		d.ModTime = now()
-	}
-	body := d.Body
-	if body == nil {
-		body = []byte{}
-	}
-	_, err := q.Exec(ctx, `INSERT INTO documents (scope, key, body, content_type, mod_time) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (scope, key) DO UPDATE SET body = excluded.body, content_type = excluded.content_type, mod_time = excluded.mod_time`,
-		d.Scope, d.Key, body, d.ContentType, toDB(d.ModTime))
-	return err
-}
-
-func (s *SQL) GetDocument(ctx context.Context, scope, key string) (Document, error) {
-	d := Document{Scope: scope, Key: key}
-	var mod int64
-	err := s.db.QueryRow(ctx, `SELECT body, content_type, mod_time FROM documents WHERE scope = ? AND key = ?`, scope, key).
-		Scan(&d.Body, &d.ContentType, &mod)
-	d.ModTime = fromDB(mod)
-	return d, scanErr(err, "document", scope+"/"+key)
-}
-
-func (s *SQL) DeleteDocuments(ctx context.Context, q sqldb.Querier, scope string, keys ...string) error {
-	if q == nil {
-		q = s.db
-	}
-	if len(keys) == 0 {
-		_, err := q.Exec(ctx, `DELETE FROM documents WHERE scope = ?`, scope)
-		return err
-	}
-	args := []any{scope}
-	for _, k := range keys {
-		args = append(args, k)
-	}
-	_, err := q.Exec(ctx, `DELETE FROM documents WHERE scope = ? AND key IN (?`+strings.Repeat(", ?", len(keys)-1)+`)`, args...)
-	return err
-}
-
-// ---- generations ----
-
-func (s *SQL) Generation(ctx context.Context, scope string) (int64, error) {
-	var g int64
-	err := s.db.QueryRow(ctx, `SELECT gen FROM generations WHERE scope = ?`, scope).Scan(&g)
-	if errors.Is(sqldb.MapErr(err), errs.ErrNotFound) {
-		return 0, nil
-	}
-	return g, sqldb.MapErr(err)
-}
-
-func (s *SQL) BumpGeneration(ctx context.Context, q sqldb.Querier, scope string) (int64, error) {
-	if q == nil {
-		q = s.db
-	}
-	var g int64
-	err := q.QueryRow(ctx, `INSERT INTO generations (scope, gen) VALUES (?, 1)
-		ON CONFLICT (scope) DO UPDATE SET gen = generations.gen + 1 RETURNING gen`, scope).Scan(&g)
-	return g, sqldb.MapErr(err)
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -49,7 +50,14 @@ type DB struct {
 	// own per-connection statement cache for PostgreSQL.)
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
+
+	calls atomic.Int64 // round trips started: statements and transactions
 }
+
+// Calls is the number of statements and transactions started on db so
+// far (a statement inside a transaction counts too): what tests and
+// benchmarks count to prove that a path makes no database round trip.
+func (db *DB) Calls() int64 { return db.calls.Load() }
 
 // maxCachedStmts bounds the statement cache; queries built with a variable
 // number of placeholders beyond it are simply not cached.
@@ -144,6 +152,7 @@ func (db *DB) stmt(ctx context.Context, q string) *sql.Stmt {
 
 // Exec runs a statement; errors are mapped with MapErr.
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	db.calls.Add(1)
 	if st := db.stmt(ctx, q); st != nil {
 		r, err := st.ExecContext(ctx, args...)
 		return r, MapErr(err)
@@ -154,6 +163,7 @@ func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 
 // Query runs a query; errors are mapped with MapErr.
 func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	db.calls.Add(1)
 	if st := db.stmt(ctx, q); st != nil {
 		r, err := st.QueryContext(ctx, args...)
 		return r, MapErr(err)
@@ -164,6 +174,7 @@ func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 
 // QueryRow runs a query for one row; pass Scan's error through MapErr.
 func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	db.calls.Add(1)
 	if st := db.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -172,29 +183,38 @@ func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 
 // Tx is a transaction; it is only valid inside the InTx callback.
 type Tx struct {
-	tx *sql.Tx
-	db *DB
+	tx          *sql.Tx
+	db          *DB
+	afterCommit []func()
 }
+
+// AfterCommit runs fn once the transaction has committed (never when it
+// rolls back), in the order the functions were added.
+func (t *Tx) AfterCommit(fn func()) { t.afterCommit = append(t.afterCommit, fn) }
 
 func (t *Tx) Dialect() Dialect { return t.db.dialect }
 
 func (t *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	t.db.calls.Add(1)
 	r, err := t.tx.ExecContext(ctx, t.db.rebind(q), args...)
 	return r, MapErr(err)
 }
 
 func (t *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	t.db.calls.Add(1)
 	r, err := t.tx.QueryContext(ctx, t.db.rebind(q), args...)
 	return r, MapErr(err)
 }
 
 func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	t.db.calls.Add(1)
 	return t.tx.QueryRowContext(ctx, t.db.rebind(q), args...)
 }
 
 // InTx runs fn in a transaction, committing when fn returns nil and rolling
 // back otherwise (also on panic).
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	db.calls.Add(1)
 	stx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return MapErr(err)
@@ -212,7 +232,13 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if err = fn(tx); err != nil {
 		return err
 	}
-	return MapErr(stx.Commit())
+	if err = MapErr(stx.Commit()); err != nil {
+		return err
+	}
+	for _, f := range tx.afterCommit {
+		f()
+	}
+	return nil
 }
 
 var (

@@ -248,6 +248,10 @@ The container environment. Call with (dict "ctx" $ "secretName" <name of the Sec
       key: redis-url
       {{- end }}
 {{- end }}
+{{- with $.Values.changeFeed }}
+- name: PACKYARD_CHANGE_FEED
+  value: {{ . | quote }}
+{{- end }}
 - name: PACKYARD_SECRET_KEY
   valueFrom:
     secretKeyRef:

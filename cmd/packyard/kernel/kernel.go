@@ -44,6 +44,7 @@ func Core(env config.Env) fx.Option {
 			provideSpool,
 			provideCAS,
 			provideCache,
+			provideChanges,
 			provideAudit,
 			provideAuth,
 			provideSecretBox,
@@ -70,7 +71,7 @@ func Server(env config.Env) fx.Option {
 	return fx.Options(
 		Core(env),
 		fx.Provide(server.New, provideMiddleware, provideAuditAPI, provideGuard, provideIdentity),
-		fx.Invoke(cleanSpool, startServer, startGC),
+		fx.Invoke(cleanSpool, followChanges, startServer, startGC),
 	)
 }
 
@@ -129,8 +130,6 @@ func migrate(ctx context.Context, db *sqldb.DB, onStart bool, log *zap.Logger) e
 	return nil
 }
 
-func provideMetadata(db *sqldb.DB) metadata.Store { return metadata.NewSQL(db) }
-
 type blobOut struct {
 	fx.Out
 	Blobs blob.Store
@@ -156,6 +155,7 @@ type cacheOut struct {
 	fx.Out
 	Cache  cache.Cache
 	Locker cache.Locker
+	Opened storage.Cache
 	Checks []server.Check `group:"readiness,flatten"`
 }
 
@@ -165,7 +165,7 @@ func provideCache(lc fx.Lifecycle, c Config, log *zap.Logger) (cacheOut, error) 
 		return cacheOut{}, err
 	}
 	lc.Append(fx.StopHook(ca.Close))
-	out := cacheOut{Cache: ca.Cache, Locker: ca.Locker}
+	out := cacheOut{Cache: ca.Cache, Locker: ca.Locker, Opened: ca}
 	if ca.Ping != nil {
 		lc.Append(fx.StartHook(func(ctx context.Context) error {
 			// Redis only holds derived data: start even when it is down, but say so.
