@@ -35,7 +35,8 @@ const (
 	Token Kind = "token"
 	// Member: a membership was set or removed (Key: the organization id).
 	Member Kind = "member"
-	// Org: an organization was created or its visibility changed (Key: the organization id).
+	// Org: an organization was created (Key: its id) or its visibility
+	// changed (Key: its name).
 	Org Kind = "org"
 	// All: a sweeping change (an organization or a user deleted, with
 	// their tokens and memberships): forget everything.
