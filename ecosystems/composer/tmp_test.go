@@ -3,7 +3,7 @@ package composer
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/hex"
+	"io/fs"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -83,14 +85,18 @@ func TestUploadSpoolsUnderDataDir(t *testing.T) {
 	require.Zero(t, tmp.Used())
 }
 
-// A clone is a spool directory charged against PACKYARD_TMP_MAX_SIZE: one
-// larger than the cap fails the sync naming the limit, and leaves nothing.
+// A clone is a spool directory whose writes are charged against
+// PACKYARD_TMP_MAX_SIZE as they happen: a repository larger than the cap
+// stops the clone once the cap is reached (the directory never holds more
+// than the cap, checked while the server is still sending), fails the sync
+// naming the limit, and leaves nothing.
 func TestCloneSpoolsUnderDataDir(t *testing.T) {
 	harness.Tool(t, "git")
 	backend := "/usr/lib/git-core/git-http-backend"
 	if _, err := os.Stat(backend); err != nil {
 		t.Fatalf("git http-backend not found: %v", err)
 	}
+	const limit = 64 << 10
 	s := newStack(t, stackOpts{env: map[string]string{"PACKYARD_TMP_MAX_SIZE": "64KiB"}})
 	s.org("acme")
 	ctx := t.Context()
@@ -104,11 +110,25 @@ func TestCloneSpoolsUnderDataDir(t *testing.T) {
 		require.NoError(t, err, string(out))
 		return name + ".git"
 	}
-	noise := make([]byte, 96<<10)
+	noise := make([]byte, 2<<20) // incompressible: the pack is as large
 	_, _ = rand.Read(noise)
 	small := bare("small", map[string]string{"composer.json": `{"name":"acme/small"}`})
-	big := bare("big", map[string]string{"composer.json": `{"name":"acme/big"}`, "noise": hex.EncodeToString(noise)})
-	srv := httptest.NewServer(&cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}})
+	big := bare("big", map[string]string{"composer.json": `{"name":"acme/big"}`, "noise": string(noise)})
+	backendHandler := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
+	var peak atomic.Int64 // the spool's size while the pack was being sent
+	measured := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/git-upload-pack") || !strings.Contains(r.URL.Path, big) {
+			backendHandler.ServeHTTP(w, r)
+			return
+		}
+		m := &measuringWriter{ResponseWriter: w, after: 768 << 10, measure: func() {
+			peak.Store(dirSize(s.svc.tmp.Dir()))
+		}}
+		backendHandler.ServeHTTP(m, r)
+		m.once() // the client stopped reading before the threshold
+		close(measured)
+	}))
 	t.Cleanup(srv.Close)
 
 	src, _, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: srv.URL + "/" + small})
@@ -122,9 +142,61 @@ func TestCloneSpoolsUnderDataDir(t *testing.T) {
 	_, err = s.svc.SyncSource(ctx, src.ID)
 	require.ErrorIs(t, err, errs.ErrTooLarge)
 	require.Contains(t, err.Error(), "PACKYARD_TMP_MAX_SIZE")
+	select {
+	case <-measured:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pack was never requested")
+	}
+	require.LessOrEqual(t, peak.Load(), int64(limit), "the clone stopped at the cap while the server was still sending")
 
 	left, err := os.ReadDir(s.svc.tmp.Dir())
 	require.NoError(t, err)
 	require.Empty(t, left, "clones are removed")
 	require.Zero(t, s.svc.tmp.Used())
+}
+
+// measuringWriter calls measure once, after more than after bytes of the
+// response were sent and the client was given time to store them.
+type measuringWriter struct {
+	http.ResponseWriter
+	after   int64
+	sent    int64
+	done    bool
+	measure func()
+}
+
+func (m *measuringWriter) Write(p []byte) (int, error) {
+	n, err := m.ResponseWriter.Write(p)
+	m.sent += int64(n)
+	if m.sent > m.after && !m.done {
+		if f, ok := m.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		time.Sleep(300 * time.Millisecond) // the client reads and writes what it got
+		m.once()
+	}
+	return n, err
+}
+
+func (m *measuringWriter) once() {
+	if !m.done {
+		m.done = true
+		m.measure()
+	}
+}
+
+// dirSize is the size of the regular files under dir (files that vanish
+// while it walks are skipped).
+func dirSize(dir string) int64 {
+	var size int64
+	_ = filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			size += info.Size()
+		}
+		return nil
+	})
+	return size
 }

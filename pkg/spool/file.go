@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // File is a temporary file of a Spool. Every byte written through it
@@ -73,16 +74,38 @@ func (f *File) Close() error {
 
 // Dir is a temporary directory of a Spool, for tools that write files
 // themselves (a git clone). Its content counts against the cap from the
-// last Charge until Remove.
+// last Charge (and every Grow since) until Remove. Grow may be called from
+// several goroutines; the other methods from one at a time.
 type Dir struct {
 	path    string
 	s       *Spool
+	mu      sync.Mutex
 	charged int64
 	removed bool
 }
 
 // Path is the directory's path.
 func (d *Dir) Path() string { return d.path }
+
+// Grow counts n more bytes the directory is about to hold (a write into
+// one of its files), before they are written: past the cap it counts
+// nothing and fails with the cap's error, so a writer that charges each
+// write stops at the cap rather than after it. Charge later replaces the
+// running count with the measured size.
+func (d *Dir) Grow(n int64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.removed {
+		return fmt.Errorf("spool: %s was removed", d.path)
+	}
+	if err := d.s.reserve(d.charged, n); err != nil {
+		return err
+	}
+	if n > 0 {
+		d.charged += n
+	}
+	return nil
+}
 
 // Charge measures the directory's content and counts it against the cap;
 // past the cap it fails (and the caller should Remove the directory).
@@ -105,6 +128,8 @@ func (d *Dir) Charge() error {
 	if err != nil {
 		return fmt.Errorf("spool: measure %s: %w", d.path, err)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if size <= d.charged {
 		d.s.release(d.charged - size)
 		d.charged = size
@@ -120,6 +145,8 @@ func (d *Dir) Charge() error {
 // Remove deletes the directory with its content and gives its bytes back
 // to the spool. Removing twice is harmless.
 func (d *Dir) Remove() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.removed {
 		return nil
 	}

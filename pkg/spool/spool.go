@@ -7,7 +7,8 @@
 // space, errs.ErrTooLarge when one file alone would not fit), so a flood of
 // uploads cannot fill the disk. A File counts the bytes written through it
 // and is removed when closed; a Dir (for tools that write files themselves,
-// like git) is counted when its user calls Charge.
+// like git) is counted as its user charges each write (Grow) and when it
+// measures the directory (Charge).
 package spool
 
 import (

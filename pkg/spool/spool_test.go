@@ -108,6 +108,33 @@ func TestDirCharge(t *testing.T) {
 	require.ErrorIs(t, err, fs.ErrNotExist)
 }
 
+// Grow counts a directory's writes before they happen: past the cap it
+// counts nothing and names the limit; Charge then counts what is there.
+func TestDirGrow(t *testing.T) {
+	s, err := spool.New(t.TempDir(), 100)
+	require.NoError(t, err)
+	d, err := s.MkdirTemp(t.Context(), "clone-*")
+	require.NoError(t, err)
+	require.NoError(t, d.Grow(60))
+	require.EqualValues(t, 60, s.Used())
+	err = d.Grow(41)
+	require.ErrorIs(t, err, errs.ErrTooLarge)
+	require.ErrorContains(t, err, spool.LimitName)
+	require.EqualValues(t, 60, s.Used(), "a refused write counts nothing")
+	require.NoError(t, d.Grow(40))
+	require.NoError(t, os.WriteFile(filepath.Join(d.Path(), "x"), make([]byte, 30), 0o600))
+	require.NoError(t, d.Charge())
+	require.EqualValues(t, 30, s.Used(), "Charge replaces the running count by the measured size")
+	other, err := s.MkdirTemp(t.Context(), "clone-*")
+	require.NoError(t, err)
+	require.ErrorIs(t, other.Grow(71), errs.ErrResourceExhausted, "the space the first holds")
+	require.NoError(t, d.Remove())
+	require.NoError(t, other.Grow(71))
+	require.NoError(t, other.Remove())
+	require.Zero(t, s.Used())
+	require.Error(t, d.Grow(1), "a removed directory takes no more")
+}
+
 // Clean empties the directory (what a crashed process left) and fixes its mode.
 func TestClean(t *testing.T) {
 	dir := t.TempDir()

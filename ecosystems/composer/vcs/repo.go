@@ -8,17 +8,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/spool"
 )
 
 // Repo is an opened repository to read commits from. Close removes what
@@ -32,8 +30,10 @@ type Repo struct {
 func (g *Repo) Close() { g.cleanup() }
 
 // Open opens a local repository in place, or clones a remote one (every
-// branch and tag, no work tree) into a directory of n.Spool, whose size
-// counts against the spool's cap once the clone is done.
+// branch and tag, no work tree) into a directory of n.Spool: each write of
+// the clone counts against the spool's cap as it is made, so a repository
+// larger than PACKYARD_TMP_MAX_SIZE stops the clone there, and the
+// directory is removed.
 func Open(ctx context.Context, rawURL string, creds Creds, n Network) (*Repo, error) {
 	if p := localPath(rawURL); p != "" {
 		repo, err := openLocal(p)
@@ -49,7 +49,7 @@ func Open(ctx context.Context, rawURL string, creds Creds, n Network) (*Repo, er
 	if err != nil {
 		return nil, err
 	}
-	repo, err := n.clone(ctx, dir.Path(), rawURL, creds)
+	repo, err := n.clone(ctx, dir, rawURL, creds)
 	if err != nil {
 		dir.Remove()
 		return nil, gitError("clone "+RedactURL(rawURL), err)
@@ -62,20 +62,20 @@ func Open(ctx context.Context, rawURL string, creds Creds, n Network) (*Repo, er
 }
 
 // clone makes a bare mirror of a remote repository in dir.
-func (n Network) clone(ctx context.Context, dir, rawURL string, creds Creds) (*git.Repository, error) {
+func (n Network) clone(ctx context.Context, dir *spool.Dir, rawURL string, creds Creds) (*git.Repository, error) {
 	ctx, ep, err := httpEndpoint(ctx, rawURL, creds)
 	if err != nil {
 		return nil, err
 	}
 	if ep != nil {
-		return n.httpMirror(ctx, ep, filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRUDefault()))
+		return n.httpMirror(ctx, ep, chargedStorage(dir))
 	}
 	auth, cleanupAuth, err := creds.auth(ctx, rawURL, n)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanupAuth()
-	return git.PlainCloneContext(ctx, dir, true, &git.CloneOptions{URL: rawURL, Auth: auth, Mirror: true, Tags: git.AllTags})
+	return git.CloneContext(ctx, chargedStorage(dir), nil, &git.CloneOptions{URL: rawURL, Auth: auth, Mirror: true, Tags: git.AllTags})
 }
 
 // openLocal opens a repository on this machine in place (a work tree, a
