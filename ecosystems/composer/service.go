@@ -86,7 +86,7 @@ func New(p Params) (*Service, error) {
 	return &Service{
 		cfg: p.Config, log: p.Logger, repo: repo, store: st, refs: p.Meta, cas: p.CAS, locker: p.Locker, box: p.Box,
 		audit: p.Audit, queue: make(chan string, 256), proxy: newProxy(p, repo, st), guard: p.Outbound,
-		net: vcs.Network{HTTP: p.Outbound.HTTPClient(outbound.ClientOptions{}), CheckAddr: p.Outbound.CheckAddr, Spool: p.Spool},
+		net: vcs.Network{HTTP: p.Outbound.HTTPClient(outbound.ClientOptions{}), Dial: p.Outbound.DialContext, Spool: p.Spool},
 		tmp: p.Spool, ready: newReadyCache(readyBudget),
 	}, nil
 }

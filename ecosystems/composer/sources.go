@@ -137,7 +137,7 @@ func (s *Service) checkSourceURL(in SourceInput) error {
 	if strings.HasPrefix(in.URL, "http://") || strings.HasPrefix(in.URL, "https://") {
 		return s.guard.CheckURL(in.URL)
 	}
-	return nil
+	return s.guard.CheckHost(vcs.Host(in.URL)) // ssh
 }
 
 // RemoveSource unregisters a git repository; the versions it gave leave

@@ -1,16 +1,22 @@
 package composer
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/packyard/packyard/e2e/harness"
 	"github.com/packyard/packyard/pkg/errs"
@@ -202,4 +208,58 @@ func TestGitSourceChecks(t *testing.T) {
 	require.Empty(t, srcs)
 	_, _, err = s.svc.AddSource(ctx, "acme", SourceInput{URL: "file://" + g.Dir, Operator: true})
 	require.NoError(t, err)
+}
+
+// TestGitOverSSHNeverConnectsToRefusedAddress: an ssh git source on an
+// address the outbound policy refuses is never connected to: a literal
+// address is refused when the source is added, a name that resolves to it
+// when the sync dials. The listener records every connection; none
+// arrives, and the sync fails with the generic message.
+func TestGitOverSSHNeverConnectsToRefusedAddress(t *testing.T) {
+	s := ssrfStack(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	block, err := ssh.MarshalPrivateKey(key, "")
+	require.NoError(t, err)
+	signer, err := ssh.NewSignerFromKey(key)
+	require.NoError(t, err)
+	hostKey := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+	in := func(host string) SourceInput {
+		return SourceInput{URL: "ssh://git@" + net.JoinHostPort(host, port) + "/x.git", SSHKey: string(pem.EncodeToMemory(block)),
+			KnownHosts: fmt.Sprintf("[%s]:%s %s\n", host, port, hostKey)}
+	}
+	ctx := t.Context()
+
+	_, _, err = s.svc.AddSource(ctx, "acme", in("127.0.0.1"))
+	require.ErrorIs(t, err, errs.ErrInvalidArgument)
+	require.ErrorContains(t, err, "127.0.0.1 is a loopback address")
+
+	src, _, err := s.svc.AddSource(ctx, "acme", in("localhost"))
+	require.NoError(t, err, "a name is checked when it is dialed")
+	rep, err := s.svc.SyncSource(ctx, src.ID)
+	require.ErrorIs(t, err, errs.ErrUnavailable)
+	require.Contains(t, rep.Error, outbound.Message)
+	for _, detail := range []string{"127.0.0.1", "loopback", "dial", "refused"} {
+		require.NotContains(t, rep.Error, detail, "the address reached stays in the log")
+	}
+	var refused *outbound.RefusedError
+	require.ErrorAs(t, err, &refused)
+	time.Sleep(100 * time.Millisecond) // a connection made would have been accepted by now
+	require.Zero(t, accepted.Load(), "no connection reached the refused address")
 }

@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -62,13 +63,27 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
+// dialer connects only where the policy allows: its Control hook checks
+// the resolved address of every socket before it connects.
+func (g *Guard) dialer() *net.Dialer {
+	return &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: g.control}
+}
+
+// DialContext connects to address ("host:port", a name resolved here) under
+// the policy, directly (never through a proxy): a refused address is never
+// connected to, whichever of its names' addresses it is. For protocols that
+// are not HTTP (git over ssh). Its errors carry the address: pass them
+// through Unreachable before they reach a user.
+func (g *Guard) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return g.dialer().DialContext(ctx, network, address)
+}
+
 // newTransport is net/http's default transport without the environment's
 // proxy, and with a dialer that checks every address it connects to.
 func (g *Guard) newTransport() *http.Transport {
-	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: g.control}
 	return &http.Transport{
 		Proxy:                 nil,
-		DialContext:           d.DialContext,
+		DialContext:           g.dialer().DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          100,
 		IdleConnTimeout:       90 * time.Second,

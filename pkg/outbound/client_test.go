@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -375,4 +376,36 @@ func TestUnreachableThroughErrs(t *testing.T) {
 	require.Equal(t, `upstream "mirror": `+Message, errs.PublicMessage(err))
 	require.Equal(t, errs.ErrUnavailable, errs.Category(err))
 	require.Contains(t, errs.Detail(err), "dial tcp 10.1.2.3:4000")
+}
+
+// DialContext (git over ssh) never connects to a refused address, by
+// literal or by name, and connects where the policy allows.
+func TestDialContext(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	for _, addr := range []string{l.Addr().String(), net.JoinHostPort("localhost", port)} {
+		_, err := New(Config{}).DialContext(t.Context(), "tcp", addr)
+		var refused *RefusedError
+		require.ErrorAs(t, err, &refused, addr)
+		require.True(t, refused.Addr.IsLoopback())
+	}
+	c, err := New(loopbackAllowed()).DialContext(t.Context(), "tcp", l.Addr().String())
+	require.NoError(t, err)
+	c.Close()
+	require.Eventually(t, func() bool { return accepted.Load() == 1 }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	require.EqualValues(t, 1, accepted.Load(), "only the allowed dial connected")
 }

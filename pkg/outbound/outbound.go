@@ -153,7 +153,14 @@ func (g *Guard) CheckURL(rawURL string) error {
 	if host == "" {
 		return errs.Invalidf("%s: the URL has no host", u.Redacted())
 	}
-	if a, err := netip.ParseAddr(host); err == nil {
+	return g.CheckHost(host)
+}
+
+// CheckHost validates a host at configuration time without resolving it:
+// a literal address must not be refused (a name is checked when a
+// connection is made). The error is errs.ErrInvalidArgument.
+func (g *Guard) CheckHost(host string) error {
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
 		if reason := g.refusal(a); reason != "" {
 			return errs.Invalidf("%s is %s: packyard connects to it only if %s lists its network",
 				a.Unmap().WithZone(""), reason, AllowedNetworksVar)

@@ -16,12 +16,9 @@ import (
 	"sort"
 	"strings"
 
-	git "github.com/go-git/go-git/v5"
-	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
-	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/outbound"
@@ -80,6 +77,15 @@ func CheckURL(u string) error {
 	return errs.Invalidf("git URL %q: use an https://, ssh://, git@host:path, file:// URL or an absolute path", u)
 }
 
+// Host is the host a remote git URL names ("" when it names none).
+func Host(u string) string {
+	ep, err := transport.NewEndpoint(u)
+	if err != nil {
+		return ""
+	}
+	return ep.Host
+}
+
 // Check reports whether the credentials can be used for rawURL (a deploy
 // key that does not parse cannot).
 func (c Creds) Check(rawURL string) error {
@@ -105,7 +111,6 @@ func (c Creds) auth(ctx context.Context, rawURL string, n Network) (transport.Au
 			return nil, noop, err
 		}
 	}
-	n.guardHostKey(keys)
 	return keys, cleanup, nil
 }
 
@@ -248,23 +253,14 @@ func gitError(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, outbound.Unreachable(err))
 }
 
-// remoteRefs asks a remote repository for its refs: over http(s) through
-// the guarded client, over ssh through go-git.
+// remoteRefs asks a remote repository for its refs.
 func (n Network) remoteRefs(ctx context.Context, rawURL string, creds Creds) ([]*plumbing.Reference, error) {
-	ctx, ep, err := httpEndpoint(ctx, rawURL, creds)
+	s, err := n.open(ctx, rawURL, creds)
 	if err != nil {
 		return nil, err
 	}
-	if ep != nil {
-		return n.httpRefs(ctx, ep)
-	}
-	auth, cleanup, err := creds.auth(ctx, rawURL, n)
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
-	rem := git.NewRemote(memory.NewStorage(), &gitconfig.RemoteConfig{Name: "origin", URLs: []string{rawURL}})
-	return rem.ListContext(ctx, &git.ListOptions{Auth: auth})
+	defer s.close()
+	return s.refs()
 }
 
 // RedactURL is a URL without its password (a token given in the URL).

@@ -63,19 +63,12 @@ func Open(ctx context.Context, rawURL string, creds Creds, n Network) (*Repo, er
 
 // clone makes a bare mirror of a remote repository in dir.
 func (n Network) clone(ctx context.Context, dir *spool.Dir, rawURL string, creds Creds) (*git.Repository, error) {
-	ctx, ep, err := httpEndpoint(ctx, rawURL, creds)
+	s, err := n.open(ctx, rawURL, creds)
 	if err != nil {
 		return nil, err
 	}
-	if ep != nil {
-		return n.httpMirror(ctx, ep, chargedStorage(dir))
-	}
-	auth, cleanupAuth, err := creds.auth(ctx, rawURL, n)
-	if err != nil {
-		return nil, err
-	}
-	defer cleanupAuth()
-	return git.CloneContext(ctx, chargedStorage(dir), nil, &git.CloneOptions{URL: rawURL, Auth: auth, Mirror: true, Tags: git.AllTags})
+	defer s.close()
+	return s.mirror(chargedStorage(dir))
 }
 
 // openLocal opens a repository on this machine in place (a work tree, a

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -16,9 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/sideband"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
-	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/outbound"
@@ -33,27 +30,62 @@ type Network struct {
 	// request's context (outbound.WithBasicAuthFor) for their origin only.
 	// go-git's global protocol registry is never used for http(s).
 	HTTP *http.Client
-	// CheckAddr judges the address an ssh connection reached; a refusal ends
-	// the session before authentication. Nil accepts every address.
-	CheckAddr func(netip.Addr) error
+	// Dial makes the connections of git over ssh ("host:port", the name
+	// resolved by Dial): the guard's, which never connects to an address the
+	// outbound policy refuses. Nil refuses ssh.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// Spool holds clones while they are read, and known_hosts files while
 	// a session checks them: PACKYARD_DATA_DIR/tmp, within its cap. Nil
 	// refuses remote repositories that need one.
 	Spool *spool.Spool
 }
 
-// httpEndpoint returns the endpoint of an http(s) URL with ctx carrying
-// the token bound to its origin; a nil endpoint for other protocols.
-func httpEndpoint(ctx context.Context, rawURL string, creds Creds) (context.Context, *transport.Endpoint, error) {
+// session is an open upload-pack session with a remote repository and
+// the refs it advertised.
+type session struct {
+	ctx  context.Context // carries an http(s) token bound to its origin
+	adv  *packp.AdvRefs
+	sess transport.UploadPackSession
+	done func() // removes what the session needed on disk (known_hosts)
+}
+
+func (s *session) close() {
+	s.sess.Close()
+	s.done()
+}
+
+// open opens an upload-pack session with a remote repository: over http(s)
+// through the guarded client (a token bound to the URL's origin in the
+// context), over ssh on a connection n.Dial made. go-git's protocol
+// registry, which dials by itself, is never used.
+func (n Network) open(ctx context.Context, rawURL string, creds Creds) (*session, error) {
 	ep, err := transport.NewEndpoint(rawURL)
 	if err != nil {
-		return ctx, nil, errs.Invalidf("%q is not a git URL", RedactURL(rawURL))
+		return nil, errs.Invalidf("%q is not a git URL", RedactURL(rawURL))
 	}
-	if ep.Protocol != "http" && ep.Protocol != "https" {
-		return ctx, nil, nil
+	switch ep.Protocol {
+	case "http", "https":
+		if ctx, err = creds.bindToken(ctx, rawURL); err != nil {
+			return nil, err
+		}
+		ar, sess, err := n.uploadPack(ctx, ep)
+		if err != nil {
+			return nil, err
+		}
+		return &session{ctx: ctx, adv: ar, sess: sess, done: func() {}}, nil
+	case "ssh":
+		auth, cleanup, err := creds.auth(ctx, rawURL, n)
+		if err != nil {
+			return nil, err
+		}
+		ar, sess, err := n.sshUploadPack(ctx, ep, auth)
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		return &session{ctx: ctx, adv: ar, sess: sess, done: cleanup}, nil
 	}
-	ctx, err = creds.bindToken(ctx, rawURL)
-	return ctx, ep, err
+	return nil, errs.Invalidf("git URL %q: use an https:// or ssh:// URL", RedactURL(rawURL))
 }
 
 // bindToken puts a token credential into ctx for rawURL's origin alone.
@@ -87,14 +119,9 @@ func (n Network) uploadPack(ctx context.Context, ep *transport.Endpoint) (*packp
 	return ar, sess, nil
 }
 
-// httpRefs lists a remote's refs over http(s).
-func (n Network) httpRefs(ctx context.Context, ep *transport.Endpoint) ([]*plumbing.Reference, error) {
-	ar, sess, err := n.uploadPack(ctx, ep)
-	if err != nil {
-		return nil, err
-	}
-	defer sess.Close()
-	st, err := ar.AllReferences()
+// refs lists the refs a session advertised.
+func (s *session) refs() ([]*plumbing.Reference, error) {
+	st, err := s.adv.AllReferences()
 	if err != nil {
 		return nil, err
 	}
@@ -105,19 +132,14 @@ func (n Network) httpRefs(ctx context.Context, ep *transport.Endpoint) ([]*plumb
 	return refs, nil
 }
 
-// httpMirror fetches every ref of a remote over http(s) into st, as
+// mirror fetches every ref the session advertised into st, as
 // `git clone --mirror` does.
-func (n Network) httpMirror(ctx context.Context, ep *transport.Endpoint, st storage.Storer) (*git.Repository, error) {
-	ar, sess, err := n.uploadPack(ctx, ep)
+func (s *session) mirror(st storage.Storer) (*git.Repository, error) {
+	refs, err := s.adv.AllReferences()
 	if err != nil {
 		return nil, err
 	}
-	defer sess.Close()
-	refs, err := ar.AllReferences()
-	if err != nil {
-		return nil, err
-	}
-	req := packp.NewUploadPackRequestFromCapabilities(ar.Capabilities)
+	req := packp.NewUploadPackRequestFromCapabilities(s.adv.Capabilities)
 	seen := map[plumbing.Hash]bool{}
 	for _, ref := range refs {
 		if ref.Type() == plumbing.HashReference && !seen[ref.Hash()] {
@@ -126,7 +148,7 @@ func (n Network) httpMirror(ctx context.Context, ep *transport.Endpoint, st stor
 		}
 	}
 	if len(req.Wants) > 0 {
-		if err := fetchPack(ctx, sess, req, st); err != nil {
+		if err := fetchPack(s.ctx, s.sess, req, st); err != nil {
 			return nil, err
 		}
 	}
@@ -155,42 +177,4 @@ func fetchPack(ctx context.Context, sess transport.UploadPackSession, req *packp
 		pack = sideband.NewDemuxer(sideband.Sideband, res)
 	}
 	return packfile.UpdateObjectStorage(st, pack)
-}
-
-// guardHostKey makes an ssh session check the address it connected to
-// before anything else. The TCP connection and the server's banner happen
-// before that check: go-git's ssh transport has no dialer hook.
-func (n Network) guardHostKey(keys *gitssh.PublicKeys) {
-	if n.CheckAddr == nil {
-		return
-	}
-	inner := keys.HostKeyCallback
-	keys.HostKeyCallback = func(host string, remote net.Addr, key ssh.PublicKey) error {
-		if err := n.checkNetAddr(remote); err != nil {
-			return err
-		}
-		if inner == nil { // go-git's default: the user's known_hosts
-			cb, err := gitssh.NewKnownHostsCallback()
-			if err != nil {
-				return err
-			}
-			inner = cb
-		}
-		return inner(host, remote, key)
-	}
-}
-
-func (n Network) checkNetAddr(a net.Addr) error {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok {
-		return outbound.Unreachable(errors.New("ssh: not a TCP connection"))
-	}
-	ip, ok := netip.AddrFromSlice(tcp.IP)
-	if !ok {
-		return outbound.Unreachable(errors.New("ssh: no address"))
-	}
-	if err := n.CheckAddr(ip.Unmap()); err != nil {
-		return outbound.Unreachable(err)
-	}
-	return nil
 }
