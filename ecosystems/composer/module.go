@@ -20,7 +20,7 @@ var Module = fx.Module("composer",
 
 // startBackground runs the sync worker: webhook deliveries queued by
 // QueueSync, and every source whose last sync is older than the sync
-// interval. Hooks never block; the worker stops with the application.
+// interval (and, at that interval, the upstreams whose check failed). Hooks never block; the worker stops with the application.
 func startBackground(lc fx.Lifecycle, s *Service) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -58,6 +58,7 @@ func (s *Service) run(ctx context.Context) {
 			_, _ = s.SyncSource(ctx, id) // outcome recorded on the source and logged
 		case <-tick:
 			s.syncStale(ctx)
+			s.proxy.recheck(ctx)
 		}
 	}
 }

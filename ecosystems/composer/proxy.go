@@ -48,6 +48,7 @@ type Proxy struct {
 	audit      audit.Recorder // nil: nothing recorded
 	guard      *outbound.Guard
 	client     *upstreamClient
+	checks     *checks            // first fetches of upstreams added over the API
 	loads      cache.Group        // cached upstream lists and proxied documents
 	docFlight  singleflight.Group // upstream documents and searches
 	distFlight singleflight.Group // archive downloads
@@ -56,7 +57,7 @@ type Proxy struct {
 func newProxy(p Params, repo *repository, st *store) *Proxy {
 	return &Proxy{
 		cfg: p.Config, log: p.Logger, repo: repo, store: st, cas: p.CAS, refs: p.Meta, cache: p.Cache, locker: p.Locker,
-		box: p.Box, audit: p.Audit, guard: p.Outbound,
+		box: p.Box, audit: p.Audit, guard: p.Outbound, checks: newChecks(),
 		client: &upstreamClient{store: st, box: p.Box,
 			httpc:   p.Outbound.Client(outbound.ClientOptions{Timeout: p.Config.Upstream.Timeout}),
 			distc:   p.Outbound.Client(outbound.ClientOptions{}),
@@ -77,9 +78,11 @@ type UpstreamInput struct {
 	Username string // http-basic user name, sent only to the upstream's own origin
 	Password string // http-basic password (stored sealed)
 	Priority *int   // lower is asked first; nil puts it after the others
-	// Operator is set by the admin CLI: a failed first fetch then says
-	// why. Over the API every failure gets one answer, so that adding an
-	// upstream tells nothing about what listens where.
+	// Operator is set by the admin CLI: the upstream's packages.json is
+	// fetched before it is stored, and a failure says why. Over the API the
+	// upstream is stored at once and checked in the background (see
+	// Upstream.Status), so that adding one tells nothing, by its answer or
+	// by its time, about what listens where.
 	Operator bool
 }
 
@@ -91,10 +94,22 @@ type Upstream struct {
 	Credential bool      `json:"credential"`
 	Priority   int       `json:"priority"`
 	CreatedAt  time.Time `json:"created_at"`
+	// Status is "ok" once the upstream answered as a Composer 2 repository
+	// (only then does it serve packages), "failed" when it did not, and
+	// "checking" while the check made when it was added over the API may
+	// still run: its outcome shows PACKYARD_COMPOSER_UPSTREAM_TIMEOUT after
+	// the add, however soon it was known.
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"` // one sentence for every failure
 }
 
-func (r upstreamRow) public() Upstream {
-	return Upstream{ID: r.ID, URL: r.URL, Username: r.Username, Credential: r.HasCred, Priority: r.Priority, CreatedAt: fromMicros(r.Created)}
+func (p *Proxy) public(r upstreamRow) Upstream {
+	u := Upstream{ID: r.ID, URL: r.URL, Username: r.Username, Credential: r.HasCred, Priority: r.Priority, CreatedAt: fromMicros(r.Created),
+		Status: p.shownState(r)}
+	if u.Status == upstreamFailed {
+		u.Error = upstreamCheckFailed
+	}
+	return u
 }
 
 func upstreamSealContext(id string) string { return "composer-upstream:" + id }
@@ -135,10 +150,12 @@ func checkUpstreamInput(in UpstreamInput) (UpstreamInput, error) {
 
 // AddUpstream registers an upstream Composer 2 repository for an
 // organization. The URL is checked against the outbound policy without
-// connecting; then the upstream is asked for its packages.json (with the
-// given credentials) through the guarded client, and nothing is stored when
-// that fails. Unless in.Operator, every failure of that fetch gives the
-// same answer (a closed port, a refused address, HTTP 404, not JSON).
+// connecting. From the operator (in.Operator), the upstream is then asked
+// for its packages.json (with the given credentials) through the guarded
+// client, and nothing is stored when that fails. Otherwise (the API) it is
+// stored at once, "checking", and asked in the background: the answer
+// comes as soon and reads the same whatever listens at the address, and
+// the upstream serves nothing until its check passed.
 func (p *Proxy) AddUpstream(ctx context.Context, orgName string, in UpstreamInput) (Upstream, error) {
 	switch {
 	case in.Public && in.URL != "":
@@ -158,20 +175,21 @@ func (p *Proxy) AddUpstream(ctx context.Context, orgName string, in UpstreamInpu
 	if err := p.guard.CheckURL(in.URL); err != nil {
 		return Upstream{}, err
 	}
-	row := upstreamRow{ID: metadata.NewID(), URL: in.URL, Username: in.Username, HasCred: in.Password != "", Created: micros(p.repo.now())}
+	row := upstreamRow{ID: metadata.NewID(), URL: in.URL, Username: in.Username, HasCred: in.Password != "", Created: micros(p.repo.now()),
+		State: upstreamChecking}
 	var sealed []byte
 	if in.Password != "" {
 		if sealed, err = p.box.Seal([]byte(in.Password), upstreamSealContext(row.ID)); err != nil {
 			return Upstream{}, err
 		}
 	}
-	root, err := p.probe(ctx, row, in.Password)
-	if err != nil {
-		p.log.Info("upstream refused", zap.String("org", org.Name), zap.String("url", in.URL), zap.String("detail", outbound.Detail(err)))
-		if !in.Operator {
-			return Upstream{}, errs.Invalidf("%s is not a Composer 2 repository packyard can read with these credentials", in.URL)
+	var root upDoc
+	if in.Operator {
+		if root, err = p.probe(ctx, row, in.Password); err != nil {
+			p.log.Info("upstream refused", zap.String("org", org.Name), zap.String("url", in.URL), zap.String("detail", outbound.Detail(err)))
+			return Upstream{}, err
 		}
-		return Upstream{}, err
+		row.State = upstreamOK
 	}
 	err = p.repo.write(ctx, org, func(tx *sqldb.Tx, _ map[string]string) error {
 		if in.Priority != nil {
@@ -187,7 +205,7 @@ func (p *Proxy) AddUpstream(ctx context.Context, orgName string, in UpstreamInpu
 		if errors.Is(err, errs.ErrAlreadyExists) {
 			return errs.AlreadyExistsf("%s is already an upstream of %s", in.URL, org.Name)
 		}
-		if err != nil {
+		if err != nil || row.State != upstreamOK {
 			return err
 		}
 		return p.storeDoc(ctx, tx, row.ID, "packages.json", root)
@@ -195,10 +213,13 @@ func (p *Proxy) AddUpstream(ctx context.Context, orgName string, in UpstreamInpu
 	if err != nil {
 		return Upstream{}, err
 	}
+	if row.State == upstreamChecking {
+		p.startCheck(org, row, in.Password)
+	}
 	audit.Record(ctx, p.audit, p.log, audit.Event{Action: "composer.upstream.add", Org: org.Name, Resource: "upstream/" + row.ID,
 		Details: map[string]string{"url": in.URL, "priority": fmt.Sprint(row.Priority)}})
 	p.log.Info("upstream added", zap.String("org", org.Name), zap.String("url", in.URL), zap.Int("priority", row.Priority))
-	return row.public(), nil
+	return p.public(row), nil
 }
 
 // probe checks that an upstream answers as a Composer 2 repository, and
@@ -253,13 +274,13 @@ func (p *Proxy) Upstreams(ctx context.Context, orgName string) ([]Upstream, erro
 	}
 	out := make([]Upstream, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, r.public())
+		out = append(out, p.public(r))
 	}
 	return out, nil
 }
 
-// upstreamsAt returns the upstreams of a repository at a generation, from
-// the cache.
+// upstreamsAt returns the upstreams of a repository that serve packages
+// (their check passed) at a generation, from the cache.
 func (p *Proxy) upstreamsAt(ctx context.Context, org orgRef, gen int64) ([]upstreamRow, error) {
 	ck := fmt.Sprintf("composer:upstreams:%s:%d", org.ID, gen)
 	v, err := cache.GetOrLoad(ctx, p.cache, &p.loads, ck, p.cfg.CacheTTL, func(ctx context.Context) ([]byte, error) {
@@ -276,7 +297,13 @@ func (p *Proxy) upstreamsAt(ctx context.Context, org orgRef, gen int64) ([]upstr
 	if err := json.Unmarshal(v, &rows); err != nil {
 		return nil, fmt.Errorf("cached upstreams: %w", err)
 	}
-	return rows, nil
+	serving := rows[:0]
+	for _, r := range rows {
+		if r.State == upstreamOK || r.State == "" { // an unchecked upstream is never asked for a reader
+			serving = append(serving, r)
+		}
+	}
+	return serving, nil
 }
 
 // currentUpstreams returns a repository's generation and its upstreams

@@ -44,6 +44,9 @@ type Params struct {
 	// Spool holds every temporary file: upload spools, git clones,
 	// known_hosts lists (PACKYARD_DATA_DIR/tmp, PACKYARD_TMP_MAX_SIZE).
 	Spool *spool.Spool
+	// Lifecycle stops the background checks of new upstreams with the
+	// application; nil leaves them to their deadline.
+	Lifecycle fx.Lifecycle `optional:"true"`
 }
 
 // Service is the Composer repository: packages from uploads and git, the
@@ -83,9 +86,13 @@ func New(p Params) (*Service, error) {
 	}
 	st := &store{db: p.Meta.DB()}
 	repo := &repository{meta: p.Meta, store: st, cache: p.Cache, ttl: p.Config.CacheTTL, now: func() time.Time { return time.Now().UTC() }}
+	proxy := newProxy(p, repo, st)
+	if p.Lifecycle != nil {
+		p.Lifecycle.Append(fx.StopHook(func(ctx context.Context) { proxy.checks.stop(ctx) }))
+	}
 	return &Service{
 		cfg: p.Config, log: p.Logger, repo: repo, store: st, refs: p.Meta, cas: p.CAS, locker: p.Locker, box: p.Box,
-		audit: p.Audit, queue: make(chan string, 256), proxy: newProxy(p, repo, st), guard: p.Outbound,
+		audit: p.Audit, queue: make(chan string, 256), proxy: proxy, guard: p.Outbound,
 		net: vcs.Network{HTTP: p.Outbound.HTTPClient(outbound.ClientOptions{}), Dial: p.Outbound.DialContext, Spool: p.Spool},
 		tmp: p.Spool, ready: newReadyCache(readyBudget),
 	}, nil

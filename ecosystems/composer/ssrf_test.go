@@ -3,6 +3,7 @@ package composer
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net"
@@ -93,9 +94,10 @@ func distOfLog2(t *testing.T, s *stack, token string) string {
 }
 
 // TestUpstreamOnLoopbackIsRefusedByDefault: with the default policy an
-// upstream on 127.0.0.1 cannot be added, over the API or the CLI, and
-// nothing is stored or asked; a host name that resolves to loopback
-// gets the one generic answer, open port or closed.
+// upstream on a literal 127.0.0.1 cannot be added, over the API or the
+// CLI, and nothing is stored or asked; a host name that resolves to
+// loopback is accepted and answered alike, open port or closed, is never
+// connected to, fails its check and serves nothing.
 func TestUpstreamOnLoopbackIsRefusedByDefault(t *testing.T) {
 	f := newFixtureRepo(t)
 	s := ssrfStack(t)
@@ -107,20 +109,138 @@ func TestUpstreamOnLoopbackIsRefusedByDefault(t *testing.T) {
 		require.Contains(t, string(body), "127.0.0.1 is a loopback address")
 		require.NotContains(t, string(body), strings.TrimPrefix(u, "http://127.0.0.1"), "the port is not echoed back")
 	}
-	_, port, _ := net.SplitHostPort(f.srv.Listener.Addr().String())
-	var answers []string
-	for _, u := range []string{"http://localhost:" + port, "http://localhost:1"} {
-		// One request id for both: error bodies name their request.
-		res, body := s.do("POST", "/composer/acme/api/upstreams", admin, strings.NewReader(`{"url":"`+u+`"}`), "X-Request-Id", "same-probe")
-		require.Equal(t, http.StatusBadRequest, res.StatusCode, string(body))
-		answers = append(answers, strings.ReplaceAll(string(body), u, "URL"))
-	}
-	require.Equal(t, answers[0], answers[1],
-		"an open and a closed port answer the same")
-	require.Equal(t, 0, f.total(), "nothing reached the fixture")
 	ups, err := s.proxy.Upstreams(t.Context(), "acme")
 	require.NoError(t, err)
 	require.Empty(t, ups)
+
+	_, port, _ := net.SplitHostPort(f.srv.Listener.Addr().String())
+	var answers []map[string]any
+	for _, u := range []string{"http://localhost:" + port, "http://localhost:1"} {
+		res, body := s.do("POST", "/composer/acme/api/upstreams", admin, strings.NewReader(`{"url":"`+u+`"}`))
+		require.Equal(t, http.StatusCreated, res.StatusCode, string(body))
+		answers = append(answers, sameShape(t, body))
+	}
+	require.Equal(t, answers[0], answers[1], "an open and a closed port answer the same")
+	s.proxy.checks.wg.Wait()
+	require.Equal(t, 0, f.total(), "nothing reached the fixture")
+	org, err := s.proxy.repo.org(t.Context(), "acme")
+	require.NoError(t, err)
+	_, serving, err := s.proxy.currentUpstreams(t.Context(), org)
+	require.NoError(t, err)
+	require.Empty(t, serving, "an upstream that failed its check serves nothing")
+	ups, err = s.proxy.Upstreams(t.Context(), "acme")
+	require.NoError(t, err)
+	require.Len(t, ups, 2)
+	var failed int
+	require.NoError(t, s.meta.DB().QueryRow(t.Context(), `SELECT COUNT(*) FROM composer_upstreams WHERE state = 'failed'`).Scan(&failed))
+	require.Equal(t, 2, failed)
+}
+
+// sameShape is an add's answer without what differs from one upstream to
+// another (id, URL, time).
+func sameShape(t *testing.T, body []byte) map[string]any {
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(body, &m), string(body))
+	for _, k := range []string{"id", "url", "created_at", "priority"} {
+		require.Contains(t, m, k)
+		delete(m, k)
+	}
+	return m
+}
+
+// TestAddUpstreamOverAPIAnswersAlike: over the API, adding an upstream on
+// a closed port and on a port whose listener accepts and never answers
+// gives the same status and body, both at once (well below the upstream
+// timeout), and neither is waited for. Their checks fail alike, and the
+// outcome shows only once the timeout has passed since the add, though
+// the closed port's was known at once; then both read the same.
+func TestAddUpstreamOverAPIAnswersAlike(t *testing.T) {
+	const timeout = 3 * time.Second
+	cfg := DefaultConfig()
+	cfg.SyncInterval = 0
+	cfg.Upstream.Timeout = timeout
+	networks := "127.0.0.0/8"
+	s := newStack(t, stackOpts{cfg: &cfg, allowedNetworks: &networks})
+	s.org("acme")
+	admin := s.token("acme", metadata.RoleAdmin)
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := "http://" + l.Addr().String()
+	require.NoError(t, l.Close())
+	hang, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := hang.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // accepted, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		hang.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+
+	var answers []map[string]any
+	added := time.Now()
+	for _, u := range []string{closed, "http://" + hang.Addr().String()} {
+		start := time.Now()
+		res, body := s.do("POST", "/composer/acme/api/upstreams", admin, strings.NewReader(`{"url":"`+u+`"}`))
+		took := time.Since(start)
+		require.Equal(t, http.StatusCreated, res.StatusCode, string(body))
+		require.Less(t, took, timeout/4, "the add does not wait for the upstream")
+		m := sameShape(t, body)
+		require.Equal(t, "checking", m["status"])
+		answers = append(answers, m)
+	}
+	require.Equal(t, answers[0], answers[1], "a closed port and a silent one answer the same")
+
+	// The closed port's check failed at once; nobody is told before the timeout.
+	require.Eventually(t, func() bool {
+		var n int
+		_ = s.meta.DB().QueryRow(t.Context(), `SELECT COUNT(*) FROM composer_upstreams WHERE url = ? AND state = 'failed'`, closed).Scan(&n)
+		return n == 1
+	}, timeout/2, 10*time.Millisecond)
+	require.Less(t, time.Since(added), timeout-500*time.Millisecond, "still inside the check's time")
+	for _, u := range listUpstreams(t, s, admin) {
+		require.Equal(t, "checking", u["status"], u["url"])
+		require.NotContains(t, u, "error")
+	}
+
+	// Once the timeout (and the grace) has passed, both read the same.
+	time.Sleep(time.Until(added.Add(timeout + checkGrace + 200*time.Millisecond)))
+	s.proxy.checks.wg.Wait()
+	var shown []map[string]any
+	for _, u := range listUpstreams(t, s, admin) {
+		delete(u, "id")
+		delete(u, "url")
+		delete(u, "created_at")
+		delete(u, "priority")
+		shown = append(shown, u)
+	}
+	require.Len(t, shown, 2)
+	require.Equal(t, "failed", shown[0]["status"])
+	require.Equal(t, upstreamCheckFailed, shown[0]["error"])
+	require.Equal(t, shown[0], shown[1])
+}
+
+func listUpstreams(t *testing.T, s *stack, token string) []map[string]any {
+	res, body := s.do("GET", "/composer/acme/api/upstreams", token, nil)
+	require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+	var ups []map[string]any
+	require.NoError(t, json.Unmarshal(body, &ups), string(body))
+	return ups
 }
 
 // TestDistOnAnotherLocalServer: the upstream's metadata names an archive on

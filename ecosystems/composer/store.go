@@ -464,6 +464,7 @@ type upstreamRow struct {
 	HasCred  bool   `json:"has_cred"`
 	Priority int    `json:"priority"`
 	Created  int64  `json:"created"`
+	State    string `json:"state"` // upstreamChecking, upstreamOK or upstreamFailed
 }
 
 // lastUpstreamPriority is the highest priority among an organization's
@@ -475,9 +476,31 @@ func (s *store) lastUpstreamPriority(ctx context.Context, tx *sqldb.Tx, orgID st
 }
 
 func (s *store) insertUpstream(ctx context.Context, tx *sqldb.Tx, orgID string, u upstreamRow, sealed []byte) error {
-	_, err := tx.Exec(ctx, `INSERT INTO composer_upstreams (id, org_id, url, username, credential, priority, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, u.ID, orgID, u.URL, u.Username, sealed, u.Priority, u.Created)
+	_, err := tx.Exec(ctx, `INSERT INTO composer_upstreams (id, org_id, url, username, credential, priority, created_at, state)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, u.ID, orgID, u.URL, u.Username, sealed, u.Priority, u.Created, u.State)
 	return err
+}
+
+// setUpstreamState records the outcome of an upstream's check; false when
+// the upstream is gone.
+func (s *store) setUpstreamState(ctx context.Context, q sqldb.Querier, id, state string) (bool, error) {
+	res, err := q.Exec(ctx, `UPDATE composer_upstreams SET state = ? WHERE id = ?`, state, id)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// uncheckedUpstreams lists the upstreams of every organization that have
+// not passed their check, with their organization.
+func (s *store) uncheckedUpstreams(ctx context.Context) ([]orgUpstream, error) {
+	rows, err := s.db.Query(ctx, `SELECT o.id, o.name, u.id, u.url, u.username, u.credential IS NOT NULL, u.priority, u.created_at, u.state
+		FROM composer_upstreams u JOIN orgs o ON o.id = u.org_id WHERE u.state <> ? ORDER BY u.created_at, u.id`, upstreamOK)
+	return collect(rows, err, func(r *sql.Rows) (o orgUpstream, err error) {
+		u := &o.Upstream
+		return o, r.Scan(&o.Org.ID, &o.Org.Name, &u.ID, &u.URL, &u.Username, &u.HasCred, &u.Priority, &u.Created, &u.State)
+	})
 }
 
 // deleteUpstream removes an organization's upstream named by URL or id and
@@ -500,11 +523,11 @@ func (s *store) countUpstreams(ctx context.Context, q sqldb.Querier, orgID strin
 
 // upstreams lists an organization's upstreams in the order they are asked.
 func (s *store) upstreams(ctx context.Context, orgID string) ([]upstreamRow, error) {
-	rows, err := s.db.Query(ctx, `SELECT id, url, username, credential IS NOT NULL, priority, created_at FROM composer_upstreams
+	rows, err := s.db.Query(ctx, `SELECT id, url, username, credential IS NOT NULL, priority, created_at, state FROM composer_upstreams
 		WHERE org_id = ? ORDER BY priority, created_at, id`, orgID)
 	return collect(rows, err, func(r *sql.Rows) (upstreamRow, error) {
 		var u upstreamRow
-		return u, r.Scan(&u.ID, &u.URL, &u.Username, &u.HasCred, &u.Priority, &u.Created)
+		return u, r.Scan(&u.ID, &u.URL, &u.Username, &u.HasCred, &u.Priority, &u.Created, &u.State)
 	})
 }
 

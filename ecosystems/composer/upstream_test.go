@@ -218,8 +218,10 @@ func (f *fixtureRepo) total() int {
 	return n
 }
 
+// input adds the fixture as the operator does: its packages.json is
+// fetched before the call returns, so it serves at once.
 func (f *fixtureRepo) input() UpstreamInput {
-	return UpstreamInput{URL: f.srv.URL, Username: f.user, Password: f.pass}
+	return UpstreamInput{URL: f.srv.URL, Username: f.user, Password: f.pass, Operator: true}
 }
 
 func upstreamStack(t *testing.T, pg bool, maxAge time.Duration) *stack {
@@ -464,6 +466,7 @@ func TestUpstreamRules(t *testing.T) {
 		{URL: "ftp://x"}, {URL: "http://u:p@127.0.0.1/"}, {URL: f.srv.URL, Username: f.user, Password: "wrong"},
 		{URL: f.srv.URL, Username: f.user}, {URL: f.srv.URL + "/nowhere", Username: f.user, Password: f.pass},
 	} {
+		in.Operator = true
 		_, err := s.proxy.AddUpstream(ctx, "acme", in)
 		require.Error(t, err, in.URL)
 	}
@@ -485,6 +488,8 @@ func TestUpstreamRules(t *testing.T) {
 	res, body := s.do("POST", "/composer/acme/api/upstreams", admin, strings.NewReader(reqBody))
 	require.Equal(t, http.StatusCreated, res.StatusCode, string(body))
 	require.NotContains(t, string(body), f.pass)
+	require.Contains(t, string(body), `"status":"checking"`)
+	s.proxy.checks.wg.Wait() // its packages.json is fetched in the background
 	var sealed []byte
 	require.NoError(t, s.meta.DB().QueryRow(ctx, `SELECT credential FROM composer_upstreams`).Scan(&sealed))
 	require.NotContains(t, string(sealed), f.pass, "stored sealed")

@@ -82,9 +82,9 @@ func listUpstreamsCommand(invoke ecosystem.Invoker) *cobra.Command {
 					return nil
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "PRIORITY\tURL\tUSERNAME\tID")
+				fmt.Fprintln(tw, "PRIORITY\tURL\tUSERNAME\tSTATUS\tID")
 				for _, u := range ups {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", u.Priority, u.URL, orDash(u.Username), u.ID)
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", u.Priority, u.URL, orDash(u.Username), u.Status, u.ID)
 				}
 				return tw.Flush()
 			})
