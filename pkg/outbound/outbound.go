@@ -1,6 +1,7 @@
 // Package outbound is the one way packyard makes requests to URLs that users
 // or upstreams supply: Composer upstream metadata, search and archive
-// downloads, and git over http(s).
+// downloads, and git over http(s); and the one way it connects for other
+// protocols to such addresses (git over ssh: DialContext).
 //
 // Its invariants:
 //
