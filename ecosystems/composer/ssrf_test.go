@@ -383,3 +383,43 @@ func TestGitOverSSHNeverConnectsToRefusedAddress(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // a connection made would have been accepted by now
 	require.Zero(t, accepted.Load(), "no connection reached the refused address")
 }
+
+// TestUpstreamAddedOverAPIServesOnceChecked: an upstream added over the
+// API serves nothing until its check passed; one whose check failed (no
+// packages.json yet) is checked again by the periodic worker and serves
+// from then on.
+func TestUpstreamAddedOverAPIServesOnceChecked(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SyncInterval = 0
+	cfg.Upstream.Timeout = time.Second
+	s := newStack(t, stackOpts{cfg: &cfg})
+	s.org("acme")
+	admin := s.token("acme", metadata.RoleAdmin)
+	read := s.token("acme", metadata.RoleRead)
+	f := newFixtureRepo(t)
+	f.mu.Lock()
+	root := f.files["/packages.json"]
+	delete(f.files, "/packages.json")
+	f.mu.Unlock()
+
+	reqBody := fmt.Sprintf(`{"url":%q,"username":%q,"password":%q}`, f.srv.URL, f.user, f.pass)
+	res, body := s.do("POST", "/composer/acme/api/upstreams", admin, strings.NewReader(reqBody))
+	require.Equal(t, http.StatusCreated, res.StatusCode, string(body))
+	s.proxy.checks.wg.Wait()
+	res, _ = s.do("GET", "/composer/acme/p2/pub/log.json", read, nil)
+	require.Equal(t, http.StatusNotFound, res.StatusCode, "a failed upstream is not asked for readers")
+	asked := f.total()
+
+	f.mu.Lock()
+	f.files["/packages.json"] = root
+	f.mu.Unlock()
+	s.proxy.recheck(t.Context())
+	require.Equal(t, asked, f.total(), "not before its outcome is shown")
+	time.Sleep(cfg.Upstream.Timeout + checkGrace)
+	s.proxy.recheck(t.Context())
+	ups := listUpstreams(t, s, admin)
+	require.Len(t, ups, 1)
+	require.Equal(t, "ok", ups[0]["status"])
+	res, body = s.do("GET", "/composer/acme/p2/pub/log.json", read, nil)
+	require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+}
