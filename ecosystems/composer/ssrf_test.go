@@ -194,12 +194,16 @@ func TestAddUpstreamOverAPIAnswersAlike(t *testing.T) {
 
 	var answers []map[string]any
 	added := time.Now()
+	var last time.Time // when the last upstream was added
 	for _, u := range []string{closed, "http://" + hang.Addr().String()} {
 		start := time.Now()
 		res, body := s.do("POST", "/composer/acme/api/upstreams", admin, strings.NewReader(`{"url":"`+u+`"}`))
 		took := time.Since(start)
 		require.Equal(t, http.StatusCreated, res.StatusCode, string(body))
 		require.Less(t, took, timeout/4, "the add does not wait for the upstream")
+		var up Upstream
+		require.NoError(t, json.Unmarshal(body, &up))
+		last = up.CreatedAt
 		m := sameShape(t, body)
 		require.Equal(t, "checking", m["status"])
 		answers = append(answers, m)
@@ -219,7 +223,7 @@ func TestAddUpstreamOverAPIAnswersAlike(t *testing.T) {
 	}
 
 	// Once the timeout (and the grace) has passed, both read the same.
-	time.Sleep(time.Until(added.Add(timeout + checkGrace + 200*time.Millisecond)))
+	time.Sleep(time.Until(last.Add(timeout + checkGrace + 100*time.Millisecond)))
 	s.proxy.checks.wg.Wait()
 	var shown []map[string]any
 	for _, u := range listUpstreams(t, s, admin) {
@@ -391,7 +395,7 @@ func TestGitOverSSHNeverConnectsToRefusedAddress(t *testing.T) {
 func TestUpstreamAddedOverAPIServesOnceChecked(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.SyncInterval = 0
-	cfg.Upstream.Timeout = time.Second
+	cfg.Upstream.Timeout = 2 * time.Second
 	s := newStack(t, stackOpts{cfg: &cfg})
 	s.org("acme")
 	admin := s.token("acme", metadata.RoleAdmin)
