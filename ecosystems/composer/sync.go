@@ -271,7 +271,11 @@ func (s *Service) buildDist(ctx context.Context, c vcs.Commit, name string) (cas
 // source's status. It returns the number of versions and the warnings.
 func (s *Service) writeSync(ctx context.Context, org orgRef, sourceID, name, defaultBranch string, changes refChanges, results []refResult) (int, []RefStatus, error) {
 	var plan versionPlan
-	err := s.repo.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+	mark, err := s.prepareMark(ctx, sourceID, changes.defaultRef, results)
+	if err != nil {
+		return 0, nil, err
+	}
+	err = s.repo.write(ctx, org, nil, func(tx *sqldb.Tx, touched map[string]string) error {
 		id, err := s.repo.ensurePackage(ctx, tx, org, name)
 		if err != nil {
 			return err
@@ -292,7 +296,7 @@ func (s *Service) writeSync(ctx context.Context, org orgRef, sourceID, name, def
 		if err != nil {
 			return err
 		}
-		if plan, err = planVersions(refs, taken, current, changes.defaultRef); err != nil {
+		if plan, err = planVersions(refs, taken, current, changes.defaultRef, mark); err != nil {
 			return err
 		}
 		if err := s.applyVersions(ctx, tx, sourceID, id, plan); err != nil {
@@ -301,6 +305,43 @@ func (s *Service) writeSync(ctx context.Context, org orgRef, sourceID, name, def
 		return s.store.syncDone(ctx, tx, sourceID, name, defaultBranch, micros(s.repo.now()))
 	})
 	return len(plan.versions), plan.warnings, err
+}
+
+// prepareMark marks the default branch's entry before the write
+// transaction, which must not parse: its entry is the one read now or the
+// stored one (the sync lock keeps the source's refs as they are). The
+// marker it returns knows that entry only.
+func (s *Service) prepareMark(ctx context.Context, sourceID, defaultRef string, results []refResult) (func(string) (string, error), error) {
+	entry, found := "", false
+	for _, r := range results {
+		if r.Name == defaultRef {
+			entry, found = r.Entry, true
+		}
+	}
+	if !found {
+		stored, err := s.store.refs(ctx, s.store.db, sourceID)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range stored {
+			if r.Name == defaultRef {
+				entry = r.Entry
+			}
+		}
+	}
+	var marked string
+	if entry != "" {
+		var err error
+		if marked, err = markDefaultBranch(entry); err != nil {
+			return nil, err
+		}
+	}
+	return func(e string) (string, error) {
+		if e != entry || entry == "" {
+			return "", errors.New("the default branch's entry changed during the sync")
+		}
+		return marked, nil
+	}, nil
 }
 
 // storeRefs records the refs read (and the archives built for them) and
