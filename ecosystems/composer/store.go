@@ -137,8 +137,8 @@ func (s *store) versions(ctx context.Context, q sqldb.Querier, packageID string)
 }
 
 // sourceVersions are the versions a git source gives, by normalized version.
-func (s *store) sourceVersions(ctx context.Context, tx *sqldb.Tx, sourceID string) (map[string]versionRow, error) {
-	rows, err := tx.Query(ctx, `SELECT normalized, entry, reference FROM composer_versions WHERE source_id = ?`, sourceID)
+func (s *store) sourceVersions(ctx context.Context, q sqldb.Querier, sourceID string) (map[string]versionRow, error) {
+	rows, err := q.Query(ctx, `SELECT normalized, entry, reference FROM composer_versions WHERE source_id = ?`, sourceID)
 	vs, err := collect(rows, err, func(r *sql.Rows) (versionRow, error) {
 		var v versionRow
 		return v, r.Scan(&v.Normalized, &v.Entry, &v.Reference)
