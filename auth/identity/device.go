@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/logging"
 )
@@ -28,10 +29,14 @@ const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
 // maxProviderAnswer bounds what packyard reads from the provider.
 const maxProviderAnswer = 1 << 20
 
+// oauthError is an OAuth error answer; like every error answer of
+// packyard's it names its request (request_id, the X-Request-Id header's
+// value), which the log lines about it carry too.
 type oauthError struct {
 	status      int
 	Code        string `json:"error"`
 	Description string `json:"error_description,omitempty"`
+	RequestID   string `json:"request_id,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -48,6 +53,7 @@ func (s *Service) oauthFail(w http.ResponseWriter, r *http.Request, e oauthError
 	if e.status >= 500 {
 		logging.FromContext(r.Context(), s.log).Warn("device sign-in failed", zap.String("error", e.Code), zap.String("description", e.Description))
 	}
+	e.RequestID = access.RequestID(r.Context())
 	writeJSON(w, e.status, e)
 }
 

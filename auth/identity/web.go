@@ -198,12 +198,13 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 type pageData struct {
 	User, Token, Expires, Host, Error string
+	RequestID                         string // of a failed sign-in, as its log lines carry it
 }
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex"><title>packyard sign-in</title>
 <style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem}code,pre{background:#f4f4f4;padding:.2rem .4rem;overflow-wrap:anywhere}pre{padding:.8rem;white-space:pre-wrap}</style></head><body>
-{{if .Error}}<h1>Sign-in failed</h1><p>{{.Error}}</p><p><a href="/auth/oidc/login">Try again</a></p>
+{{if .Error}}<h1>Sign-in failed</h1><p>{{.Error}}</p>{{if .RequestID}}<p>Request id: <code id="request-id">{{.RequestID}}</code></p>{{end}}<p><a href="/auth/oidc/login">Try again</a></p>
 {{else}}<h1>Signed in as {{.User}}</h1>
 <p>Your packyard token, valid until {{.Expires}}. It is shown only this once: copy it now.</p>
 <pre id="token">{{.Token}}</pre>
@@ -225,6 +226,9 @@ func (s *Service) page(w http.ResponseWriter, r *http.Request, status int, d pag
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(map[string]string{"user": d.User, "token": d.Token, "expires_at": d.Expires})
 		return
+	}
+	if d.Error != "" {
+		d.RequestID = access.RequestID(r.Context())
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")

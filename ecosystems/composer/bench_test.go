@@ -139,7 +139,7 @@ func seedPackages(b *testing.B, s *stack, n, v int) {
 	require.NoError(b, s.meta.DB().QueryRow(ctx, `SELECT digest, sha1 FROM composer_dists`).Scan(&digest, &sha))
 	const batch = 500
 	for start := 0; start < n; start += batch {
-		err := s.svc.repo.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+		err := s.svc.repo.write(ctx, org, nil, func(tx *sqldb.Tx, touched map[string]string) error {
 			for i := start; i < min(start+batch, n); i++ {
 				name := fmt.Sprintf("acme/pkg%d", i)
 				id, err := s.svc.repo.ensurePackage(ctx, tx, org, name)

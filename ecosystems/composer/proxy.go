@@ -191,7 +191,7 @@ func (p *Proxy) AddUpstream(ctx context.Context, orgName string, in UpstreamInpu
 		}
 		row.State = upstreamOK
 	}
-	err = p.repo.write(ctx, org, func(tx *sqldb.Tx, _ map[string]string) error {
+	err = p.repo.write(ctx, org, nil, func(tx *sqldb.Tx, _ map[string]string) error {
 		if in.Priority != nil {
 			row.Priority = *in.Priority
 		} else {
@@ -247,7 +247,7 @@ func (p *Proxy) RemoveUpstream(ctx context.Context, orgName, urlOrID string) err
 	}
 	key := strings.TrimRight(strings.TrimSpace(urlOrID), "/")
 	var id, u string
-	err = p.repo.write(ctx, org, func(tx *sqldb.Tx, _ map[string]string) error {
+	err = p.repo.write(ctx, org, nil, func(tx *sqldb.Tx, _ map[string]string) error {
 		var err error
 		id, u, err = p.store.deleteUpstream(ctx, tx, org.ID, key)
 		if errors.Is(err, errs.ErrNotFound) {

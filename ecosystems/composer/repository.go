@@ -18,8 +18,8 @@ import (
 // repository is an organization's Composer repository as the Service and
 // the Proxy share it: its organization, its generation (bumped by every
 // change, so cache keys that carry it never go stale), the documents built
-// from its packages, the names it owns, and the transaction every change
-// runs in.
+// from its packages, the names it owns, and how every change is written
+// (write.go).
 type repository struct {
 	meta  metadata.Store
 	store *store
@@ -27,6 +27,9 @@ type repository struct {
 	loads cache.Group
 	ttl   time.Duration // of cached documents and names
 	now   func() time.Time
+	// parse reads a stored version entry (format.ParseObject); only ever
+	// called outside a transaction.
+	parse func([]byte) (format.Object, error)
 }
 
 type orgRef struct{ ID, Name string }
@@ -74,7 +77,7 @@ func (r *repository) generation(ctx context.Context, org orgRef) (int64, error) 
 func (r *repository) document(ctx context.Context, org orgRef, gen int64, key string) (Doc, error) {
 	ck := fmt.Sprintf("composer:document:%s:%d:%s", org.ID, gen, key)
 	v, err := cache.GetOrLoad(ctx, r.cache, &r.loads, ck, r.ttl, func(ctx context.Context) ([]byte, error) {
-		d, err := r.meta.GetDocument(ctx, scope(org), key)
+		d, err := r.meta.GetDocument(ctx, nil, scope(org), key)
 		if errors.Is(err, errs.ErrNotFound) {
 			return frame(docHeader{Missing: true}, nil), nil
 		}
@@ -104,60 +107,6 @@ func (r *repository) isPrivate(ctx context.Context, org orgRef, gen int64, name 
 		return []byte{'0'}, nil
 	})
 	return len(v) == 1 && v[0] == '1', err
-}
-
-// write runs fn in a transaction of the organization's repository. The
-// generation is bumped first, which serializes writers of one repository
-// (a row lock on PostgreSQL; SQLite has one writer anyway); the documents
-// of the packages fn touched (id → name), and packages.json, are rebuilt
-// before commit.
-func (r *repository) write(ctx context.Context, org orgRef, fn func(tx *sqldb.Tx, touched map[string]string) error) error {
-	return r.store.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		if _, err := r.meta.BumpGeneration(ctx, tx, scope(org)); err != nil {
-			return fmt.Errorf("bump generation: %w", err)
-		}
-		touched := map[string]string{}
-		if err := fn(tx, touched); err != nil {
-			return err
-		}
-		for id, name := range touched {
-			if err := r.rebuildPackage(ctx, tx, org, id, name); err != nil {
-				return err
-			}
-		}
-		return r.rebuildRoot(ctx, tx, org)
-	})
-}
-
-// rebuildPackage rebuilds a package's two p2 documents and its description.
-func (r *repository) rebuildPackage(ctx context.Context, tx *sqldb.Tx, org orgRef, id, name string) error {
-	rows, err := r.store.versions(ctx, tx, id)
-	if err != nil {
-		return err
-	}
-	var vs []format.VersionEntry
-	for _, v := range rows {
-		o, err := format.ParseObject([]byte(v.Entry))
-		if err != nil {
-			return fmt.Errorf("stored entry of %s %s: %w", name, v.Normalized, err)
-		}
-		vs = append(vs, format.VersionEntry{Normalized: v.Normalized, Entry: o})
-	}
-	keys := []string{"p2/" + name + ".json", "p2/" + name + "~dev.json"}
-	if len(vs) == 0 {
-		return r.meta.DeleteDocuments(ctx, tx, scope(org), keys...)
-	}
-	stable, dev, err := format.BuildP2(name, vs)
-	if err != nil {
-		return err
-	}
-	if err := r.putDoc(ctx, tx, org, keys[0], stable); err != nil {
-		return err
-	}
-	if err := r.putDoc(ctx, tx, org, keys[1], dev); err != nil {
-		return err
-	}
-	return r.store.setDescription(ctx, tx, id, latestDescription(vs), micros(r.now()))
 }
 
 // rebuildRoot rebuilds packages.json: a repository that mirrors upstreams
@@ -202,7 +151,7 @@ func latestDescription(vs []format.VersionEntry) string {
 // precision, so two changes within a second must still differ).
 func (r *repository) putDoc(ctx context.Context, tx *sqldb.Tx, org orgRef, key string, body []byte) error {
 	mt := r.now().Truncate(time.Second)
-	old, err := r.meta.GetDocument(ctx, scope(org), key)
+	old, err := r.meta.GetDocument(ctx, tx, scope(org), key)
 	switch {
 	case err == nil:
 		if bytes.Equal(old.Body, body) {

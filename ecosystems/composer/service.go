@@ -85,7 +85,8 @@ func New(p Params) (*Service, error) {
 		p.Outbound = outbound.New(outbound.Config{})
 	}
 	st := &store{db: p.Meta.DB()}
-	repo := &repository{meta: p.Meta, store: st, cache: p.Cache, ttl: p.Config.CacheTTL, now: func() time.Time { return time.Now().UTC() }}
+	repo := &repository{meta: p.Meta, store: st, cache: p.Cache, ttl: p.Config.CacheTTL, now: func() time.Time { return time.Now().UTC() },
+		parse: format.ParseObject}
 	proxy := newProxy(p, repo, st)
 	if p.Lifecycle != nil {
 		p.Lifecycle.Append(fx.StopHook(func(ctx context.Context) { proxy.checks.stop(ctx) }))
@@ -230,7 +231,8 @@ func uploadVersion(asked string, m format.Manifest) (version, normalized string,
 // publish adds an uploaded version with its archive; a version is never
 // replaced.
 func (s *Service) publish(ctx context.Context, org orgRef, name string, v versionRow, d cas.Descriptor) error {
-	return s.repo.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+	added := map[string]predict{name: func(current []versionRow) []versionRow { return append(current, v) }}
+	return s.repo.write(ctx, org, added, func(tx *sqldb.Tx, touched map[string]string) error {
 		id, err := s.repo.ensurePackage(ctx, tx, org, name)
 		if err != nil {
 			return err
@@ -272,7 +274,10 @@ func (s *Service) DeleteVersion(ctx context.Context, orgName, name, version stri
 	if err != nil {
 		return err
 	}
-	err = s.repo.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+	removed := map[string]predict{name: func(current []versionRow) []versionRow {
+		return slices.DeleteFunc(current, func(v versionRow) bool { return v.Normalized == normalized })
+	}}
+	err = s.repo.write(ctx, org, removed, func(tx *sqldb.Tx, touched map[string]string) error {
 		id, fromGit, err := s.store.versionOrigin(ctx, tx, org.ID, name, normalized)
 		if errors.Is(err, errs.ErrNotFound) {
 			return errs.NotFoundf("%s %s not found in %s", name, version, org.Name)

@@ -151,7 +151,7 @@ func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) erro
 	if err != nil {
 		return err
 	}
-	err = s.repo.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+	err = s.repo.write(ctx, org, nil, func(tx *sqldb.Tx, touched map[string]string) error {
 		pkgs, err := s.store.sourcePackages(ctx, tx, src.ID)
 		if err != nil {
 			return err

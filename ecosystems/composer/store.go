@@ -128,8 +128,8 @@ func (s *store) publishedNames(ctx context.Context, q sqldb.Querier, orgID, like
 }
 
 // versions lists a package's versions (normalized and entry only).
-func (s *store) versions(ctx context.Context, tx *sqldb.Tx, packageID string) ([]versionRow, error) {
-	rows, err := tx.Query(ctx, `SELECT normalized, entry FROM composer_versions WHERE package_id = ?`, packageID)
+func (s *store) versions(ctx context.Context, q sqldb.Querier, packageID string) ([]versionRow, error) {
+	rows, err := q.Query(ctx, `SELECT normalized, entry FROM composer_versions WHERE package_id = ?`, packageID)
 	return collect(rows, err, func(r *sql.Rows) (versionRow, error) {
 		var v versionRow
 		return v, r.Scan(&v.Normalized, &v.Entry)
@@ -137,8 +137,8 @@ func (s *store) versions(ctx context.Context, tx *sqldb.Tx, packageID string) ([
 }
 
 // sourceVersions are the versions a git source gives, by normalized version.
-func (s *store) sourceVersions(ctx context.Context, tx *sqldb.Tx, sourceID string) (map[string]versionRow, error) {
-	rows, err := tx.Query(ctx, `SELECT normalized, entry, reference FROM composer_versions WHERE source_id = ?`, sourceID)
+func (s *store) sourceVersions(ctx context.Context, q sqldb.Querier, sourceID string) (map[string]versionRow, error) {
+	rows, err := q.Query(ctx, `SELECT normalized, entry, reference FROM composer_versions WHERE source_id = ?`, sourceID)
 	vs, err := collect(rows, err, func(r *sql.Rows) (versionRow, error) {
 		var v versionRow
 		return v, r.Scan(&v.Normalized, &v.Entry, &v.Reference)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -271,7 +273,11 @@ func (s *Service) buildDist(ctx context.Context, c vcs.Commit, name string) (cas
 // source's status. It returns the number of versions and the warnings.
 func (s *Service) writeSync(ctx context.Context, org orgRef, sourceID, name, defaultBranch string, changes refChanges, results []refResult) (int, []RefStatus, error) {
 	var plan versionPlan
-	err := s.repo.write(ctx, org, func(tx *sqldb.Tx, touched map[string]string) error {
+	mark, next, err := s.predictSync(ctx, sourceID, changes, results)
+	if err != nil {
+		return 0, nil, err
+	}
+	err = s.repo.write(ctx, org, map[string]predict{name: next}, func(tx *sqldb.Tx, touched map[string]string) error {
 		id, err := s.repo.ensurePackage(ctx, tx, org, name)
 		if err != nil {
 			return err
@@ -292,7 +298,7 @@ func (s *Service) writeSync(ctx context.Context, org orgRef, sourceID, name, def
 		if err != nil {
 			return err
 		}
-		if plan, err = planVersions(refs, taken, current, changes.defaultRef); err != nil {
+		if plan, err = planVersions(refs, taken, current, changes.defaultRef, mark); err != nil {
 			return err
 		}
 		if err := s.applyVersions(ctx, tx, sourceID, id, plan); err != nil {
@@ -301,6 +307,61 @@ func (s *Service) writeSync(ctx context.Context, org orgRef, sourceID, name, def
 		return s.store.syncDone(ctx, tx, sourceID, name, defaultBranch, micros(s.repo.now()))
 	})
 	return len(plan.versions), plan.warnings, err
+}
+
+// predictSync plans, before the write transaction (which must not parse),
+// what the sync will make of the source's versions, from the refs as they
+// will be stored (the sync lock keeps the source's refs as they are): the
+// marker of the default branch's entry, which knows that entry only, and
+// the prediction of the package's versions for repository.write.
+func (s *Service) predictSync(ctx context.Context, sourceID string, changes refChanges, results []refResult) (func(string) (string, error), predict, error) {
+	stored, err := s.store.refs(ctx, s.store.db, sourceID)
+	if err != nil {
+		return nil, nil, err
+	}
+	current, err := s.store.sourceVersions(ctx, s.store.db, sourceID)
+	if err != nil {
+		return nil, nil, err
+	}
+	byName := make(map[string]storedRef, len(stored)+len(results))
+	for _, r := range stored {
+		byName[r.Name] = r
+	}
+	for _, r := range results {
+		byName[r.Name] = r.storedRef
+	}
+	for _, name := range changes.removed {
+		delete(byName, name)
+	}
+	entry := byName[changes.defaultRef].Entry
+	var marked string
+	if entry != "" {
+		if marked, err = markDefaultBranch(entry); err != nil {
+			return nil, nil, err
+		}
+	}
+	mark := func(e string) (string, error) {
+		if e != entry || entry == "" {
+			return "", errors.New("the default branch's entry changed during the sync")
+		}
+		return marked, nil
+	}
+	refs := slices.Collect(maps.Values(byName))
+	next := func(all []versionRow) []versionRow {
+		var others []versionRow
+		var taken []string
+		for _, v := range all {
+			if _, ours := current[v.Normalized]; !ours {
+				others, taken = append(others, v), append(taken, v.Normalized)
+			}
+		}
+		plan, err := planVersions(refs, taken, current, changes.defaultRef, mark)
+		if err != nil {
+			return nil // a wrong prediction only costs an attempt; the transaction's plan decides
+		}
+		return append(others, plan.versions...)
+	}
+	return mark, next, nil
 }
 
 // storeRefs records the refs read (and the archives built for them) and

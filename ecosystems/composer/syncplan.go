@@ -92,8 +92,9 @@ type refWarning struct{ ref, warning string }
 // order (the first of two tags with one version wins), then branches, the
 // default branch marked default-branch. A version that taken holds (an
 // upload's or another source's) is skipped with a warning. current is
-// what the source gives now, by normalized version.
-func planVersions(refs []storedRef, taken []string, current map[string]versionRow, defaultRef string) (versionPlan, error) {
+// what the source gives now, by normalized version. mark marks the default
+// branch's entry (markDefaultBranch, or its result prepared beforehand).
+func planVersions(refs []storedRef, taken []string, current map[string]versionRow, defaultRef string, mark func(entry string) (string, error)) (versionPlan, error) {
 	refs = slices.Clone(refs)
 	slices.SortStableFunc(refs, func(a, b storedRef) int {
 		if ta, tb := strings.HasPrefix(a.Name, "refs/tags/"), strings.HasPrefix(b.Name, "refs/tags/"); ta != tb {
@@ -119,7 +120,7 @@ func planVersions(refs []storedRef, taken []string, current map[string]versionRo
 		case claimed[r.Normalized] != "":
 			w = fmt.Sprintf("skipped: version %s already exists (%s)", r.Version, claimed[r.Normalized])
 		default:
-			v, err := sourceVersion(r, r.Name == defaultRef)
+			v, err := sourceVersion(r, r.Name == defaultRef, mark)
 			if err != nil {
 				return p, err
 			}
@@ -155,15 +156,23 @@ func planVersions(refs []storedRef, taken []string, current map[string]versionRo
 
 // sourceVersion is the version a ref gives; the default branch's entry is
 // marked default-branch.
-func sourceVersion(r storedRef, defaultBranch bool) (versionRow, error) {
+func sourceVersion(r storedRef, defaultBranch bool, mark func(entry string) (string, error)) (versionRow, error) {
 	v := versionRow{Normalized: r.Normalized, Version: r.Version, Reference: r.Commit, RefName: r.Name, Entry: r.Entry}
 	if defaultBranch {
-		o, err := format.ParseObject([]byte(r.Entry))
-		if err != nil {
+		var err error
+		if v.Entry, err = mark(r.Entry); err != nil {
 			return v, err
 		}
-		b, _ := json.Marshal(o.With("default-branch", json.RawMessage("true")))
-		v.Entry = string(b)
 	}
 	return v, nil
+}
+
+// markDefaultBranch marks a version entry as the default branch's.
+func markDefaultBranch(entry string) (string, error) {
+	o, err := format.ParseObject([]byte(entry))
+	if err != nil {
+		return "", err
+	}
+	b, _ := json.Marshal(o.With("default-branch", json.RawMessage("true")))
+	return string(b), nil
 }

@@ -98,7 +98,7 @@ func TestPlanVersions(t *testing.T) {
 	}
 	taken := []string{"0.1.0.0"} // an upload's
 
-	p, err := planVersions(refs, taken, current, "refs/heads/main")
+	p, err := planVersions(refs, taken, current, "refs/heads/main", markDefaultBranch)
 	require.NoError(t, err)
 
 	var order []string
@@ -135,8 +135,8 @@ func TestPlanVersions(t *testing.T) {
 
 	// A stored entry that is not JSON fails the plan for the default branch only.
 	bad := []storedRef{{Name: "refs/heads/main", Normalized: "dev-main", Version: "dev-main", Entry: "{"}}
-	_, err = planVersions(bad, nil, nil, "refs/heads/main")
+	_, err = planVersions(bad, nil, nil, "refs/heads/main", markDefaultBranch)
 	require.Error(t, err)
-	_, err = planVersions(bad, nil, nil, "refs/heads/other")
+	_, err = planVersions(bad, nil, nil, "refs/heads/other", markDefaultBranch)
 	require.NoError(t, err)
 }

@@ -16,8 +16,8 @@ import (
 // before the write transaction, in linear time (it took 14 s before); the
 // bound is generous for the race detector on a busy machine, the timing
 // itself is BenchmarkParseManifest's. The stored version keeps only the
-// fields a registry serves, so rebuilding documents inside the
-// transaction parses little.
+// fields a registry serves, so rebuilding documents (before the write
+// transaction, see TestPublishParsesOutsideTheTransaction) parses little.
 func TestUploadOfManyKeys(t *testing.T) {
 	s := newStack(t, stackOpts{})
 	s.org("acme")

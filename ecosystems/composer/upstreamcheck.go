@@ -108,7 +108,7 @@ func (p *Proxy) check(ctx context.Context, org orgRef, u upstreamRow, password s
 		return
 	}
 	wctx := context.WithoutCancel(ctx) // the fetch is done: its outcome is recorded whatever the deadline
-	err = p.repo.write(wctx, org, func(tx *sqldb.Tx, _ map[string]string) error {
+	err = p.repo.write(wctx, org, nil, func(tx *sqldb.Tx, _ map[string]string) error {
 		if found, err := p.store.setUpstreamState(wctx, tx, u.ID, upstreamOK); err != nil || !found {
 			return err // removed meanwhile: nothing to store
 		}

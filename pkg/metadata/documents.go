@@ -29,10 +29,13 @@ func (s *SQL) PutDocument(ctx context.Context, q sqldb.Querier, d Document) erro
 	return err
 }
 
-func (s *SQL) GetDocument(ctx context.Context, scope, key string) (Document, error) {
+func (s *SQL) GetDocument(ctx context.Context, q sqldb.Querier, scope, key string) (Document, error) {
+	if q == nil {
+		q = s.db
+	}
 	d := Document{Scope: scope, Key: key}
 	var mod int64
-	err := s.db.QueryRow(ctx, `SELECT body, content_type, mod_time FROM documents WHERE scope = ? AND key = ?`, scope, key).
+	err := q.QueryRow(ctx, `SELECT body, content_type, mod_time FROM documents WHERE scope = ? AND key = ?`, scope, key).
 		Scan(&d.Body, &d.ContentType, &mod)
 	d.ModTime = fromDB(mod)
 	return d, scanErr(err, "document", scope+"/"+key)

@@ -191,7 +191,9 @@ type Blobs interface {
 // Documents stores precomputed artefacts.
 type Documents interface {
 	PutDocument(ctx context.Context, q sqldb.Querier, d Document) error
-	GetDocument(ctx context.Context, scope, key string) (Document, error)
+	// GetDocument reads a document through q (nil: the store's database),
+	// so a transaction reads what it wrote and needs no second connection.
+	GetDocument(ctx context.Context, q sqldb.Querier, scope, key string) (Document, error)
 	DeleteDocuments(ctx context.Context, q sqldb.Querier, scope string, keys ...string) error
 }
 

@@ -269,8 +269,96 @@ The container environment. Call with (dict "ctx" $ "secretName" <name of the Sec
       name: {{ $secret | quote }}
       key: secret-key-previous
 {{- end }}
+{{- include "packyard.settingsEnv" $ }}
+{{- if $.Values.tls.existingSecret }}
+- name: PACKYARD_TLS_CERT_FILE
+  value: /etc/packyard/tls/tls.crt
+- name: PACKYARD_TLS_KEY_FILE
+  value: /etc/packyard/tls/tls.key
+{{- end }}
+{{- include "packyard.secretEnv" (dict "name" "PACKYARD_METRICS_TOKEN" "ref" $.Values.metrics.token) }}
+{{- include "packyard.secretEnv" (dict "name" "PACKYARD_OIDC_CLIENT_SECRET" "ref" $.Values.oidc.clientSecret) }}
 {{- with $.Values.extraEnv }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The plain settings: each PACKYARD_* variable and the value it comes from. A variable is set only when its
+value is not empty, so packyard's own default applies otherwise.
+*/}}
+{{- define "packyard.settings" -}}
+PACKYARD_TMP_MAX_SIZE: tmpMaxSize
+PACKYARD_S3_PREFIX: s3.prefix
+PACKYARD_REDIS_PREFIX: redis.prefix
+PACKYARD_CACHE_MAX_SIZE: cache.maxSize
+PACKYARD_CAS_MAX_BLOB_SIZE: cas.maxBlobSize
+PACKYARD_GC_INTERVAL: gc.interval
+PACKYARD_GC_GRACE: gc.grace
+PACKYARD_HTTP_MAX_BODY_SIZE: http.maxBodySize
+PACKYARD_HTTP_READ_HEADER_TIMEOUT: http.readHeaderTimeout
+PACKYARD_HTTP_READ_TIMEOUT: http.readTimeout
+PACKYARD_HTTP_WRITE_TIMEOUT: http.writeTimeout
+PACKYARD_HTTP_IDLE_TIMEOUT: http.idleTimeout
+PACKYARD_METRICS_ADDR: metrics.addr
+PACKYARD_OUTBOUND_ALLOWED_NETWORKS: outbound.allowedNetworks
+PACKYARD_OIDC_ISSUER: oidc.issuer
+PACKYARD_OIDC_CLIENT_ID: oidc.clientId
+PACKYARD_OIDC_REDIRECT_URL: oidc.redirectUrl
+PACKYARD_OIDC_SCOPES: oidc.scopes
+PACKYARD_OIDC_USERNAME_CLAIM: oidc.usernameClaim
+PACKYARD_OIDC_LINK_BY_EMAIL: oidc.linkByEmail
+PACKYARD_OIDC_ROLE_RULES: oidc.roleRules
+PACKYARD_OIDC_TOKEN_TTL: oidc.tokenTtl
+PACKYARD_CI_ISSUERS: ciIssuers
+PACKYARD_RATELIMIT_AUTH_FAILURES_PER_ADDRESS: ratelimit.authFailuresPerAddress
+PACKYARD_RATELIMIT_AUTH_FAILURES_PER_ADDRESS_AND_TOKEN: ratelimit.authFailuresPerAddressAndToken
+PACKYARD_RATELIMIT_AUTH_FAILURE_WINDOW: ratelimit.authFailureWindow
+PACKYARD_RATELIMIT_REQUESTS_PER_TOKEN: ratelimit.requestsPerToken
+PACKYARD_RATELIMIT_REQUEST_WINDOW: ratelimit.requestWindow
+PACKYARD_COMPOSER_MAX_UPLOAD_SIZE: composer.maxUploadSize
+PACKYARD_COMPOSER_MAX_ARCHIVE_ENTRIES: composer.maxArchiveEntries
+PACKYARD_COMPOSER_MAX_UNCOMPRESSED_SIZE: composer.maxUncompressedSize
+PACKYARD_COMPOSER_MAX_COMPRESSION_RATIO: composer.maxCompressionRatio
+PACKYARD_COMPOSER_MAX_DIST_SIZE: composer.maxDistSize
+PACKYARD_COMPOSER_SYNC_INTERVAL: composer.syncInterval
+PACKYARD_COMPOSER_SYNC_TIMEOUT: composer.syncTimeout
+PACKYARD_COMPOSER_CACHE_TTL: composer.cacheTtl
+PACKYARD_COMPOSER_PUBLIC_REPOSITORY_URL: composer.publicRepositoryUrl
+PACKYARD_COMPOSER_UPSTREAM_MAX_AGE: composer.upstreamMaxAge
+PACKYARD_COMPOSER_UPSTREAM_TIMEOUT: composer.upstreamTimeout
+PACKYARD_COMPOSER_UPSTREAM_RATE_LIMIT: composer.upstreamRateLimit
+PACKYARD_COMPOSER_UPSTREAM_BURST: composer.upstreamBurst
+PACKYARD_BUF_MAX_FILE_SIZE: buf.maxFileSize
+PACKYARD_BUF_MAX_UPLOAD_SIZE: buf.maxUploadSize
+PACKYARD_BUF_MAX_FILES: buf.maxFiles
+PACKYARD_BUF_MAX_GRAPH_NODES: buf.maxGraphNodes
+PACKYARD_BUF_MAX_REFS_PER_REQUEST: buf.maxRefsPerRequest
+PACKYARD_BUF_MAX_RESPONSE_BYTES: buf.maxResponseBytes
+PACKYARD_BUF_DEFAULT_LABEL: buf.defaultLabel
+{{- end }}
+
+{{/* The env entries of the plain settings that are set (whole numbers stay whole: YAML reads them as floats). */}}
+{{- define "packyard.settingsEnv" -}}
+{{- range $name, $path := include "packyard.settings" . | fromYaml }}
+{{- $v := $.Values }}
+{{- range splitList "." $path }}{{ $v = index $v . }}{{ end }}
+{{- if kindIs "float64" $v }}{{ $v = int64 $v }}{{ end }}
+{{- if ne (toString $v) "" }}
+- name: {{ $name }}
+  value: {{ toString $v | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A secret variable read from a Secret the user manages. Call with (dict "name" <variable> "ref" <value with existingSecret and existingSecretKey>). */}}
+{{- define "packyard.secretEnv" -}}
+{{- if .ref.existingSecret }}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .ref.existingSecret | quote }}
+      key: {{ .ref.existingSecretKey | quote }}
 {{- end }}
 {{- end }}
 

@@ -296,28 +296,28 @@ func testBlobRefsTx(t *testing.T, s metadata.Store) {
 
 func testDocuments(t *testing.T, s metadata.Store) {
 	ctx := t.Context()
-	_, err := s.GetDocument(ctx, "composer:acme", "packages.json")
+	_, err := s.GetDocument(ctx, nil, "composer:acme", "packages.json")
 	require.ErrorIs(t, err, errs.ErrNotFound)
 	mt := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	body := []byte("{\"packages\":{}}\x00\xff")
 	require.NoError(t, s.PutDocument(ctx, nil, metadata.Document{Scope: "composer:acme", Key: "packages.json", Body: body, ContentType: "application/json", ModTime: mt}))
-	d, err := s.GetDocument(ctx, "composer:acme", "packages.json")
+	d, err := s.GetDocument(ctx, nil, "composer:acme", "packages.json")
 	require.NoError(t, err)
 	require.Equal(t, body, d.Body)
 	require.Equal(t, "application/json", d.ContentType)
 	require.True(t, mt.Equal(d.ModTime))
 	require.NoError(t, s.PutDocument(ctx, nil, metadata.Document{Scope: "composer:acme", Key: "packages.json", Body: []byte("v2"), ModTime: mt.Add(time.Second)}))
-	d, _ = s.GetDocument(ctx, "composer:acme", "packages.json")
+	d, _ = s.GetDocument(ctx, nil, "composer:acme", "packages.json")
 	require.Equal(t, []byte("v2"), d.Body)
 	require.NoError(t, s.PutDocument(ctx, nil, metadata.Document{Scope: "composer:acme", Key: "p2/a/b.json", Body: []byte{}}))
-	d, err = s.GetDocument(ctx, "composer:acme", "p2/a/b.json")
+	d, err = s.GetDocument(ctx, nil, "composer:acme", "p2/a/b.json")
 	require.NoError(t, err)
 	require.Empty(t, d.Body)
 	require.NoError(t, s.DeleteDocuments(ctx, nil, "composer:acme", "p2/a/b.json"))
-	_, err = s.GetDocument(ctx, "composer:acme", "p2/a/b.json")
+	_, err = s.GetDocument(ctx, nil, "composer:acme", "p2/a/b.json")
 	require.ErrorIs(t, err, errs.ErrNotFound)
 	require.NoError(t, s.DeleteDocuments(ctx, nil, "composer:acme"))
-	_, err = s.GetDocument(ctx, "composer:acme", "packages.json")
+	_, err = s.GetDocument(ctx, nil, "composer:acme", "packages.json")
 	require.ErrorIs(t, err, errs.ErrNotFound)
 }
 
@@ -425,7 +425,7 @@ func Bench(b *testing.B, s metadata.Store) {
 		b.SetBytes(int64(len(body)))
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := s.GetDocument(ctx, "bench", "doc"); err != nil {
+				if _, err := s.GetDocument(ctx, nil, "bench", "doc"); err != nil {
 					b.Fatal(err)
 				}
 			}
