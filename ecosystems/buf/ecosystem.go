@@ -27,12 +27,14 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/ecosystems/buf/plugin"
 	"github.com/packyard/packyard/pkg/ecosystem"
 )
 
 // Module provides the buf ecosystem to packyard's fx application.
 var Module = fx.Module("buf",
 	fx.Provide(fx.Private, ConfigFromEnv),
+	plugin.Module,
 	fx.Provide(New, ecosystem.As(NewEcosystem)),
 	fx.Decorate(func(l *zap.Logger) *zap.Logger { return l.Named("buf") }),
 )
