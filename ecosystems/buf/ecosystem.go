@@ -27,6 +27,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/ecosystems/buf/alpha/registryv1alpha1/registryv1alpha1connect"
 	"github.com/packyard/packyard/ecosystems/buf/plugin"
 	"github.com/packyard/packyard/pkg/ecosystem"
 )
@@ -99,6 +100,11 @@ func (e *Ecosystem) Handlers(kernel ...connect.HandlerOption) map[string]http.Ha
 	add(ownerv1connect.NewOrganizationServiceHandler(own, opts...))
 	add(ownerv1connect.NewUserServiceHandler(usr, opts...))
 	add(getCurrentUserRP, e.authn.handler(s, opts...))
+	if s.cat != nil && s.run != nil {
+		cg := &codegen{s: s, cat: s.cat, run: s.run}
+		add(registryv1alpha1connect.NewCodeGenerationServiceHandler(cg, opts...))
+		add(registryv1alpha1connect.NewPluginCurationServiceHandler(cg, opts...))
+	}
 	return out
 }
 

@@ -65,6 +65,9 @@ func NewRunner(p RunnerParams) (*Runner, error) {
 	}
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(uint32(cfg.MemoryLimit / 65536)).
+		// Reserve the limit up front: growing then never copies memory
+		// (the operating system commits only the pages a run touches).
+		WithMemoryCapacityFromMax(true).
 		WithCloseOnContextDone(true)
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
@@ -213,7 +216,7 @@ func (r *Runner) exec(ctx context.Context, p Plugin, m wazero.CompiledModule, in
 	case err == nil:
 		return stdout.buf.Bytes(), nil
 	}
-	log.Warn("plugin run failed", zap.Error(err), zap.String("stderr", stderr.buf.String()))
+	log.Warn("plugin run failed", zap.Error(err), zap.ByteString("stderr", stderr.buf.Bytes()[:min(stderr.buf.Len(), 2048)]))
 	var exit *sys.ExitError
 	isExit := errors.As(err, &exit)
 	switch {
