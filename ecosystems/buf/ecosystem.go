@@ -66,6 +66,11 @@ func (e *Ecosystem) Register(r ecosystem.Router) error {
 	for path, h := range e.Handlers(r.ConnectOptions()...) {
 		r.Handle(path, h)
 	}
+	if e.s.cat != nil {
+		for pattern, h := range (&pluginAPI{s: e.s, cat: e.s.cat}).routes() {
+			r.Handle(pattern, h)
+		}
+	}
 	return nil
 }
 

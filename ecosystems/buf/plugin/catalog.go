@@ -244,3 +244,6 @@ func (c *Catalog) Remove(ctx context.Context, owner, name, version string) (int,
 	})
 	return len(ids), err
 }
+
+// MaxSize is the largest module Add accepts (PACKYARD_BUF_PLUGIN_MAX_SIZE).
+func (c *Catalog) MaxSize() int64 { return c.cfg.MaxSize }

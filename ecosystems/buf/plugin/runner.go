@@ -201,7 +201,7 @@ func (r *Runner) exec(ctx context.Context, p Plugin, m wazero.CompiledModule, in
 	stderr := &capped{max: 64 << 10, truncate: true}
 	mc := wazero.NewModuleConfig().
 		WithName(""). // anonymous: runs of one module do not collide
-		WithArgs(p.Name).
+		WithArgs(programName(p.Name)).
 		WithStdin(bytes.NewReader(in)).
 		WithStdout(stdout).
 		WithStderr(stderr)
@@ -230,6 +230,16 @@ func (r *Runner) exec(ctx context.Context, p Plugin, m wazero.CompiledModule, in
 		return nil, errs.Wrap(errs.ErrFailedPrecondition, fmt.Sprintf("plugin %s failed with exit code %d", p.Ref(), exit.ExitCode()), err)
 	}
 	return nil, errs.Wrap(errs.ErrFailedPrecondition, fmt.Sprintf("plugin %s trapped", p.Ref()), err)
+}
+
+// programName is the plugin's argv[0]: its protoc name, protoc-gen-NAME,
+// as a local plugin is called (some plugins print it in what they
+// generate, e.g. protoc-gen-connect-go's header).
+func programName(name string) string {
+	if strings.HasPrefix(name, "protoc-gen-") {
+		return name
+	}
+	return "protoc-gen-" + name
 }
 
 // outOfMemory recognizes the messages runtimes print when an allocation
