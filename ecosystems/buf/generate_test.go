@@ -8,10 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 
 	"github.com/packyard/packyard/e2e/harness"
+	alphav1 "github.com/packyard/packyard/ecosystems/buf/alpha/registryv1alpha1"
+	"github.com/packyard/packyard/ecosystems/buf/alpha/registryv1alpha1/registryv1alpha1connect"
 	"github.com/packyard/packyard/ecosystems/buf/plugin"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/metadata"
@@ -180,4 +183,88 @@ func TestGenerateRemote(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, errOut, "acme/go:v0.1.0")
 	require.Contains(t, errOut, "exit code 3")
+}
+
+// TestPluginCuration answers the plugin lookups of `buf registry sdk
+// version` and of plugin listings: the latest version and revision, every
+// version with its revisions, only the plugins the caller may read.
+func TestPluginCuration(t *testing.T) {
+	e := newPluginEnv(t, "sqlite")
+	tok := e.org("acme", false, metadata.RoleRead)
+	e.k.Org("pub", true)
+	wasm, err := os.ReadFile(harness.WasmPlugin(t, "./ecosystems/buf/plugin/testdata/misbehave"))
+	require.NoError(t, err)
+	e.addPluginBytes(t, "go", "v1.2.0", wasm, []string{"google.golang.org/protobuf@v1.36.12"}, "")
+	e.addPluginBytes(t, "go", "v1.10.0", wasm, []string{"google.golang.org/protobuf@v1.36.12"}, "")
+	last := e.addPluginBytes(t, "go", "v1.10.0", wasm, []string{"google.golang.org/protobuf@v1.36.11"}, "")
+	e.addPluginBytes(t, "connect-go", "v1.21.1", wasm, []string{"connectrpc.com/connect@v1.21.1"}, "acme/go")
+	_, _, err = e.cat.Add(context.Background(), plugin.AddRequest{Owner: "pub", Name: "tool", Version: "v0.1.0", Wasm: wasm})
+	require.NoError(t, err)
+
+	client := registryv1alpha1connect.NewPluginCurationServiceClient(e.client, e.url)
+	auth := func(r connect.AnyRequest, token string) {
+		if token != "" {
+			r.Header().Set("Authorization", "Bearer "+token)
+		}
+	}
+	ctx := context.Background()
+	req := connect.NewRequest(&alphav1.GetLatestCuratedPluginRequest{Owner: "acme", Name: "go"})
+	auth(req, tok)
+	res, err := client.GetLatestCuratedPlugin(ctx, req)
+	require.NoError(t, err)
+	p := res.Msg.GetPlugin()
+	require.Equal(t, last.ID, p.GetId())
+	require.Equal(t, "v1.10.0", p.GetVersion(), "semantic version order, not text order")
+	require.Equal(t, uint32(2), p.GetRevision())
+	require.Equal(t, alphav1.PluginRegistryType_PLUGIN_REGISTRY_TYPE_GO, p.GetRegistryType())
+	goc := p.GetRegistryConfig().GetGoConfig()
+	require.Equal(t, "1.21", goc.GetMinimumVersion())
+	require.Equal(t, "google.golang.org/protobuf", goc.GetRuntimeLibraries()[0].GetModule())
+	require.Equal(t, "v1.36.11", goc.GetRuntimeLibraries()[0].GetVersion())
+	require.Len(t, res.Msg.GetVersions(), 2)
+	require.Equal(t, "v1.10.0", res.Msg.GetVersions()[0].GetVersion())
+	require.Equal(t, []uint32{2, 1}, res.Msg.GetVersions()[0].GetRevisions())
+	require.Equal(t, "v1.2.0", res.Msg.GetVersions()[1].GetVersion())
+
+	req = connect.NewRequest(&alphav1.GetLatestCuratedPluginRequest{Owner: "acme", Name: "go", Version: "v1.10.0", Revision: 1})
+	auth(req, tok)
+	res, err = client.GetLatestCuratedPlugin(ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, uint32(1), res.Msg.GetPlugin().GetRevision())
+
+	req = connect.NewRequest(&alphav1.GetLatestCuratedPluginRequest{Owner: "acme", Name: "connect-go"})
+	auth(req, tok)
+	res, err = client.GetLatestCuratedPlugin(ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, "acme", res.Msg.GetPlugin().GetDependencies()[0].GetOwner())
+	require.Equal(t, "go", res.Msg.GetPlugin().GetDependencies()[0].GetName())
+
+	for _, token := range []string{"", e.org("other", false, metadata.RoleRead)} {
+		req = connect.NewRequest(&alphav1.GetLatestCuratedPluginRequest{Owner: "acme", Name: "go"})
+		auth(req, token)
+		_, err = client.GetLatestCuratedPlugin(ctx, req)
+		require.Error(t, err)
+		require.Contains(t, []connect.Code{connect.CodeNotFound, connect.CodeUnauthenticated}, connect.CodeOf(err))
+	}
+
+	list := func(token string, size uint32, page string) *alphav1.ListCuratedPluginsResponse {
+		t.Helper()
+		r := connect.NewRequest(&alphav1.ListCuratedPluginsRequest{PageSize: size, PageToken: page})
+		auth(r, token)
+		res, err := client.ListCuratedPlugins(ctx, r)
+		require.NoError(t, err)
+		return res.Msg
+	}
+	names := func(m *alphav1.ListCuratedPluginsResponse) []string {
+		var out []string
+		for _, p := range m.GetPlugins() {
+			out = append(out, p.GetOwner()+"/"+p.GetName()+":"+p.GetVersion())
+		}
+		return out
+	}
+	require.Equal(t, []string{"acme/connect-go:v1.21.1", "acme/go:v1.10.0", "pub/tool:v0.1.0"}, names(list(tok, 0, "")))
+	require.Equal(t, []string{"pub/tool:v0.1.0"}, names(list("", 0, "")), "anonymous: public organizations only")
+	first := list(tok, 2, "")
+	require.Len(t, first.GetPlugins(), 2)
+	require.Equal(t, []string{"pub/tool:v0.1.0"}, names(list(tok, 2, first.GetNextPageToken())))
 }
