@@ -15,30 +15,30 @@ import (
 	"github.com/packyard/packyard/pkg/sqldb"
 )
 
-// Compiler checks that bytes are a WebAssembly module the sandbox can run
+// Validator checks that bytes are a WebAssembly module the sandbox can run
 // (Runner is one).
-type Compiler interface {
-	Compile(ctx context.Context, wasm []byte) error
+type Validator interface {
+	Validate(ctx context.Context, wasm []byte) error
 }
 
 // CatalogParams are the Catalog's dependencies.
 type CatalogParams struct {
 	fx.In
 
-	Config   Config
-	Meta     metadata.Store
-	CAS      cas.Store
-	Compiler Compiler `optional:"true"` // checks modules on Add when set
+	Config    Config
+	Meta      metadata.Store
+	CAS       cas.Store
+	Validator Validator `optional:"true"` // checks modules on Add when set
 }
 
 // Catalog is the plugin catalog over the metadata store and the CAS.
 type Catalog struct {
-	cfg      Config
-	meta     metadata.Store
-	cas      cas.Store
-	compiler Compiler
-	st       *store
-	now      func() time.Time
+	cfg       Config
+	meta      metadata.Store
+	cas       cas.Store
+	validator Validator
+	st        *store
+	now       func() time.Time
 }
 
 // NewCatalog returns the catalog.
@@ -50,7 +50,7 @@ func NewCatalog(p CatalogParams) (*Catalog, error) {
 	if cfg.MaxSize == 0 {
 		cfg = DefaultConfig()
 	}
-	return &Catalog{cfg: cfg, meta: p.Meta, cas: p.CAS, compiler: p.Compiler, st: &store{db: p.Meta.DB()},
+	return &Catalog{cfg: cfg, meta: p.Meta, cas: p.CAS, validator: p.Validator, st: &store{db: p.Meta.DB()},
 		now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}, nil
 }
 
@@ -92,8 +92,8 @@ func (c *Catalog) Add(ctx context.Context, r AddRequest) (p Plugin, created bool
 	if err != nil {
 		return Plugin{}, false, err
 	}
-	if c.compiler != nil {
-		if err := c.compiler.Compile(ctx, r.Wasm); err != nil {
+	if c.validator != nil {
+		if err := c.validator.Validate(ctx, r.Wasm); err != nil {
 			return Plugin{}, false, err
 		}
 	}

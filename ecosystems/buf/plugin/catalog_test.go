@@ -37,7 +37,7 @@ func newFixture(t testing.TB, backend harness.Backend, cfg plugin.Config) *fixtu
 	run, err := plugin.NewRunner(plugin.RunnerParams{Config: cfg, CAS: k.CAS, Log: k.Log})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = run.Close(context.Background()) })
-	cat, err := plugin.NewCatalog(plugin.CatalogParams{Config: cfg, Meta: k.Meta, CAS: k.CAS, Compiler: run})
+	cat, err := plugin.NewCatalog(plugin.CatalogParams{Config: cfg, Meta: k.Meta, CAS: k.CAS, Validator: run})
 	require.NoError(t, err)
 	return &fixture{k: k, cat: cat, run: run}
 }
@@ -109,7 +109,7 @@ func testCatalog(t *testing.T, backend harness.Backend) {
 	_, _, err = f.cat.Add(ctx, plugin.AddRequest{Owner: "acme", Name: "bad", Version: "v1.0.0", Wasm: []byte("#!/bin/sh\n")})
 	require.ErrorIs(t, err, errs.ErrInvalidArgument)
 	_, _, err = f.cat.Add(ctx, plugin.AddRequest{Owner: "acme", Name: "bad", Version: "v1.0.0", Wasm: []byte("\x00asm\x01\x00\x00\x00\x01")})
-	require.ErrorIs(t, err, errs.ErrInvalidArgument, "a truncated module does not compile")
+	require.ErrorIs(t, err, errs.ErrInvalidArgument, "a truncated module is refused")
 	_, _, err = f.cat.Add(ctx, plugin.AddRequest{Owner: "nobody", Name: "bad", Version: "v1.0.0", Wasm: wasm})
 	require.ErrorIs(t, err, errs.ErrNotFound)
 

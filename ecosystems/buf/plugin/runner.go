@@ -3,8 +3,6 @@ package plugin
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +45,7 @@ type Runner struct {
 	cas      cas.Store
 	log      *zap.Logger
 	rt       wazero.Runtime
+	check    wazero.Runtime // an interpreter, to validate modules quickly
 	slots    chan struct{}
 	mu       sync.Mutex
 	compiled map[string]wazero.CompiledModule // by sha256 of the module
@@ -82,19 +81,26 @@ func NewRunner(p RunnerParams) (*Runner, error) {
 		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("plugin: WASI: %w", err)
 	}
-	return &Runner{cfg: cfg, cas: p.CAS, log: log, rt: rt, slots: make(chan struct{}, cfg.Parallelism),
+	check := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	return &Runner{cfg: cfg, cas: p.CAS, log: log, rt: rt, check: check, slots: make(chan struct{}, cfg.Parallelism),
 		compiled: map[string]wazero.CompiledModule{}}, nil
 }
 
-// Close releases the runtime and every compiled module.
-func (r *Runner) Close(ctx context.Context) error { return r.rt.Close(ctx) }
+// Close releases the runtimes and every compiled module.
+func (r *Runner) Close(ctx context.Context) error {
+	return errors.Join(r.rt.Close(ctx), r.check.Close(ctx))
+}
 
-// Compile checks that wasm is a WASI command module the sandbox can run,
-// and keeps it compiled for later runs.
-func (r *Runner) Compile(ctx context.Context, wasm []byte) error {
-	sum := sha256.Sum256(wasm)
-	_, err := r.module(ctx, hex.EncodeToString(sum[:]), func(context.Context) ([]byte, error) { return wasm, nil })
-	return err
+// Validate checks that wasm is a WASI command module the sandbox can run.
+// It decodes and validates the module without compiling it to machine
+// code (the first run does that, once), so adding a plugin stays quick.
+func (r *Runner) Validate(ctx context.Context, wasm []byte) error {
+	m, err := r.check.CompileModule(ctx, wasm)
+	if err != nil {
+		return errs.Wrap(errs.ErrInvalidArgument, "the plugin is not a valid WebAssembly module", err)
+	}
+	defer m.Close(ctx)
+	return checkImports(m)
 }
 
 // module returns the compiled module with the digest, compiling the bytes
