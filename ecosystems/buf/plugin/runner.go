@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 	"go.uber.org/fx"
@@ -64,9 +65,6 @@ func NewRunner(p RunnerParams) (*Runner, error) {
 	}
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(uint32(cfg.MemoryLimit / 65536)).
-		// Reserve the limit up front: growing then never copies memory
-		// (the operating system commits only the pages a run touches).
-		WithMemoryCapacityFromMax(true).
 		WithCloseOnContextDone(true)
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
@@ -211,7 +209,7 @@ func (r *Runner) exec(ctx context.Context, p Plugin, m wazero.CompiledModule, in
 		WithStdin(bytes.NewReader(in)).
 		WithStdout(stdout).
 		WithStderr(stderr)
-	mod, err := r.rt.InstantiateModule(runCtx, m, mc)
+	mod, err := r.rt.InstantiateModule(experimental.WithMemoryAllocator(runCtx, experimental.MemoryAllocatorFunc(newLinearMemory)), m, mc)
 	if mod != nil {
 		_ = mod.Close(ctx)
 	}
