@@ -12,6 +12,7 @@ import (
 
 	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/cmd/packyard/kernel"
+	bufcli "github.com/packyard/packyard/ecosystems/buf/cli"
 	composercli "github.com/packyard/packyard/ecosystems/composer/cli"
 	"github.com/packyard/packyard/migrations"
 	"github.com/packyard/packyard/pkg/config"
@@ -62,6 +63,7 @@ func newRoot(env config.Env, stdout, stderr io.Writer) *cobra.Command {
 		userCommand(invoke, stdout),
 		tokenCommand(invoke, stdout),
 		composercli.NewCommand(invoke),
+		bufcli.NewCommand(invoke),
 		auditCommand(invoke, stdout),
 	)
 	return root

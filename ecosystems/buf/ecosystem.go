@@ -27,12 +27,15 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/ecosystems/buf/alpha/registryv1alpha1/registryv1alpha1connect"
+	"github.com/packyard/packyard/ecosystems/buf/plugin"
 	"github.com/packyard/packyard/pkg/ecosystem"
 )
 
 // Module provides the buf ecosystem to packyard's fx application.
 var Module = fx.Module("buf",
 	fx.Provide(fx.Private, ConfigFromEnv),
+	plugin.Module,
 	fx.Provide(New, ecosystem.As(NewEcosystem)),
 	fx.Decorate(func(l *zap.Logger) *zap.Logger { return l.Named("buf") }),
 )
@@ -62,6 +65,11 @@ func (e *Ecosystem) Name() string { return "buf" }
 func (e *Ecosystem) Register(r ecosystem.Router) error {
 	for path, h := range e.Handlers(r.ConnectOptions()...) {
 		r.Handle(path, h)
+	}
+	if e.s.cat != nil {
+		for pattern, h := range (&pluginAPI{s: e.s, cat: e.s.cat}).routes() {
+			r.Handle(pattern, h)
+		}
 	}
 	return nil
 }
@@ -97,6 +105,11 @@ func (e *Ecosystem) Handlers(kernel ...connect.HandlerOption) map[string]http.Ha
 	add(ownerv1connect.NewOrganizationServiceHandler(own, opts...))
 	add(ownerv1connect.NewUserServiceHandler(usr, opts...))
 	add(getCurrentUserRP, e.authn.handler(s, opts...))
+	if s.cat != nil && s.run != nil {
+		cg := &codegen{s: s, cat: s.cat, run: s.run}
+		add(registryv1alpha1connect.NewCodeGenerationServiceHandler(cg, opts...))
+		add(registryv1alpha1connect.NewPluginCurationServiceHandler(cg, opts...))
+	}
 	return out
 }
 

@@ -29,6 +29,11 @@ func exhausted(format string, args ...any) error {
 // listLimit is how many values a list field of a request may hold and the
 // variable that sets it; 0 leaves the field to a check elsewhere.
 func (c Config) listLimit(f protoreflect.FieldDescriptor) (int, string) {
+	if f.FullName() == "buf.alpha.image.v1.Image.file" {
+		// An image for code generation: descriptors, bounded by the request's
+		// size (PACKYARD_BUF_MAX_UPLOAD_SIZE), not by their lists.
+		return 0, ""
+	}
 	switch f.Name() {
 	case "files": // an upload's files: PACKYARD_BUF_MAX_FILES per module, with their sizes
 		return 0, ""

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packyard/packyard/ecosystems/buf/module"
+	"github.com/packyard/packyard/ecosystems/buf/plugin"
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/cas"
@@ -27,6 +28,10 @@ type Params struct {
 	CAS    cas.Store
 	Authz  access.Authorizer
 	Audit  audit.Recorder `optional:"true"`
+	// Plugins and Runner serve remote code generation; without them the
+	// alpha plugin services are not mounted.
+	Plugins *plugin.Catalog `optional:"true"`
+	Runner  *plugin.Runner  `optional:"true"`
 }
 
 // Service is the Buf Schema Registry: modules, commits, labels and their
@@ -39,6 +44,8 @@ type Service struct {
 	cas   cas.Store
 	authz access.Authorizer
 	audit audit.Recorder
+	cat   *plugin.Catalog
+	run   *plugin.Runner
 	st    *store
 	now   func() time.Time
 }
@@ -56,7 +63,7 @@ func New(p Params) (*Service, error) {
 	if cfg.MaxFileSize == 0 {
 		cfg = DefaultConfig()
 	}
-	return &Service{log: log, cfg: cfg, meta: p.Meta, cas: p.CAS, authz: p.Authz, audit: p.Audit, st: &store{db: p.Meta.DB()}, now: nowUTC}, nil
+	return &Service{log: log, cfg: cfg, meta: p.Meta, cas: p.CAS, authz: p.Authz, audit: p.Audit, cat: p.Plugins, run: p.Runner, st: &store{db: p.Meta.DB()}, now: nowUTC}, nil
 }
 
 // Owner is the organization or user that owns modules.

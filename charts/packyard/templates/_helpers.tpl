@@ -186,6 +186,16 @@ The container environment. Call with (dict "ctx" $ "secretName" <name of the Sec
   value: {{ .migrateOnStart | toString | quote }}
 - name: PACKYARD_TRUST_PROXY_HEADERS
   value: {{ $.Values.trustProxyHeaders | toString | quote }}
+- name: PACKYARD_BUF_PLUGIN_MEMORY_LIMIT
+  value: {{ $.Values.bufPlugins.memoryLimit | toString | quote }}
+- name: PACKYARD_BUF_PLUGIN_TIMEOUT
+  value: {{ $.Values.bufPlugins.timeout | toString | quote }}
+- name: PACKYARD_BUF_PLUGIN_PARALLELISM
+  value: {{ $.Values.bufPlugins.parallelism | toString | quote }}
+- name: PACKYARD_BUF_PLUGIN_MAX_SIZE
+  value: {{ $.Values.bufPlugins.maxSize | toString | quote }}
+- name: PACKYARD_BUF_PLUGIN_MAX_OUTPUT
+  value: {{ $.Values.bufPlugins.maxOutput | toString | quote }}
 {{- if $.Values.baseURL }}
 - name: PACKYARD_BASE_URL
   value: {{ $.Values.baseURL | quote }}

@@ -1,0 +1,4 @@
+// Package registryv1alpha1 holds the messages of the Buf Schema Registry's
+// alpha plugin API that packyard serves (buf.alpha.registry.v1alpha1),
+// generated from ../proto by `buf generate` in ecosystems/buf/alpha.
+package registryv1alpha1
