@@ -16,6 +16,10 @@ import (
 // blobRef names the CAS references of a module's files.
 func blobRef(moduleID string) string { return "buf:module:" + moduleID }
 
+// BlobRef is the name under which a module references its blobs in the
+// CAS index: deleting the module removes every reference of that name.
+func BlobRef(moduleID string) string { return blobRef(moduleID) }
+
 // OwnerRef names an owner by id or name.
 type OwnerRef struct{ ID, Name string }
 

@@ -1,9 +1,10 @@
 package sdk
 
 import (
-	"net"
 	"path"
 	"strings"
+
+	"golang.org/x/mod/module"
 
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
@@ -50,8 +51,8 @@ func (p ModulePath) ImportPath(dir string) string {
 	return p.String() + dir
 }
 
-// ValidateHost checks an SDK host: a DNS name without a port, as a Go
-// module path's first element must be.
+// ValidateHost checks an SDK host: a host name without a port, with a dot,
+// in lower case, as the first element of a Go module path must be.
 func ValidateHost(h string) error {
 	if h == "" {
 		return errs.Invalidf("the SDK host is empty")
@@ -59,21 +60,8 @@ func ValidateHost(h string) error {
 	if strings.Contains(h, ":") {
 		return errs.Invalidf("the SDK host %q has a port; Go module paths cannot contain one", h)
 	}
-	if net.ParseIP(h) != nil {
-		return errs.Invalidf("the SDK host %q is an IP address; Go module paths need a host name with a dot", h)
-	}
-	if !strings.Contains(h, ".") || len(h) > 253 {
-		return errs.Invalidf("the SDK host %q needs a dot in its first path element, as Go module paths do", h)
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return errs.Invalidf("the SDK host %q is not a valid host name", h)
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return errs.Invalidf("the SDK host %q is not a valid lower-case host name", h)
-			}
-		}
+	if strings.Contains(h, "/") || module.CheckPath(h+"/gen/go/o/m/p/n") != nil {
+		return errs.Invalidf("the SDK host %q cannot begin a Go module path (use a lower-case host name with a dot)", h)
 	}
 	return nil
 }

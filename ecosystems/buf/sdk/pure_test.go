@@ -65,7 +65,8 @@ func TestModulePath(t *testing.T) {
 	}
 
 	require.NoError(t, ValidateHost("sdk.example.com"))
-	for _, bad := range []string{"", "sdk.example.com:8080", "127.0.0.1", "localhost", "Sdk.example.com", "-a.example.com", "a..b"} {
+	require.NoError(t, ValidateHost("127.0.0.1"))
+	for _, bad := range []string{"", "sdk.example.com:8080", "localhost", "Sdk.example.com", "-a.example.com", "a/b.example.com", "a b.example.com"} {
 		require.Error(t, ValidateHost(bad), bad)
 	}
 }
@@ -126,4 +127,29 @@ func TestZipIsDeterministic(t *testing.T) {
 	}
 	_, err = ZipBytes(mod, "latest", files)
 	require.ErrorIs(t, err, errs.ErrInvalidArgument)
+}
+
+func TestParseProxyPath(t *testing.T) {
+	const host = "sdk.example.com"
+	mod := host + "/gen/go/acme/petapis/connectrpc/go"
+	for p, want := range map[string]proxyRequest{
+		mod + "/@v/list":      {Kind: "list"},
+		mod + "/@latest":      {Kind: "latest"},
+		mod + "/@v/main.info": {Kind: "info", Query: "main"},
+		mod + "/@v/v1.36.11-20251120093015-3f2a9c1b7d4e.1.mod": {Kind: "mod", Query: "v1.36.11-20251120093015-3f2a9c1b7d4e.1"},
+		mod + "/@v/v1.36.11-20251120093015-3f2a9c1b7d4e.1.zip": {Kind: "zip", Query: "v1.36.11-20251120093015-3f2a9c1b7d4e.1"},
+		mod + "/@v/!release.info":                              {Kind: "info", Query: "Release"},
+	} {
+		got, err := ParseProxyPath(host, p)
+		require.NoError(t, err, p)
+		require.Equal(t, mod, got.Module.String(), p)
+		require.Equal(t, want.Kind, got.Kind, p)
+		require.Equal(t, want.Query, got.Query, p)
+	}
+	for _, bad := range []string{"", mod, mod + "/@v/", mod + "/@v/x.tar", mod + "/@v/list/x", mod + "/@v/a/b.info",
+		mod + "/@v/.info", "other.example.com/gen/go/acme/petapis/connectrpc/go/@v/list", mod + "/pkg/@v/list",
+		host + "/gen/go/Acme/petapis/connectrpc/go/@v/list"} {
+		_, err := ParseProxyPath(host, bad)
+		require.ErrorIs(t, err, errs.ErrNotFound, bad)
+	}
 }

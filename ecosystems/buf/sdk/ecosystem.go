@@ -1,0 +1,41 @@
+package sdk
+
+import (
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/packyard/packyard/pkg/ecosystem"
+	"github.com/packyard/packyard/pkg/server"
+)
+
+// Ecosystem registers the SDK proxy's routes.
+type Ecosystem struct {
+	h handlers
+}
+
+var _ ecosystem.Ecosystem = (*Ecosystem)(nil)
+
+// NewEcosystem returns the SDK proxy over s.
+func NewEcosystem(s *Service, base server.BaseURL) *Ecosystem {
+	return &Ecosystem{h: handlers{s: s, base: base}}
+}
+
+// Name is "buf-sdk".
+func (e *Ecosystem) Name() string { return "buf-sdk" }
+
+// Register mounts the Go module proxy at /gen/go. Access is decided per
+// module and plugin by the buf registry's read rules.
+func (e *Ecosystem) Register(r ecosystem.Router) error {
+	g := r.Group("/gen/go")
+	g.GET("/*", e.h.serve)
+	g.HEAD("/*", e.h.serve)
+	return nil
+}
+
+// Module provides the SDK proxy to packyard's fx application; the plugin
+// catalog, runner and request builder come from the plugin package.
+var Module = fx.Module("buf-sdk",
+	fx.Provide(fx.Private, ConfigFromEnv),
+	fx.Provide(New, ecosystem.As(NewEcosystem)),
+	fx.Decorate(func(l *zap.Logger) *zap.Logger { return l.Named("buf-sdk") }),
+)

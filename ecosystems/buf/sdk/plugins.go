@@ -1,0 +1,39 @@
+package sdk
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/pluginpb"
+)
+
+// Plugin is a stored plugin revision, as the plugin catalog describes it.
+type Plugin struct {
+	ID           string
+	Owner        string
+	Name         string
+	Version      string
+	Revision     int
+	WasmDigest   string
+	GoDeps       []string // "module@version"
+	BasePlugin   string   // "owner/name" or ""
+	GoMinVersion string
+	CreatedAt    time.Time
+}
+
+// Catalog finds plugins. It authorizes nothing: the caller does.
+type Catalog interface {
+	// Resolve finds a plugin revision: version "" is the latest version,
+	// revision 0 the latest revision; errs.ErrNotFound when there is none.
+	Resolve(ctx context.Context, owner, name, version string, revision int) (Plugin, error)
+}
+
+// Runner runs a plugin, sandboxed and within its limits.
+type Runner interface {
+	Run(ctx context.Context, p Plugin, req *pluginpb.CodeGeneratorRequest) (*pluginpb.CodeGeneratorResponse, error)
+}
+
+// RequestFunc builds a plugin's CodeGeneratorRequest the way the buf CLI
+// builds it for a local plugin.
+type RequestFunc func(files []*descriptorpb.FileDescriptorProto, generate []string, parameter string) *pluginpb.CodeGeneratorRequest
