@@ -1,6 +1,8 @@
 package sdk
 
 import (
+	"context"
+
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -10,25 +12,35 @@ import (
 
 // Ecosystem registers the SDK proxy's routes.
 type Ecosystem struct {
-	h handlers
+	s       *Service
+	h       handlers
+	resolve resolveMethods
 }
 
 var _ ecosystem.Ecosystem = (*Ecosystem)(nil)
 
 // NewEcosystem returns the SDK proxy over s.
-func NewEcosystem(s *Service, base server.BaseURL) *Ecosystem {
-	return &Ecosystem{h: handlers{s: s, base: base}}
+func NewEcosystem(s *Service, base server.BaseURL) (*Ecosystem, error) {
+	m, err := newResolveMethods(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return &Ecosystem{s: s, h: handlers{s: s, base: base}, resolve: m}, nil
 }
 
 // Name is "buf-sdk".
 func (e *Ecosystem) Name() string { return "buf-sdk" }
 
-// Register mounts the Go module proxy at /gen/go. Access is decided per
-// module and plugin by the buf registry's read rules.
+// Register mounts the Go module proxy at /gen/go and ResolveService's
+// SDK methods at the root, where the buf CLI calls them. Access is decided
+// per module and plugin by the buf registry's read rules.
 func (e *Ecosystem) Register(r ecosystem.Router) error {
 	g := r.Group("/gen/go")
 	g.GET("/*", e.h.serve)
 	g.HEAD("/*", e.h.serve)
+	for path, h := range e.resolveHandlers(r.ConnectOptions()...) {
+		r.Handle(path, h)
+	}
 	return nil
 }
 
