@@ -357,6 +357,7 @@ func TestProductionValuesRenderHighlyAvailableDeployment(t *testing.T) {
 	require.Equal(t, lookupValue(t, prod, "s3.endpoint"), envVar(t, c, "PACKYARD_S3_ENDPOINT").Value)
 	require.Equal(t, lookupValue(t, prod, "s3.bucket"), envVar(t, c, "PACKYARD_S3_BUCKET").Value)
 	require.Equal(t, lookupValue(t, prod, "baseURL"), envVar(t, c, "PACKYARD_BASE_URL").Value)
+	require.Equal(t, lookupValue(t, prod, "bufSDKHost"), envVar(t, c, "PACKYARD_BUF_SDK_HOST").Value)
 	require.Equal(t, "true", envVar(t, c, "PACKYARD_TRUST_PROXY_HEADERS").Value)
 	require.Contains(t, d.Spec.Template.Annotations, "checksum/secret")
 

@@ -200,6 +200,10 @@ The container environment. Call with (dict "ctx" $ "secretName" <name of the Sec
 - name: PACKYARD_BASE_URL
   value: {{ $.Values.baseURL | quote }}
 {{- end }}
+{{- if $.Values.bufSDKHost }}
+- name: PACKYARD_BUF_SDK_HOST
+  value: {{ $.Values.bufSDKHost | quote }}
+{{- end }}
 {{- if include "packyard.postgres" $ }}
 - name: PACKYARD_DATABASE_URL
   valueFrom:
