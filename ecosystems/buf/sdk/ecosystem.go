@@ -6,6 +6,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/ecosystems/buf/plugin"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/server"
 )
@@ -44,10 +45,15 @@ func (e *Ecosystem) Register(r ecosystem.Router) error {
 	return nil
 }
 
-// Module provides the SDK proxy to packyard's fx application; the plugin
-// catalog, runner and request builder come from the plugin package.
+// Module provides the SDK proxy to packyard's fx application, next to the
+// buf ecosystem's module, whose plugin catalog and runner it uses.
 var Module = fx.Module("buf-sdk",
 	fx.Provide(fx.Private, ConfigFromEnv),
+	fx.Provide(fx.Private,
+		func(c *plugin.Catalog) Catalog { return c },
+		func(r *plugin.Runner) Runner { return r },
+		func() RequestFunc { return plugin.NewRequest },
+	),
 	fx.Provide(New, ecosystem.As(NewEcosystem)),
 	fx.Decorate(func(l *zap.Logger) *zap.Logger { return l.Named("buf-sdk") }),
 )

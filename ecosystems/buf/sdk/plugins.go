@@ -2,25 +2,15 @@ package sdk
 
 import (
 	"context"
-	"time"
 
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/pluginpb"
+
+	"github.com/packyard/packyard/ecosystems/buf/plugin"
 )
 
-// Plugin is a stored plugin revision, as the plugin catalog describes it.
-type Plugin struct {
-	ID           string
-	Owner        string
-	Name         string
-	Version      string
-	Revision     int
-	WasmDigest   string
-	GoDeps       []string // "module@version"
-	BasePlugin   string   // "owner/name" or ""
-	GoMinVersion string
-	CreatedAt    time.Time
-}
+// Plugin is a stored plugin revision.
+type Plugin = plugin.Plugin
 
 // Catalog finds plugins. It authorizes nothing: the caller does.
 type Catalog interface {
@@ -37,3 +27,9 @@ type Runner interface {
 // RequestFunc builds a plugin's CodeGeneratorRequest the way the buf CLI
 // builds it for a local plugin.
 type RequestFunc func(files []*descriptorpb.FileDescriptorProto, generate []string, parameter string) *pluginpb.CodeGeneratorRequest
+
+var (
+	_ Catalog     = (*plugin.Catalog)(nil)
+	_ Runner      = (*plugin.Runner)(nil)
+	_ RequestFunc = plugin.NewRequest
+)

@@ -26,7 +26,14 @@ func TestVersion(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, s, p.String())
 	}
-	p, _ := ParseVersion(v.String())
+	rc := NewVersion("v1.2.0-rc.1", 3, "3f2a9c1b7d4e4a5b8c9d0e1f2a3b4c5d", created, true)
+	require.Equal(t, "v1.2.0-rc.1-20251120093015-3f2a9c1b7d4e.3", rc.String())
+	p, err := ParseVersion(rc.String())
+	require.NoError(t, err)
+	require.Equal(t, rc.String(), p.String())
+	require.Equal(t, "v1.2.0-rc.1", p.Plugin)
+
+	p, _ = ParseVersion(v.String())
 	require.Equal(t, "3f2a9c1b7d4e", p.CommitPrefix)
 	require.Equal(t, 1, p.Revision)
 	require.True(t, p.Time.Equal(created.Truncate(time.Second)))

@@ -368,4 +368,3 @@ func TestResolveService(t *testing.T) {
 	code, _ = call("GetGoVersion", `{"pluginReference":{"owner":"gen","name":"nope"},"moduleReference":{"owner":"acme","repository":"petapis"}}`, tok)
 	require.Equal(t, http.StatusNotFound, code)
 }
-

@@ -53,11 +53,12 @@ func (v Version) String() string {
 }
 
 // pluginVersionRE is a plugin version: vMAJOR.MINOR.PATCH with an optional
-// pre-release that has no hyphen-separated timestamp of its own.
-var pluginVersionRE = regexp.MustCompile(`^v(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})$`)
+// pre-release.
+var pluginVersionRE = regexp.MustCompile(`^v(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
 
-// versionRE splits an SDK version.
-var versionRE = regexp.MustCompile(`^(v[0-9]+\.[0-9]+\.[0-9]+)-([0-9]{14})-([0-9a-f]{12})\.([1-9][0-9]{0,8})$`)
+// versionRE splits an SDK version from the right: whatever precedes the
+// timestamp, commit and revision is the plugin version.
+var versionRE = regexp.MustCompile(`^(v.+)-([0-9]{14})-([0-9a-f]{12})\.([1-9][0-9]{0,8})$`)
 
 // ValidPluginVersion reports whether v can be the plugin part of an SDK
 // version.
