@@ -28,5 +28,3 @@ func ConfigFromEnv(env config.Env) (Config, error) {
 	}
 	return c, l.Err()
 }
-
-func (c Config) withDefaults() Config { return c }

@@ -5,10 +5,12 @@
 // {plugin version}-{commit time}-{commit id prefix}.{plugin revision}.
 //
 // Where things are: version.go (SDK versions), path.go (module paths and
-// the import paths inside an SDK), gomod.go (the go.mod of an SDK),
-// zip.go (deterministic module zips), request.go (the CodeGeneratorRequest
-// for a stored commit and its dependencies), generate.go (generating an SDK
-// once across replicas and storing it in the CAS), proxy.go (the Go module
-// proxy routes), resolve.go (ResolveService), store.go (all of the
-// package's SQL).
+// the import paths inside an SDK), gomod.go (the go.mod of an SDK), zip.go
+// (deterministic module zips), request.go (compiling a stored commit with
+// its dependencies for a plugin) are pure; service.go resolves versions,
+// commit ids and labels to SDKs, generate.go generates an SDK once across
+// replicas and stores it in the CAS, proxy.go and resolve.go are the thin
+// HTTP and Connect adapters (the Go module proxy and ResolveService),
+// plugins.go names what the plugin package provides, store.go holds all of
+// the package's SQL.
 package sdk

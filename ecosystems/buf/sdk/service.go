@@ -3,7 +3,6 @@ package sdk
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"go.uber.org/fx"
@@ -67,7 +66,7 @@ func New(p Params) (*Service, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Service{log: log, cfg: p.Config.withDefaults(), reg: p.Buf, meta: p.Meta, cas: p.CAS, locker: p.Locker,
+	return &Service{log: log, cfg: p.Config, reg: p.Buf, meta: p.Meta, cas: p.CAS, locker: p.Locker,
 		authz: p.Authz, catalog: p.Catalog, runner: p.Runner, request: p.Request,
 		st: &store{db: p.Meta.DB()}, now: func() time.Time { return time.Now().UTC() }}, nil
 }
@@ -185,7 +184,7 @@ func (s *Service) resolveQuery(ctx context.Context, mp ModulePath, q string) (ta
 	if v, err := ParseVersion(q); err == nil {
 		return s.resolveVersion(ctx, mp, v)
 	}
-	if q == "" || strings.HasPrefix(q, "v") && strings.Count(q, ".") >= 2 && strings.Contains(q, "-") {
+	if q == "" {
 		return target{}, errs.NotFoundf("%s has no version %q", mp, q)
 	}
 	t, err := s.resolveRef(ctx, mp, q)
