@@ -246,7 +246,9 @@ func fetch(t testing.TB, r replica, p, token string) []byte {
 	req, err := http.NewRequest(http.MethodGet, r.k.URL+"/gen/go/"+p, nil)
 	require.NoError(t, err)
 	req.SetBasicAuth("go", token)
-	res, err := r.k.Client.Do(req)
+	client := *r.k.Client
+	client.Timeout = 10 * time.Minute // generations queue for the sandbox's parallelism
+	res, err := client.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
