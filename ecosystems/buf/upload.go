@@ -93,11 +93,11 @@ func (s *Service) upload(ctx context.Context, contents []UploadContent, depCommi
 	if err := s.linkAll(ctx, preps, plans, res.Order); err != nil {
 		return nil, err
 	}
-	blobs, err := s.storeAll(ctx, preps, plans)
+	blobs, encs, err := s.storeAll(ctx, preps, plans)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.commitAll(ctx, preps, plans, blobs, res.Order, now); err != nil {
+	if err := s.commitAll(ctx, preps, plans, stored{blobs, encs}, res.Order, now); err != nil {
 		return nil, err
 	}
 	out := make([]Commit, len(plans))
@@ -386,20 +386,32 @@ func (s *Service) linkAll(ctx context.Context, preps []*prepared, plans []planne
 	return nil
 }
 
-// storeAll puts the files of every new commit into the CAS, before the rows
-// that reference them; it returns each content's stored files.
-func (s *Service) storeAll(ctx context.Context, preps []*prepared, plans []planned) ([][]CommitFile, error) {
+// stored is what storeAll put in the CAS for each content: its files and
+// the encoding of them a Download copies.
+type stored struct {
+	files     [][]CommitFile
+	encodings []encoding
+}
+
+// storeAll puts the files of every new commit into the CAS, with their
+// Download encoding, before the rows that reference them; it returns each
+// content's stored files and encoding.
+func (s *Service) storeAll(ctx context.Context, preps []*prepared, plans []planned) ([][]CommitFile, []encoding, error) {
 	blobs := make([][]CommitFile, len(preps))
+	encs := make([]encoding, len(preps))
 	for i, p := range preps {
 		if plans[i].exists {
 			continue
 		}
 		var err error
 		if blobs[i], err = s.storeFiles(ctx, p); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if encs[i], err = s.putEncoding(ctx, encodeFiles(p.files)); err != nil {
+			return nil, nil, err
 		}
 	}
-	return blobs, nil
+	return blobs, encs, nil
 }
 
 // storeFiles puts a content's files into the CAS (which indexes them),
@@ -421,17 +433,21 @@ func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, er
 }
 
 // commitAll writes, in one transaction and dependencies first, every new
-// commit with its files, edges and blob references, and moves the labels.
-func (s *Service) commitAll(ctx context.Context, preps []*prepared, plans []planned, blobs [][]CommitFile, order []int, now time.Time) error {
+// commit with its files, edges, encoding and blob references, and moves the
+// labels.
+func (s *Service) commitAll(ctx context.Context, preps []*prepared, plans []planned, st stored, order []int, now time.Time) error {
 	uid := userID(ctx)
 	return s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		for _, i := range order {
 			p, pl := preps[i], plans[i]
 			if !pl.exists {
-				if err := s.st.insertCommit(ctx, tx, pl.commit, blobs[i], pl.direct, pl.closure); err != nil {
+				if err := s.st.insertCommit(ctx, tx, pl.commit, st.files[i], pl.direct, pl.closure); err != nil {
 					return err
 				}
-				if err := s.addBlobRefs(ctx, tx, p.module.ID, blobs[i]); err != nil {
+				if err := s.addBlobRefs(ctx, tx, p.module.ID, st.files[i]); err != nil {
+					return err
+				}
+				if err := s.recordEncoding(ctx, tx, pl.commit, st.encodings[i]); err != nil {
 					return err
 				}
 			}
