@@ -1,7 +1,6 @@
 package buf
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -404,32 +403,35 @@ func (s *Service) storeAll(ctx context.Context, preps []*prepared, plans []plann
 			continue
 		}
 		var err error
-		if blobs[i], err = s.storeFiles(ctx, p); err != nil {
-			return nil, nil, err
-		}
-		if encs[i], err = s.putEncoding(ctx, encodeFiles(p.files)); err != nil {
+		if blobs[i], encs[i], err = s.storeFiles(ctx, p); err != nil {
 			return nil, nil, err
 		}
 	}
 	return blobs, encs, nil
 }
 
-// storeFiles puts a content's files into the CAS (which indexes them),
-// several at a time.
-func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, error) {
+// storeFiles puts a content's files and their encoding into the CAS (which
+// indexes them) in one batch.
+func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, encoding, error) {
+	contents := make([][]byte, 0, len(p.files)+1)
+	for _, f := range p.files {
+		contents = append(contents, f.Content)
+	}
+	contents = append(contents, encodeFiles(p.files))
+	ds, err := s.cas.PutAll(ctx, contents, cas.WithDigests(cas.SHAKE256))
+	if err != nil {
+		return nil, encoding{}, fmt.Errorf("store the files of %s: %w", p.module.FullName(), err)
+	}
 	out := make([]CommitFile, len(p.files))
-	err := parallel(ctx, len(p.files), func(ctx context.Context, i int) error {
-		f := p.files[i]
-		want := p.digests[i].Shake256
-		d, err := s.cas.Put(ctx, bytes.NewReader(f.Content),
-			cas.WithExpected(cas.SHAKE256, want), cas.WithMaxSize(s.cfg.MaxFileSize))
-		if err != nil {
-			return fmt.Errorf("store %s: %w", f.Path, err)
+	for i, f := range p.files {
+		d := ds[i]
+		if want := p.digests[i].Shake256; d.Extra[cas.SHAKE256] != want {
+			return nil, encoding{}, fmt.Errorf("store %s: the CAS computed shake256 %s, not %s", f.Path, d.Extra[cas.SHAKE256], want)
 		}
-		out[i] = CommitFile{Path: f.Path, Blob: d.Digest, Shake256: want, Size: d.Size}
-		return nil
-	})
-	return out, err
+		out[i] = CommitFile{Path: f.Path, Blob: d.Digest, Shake256: p.digests[i].Shake256, Size: d.Size}
+	}
+	last := ds[len(ds)-1]
+	return out, encoding{Blob: last.Digest, Size: last.Size}, nil
 }
 
 // commitAll writes, in one transaction and dependencies first, every new
@@ -463,18 +465,15 @@ func (s *Service) commitAll(ctx context.Context, preps []*prepared, plans []plan
 
 // addBlobRefs references each distinct blob of a module's new commit.
 func (s *Service) addBlobRefs(ctx context.Context, tx *sqldb.Tx, moduleID string, files []CommitFile) error {
-	ref := blobRef(moduleID)
+	digests := make([]string, 0, len(files))
 	done := map[string]bool{}
 	for _, f := range files {
-		if done[f.Blob] {
-			continue
-		}
-		done[f.Blob] = true
-		if err := s.meta.AddBlobRef(ctx, tx, f.Blob, ref); err != nil {
-			return err
+		if !done[f.Blob] {
+			done[f.Blob] = true
+			digests = append(digests, f.Blob)
 		}
 	}
-	return nil
+	return s.meta.AddBlobRefs(ctx, tx, digests, blobRef(moduleID))
 }
 
 // casParallelism bounds concurrent CAS reads and writes of one request.

@@ -178,6 +178,8 @@ type Blobs interface {
 	RecordBlob(ctx context.Context, b Blob) error
 	GetBlob(ctx context.Context, digest string) (Blob, error)
 	AddBlobRef(ctx context.Context, q sqldb.Querier, digest, ref string) error
+	// AddBlobRefs adds ref to each of digests, as AddBlobRef does one.
+	AddBlobRefs(ctx context.Context, q sqldb.Querier, digests []string, ref string) error
 	RemoveBlobRef(ctx context.Context, q sqldb.Querier, digest, ref string) error
 	// RemoveBlobRefs removes every reference named ref (e.g. when a module is deleted).
 	RemoveBlobRefs(ctx context.Context, q sqldb.Querier, ref string) error
