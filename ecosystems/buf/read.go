@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/packyard/packyard/ecosystems/buf/module"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/errs"
 )
 
@@ -54,24 +55,69 @@ func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, e
 		info[id] = module.CommitNode{ID: id, ModuleID: c.ModuleID, CreatedAt: c.CreatedAt}
 	}
 	nodes, edges := module.ResolveGraph(roots, closures, direct, info)
+	moduleIDs := make([]string, 0, len(nodes))
+	for _, id := range nodes {
+		if c, ok := commits[id]; ok {
+			moduleIDs = append(moduleIDs, c.ModuleID)
+		}
+	}
+	// Every dependency must be readable too: its files are needed anyway.
+	readable, err := s.readableModules(ctx, moduleIDs)
+	if err != nil {
+		return GraphResult{}, err
+	}
 	out := GraphResult{Edges: edges}
-	readable := map[string]bool{}
 	for _, id := range nodes {
 		c, ok := commits[id]
-		if !ok {
+		if !ok || !readable[c.ModuleID] {
 			return GraphResult{}, s.unavailableDep(ctx, id, roots, rootNames, closures)
 		}
-		// Every dependency must be readable too: its files are needed anyway.
-		if !readable[c.ModuleID] {
-			if _, _, err := s.findModuleByID(ctx, c.ModuleID); err != nil {
-				if !hidden(err) {
-					return GraphResult{}, err
-				}
-				return GraphResult{}, s.unavailableDep(ctx, id, roots, rootNames, closures)
-			}
-			readable[c.ModuleID] = true
-		}
 		out.Commits = append(out.Commits, c)
+	}
+	return out, nil
+}
+
+// readableModules returns which of the modules (by id) exist and the caller
+// may read, with one query for the modules, one lookup per owner and one
+// decision per owner and visibility.
+func (s *Service) readableModules(ctx context.Context, ids []string) (map[string]bool, error) {
+	mods, err := s.st.modulesByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	type decision struct {
+		owner      string
+		visibility int
+	}
+	owners := map[string]*Owner{} // nil: no such owner
+	decided := map[decision]error{}
+	out := make(map[string]bool, len(mods))
+	for _, m := range mods {
+		o, ok := owners[m.OwnerID]
+		if !ok {
+			found, err := s.ownerByID(ctx, m.OwnerID)
+			if err != nil && !hidden(err) {
+				return nil, err
+			}
+			if err == nil {
+				o = &found
+			}
+			owners[m.OwnerID] = o
+		}
+		if o == nil {
+			continue
+		}
+		key := decision{m.OwnerID, m.Visibility}
+		err, ok := decided[key]
+		if !ok {
+			m.OwnerName = o.Name
+			err = s.authorize(ctx, *o, &m, access.ActionRead)
+			decided[key] = err
+		}
+		if err != nil && !hidden(err) {
+			return nil, err
+		}
+		out[m.ID] = err == nil
 	}
 	return out, nil
 }

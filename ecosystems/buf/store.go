@@ -140,6 +140,21 @@ func (s *store) moduleByID(ctx context.Context, id string) (ModuleRecord, error)
 	return m, nil
 }
 
+// modulesByID returns the modules of ids that exist.
+func (s *store) modulesByID(ctx context.Context, ids []string) ([]ModuleRecord, error) {
+	var out []ModuleRecord
+	err := queryChunks(ctx, s.db, ids, func(in string) string {
+		return `SELECT ` + moduleCols + ` FROM buf_modules WHERE id IN (` + in + `)`
+	}, func(r scanner) error {
+		m, err := scanModule(r)
+		if err == nil {
+			out = append(out, m)
+		}
+		return err
+	})
+	return out, err
+}
+
 func (s *store) listModules(ctx context.Context, ownerIDs []string, byUpdate bool, p Page) ([]ModuleRecord, error) {
 	q := `SELECT ` + moduleCols + ` FROM buf_modules`
 	var args []any
@@ -211,9 +226,14 @@ const commitFrom = ` FROM buf_commits c JOIN buf_modules m ON m.id = c.module_id
 func scanCommit(row scanner) (Commit, error) {
 	var c Commit
 	var t int64
-	err := row.Scan(&c.ID, &c.ModuleID, &c.OwnerID, &c.B5, &c.B4, &c.CreatedByUserID, &c.SourceControlURL, &t)
+	err := row.Scan(commitDest(&c, &t)...)
 	c.CreatedAt = fromMicros(t)
 	return c, err
+}
+
+// commitDest is where commitCols scan to; *created is the creation time.
+func commitDest(c *Commit, created *int64) []any {
+	return []any{&c.ID, &c.ModuleID, &c.OwnerID, &c.B5, &c.B4, &c.CreatedByUserID, &c.SourceControlURL, created}
 }
 
 func (s *store) commit(ctx context.Context, id string) (Commit, error) {
@@ -379,11 +399,14 @@ func (s *store) insertEncoding(ctx context.Context, q sqldb.Querier, commitID, k
 const labelCols = `l.id, l.module_id, m.owner_id, l.name, l.commit_id, l.created_at, l.updated_at, l.archived_at, l.updated_by_user_id`
 const labelFrom = ` FROM buf_labels l JOIN buf_modules m ON m.id = l.module_id`
 
-func scanLabel(row scanner) (Label, error) {
+func scanLabel(row scanner) (Label, error) { return scanLabelAnd(row) }
+
+// scanLabelAnd scans labelCols and then more.
+func scanLabelAnd(row scanner, more ...any) (Label, error) {
 	var l Label
 	var c, u int64
 	var a sql.NullInt64
-	err := row.Scan(&l.ID, &l.ModuleID, &l.OwnerID, &l.Name, &l.CommitID, &c, &u, &a, &l.UpdatedByUserID)
+	err := row.Scan(append([]any{&l.ID, &l.ModuleID, &l.OwnerID, &l.Name, &l.CommitID, &c, &u, &a, &l.UpdatedByUserID}, more...)...)
 	l.CreatedAt, l.UpdatedAt = fromMicros(c), fromMicros(u)
 	if a.Valid {
 		l.ArchivedAt = fromMicros(a.Int64)
@@ -397,6 +420,20 @@ func (s *store) label(ctx context.Context, q sqldb.Querier, moduleID, name strin
 		return Label{}, notFoundErr(err, "label %q not found", name)
 	}
 	return l, nil
+}
+
+// labelCommit returns a label of a module with the commit it points at, in one query.
+func (s *store) labelCommit(ctx context.Context, moduleID, name string) (Label, Commit, error) {
+	row := s.db.QueryRow(ctx, `SELECT `+labelCols+`, `+commitCols+labelFrom+` JOIN buf_commits c ON c.id = l.commit_id
+		WHERE l.module_id = ? AND l.name = ?`, moduleID, name)
+	var c Commit
+	var t int64
+	l, err := scanLabelAnd(row, commitDest(&c, &t)...)
+	if err != nil {
+		return Label{}, Commit{}, notFoundErr(err, "label %q not found", name)
+	}
+	c.CreatedAt = fromMicros(t)
+	return l, c, nil
 }
 
 func (s *store) labelByID(ctx context.Context, id string) (Label, error) {
