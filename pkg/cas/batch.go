@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 )
@@ -120,15 +122,54 @@ func (s *IndexedStore) lockAll(ctx context.Context, ds []Descriptor, unique []in
 	return unlock, nil
 }
 
-// ensureObjects uploads every distinct content whose object is missing,
-// several at a time.
+// ensureObjects uploads every distinct content whose object is missing (or
+// of the wrong size): the objects are checked several at a time, and the
+// missing ones uploaded in one batch when the blob store takes batches.
 func (s *IndexedStore) ensureObjects(ctx context.Context, contents [][]byte, ds []Descriptor, unique []int) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(batchParallelism)
-	for _, i := range unique {
-		g.Go(func() error {
+	batch, ok := s.blobs.(blob.BatchPutter)
+	if !ok {
+		return eachParallel(ctx, unique, func(ctx context.Context, i int) error {
 			return s.ensureObject(ctx, Key(ds[i].Digest), bytes.NewReader(contents[i]), ds[i].Size)
 		})
+	}
+	missing := make([]bool, len(contents))
+	err := eachParallel(ctx, unique, func(ctx context.Context, i int) error {
+		info, err := s.blobs.Stat(ctx, Key(ds[i].Digest))
+		switch {
+		case err == nil:
+			missing[i] = info.Size != ds[i].Size
+		case errors.Is(err, errs.ErrNotFound):
+			missing[i] = true
+		default:
+			return fmt.Errorf("cas: stat %s: %w", Key(ds[i].Digest), err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var objs []blob.Object
+	for _, i := range unique {
+		if missing[i] {
+			objs = append(objs, blob.Object{Key: Key(ds[i].Digest), Data: contents[i]})
+		}
+	}
+	if len(objs) == 0 {
+		return nil
+	}
+	if err := batch.PutAll(ctx, objs); err != nil {
+		return fmt.Errorf("cas: store %d objects: %w", len(objs), err)
+	}
+	return nil
+}
+
+// eachParallel runs fn for every index of is, batchParallelism at a time,
+// and returns the first error.
+func eachParallel(ctx context.Context, is []int, fn func(ctx context.Context, i int) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(batchParallelism)
+	for _, i := range is {
+		g.Go(func() error { return fn(ctx, i) })
 	}
 	return g.Wait()
 }
