@@ -9,11 +9,15 @@ import (
 	"path/filepath"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/packyard/packyard/pkg/blob"
 )
 
 var _ blob.BatchPutter = (*Store)(nil)
+
+// stageParallelism bounds the temporary files a batch writes at once.
+const stageParallelism = 8
 
 // staged is an object of a batch written to its temporary file.
 type staged struct{ tmp, path string }
@@ -23,26 +27,35 @@ type staged struct{ tmp, path string }
 // renamed into place, and the renames flushed together: two flushes for the
 // batch instead of two per object.
 func (s *Store) PutAll(ctx context.Context, objs []blob.Object) (err error) {
-	files := make([]staged, 0, len(objs))
+	files := make([]staged, len(objs))
 	defer func() {
 		if err == nil {
 			return
 		}
 		for _, f := range files {
+			if f.tmp == "" {
+				continue
+			}
 			if rerr := os.Remove(f.tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 				s.logger.Warn("remove temporary file", zap.String("path", f.tmp), zap.Error(rerr))
 			}
 		}
 	}()
-	for _, o := range objs {
-		if err := ctx.Err(); err != nil {
+	// The writes wait on the file system more than on the CPU: several at a time.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(stageParallelism)
+	for i, o := range objs {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			f, err := s.stage(o)
+			files[i] = f
 			return err
-		}
-		f, err := s.stage(o)
-		if err != nil {
-			return err
-		}
-		files = append(files, f)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if err := s.flush(files); err != nil {
 		return fmt.Errorf("filesystem storage: put %d objects: sync: %w", len(files), err)
