@@ -18,12 +18,6 @@ import (
 // batchParallelism bounds the concurrent blob store calls of one PutAll.
 const batchParallelism = 16
 
-// BatchIndex records many blobs in one write; metadata stores that offer it
-// let PutAll index a batch at once.
-type BatchIndex interface {
-	RecordBlobs(ctx context.Context, bs []metadata.Blob) error
-}
-
 // PutAll implements Store: the contents, already in memory, are hashed and
 // checked first (nothing is stored when one fails), then stored as Put
 // stores one (object, index row, object re-checked) with every digest's
@@ -174,8 +168,7 @@ func eachParallel(ctx context.Context, is []int, fn func(ctx context.Context, i 
 	return g.Wait()
 }
 
-// recordAll writes the index rows of the distinct contents, in one write
-// when the index offers it.
+// recordAll writes the index rows of the distinct contents in one write.
 func (s *IndexedStore) recordAll(ctx context.Context, ds []Descriptor, unique []int) error {
 	now := s.now()
 	rows := make([]metadata.Blob, len(unique))
@@ -186,16 +179,8 @@ func (s *IndexedStore) recordAll(ctx context.Context, ds []Descriptor, unique []
 		}
 		rows[j] = metadata.Blob{Digest: ds[i].Digest, Size: ds[i].Size, Extra: extra, CreatedAt: now, TouchedAt: now}
 	}
-	if b, ok := s.index.(BatchIndex); ok {
-		if err := b.RecordBlobs(ctx, rows); err != nil {
-			return fmt.Errorf("cas: record %d blobs: %w", len(rows), err)
-		}
-		return nil
-	}
-	for _, r := range rows {
-		if err := s.index.RecordBlob(ctx, r); err != nil {
-			return fmt.Errorf("cas: record blob %s: %w", r.Digest, err)
-		}
+	if err := s.index.RecordBlobs(ctx, rows); err != nil {
+		return fmt.Errorf("cas: record %d blobs: %w", len(rows), err)
 	}
 	return nil
 }

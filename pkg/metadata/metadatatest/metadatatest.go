@@ -291,9 +291,7 @@ func testBlobBatches(t *testing.T, s metadata.Store) {
 		digests = append(digests, d)
 	}
 	batch = append(batch, batch[1]) // twice in one batch
-	require.NoError(t, s.(interface {
-		RecordBlobs(context.Context, []metadata.Blob) error
-	}).RecordBlobs(ctx, batch))
+	require.NoError(t, s.RecordBlobs(ctx, batch))
 	b, err := s.GetBlob(ctx, known)
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"sha1": "x1", "shake256": "y2"}, b.Extra, "extra digests merge")
