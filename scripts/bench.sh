@@ -3,9 +3,9 @@
 #   1. Go benchmarks of the kernel drivers and ecosystem code, against the
 #      same local PostgreSQL, MinIO and Redis the tests use;
 #   2. HTTP load against a running packyard (embedded defaults) with the
-#      bench/load program: requests per second and latency percentiles.
-# Prints tables; numbers depend on the machine, compare runs on one machine.
-#
+#      bench/load program: requests per second and latency percentiles,
+#      then buf pushes and Connect calls (scripts/bench-buf.sh) against this
+#      tree and a baseline build of main, with this tree's ratio to it;
 #   3. Composer documents side by side with a minimal Go server and nginx
 #      (scripts/bench-composer.sh).
 #
@@ -68,6 +68,19 @@ DIST=$(curl -fsS --user "token:$TOKEN" "$BASE/composer/bench/p2/bench/pkg.json" 
 "$STATE/load" -name "composer p2 (cached)" -url "$BASE/composer/bench/p2/bench/pkg.json" -token "$TOKEN"
 "$STATE/load" -name "composer p2 304" -url "$BASE/composer/bench/p2/bench/pkg.json" -token "$TOKEN" -if-modified-since now -expect 304
 "$STATE/load" -name "composer dist (1 MiB zip)" -url "$DIST" -token "$TOKEN" -c 4
+
+# buf: Connect calls over HTTP against this tree and, in the same run, a build of
+# the baseline (PACKYARD_BENCH_BASE_REF, main by default) made in a temporary worktree.
+echo
+BASE_REF=${PACKYARD_BENCH_BASE_REF:-main}
+echo "== buf over HTTP: this tree and $BASE_REF (medians of pushes; 16 clients for 5 s each)"
+BASE_BIN=()
+if git rev-parse -q --verify "$BASE_REF^{commit}" >/dev/null; then
+  git worktree add -q --detach "$STATE/base-src" "$BASE_REF"
+  (cd "$STATE/base-src" && go build -o "$STATE/packyard-base" ./cmd/packyard) && BASE_BIN=("$STATE/packyard-base")
+  git worktree remove --force "$STATE/base-src"
+fi
+bash scripts/bench-buf.sh "$STATE" "$STATE/load" "$STATE/packyard" "${BASE_BIN[@]}"
 
 # /metrics stays bounded: 10,000 requests to random paths (2,000 of each shape) add no series.
 echo

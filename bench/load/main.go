@@ -1,5 +1,6 @@
 // Command load is packyard's small HTTP load generator for the benchmark
-// harness (scripts/bench.sh): it sends GET requests to one URL from several
+// harness (scripts/bench.sh): it sends GET requests (or POSTs of one body,
+// e.g. a Connect call) to one URL from several
 // workers for a bounded time (or a number of requests) and prints
 // throughput and latency percentiles as one table row. Every "{rand}" in the
 // URL becomes fresh random hex on each request. It only targets loopback
@@ -38,6 +39,8 @@ func main() {
 		inm      = flag.String("if-none-match", "", "send If-None-Match")
 		gz       = flag.Bool("gzip", false, "send Accept-Encoding: gzip (bodies are counted as sent, not decompressed)")
 		raw      = flag.Bool("raw", false, "print \"req/s p50-ms p99-ms errors requests\" alone, for scripts")
+		bodyFile = flag.String("body", "", "POST this file's bytes instead of a GET")
+		ctype    = flag.String("content-type", "application/proto", "Content-Type of a -body")
 	)
 	flag.Parse()
 	if *header {
@@ -53,6 +56,38 @@ func main() {
 	}
 	if *duration > time.Minute {
 		*duration = time.Minute
+	}
+	var body *string
+	if *bodyFile != "" {
+		b, err := os.ReadFile(*bodyFile)
+		if err != nil {
+			fail("-body: %v", err)
+		}
+		body = new(string(b))
+	}
+	newRequest := func(ctx context.Context) *http.Request {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, randomized(*target), nil)
+		if body != nil {
+			req, _ = http.NewRequestWithContext(ctx, http.MethodPost, randomized(*target), strings.NewReader(*body))
+			req.Header.Set("Content-Type", *ctype)
+		}
+		if *token != "" {
+			req.SetBasicAuth("token", *token)
+		}
+		if *inm != "" {
+			req.Header.Set("If-None-Match", *inm)
+		}
+		if *gz {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		switch *ims {
+		case "":
+		case "now":
+			req.Header.Set("If-Modified-Since", time.Now().UTC().Format(http.TimeFormat))
+		default:
+			req.Header.Set("If-Modified-Since", *ims)
+		}
+		return req
 	}
 	// Compression only when asked for (-gzip), and never decoded here.
 	tr := &http.Transport{MaxIdleConnsPerHost: *workers, MaxConnsPerHost: *workers, DisableCompression: true}
@@ -75,25 +110,8 @@ func main() {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 4096)
 			for ctx.Err() == nil && (*total == 0 || sent.Add(1) <= *total) {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, randomized(*target), nil)
-				if *token != "" {
-					req.SetBasicAuth("token", *token)
-				}
-				if *inm != "" {
-					req.Header.Set("If-None-Match", *inm)
-				}
-				if *gz {
-					req.Header.Set("Accept-Encoding", "gzip")
-				}
-				switch *ims {
-				case "":
-				case "now":
-					req.Header.Set("If-Modified-Since", time.Now().UTC().Format(http.TimeFormat))
-				default:
-					req.Header.Set("If-Modified-Since", *ims)
-				}
 				t0 := time.Now()
-				res, err := client.Do(req)
+				res, err := client.Do(newRequest(ctx))
 				if err != nil {
 					if ctx.Err() == nil {
 						errors.Add(1)

@@ -3,11 +3,14 @@ package buf
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
 	modulev1 "buf.build/gen/go/bufbuild/registry/protocolbuffers/go/buf/registry/module/v1"
 	modulev1beta1 "buf.build/gen/go/bufbuild/registry/protocolbuffers/go/buf/registry/module/v1beta1"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/packyard/packyard/ecosystems/buf/module"
@@ -172,24 +175,44 @@ type downloadValue[R idOrName[N], N resourceName, T fileType] interface {
 }
 
 // download serves the values of a download request, which must not be
-// empty, in order.
-func download[V downloadValue[R, N, T], R idOrName[N], N resourceName, T fileType](ctx context.Context, s *Service, vals []V) ([]Downloaded, error) {
+// empty, in order, as res (the response message of the request's version),
+// its commits encoded by enc; h is the request's header.
+func download[V downloadValue[R, N, T], R idOrName[N], N resourceName, T fileType](ctx context.Context, s *Service, h http.Header, vals []V, enc CommitEncoder, res proto.Message) error {
 	if len(vals) == 0 {
-		return nil, errs.Invalidf("values is empty")
+		return errs.Invalidf("values is empty")
 	}
 	reqs := make([]DownloadRequest, 0, len(vals))
 	for _, v := range vals {
 		ref, err := resourceRef[N](v.GetResourceRef())
 		if err != nil {
-			return nil, err
+			return err
 		}
 		types, err := fileTypes(v.GetFileTypes())
 		if err != nil {
-			return nil, err
+			return err
 		}
 		reqs = append(reqs, DownloadRequest{Ref: ref, Types: types, Paths: v.GetPaths(), PathsAllowNotExist: v.GetPathsAllowNotExist()})
 	}
-	return s.Download(ctx, reqs)
+	body, err := s.Download(ctx, reqs, enc)
+	if err != nil {
+		return err
+	}
+	return setEncoded(h, res, body)
+}
+
+// setEncoded makes msg the encoded response body: its unknown fields, which
+// the binary codec writes as they are, when the call uses that codec, and
+// else body decoded (the JSON codec writes no unknown fields).
+func setEncoded(h http.Header, msg proto.Message, body []byte) error {
+	switch h.Get("Content-Type") {
+	case "application/proto", "application/grpc", "application/grpc+proto", "application/grpc-web", "application/grpc-web+proto":
+		msg.ProtoReflect().SetUnknown(body)
+		return nil
+	}
+	if err := proto.Unmarshal(body, msg); err != nil {
+		return fmt.Errorf("decode download response: %w", err)
+	}
+	return nil
 }
 
 // resolveCommits resolves each resource reference of a request, in order,

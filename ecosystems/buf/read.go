@@ -2,11 +2,9 @@ package buf
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"strings"
 
 	"github.com/packyard/packyard/ecosystems/buf/module"
+	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/errs"
 )
 
@@ -57,24 +55,69 @@ func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, e
 		info[id] = module.CommitNode{ID: id, ModuleID: c.ModuleID, CreatedAt: c.CreatedAt}
 	}
 	nodes, edges := module.ResolveGraph(roots, closures, direct, info)
+	moduleIDs := make([]string, 0, len(nodes))
+	for _, id := range nodes {
+		if c, ok := commits[id]; ok {
+			moduleIDs = append(moduleIDs, c.ModuleID)
+		}
+	}
+	// Every dependency must be readable too: its files are needed anyway.
+	readable, err := s.readableModules(ctx, moduleIDs)
+	if err != nil {
+		return GraphResult{}, err
+	}
 	out := GraphResult{Edges: edges}
-	readable := map[string]bool{}
 	for _, id := range nodes {
 		c, ok := commits[id]
-		if !ok {
+		if !ok || !readable[c.ModuleID] {
 			return GraphResult{}, s.unavailableDep(ctx, id, roots, rootNames, closures)
 		}
-		// Every dependency must be readable too: its files are needed anyway.
-		if !readable[c.ModuleID] {
-			if _, _, err := s.findModuleByID(ctx, c.ModuleID); err != nil {
-				if !hidden(err) {
-					return GraphResult{}, err
-				}
-				return GraphResult{}, s.unavailableDep(ctx, id, roots, rootNames, closures)
-			}
-			readable[c.ModuleID] = true
-		}
 		out.Commits = append(out.Commits, c)
+	}
+	return out, nil
+}
+
+// readableModules returns which of the modules (by id) exist and the caller
+// may read, with one query for the modules, one lookup per owner and one
+// decision per owner and visibility.
+func (s *Service) readableModules(ctx context.Context, ids []string) (map[string]bool, error) {
+	mods, err := s.st.modulesByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	type decision struct {
+		owner      string
+		visibility int
+	}
+	owners := map[string]*Owner{} // nil: no such owner
+	decided := map[decision]error{}
+	out := make(map[string]bool, len(mods))
+	for _, m := range mods {
+		o, ok := owners[m.OwnerID]
+		if !ok {
+			found, err := s.ownerByID(ctx, m.OwnerID)
+			if err != nil && !hidden(err) {
+				return nil, err
+			}
+			if err == nil {
+				o = &found
+			}
+			owners[m.OwnerID] = o
+		}
+		if o == nil {
+			continue
+		}
+		key := decision{m.OwnerID, m.Visibility}
+		err, ok := decided[key]
+		if !ok {
+			m.OwnerName = o.Name
+			err = s.authorize(ctx, *o, &m, access.ActionRead)
+			decided[key] = err
+		}
+		if err != nil && !hidden(err) {
+			return nil, err
+		}
+		out[m.ID] = err == nil
 	}
 	return out, nil
 }
@@ -91,158 +134,6 @@ func (s *Service) unavailableDep(ctx context.Context, id string, roots []string,
 		}
 	}
 	return unseen(ctx, "a dependency of the requested modules is not available")
-}
-
-// DownloadRequest selects files of a commit.
-type DownloadRequest struct {
-	Ref                ResourceRef
-	Types              []module.FileType // empty: all
-	Paths              []string          // files or directories; empty: all
-	PathsAllowNotExist bool
-}
-
-// Downloaded is one value of a download: a commit and its selected files.
-type Downloaded struct {
-	Commit Commit
-	Files  []UploadFile
-}
-
-// Download serves the values of a download, in order, in two phases: plan
-// resolves every value and selects its files from the metadata alone, and
-// only when all of them fit in one response (PACKYARD_BUF_MAX_RESPONSE_BYTES)
-// are the files read.
-func (s *Service) Download(ctx context.Context, reqs []DownloadRequest) ([]Downloaded, error) {
-	plans := make([]downloadPlan, len(reqs))
-	var size int64
-	for i, r := range reqs {
-		p, err := s.planDownload(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		plans[i] = p
-		size += p.size
-	}
-	if size > s.cfg.MaxResponseBytes {
-		return nil, responseTooLarge(size, s.cfg.MaxResponseBytes)
-	}
-	out := make([]Downloaded, len(plans))
-	for i, p := range plans {
-		files, err := s.readFiles(ctx, p.files)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = Downloaded{Commit: p.commit, Files: files}
-	}
-	return out, nil
-}
-
-// downloadPlan is a download value resolved: its commit, its selected files
-// and a bound on the bytes they take in a response.
-type downloadPlan struct {
-	commit Commit
-	files  []CommitFile
-	size   int64
-}
-
-// Bytes a response spends around a commit and around a file, beyond the
-// file's path and content (generous: tags, lengths, ids, digests, times).
-const (
-	commitOverhead = 1 << 10
-	fileOverhead   = 32
-)
-
-// planDownload resolves one value and selects its files; a file whose size
-// is not recorded counts as the largest a file may be.
-func (s *Service) planDownload(ctx context.Context, r DownloadRequest) (downloadPlan, error) {
-	c, _, err := s.ResolveCommit(ctx, r.Ref)
-	if err != nil {
-		return downloadPlan{}, err
-	}
-	files, err := s.st.commitFiles(ctx, c.ID)
-	if err != nil {
-		return downloadPlan{}, err
-	}
-	selected, err := selectFiles(files, r)
-	if err != nil {
-		return downloadPlan{}, fmt.Errorf("%w of commit %s", err, c.ID)
-	}
-	p := downloadPlan{commit: c, files: selected, size: commitOverhead}
-	for _, f := range selected {
-		size := f.Size
-		if size < 0 {
-			size = s.cfg.MaxFileSize
-		}
-		p.size += size + int64(len(f.Path)) + fileOverhead
-	}
-	return p, nil
-}
-
-// selectFiles picks the files of the request's types under its paths; a
-// path that matches nothing is NotFound unless the request allows it.
-func selectFiles(files []CommitFile, r DownloadRequest) ([]CommitFile, error) {
-	matched := make([]bool, len(r.Paths))
-	var selected []CommitFile
-	for _, f := range files {
-		if len(r.Types) > 0 && !containsType(r.Types, module.ClassifyPath(f.Path)) {
-			continue
-		}
-		if len(r.Paths) > 0 {
-			hit := false
-			for i, p := range r.Paths {
-				if p == f.Path || p == "." || strings.HasPrefix(f.Path, strings.TrimSuffix(p, "/")+"/") {
-					hit, matched[i] = true, true
-				}
-			}
-			if !hit {
-				continue
-			}
-		}
-		selected = append(selected, f)
-	}
-	if !r.PathsAllowNotExist {
-		for i, ok := range matched {
-			if !ok {
-				return nil, errs.NotFoundf("path %q matches no file", r.Paths[i])
-			}
-		}
-	}
-	return selected, nil
-}
-
-// readFiles reads the contents of files, several at a time.
-func (s *Service) readFiles(ctx context.Context, files []CommitFile) ([]UploadFile, error) {
-	out := make([]UploadFile, len(files))
-	err := parallel(ctx, len(files), func(ctx context.Context, i int) error {
-		content, err := s.readBlob(ctx, files[i])
-		out[i] = UploadFile{Path: files[i].Path, Content: content}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func containsType(ts []module.FileType, t module.FileType) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Service) readBlob(ctx context.Context, f CommitFile) ([]byte, error) {
-	rc, err := s.cas.Open(ctx, f.Blob)
-	if err != nil {
-		return nil, fmt.Errorf("read %s (blob %s): %w", f.Path, f.Blob, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, s.cfg.MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s (blob %s): %w", f.Path, f.Blob, err)
-	}
-	return b, nil
 }
 
 // ListCommits lists the commits a reference covers: all of a module's, a

@@ -274,6 +274,8 @@ type Resolved struct {
 	Owner  Owner
 	Label  *Label
 	Commit *Commit
+
+	labelCommit *Commit // Label's commit, when resolve read it with the label
 }
 
 func (s *Service) resolve(ctx context.Context, r ResourceRef) (Resolved, error) {
@@ -287,15 +289,15 @@ func (s *Service) resolve(ctx context.Context, r ResourceRef) (Resolved, error) 
 	res := Resolved{Module: m, Owner: o}
 	switch {
 	case r.HasLabel:
-		l, err := s.st.label(ctx, s.st.db, m.ID, r.LabelName)
+		l, c, err := s.st.labelCommit(ctx, m.ID, r.LabelName)
 		if err != nil {
 			return Resolved{}, notFoundErr(err, "label %q not found in %s", r.LabelName, m.FullName())
 		}
-		res.Label = &l
+		res.Label, res.labelCommit = &l, &c
 	case r.HasRef && r.Ref != "":
-		l, err := s.st.label(ctx, s.st.db, m.ID, r.Ref)
+		l, c, err := s.st.labelCommit(ctx, m.ID, r.Ref)
 		if err == nil {
-			res.Label = &l
+			res.Label, res.labelCommit = &l, &c
 			break
 		}
 		if !errors.Is(err, errs.ErrNotFound) {
@@ -358,17 +360,19 @@ func (s *Service) commitOf(ctx context.Context, r Resolved) (Commit, error) {
 	switch {
 	case r.Commit != nil:
 		return *r.Commit, nil
+	case r.labelCommit != nil:
+		return *r.labelCommit, nil
 	case r.Label != nil:
 		return s.st.commit(ctx, r.Label.CommitID)
 	}
-	l, err := s.st.label(ctx, s.st.db, r.Module.ID, r.Module.DefaultLabel)
+	_, c, err := s.st.labelCommit(ctx, r.Module.ID, r.Module.DefaultLabel)
 	if err == nil {
-		return s.st.commit(ctx, l.CommitID)
+		return c, nil
 	}
 	if !errors.Is(err, errs.ErrNotFound) {
 		return Commit{}, err
 	}
-	c, err := s.st.latestCommit(ctx, r.Module.ID)
+	c, err = s.st.latestCommit(ctx, r.Module.ID)
 	if errors.Is(err, errs.ErrNotFound) {
 		return Commit{}, errs.PreconditionFailedf("module %s has no commits", r.Module.FullName())
 	}

@@ -140,6 +140,21 @@ func (s *store) moduleByID(ctx context.Context, id string) (ModuleRecord, error)
 	return m, nil
 }
 
+// modulesByID returns the modules of ids that exist.
+func (s *store) modulesByID(ctx context.Context, ids []string) ([]ModuleRecord, error) {
+	var out []ModuleRecord
+	err := queryChunks(ctx, s.db, ids, func(in string) string {
+		return `SELECT ` + moduleCols + ` FROM buf_modules WHERE id IN (` + in + `)`
+	}, func(r scanner) error {
+		m, err := scanModule(r)
+		if err == nil {
+			out = append(out, m)
+		}
+		return err
+	})
+	return out, err
+}
+
 func (s *store) listModules(ctx context.Context, ownerIDs []string, byUpdate bool, p Page) ([]ModuleRecord, error) {
 	q := `SELECT ` + moduleCols + ` FROM buf_modules`
 	var args []any
@@ -192,6 +207,7 @@ func (s *store) deleteModule(ctx context.Context, tx *sqldb.Tx, id string) error
 		`DELETE FROM buf_commit_deps WHERE commit_id IN (SELECT id FROM buf_commits WHERE module_id = ?)`,
 		`DELETE FROM buf_commit_closure WHERE commit_id IN (SELECT id FROM buf_commits WHERE module_id = ?)`,
 		`DELETE FROM buf_commit_files WHERE commit_id IN (SELECT id FROM buf_commits WHERE module_id = ?)`,
+		`DELETE FROM buf_commit_encodings WHERE commit_id IN (SELECT id FROM buf_commits WHERE module_id = ?)`,
 		`DELETE FROM buf_commits WHERE module_id = ?`,
 		`DELETE FROM buf_modules WHERE id = ?`,
 	} {
@@ -210,9 +226,14 @@ const commitFrom = ` FROM buf_commits c JOIN buf_modules m ON m.id = c.module_id
 func scanCommit(row scanner) (Commit, error) {
 	var c Commit
 	var t int64
-	err := row.Scan(&c.ID, &c.ModuleID, &c.OwnerID, &c.B5, &c.B4, &c.CreatedByUserID, &c.SourceControlURL, &t)
+	err := row.Scan(commitDest(&c, &t)...)
 	c.CreatedAt = fromMicros(t)
 	return c, err
+}
+
+// commitDest is where commitCols scan to; *created is the creation time.
+func commitDest(c *Commit, created *int64) []any {
+	return []any{&c.ID, &c.ModuleID, &c.OwnerID, &c.B5, &c.B4, &c.CreatedByUserID, &c.SourceControlURL, created}
 }
 
 func (s *store) commit(ctx context.Context, id string) (Commit, error) {
@@ -273,24 +294,29 @@ func (s *store) queryCommits(ctx context.Context, q string, args ...any) ([]Comm
 	return queryAll(ctx, s.db, q, args, scanCommit)
 }
 
+// insertCommit writes a commit with its files and edges, many rows per
+// statement.
 func (s *store) insertCommit(ctx context.Context, tx *sqldb.Tx, c Commit, files []CommitFile, deps, closure []string) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO buf_commits (id, module_id, b5, b4, created_by_user_id, source_control_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.ModuleID, c.B5, c.B4, c.CreatedByUserID, c.SourceControlURL, toMicros(c.CreatedAt)); err != nil {
 		return err
 	}
-	for _, f := range files {
-		if _, err := tx.Exec(ctx, `INSERT INTO buf_commit_files (commit_id, path, blob, shake256) VALUES (?, ?, ?, ?)`,
-			c.ID, f.Path, f.Blob, f.Shake256); err != nil {
-			return err
-		}
+	rows := make([][]any, len(files))
+	for i, f := range files {
+		rows[i] = []any{c.ID, f.Path, f.Blob, f.Shake256}
 	}
-	for _, d := range deps {
-		if _, err := tx.Exec(ctx, `INSERT INTO buf_commit_deps (commit_id, dep_commit_id) VALUES (?, ?)`, c.ID, d); err != nil {
-			return err
-		}
+	if err := insertRows(ctx, tx, `INSERT INTO buf_commit_files (commit_id, path, blob, shake256) VALUES `, rows); err != nil {
+		return err
 	}
-	for _, d := range closure {
-		if _, err := tx.Exec(ctx, `INSERT INTO buf_commit_closure (commit_id, dep_commit_id) VALUES (?, ?)`, c.ID, d); err != nil {
+	for _, t := range []struct {
+		table string
+		ids   []string
+	}{{"buf_commit_deps", deps}, {"buf_commit_closure", closure}} {
+		rows := make([][]any, len(t.ids))
+		for i, d := range t.ids {
+			rows[i] = []any{c.ID, d}
+		}
+		if err := insertRows(ctx, tx, `INSERT INTO `+t.table+` (commit_id, dep_commit_id) VALUES `, rows); err != nil {
 			return err
 		}
 	}
@@ -332,16 +358,55 @@ func (s *store) edges(ctx context.Context, table string, ids []string) (map[stri
 	})
 }
 
+// ---- encodings ----
+
+// encoding is a commit's stored encoding of one kind: its CAS blob and size.
+type encoding struct {
+	Blob string
+	Size int64
+}
+
+// encodings returns the stored encodings of kind of the commits that have one.
+func (s *store) encodings(ctx context.Context, ids []string, kind string) (map[string]encoding, error) {
+	out := map[string]encoding{}
+	err := queryChunks(ctx, s.db, ids, func(in string) string {
+		return `SELECT commit_id, blob, size FROM buf_commit_encodings WHERE kind = '` + kind + `' AND commit_id IN (` + in + `)`
+	}, func(r scanner) error {
+		var id string
+		var e encoding
+		if err := r.Scan(&id, &e.Blob, &e.Size); err != nil {
+			return err
+		}
+		out[id] = e
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// insertEncoding records a commit's encoding, whose blob is complete in the
+// CAS; an encoding already recorded stays.
+func (s *store) insertEncoding(ctx context.Context, q sqldb.Querier, commitID, kind string, e encoding) error {
+	_, err := q.Exec(ctx, `INSERT INTO buf_commit_encodings (commit_id, kind, blob, size) VALUES (?, ?, ?, ?)
+		ON CONFLICT (commit_id, kind) DO NOTHING`, commitID, kind, e.Blob, e.Size)
+	return err
+}
+
 // ---- labels ----
 
 const labelCols = `l.id, l.module_id, m.owner_id, l.name, l.commit_id, l.created_at, l.updated_at, l.archived_at, l.updated_by_user_id`
 const labelFrom = ` FROM buf_labels l JOIN buf_modules m ON m.id = l.module_id`
 
-func scanLabel(row scanner) (Label, error) {
+func scanLabel(row scanner) (Label, error) { return scanLabelAnd(row) }
+
+// scanLabelAnd scans labelCols and then more.
+func scanLabelAnd(row scanner, more ...any) (Label, error) {
 	var l Label
 	var c, u int64
 	var a sql.NullInt64
-	err := row.Scan(&l.ID, &l.ModuleID, &l.OwnerID, &l.Name, &l.CommitID, &c, &u, &a, &l.UpdatedByUserID)
+	err := row.Scan(append([]any{&l.ID, &l.ModuleID, &l.OwnerID, &l.Name, &l.CommitID, &c, &u, &a, &l.UpdatedByUserID}, more...)...)
 	l.CreatedAt, l.UpdatedAt = fromMicros(c), fromMicros(u)
 	if a.Valid {
 		l.ArchivedAt = fromMicros(a.Int64)
@@ -355,6 +420,20 @@ func (s *store) label(ctx context.Context, q sqldb.Querier, moduleID, name strin
 		return Label{}, notFoundErr(err, "label %q not found", name)
 	}
 	return l, nil
+}
+
+// labelCommit returns a label of a module with the commit it points at, in one query.
+func (s *store) labelCommit(ctx context.Context, moduleID, name string) (Label, Commit, error) {
+	row := s.db.QueryRow(ctx, `SELECT `+labelCols+`, `+commitCols+labelFrom+` JOIN buf_commits c ON c.id = l.commit_id
+		WHERE l.module_id = ? AND l.name = ?`, moduleID, name)
+	var c Commit
+	var t int64
+	l, err := scanLabelAnd(row, commitDest(&c, &t)...)
+	if err != nil {
+		return Label{}, Commit{}, notFoundErr(err, "label %q not found", name)
+	}
+	c.CreatedAt = fromMicros(t)
+	return l, c, nil
 }
 
 func (s *store) labelByID(ctx context.Context, id string) (Label, error) {
@@ -445,111 +524,6 @@ func (s *store) labelHistory(ctx context.Context, labelID string, p Page) ([]Com
 	dir := direction(p.Desc)
 	return s.queryCommits(ctx, `SELECT `+commitCols+` FROM buf_label_history h JOIN buf_commits c ON c.id = h.commit_id JOIN buf_modules m ON m.id = c.module_id
 		WHERE h.label_id = ? ORDER BY h.id`+dir+` LIMIT ? OFFSET ?`, labelID, p.Limit, p.Offset)
-}
-
-// ---- helpers ----
-
-// scanner is a row to scan: *sql.Row or *sql.Rows.
-type scanner interface{ Scan(...any) error }
-
-// queryEach runs q and calls scan on every row, checking the iteration's
-// error at the end.
-func queryEach(ctx context.Context, db *sqldb.DB, q string, args []any, scan func(scanner) error) error {
-	rows, err := db.Query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return sqldb.MapErr(err)
-		}
-	}
-	return sqldb.MapErr(rows.Err())
-}
-
-// queryAll runs q and returns every row, scanned by scan.
-func queryAll[T any](ctx context.Context, db *sqldb.DB, q string, args []any, scan func(scanner) (T, error)) ([]T, error) {
-	var out []T
-	err := queryEach(ctx, db, q, args, func(r scanner) error {
-		v, err := scan(r)
-		if err == nil {
-			out = append(out, v)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// queryChunks runs the query q(in) for ids, 500 at a time, where in is the
-// placeholder list of an IN clause, and calls scan on every row.
-func queryChunks(ctx context.Context, db *sqldb.DB, ids []string, q func(in string) string, scan func(scanner) error) error {
-	for _, chunk := range chunks(ids, 500) {
-		if err := queryEach(ctx, db, q(placeholders(len(chunk))), anys(chunk), scan); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// queryPairs runs a queryChunks query for ids whose rows are (id, value)
-// and groups the values by id, in row order.
-func queryPairs(ctx context.Context, db *sqldb.DB, ids []string, q func(in string) string) (map[string][]string, error) {
-	out := map[string][]string{}
-	err := queryChunks(ctx, db, ids, q, func(r scanner) error {
-		var id, v string
-		if err := r.Scan(&id, &v); err != nil {
-			return err
-		}
-		out[id] = append(out[id], v)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func placeholders(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return strings.Repeat("?, ", n-1) + "?"
-}
-
-func anys(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
-}
-
-func chunks(ss []string, n int) [][]string {
-	var out [][]string
-	for len(ss) > n {
-		out = append(out, ss[:n])
-		ss = ss[n:]
-	}
-	if len(ss) > 0 {
-		out = append(out, ss)
-	}
-	return out
-}
-
-func direction(desc bool) string {
-	if desc {
-		return " DESC"
-	}
-	return " ASC"
-}
-
-// likeContains is a LIKE pattern (used with ESCAPE '\') matching s anywhere.
-func likeContains(s string) string {
-	return "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s) + "%"
 }
 
 func (s *store) hasPublicModule(ctx context.Context, ownerID string) (bool, error) {

@@ -1,7 +1,6 @@
 package buf
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -93,11 +92,11 @@ func (s *Service) upload(ctx context.Context, contents []UploadContent, depCommi
 	if err := s.linkAll(ctx, preps, plans, res.Order); err != nil {
 		return nil, err
 	}
-	blobs, err := s.storeAll(ctx, preps, plans)
+	blobs, encs, err := s.storeAll(ctx, preps, plans)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.commitAll(ctx, preps, plans, blobs, res.Order, now); err != nil {
+	if err := s.commitAll(ctx, preps, plans, stored{blobs, encs}, res.Order, now); err != nil {
 		return nil, err
 	}
 	out := make([]Commit, len(plans))
@@ -386,52 +385,71 @@ func (s *Service) linkAll(ctx context.Context, preps []*prepared, plans []planne
 	return nil
 }
 
-// storeAll puts the files of every new commit into the CAS, before the rows
-// that reference them; it returns each content's stored files.
-func (s *Service) storeAll(ctx context.Context, preps []*prepared, plans []planned) ([][]CommitFile, error) {
+// stored is what storeAll put in the CAS for each content: its files and
+// the encoding of them a Download copies.
+type stored struct {
+	files     [][]CommitFile
+	encodings []encoding
+}
+
+// storeAll puts the files of every new commit into the CAS, with their
+// Download encoding, before the rows that reference them; it returns each
+// content's stored files and encoding.
+func (s *Service) storeAll(ctx context.Context, preps []*prepared, plans []planned) ([][]CommitFile, []encoding, error) {
 	blobs := make([][]CommitFile, len(preps))
+	encs := make([]encoding, len(preps))
 	for i, p := range preps {
 		if plans[i].exists {
 			continue
 		}
 		var err error
-		if blobs[i], err = s.storeFiles(ctx, p); err != nil {
-			return nil, err
+		if blobs[i], encs[i], err = s.storeFiles(ctx, p); err != nil {
+			return nil, nil, err
 		}
 	}
-	return blobs, nil
+	return blobs, encs, nil
 }
 
-// storeFiles puts a content's files into the CAS (which indexes them),
-// several at a time.
-func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, error) {
+// storeFiles puts a content's files and their encoding into the CAS (which
+// indexes them) in one batch.
+func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, encoding, error) {
+	contents := make([][]byte, 0, len(p.files)+1)
+	for _, f := range p.files {
+		contents = append(contents, f.Content)
+	}
+	contents = append(contents, encodeFiles(p.files))
+	ds, err := s.cas.PutAll(ctx, contents, cas.WithDigests(cas.SHAKE256))
+	if err != nil {
+		return nil, encoding{}, fmt.Errorf("store the files of %s: %w", p.module.FullName(), err)
+	}
 	out := make([]CommitFile, len(p.files))
-	err := parallel(ctx, len(p.files), func(ctx context.Context, i int) error {
-		f := p.files[i]
-		want := p.digests[i].Shake256
-		d, err := s.cas.Put(ctx, bytes.NewReader(f.Content),
-			cas.WithExpected(cas.SHAKE256, want), cas.WithMaxSize(s.cfg.MaxFileSize))
-		if err != nil {
-			return fmt.Errorf("store %s: %w", f.Path, err)
+	for i, f := range p.files {
+		d := ds[i]
+		if want := p.digests[i].Shake256; d.Extra[cas.SHAKE256] != want {
+			return nil, encoding{}, fmt.Errorf("store %s: the CAS computed shake256 %s, not %s", f.Path, d.Extra[cas.SHAKE256], want)
 		}
-		out[i] = CommitFile{Path: f.Path, Blob: d.Digest, Shake256: want, Size: d.Size}
-		return nil
-	})
-	return out, err
+		out[i] = CommitFile{Path: f.Path, Blob: d.Digest, Shake256: p.digests[i].Shake256, Size: d.Size}
+	}
+	last := ds[len(ds)-1]
+	return out, encoding{Blob: last.Digest, Size: last.Size}, nil
 }
 
 // commitAll writes, in one transaction and dependencies first, every new
-// commit with its files, edges and blob references, and moves the labels.
-func (s *Service) commitAll(ctx context.Context, preps []*prepared, plans []planned, blobs [][]CommitFile, order []int, now time.Time) error {
+// commit with its files, edges, encoding and blob references, and moves the
+// labels.
+func (s *Service) commitAll(ctx context.Context, preps []*prepared, plans []planned, st stored, order []int, now time.Time) error {
 	uid := userID(ctx)
 	return s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		for _, i := range order {
 			p, pl := preps[i], plans[i]
 			if !pl.exists {
-				if err := s.st.insertCommit(ctx, tx, pl.commit, blobs[i], pl.direct, pl.closure); err != nil {
+				if err := s.st.insertCommit(ctx, tx, pl.commit, st.files[i], pl.direct, pl.closure); err != nil {
 					return err
 				}
-				if err := s.addBlobRefs(ctx, tx, p.module.ID, blobs[i]); err != nil {
+				if err := s.addBlobRefs(ctx, tx, p.module.ID, st.files[i]); err != nil {
+					return err
+				}
+				if err := s.recordEncoding(ctx, tx, pl.commit, st.encodings[i]); err != nil {
 					return err
 				}
 			}
@@ -447,18 +465,15 @@ func (s *Service) commitAll(ctx context.Context, preps []*prepared, plans []plan
 
 // addBlobRefs references each distinct blob of a module's new commit.
 func (s *Service) addBlobRefs(ctx context.Context, tx *sqldb.Tx, moduleID string, files []CommitFile) error {
-	ref := blobRef(moduleID)
+	digests := make([]string, 0, len(files))
 	done := map[string]bool{}
 	for _, f := range files {
-		if done[f.Blob] {
-			continue
-		}
-		done[f.Blob] = true
-		if err := s.meta.AddBlobRef(ctx, tx, f.Blob, ref); err != nil {
-			return err
+		if !done[f.Blob] {
+			done[f.Blob] = true
+			digests = append(digests, f.Blob)
 		}
 	}
-	return nil
+	return s.meta.AddBlobRefs(ctx, tx, digests, blobRef(moduleID))
 }
 
 // casParallelism bounds concurrent CAS reads and writes of one request.

@@ -6,6 +6,7 @@ import (
 	"buf.build/gen/go/bufbuild/registry/connectrpc/go/buf/registry/module/v1/modulev1connect"
 	modulev1 "buf.build/gen/go/bufbuild/registry/protocolbuffers/go/buf/registry/module/v1"
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/packyard/packyard/pkg/errs"
 )
@@ -363,19 +364,12 @@ func (h *v1) GetGraph(ctx context.Context, req *connect.Request[modulev1.GetGrap
 // ---- DownloadService ----
 
 func (h *v1) Download(ctx context.Context, req *connect.Request[modulev1.DownloadRequest]) (*connect.Response[modulev1.DownloadResponse], error) {
-	contents, err := download(ctx, h.s, req.Msg.GetValues())
-	if err != nil {
+	res := &modulev1.DownloadResponse{}
+	enc := func(c Commit) ([]byte, error) { return proto.Marshal(commitToV1(c)) }
+	if err := download(ctx, h.s, req.Header(), req.Msg.GetValues(), enc, res); err != nil {
 		return nil, err
 	}
-	out := make([]*modulev1.DownloadResponse_Content, len(contents))
-	for i, d := range contents {
-		files := make([]*modulev1.File, len(d.Files))
-		for j, f := range d.Files {
-			files[j] = modulev1.File_builder{Path: f.Path, Content: f.Content}.Build()
-		}
-		out[i] = modulev1.DownloadResponse_Content_builder{Commit: commitToV1(d.Commit), Files: files}.Build()
-	}
-	return connect.NewResponse(modulev1.DownloadResponse_builder{Contents: out}.Build()), nil
+	return connect.NewResponse(res), nil
 }
 
 // ---- UploadService ----

@@ -6,6 +6,7 @@ import (
 	"buf.build/gen/go/bufbuild/registry/connectrpc/go/buf/registry/module/v1beta1/modulev1beta1connect"
 	modulev1beta1 "buf.build/gen/go/bufbuild/registry/protocolbuffers/go/buf/registry/module/v1beta1"
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/packyard/packyard/pkg/errs"
 )
@@ -101,20 +102,13 @@ func (h *v1beta1) Download(ctx context.Context, req *connect.Request[modulev1bet
 	if err != nil {
 		return nil, err
 	}
-	contents, err := download(ctx, h.s, req.Msg.GetValues())
-	if err != nil {
+	// No v1 buf.yaml or buf.lock: B4 is the digest of the files alone.
+	res := &modulev1beta1.DownloadResponse{}
+	enc := func(c Commit) ([]byte, error) { return proto.Marshal(commitToV1beta1(c, dt)) }
+	if err := download(ctx, h.s, req.Header(), req.Msg.GetValues(), enc, res); err != nil {
 		return nil, err
 	}
-	out := make([]*modulev1beta1.DownloadResponse_Content, len(contents))
-	for i, d := range contents {
-		files := make([]*modulev1beta1.File, len(d.Files))
-		for j, f := range d.Files {
-			files[j] = modulev1beta1.File_builder{Path: f.Path, Content: f.Content}.Build()
-		}
-		// No v1 buf.yaml or buf.lock: B4 is the digest of the files alone.
-		out[i] = modulev1beta1.DownloadResponse_Content_builder{Commit: commitToV1beta1(d.Commit, dt), Files: files}.Build()
-	}
-	return connect.NewResponse(modulev1beta1.DownloadResponse_builder{Contents: out}.Build()), nil
+	return connect.NewResponse(res), nil
 }
 
 // Upload is the legacy-federation upload: dependencies name their registry,

@@ -48,6 +48,20 @@ type Lister interface {
 	List(ctx context.Context, prefix string, fn func(Info) error) error
 }
 
+// Object is one object of a BatchPutter's batch, already in memory.
+type Object struct {
+	Key  string
+	Data []byte
+}
+
+// BatchPutter is implemented by drivers that store many small objects at
+// once for less than a Put each: each object as Put stores it (atomically),
+// durable when PutAll returns; on an error some may be stored, never a part
+// of one.
+type BatchPutter interface {
+	PutAll(ctx context.Context, objs []Object) error
+}
+
 // Pinger is implemented by drivers that can check that their back end is reachable.
 type Pinger interface {
 	Ping(ctx context.Context) error

@@ -35,6 +35,10 @@ type Store interface {
 	// WithMaxSize say so, and then stores nothing. Storing existing content
 	// again is cheap and returns the same Descriptor.
 	Put(ctx context.Context, r io.Reader, opts ...PutOption) (Descriptor, error)
+	// PutAll stores contents already in memory as Put stores each (with
+	// WithDigests and WithMaxSize; not WithExpected), in one batch: nothing
+	// is stored when one is refused. It returns their descriptors in order.
+	PutAll(ctx context.Context, contents [][]byte, opts ...PutOption) ([]Descriptor, error)
 	// Open returns the blob's bytes; errs.ErrNotFound when missing.
 	Open(ctx context.Context, digest string) (io.ReadSeekCloser, error)
 	// Stat describes a blob, with every extra digest recorded for it.

@@ -330,9 +330,9 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// ensureObject uploads the spooled content under key unless an object of
+// ensureObject uploads the content (spooled or in memory) under key unless an object of
 // the right size is already there.
-func (s *IndexedStore) ensureObject(ctx context.Context, key string, spooled *spool.File, size int64) error {
+func (s *IndexedStore) ensureObject(ctx context.Context, key string, content io.ReadSeeker, size int64) error {
 	info, err := s.blobs.Stat(ctx, key)
 	switch {
 	case err == nil && info.Size == size:
@@ -343,11 +343,11 @@ func (s *IndexedStore) ensureObject(ctx context.Context, key string, spooled *sp
 	case !errors.Is(err, errs.ErrNotFound):
 		return fmt.Errorf("cas: stat %s: %w", key, err)
 	}
-	if _, err := spooled.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("cas: rewind spool file: %w", err)
+	if _, err := content.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("cas: rewind content: %w", err)
 	}
-	// Hide the file's other methods: the blob store gets a plain stream.
-	if err := s.blobs.Put(ctx, key, struct{ io.Reader }{spooled}, size); err != nil {
+	// Hide the content's other methods: the blob store gets a plain stream.
+	if err := s.blobs.Put(ctx, key, struct{ io.Reader }{content}, size); err != nil {
 		return fmt.Errorf("cas: store %s: %w", key, err)
 	}
 	return nil

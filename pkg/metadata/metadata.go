@@ -176,8 +176,12 @@ type Tokens interface {
 type Blobs interface {
 	// RecordBlob inserts the blob or, when it exists, merges Extra and sets TouchedAt.
 	RecordBlob(ctx context.Context, b Blob) error
+	// RecordBlobs records many blobs as RecordBlob records each, in one transaction.
+	RecordBlobs(ctx context.Context, bs []Blob) error
 	GetBlob(ctx context.Context, digest string) (Blob, error)
 	AddBlobRef(ctx context.Context, q sqldb.Querier, digest, ref string) error
+	// AddBlobRefs adds ref to each of digests, as AddBlobRef does one.
+	AddBlobRefs(ctx context.Context, q sqldb.Querier, digests []string, ref string) error
 	RemoveBlobRef(ctx context.Context, q sqldb.Querier, digest, ref string) error
 	// RemoveBlobRefs removes every reference named ref (e.g. when a module is deleted).
 	RemoveBlobRefs(ctx context.Context, q sqldb.Querier, ref string) error

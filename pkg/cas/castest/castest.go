@@ -103,6 +103,8 @@ func Run(t *testing.T, newBackends Factory) {
 		{"ConcurrentIdenticalPuts", 0, testConcurrentPuts},
 		{"GC", 0, testGC},
 		{"GCOrphans", 0, testGCOrphans},
+		{"PutAll", 0, testPutAll},
+		{"PutAllMaxSize", 1024, testPutAllMaxSize},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newFixture(t, newBackends, tc.maxSize)) })

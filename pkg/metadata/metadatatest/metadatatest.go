@@ -5,6 +5,7 @@ package metadatatest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("DeleteOrgCascades", func(t *testing.T) { testDeleteOrg(t, newStore(t)) })
 	t.Run("Blobs", func(t *testing.T) { testBlobs(t, newStore(t)) })
 	t.Run("BlobRefsInTransaction", func(t *testing.T) { testBlobRefsTx(t, newStore(t)) })
+	t.Run("BlobBatches", func(t *testing.T) { testBlobBatches(t, newStore(t)) })
 	t.Run("Documents", func(t *testing.T) { testDocuments(t, newStore(t)) })
 	t.Run("Generations", func(t *testing.T) { testGenerations(t, newStore(t)) })
 	t.Run("ConcurrentGenerations", func(t *testing.T) { testConcurrentGenerations(t, newStore(t)) })
@@ -272,6 +274,41 @@ func testBlobs(t *testing.T, s metadata.Store) {
 	require.True(t, ok)
 	_, err = s.GetBlob(ctx, d)
 	require.ErrorIs(t, err, errs.ErrNotFound)
+}
+
+// testBlobBatches: RecordBlobs and AddBlobRefs do what RecordBlob and
+// AddBlobRef do for each blob, over more blobs than one statement names.
+func testBlobBatches(t *testing.T, s metadata.Store) {
+	ctx := t.Context()
+	old := time.Now().Add(-2 * time.Hour).UTC()
+	known := "dd" + repeat("0", 62)
+	require.NoError(t, s.RecordBlob(ctx, metadata.Blob{Digest: known, Size: 2, Extra: map[string]string{"sha1": "x1"}, CreatedAt: old, TouchedAt: old}))
+	batch := []metadata.Blob{{Digest: known, Size: 2, Extra: map[string]string{"shake256": "y2"}}}
+	var digests []string
+	for i := range 1000 {
+		d := fmt.Sprintf("%064x", i+1)
+		batch = append(batch, metadata.Blob{Digest: d, Size: int64(i), Extra: map[string]string{"shake256": d}})
+		digests = append(digests, d)
+	}
+	batch = append(batch, batch[1]) // twice in one batch
+	require.NoError(t, s.RecordBlobs(ctx, batch))
+	b, err := s.GetBlob(ctx, known)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"sha1": "x1", "shake256": "y2"}, b.Extra, "extra digests merge")
+	require.True(t, b.TouchedAt.After(old), "a known blob is touched")
+	b, err = s.GetBlob(ctx, digests[999])
+	require.NoError(t, err)
+	require.Equal(t, int64(999), b.Size)
+
+	cutoff := time.Now().Add(time.Minute)
+	un, err := s.UnreferencedBlobs(ctx, cutoff, 2000)
+	require.NoError(t, err)
+	require.Len(t, un, 1001)
+	require.NoError(t, s.AddBlobRefs(ctx, nil, append(digests, known), "buf:module:1"))
+	require.NoError(t, s.AddBlobRefs(ctx, nil, digests[:10], "buf:module:1"), "adding references twice is harmless")
+	un, _ = s.UnreferencedBlobs(ctx, cutoff, 2000)
+	require.Empty(t, un)
+	require.ErrorIs(t, s.AddBlobRefs(ctx, nil, []string{"ee" + repeat("0", 62)}, "x"), errs.ErrFailedPrecondition)
 }
 
 func testBlobRefsTx(t *testing.T, s metadata.Store) {
