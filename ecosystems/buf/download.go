@@ -323,3 +323,41 @@ func (s *Service) readBlob(ctx context.Context, f CommitFile) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Downloaded is one value of a download read as files: a commit and its
+// selected files, for readers inside packyard (SDK generation).
+type Downloaded struct {
+	Commit Commit
+	Files  []UploadFile
+}
+
+// DownloadFiles reads the values as files, in order, bounded as Download is:
+// every value is planned from the metadata first, and the files are read
+// only when all of them fit in one response.
+func (s *Service) DownloadFiles(ctx context.Context, reqs []DownloadRequest) ([]Downloaded, error) {
+	plans := make([]downloadPlan, len(reqs))
+	var size int64
+	for i, r := range reqs {
+		c, _, err := s.ResolveCommit(ctx, r.Ref)
+		if err != nil {
+			return nil, err
+		}
+		plans[i] = downloadPlan{commit: c}
+		if err := s.planFiles(ctx, &plans[i], r); err != nil {
+			return nil, err
+		}
+		size += plans[i].size
+	}
+	if size > s.cfg.MaxResponseBytes {
+		return nil, responseTooLarge(size, s.cfg.MaxResponseBytes)
+	}
+	out := make([]Downloaded, len(plans))
+	for i, p := range plans {
+		files, err := s.readFiles(ctx, p.files)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = Downloaded{Commit: p.commit, Files: files}
+	}
+	return out, nil
+}

@@ -212,7 +212,7 @@ func (s *Service) read(ctx context.Context, t target, deps []dep) ([]Source, err
 	all := append([]dep{{module: t.module, commit: t.commit}}, deps...)
 	out := make([]Source, len(all))
 	for i, d := range all {
-		got, err := s.reg.Download(ctx, []buf.DownloadRequest{{
+		got, err := s.reg.DownloadFiles(ctx, []buf.DownloadRequest{{
 			Ref: buf.ResourceRef{ID: d.commit.ID}, Types: []module.FileType{module.FileTypeProto},
 		}})
 		if err != nil {

@@ -21,7 +21,7 @@ import (
 type registry interface {
 	ResolveCommit(ctx context.Context, r buf.ResourceRef) (buf.Commit, buf.Resolved, error)
 	Graph(ctx context.Context, refs []buf.ResourceRef) (buf.GraphResult, error)
-	Download(ctx context.Context, reqs []buf.DownloadRequest) ([]buf.Downloaded, error)
+	DownloadFiles(ctx context.Context, reqs []buf.DownloadRequest) ([]buf.Downloaded, error)
 }
 
 // Params are the Service's dependencies.
