@@ -186,16 +186,6 @@ The container environment. Call with (dict "ctx" $ "secretName" <name of the Sec
   value: {{ .migrateOnStart | toString | quote }}
 - name: PACKYARD_TRUST_PROXY_HEADERS
   value: {{ $.Values.trustProxyHeaders | toString | quote }}
-- name: PACKYARD_BUF_PLUGIN_MEMORY_LIMIT
-  value: {{ $.Values.bufPlugins.memoryLimit | toString | quote }}
-- name: PACKYARD_BUF_PLUGIN_TIMEOUT
-  value: {{ $.Values.bufPlugins.timeout | toString | quote }}
-- name: PACKYARD_BUF_PLUGIN_PARALLELISM
-  value: {{ $.Values.bufPlugins.parallelism | toString | quote }}
-- name: PACKYARD_BUF_PLUGIN_MAX_SIZE
-  value: {{ $.Values.bufPlugins.maxSize | toString | quote }}
-- name: PACKYARD_BUF_PLUGIN_MAX_OUTPUT
-  value: {{ $.Values.bufPlugins.maxOutput | toString | quote }}
 {{- if $.Values.baseURL }}
 - name: PACKYARD_BASE_URL
   value: {{ $.Values.baseURL | quote }}
@@ -350,6 +340,11 @@ PACKYARD_BUF_MAX_GRAPH_NODES: buf.maxGraphNodes
 PACKYARD_BUF_MAX_REFS_PER_REQUEST: buf.maxRefsPerRequest
 PACKYARD_BUF_MAX_RESPONSE_BYTES: buf.maxResponseBytes
 PACKYARD_BUF_DEFAULT_LABEL: buf.defaultLabel
+PACKYARD_BUF_PLUGIN_MEMORY_LIMIT: bufPlugins.memoryLimit
+PACKYARD_BUF_PLUGIN_TIMEOUT: bufPlugins.timeout
+PACKYARD_BUF_PLUGIN_PARALLELISM: bufPlugins.parallelism
+PACKYARD_BUF_PLUGIN_MAX_SIZE: bufPlugins.maxSize
+PACKYARD_BUF_PLUGIN_MAX_OUTPUT: bufPlugins.maxOutput
 {{- end }}
 
 {{/* The env entries of the plain settings that are set (whole numbers stay whole: YAML reads them as floats). */}}
