@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/bufbuild/protocompile/ast"
 	"github.com/bufbuild/protocompile/parser"
 	"github.com/bufbuild/protocompile/reporter"
 
@@ -24,7 +25,7 @@ func ParseImports(path string, content []byte) ([]string, error) {
 		return nil // keep going so the first error is the one reported
 	}, nil)
 	h := reporter.NewHandler(rep)
-	node, err := parser.Parse(path, bytes.NewReader(content), h)
+	node, err := parse(path, content, h)
 	if err == nil && first == nil {
 		var res parser.Result
 		res, err = parser.ResultFromAST(node, true, h)
@@ -39,6 +40,18 @@ func ParseImports(path string, content []byte) ([]string, error) {
 		first = errors.New("invalid protobuf source")
 	}
 	return nil, errs.Invalidf("invalid proto file %s", strings.TrimSpace(first.Error()))
+}
+
+// parse runs the protobuf parser, whose lexer can panic on some malformed
+// input (an invalid escape followed by bytes that are not UTF-8): such a
+// file is invalid source, never a crash.
+func parse(path string, content []byte, h *reporter.Handler) (node *ast.FileNode, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			node, err = nil, errors.New(path+": the parser could not read this file (malformed string literal or encoding)")
+		}
+	}()
+	return parser.Parse(path, bytes.NewReader(content), h)
 }
 
 // checkImports refuses an import that names no file a module could hold
