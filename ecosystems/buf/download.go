@@ -58,7 +58,7 @@ type CommitEncoder func(Commit) ([]byte, error)
 // (PACKYARD_BUF_MAX_RESPONSE_BYTES) is the response written, from the
 // stored encodings where a value asks for every file.
 func (s *Service) Download(ctx context.Context, reqs []DownloadRequest, enc CommitEncoder) ([]byte, error) {
-	plans, size, err := s.planDownloads(ctx, reqs)
+	plans, size, err := s.planDownloads(ctx, reqs, true)
 	if err != nil {
 		return nil, err
 	}
@@ -96,9 +96,10 @@ const (
 	fileOverhead   = 32
 )
 
-// planDownloads plans every value, looking the stored encodings up at once;
-// it returns the plans and the bound on the response's size.
-func (s *Service) planDownloads(ctx context.Context, reqs []DownloadRequest) ([]downloadPlan, int64, error) {
+// planDownloads plans every value, looking the stored encodings up at once
+// when encoded is set (otherwise every value is planned as files); it
+// returns the plans and the bound on the response's size.
+func (s *Service) planDownloads(ctx context.Context, reqs []DownloadRequest, encoded bool) ([]downloadPlan, int64, error) {
 	plans := make([]downloadPlan, len(reqs))
 	var whole []string
 	for i, r := range reqs {
@@ -107,7 +108,7 @@ func (s *Service) planDownloads(ctx context.Context, reqs []DownloadRequest) ([]
 			return nil, 0, err
 		}
 		plans[i] = downloadPlan{commit: c, all: r.all()}
-		if r.all() {
+		if encoded && r.all() {
 			whole = append(whole, c.ID)
 		}
 	}
@@ -335,18 +336,9 @@ type Downloaded struct {
 // every value is planned from the metadata first, and the files are read
 // only when all of them fit in one response.
 func (s *Service) DownloadFiles(ctx context.Context, reqs []DownloadRequest) ([]Downloaded, error) {
-	plans := make([]downloadPlan, len(reqs))
-	var size int64
-	for i, r := range reqs {
-		c, _, err := s.ResolveCommit(ctx, r.Ref)
-		if err != nil {
-			return nil, err
-		}
-		plans[i] = downloadPlan{commit: c}
-		if err := s.planFiles(ctx, &plans[i], r); err != nil {
-			return nil, err
-		}
-		size += plans[i].size
+	plans, size, err := s.planDownloads(ctx, reqs, false)
+	if err != nil {
+		return nil, err
 	}
 	if size > s.cfg.MaxResponseBytes {
 		return nil, responseTooLarge(size, s.cfg.MaxResponseBytes)
