@@ -226,9 +226,12 @@ func FuzzNormalize(f *testing.F) {
 			return
 		}
 		// A normalized version is a fixed point, except for branch names
-		// that collide with the "master"/"as"/"@" syntax.
+		// that collide with the "master"/"as"/"@" syntax, and for date
+		// versions of fewer than four parts, which Composer itself reads
+		// again as classical versions ("0000:00" → "0000.00" → "0000.00.0.0").
 		n2, err := Normalize(n)
-		if err == nil && !strings.HasPrefix(n, "dev-") {
+		core, _, _ := strings.Cut(n, "-")
+		if err == nil && !strings.HasPrefix(n, "dev-") && strings.Count(core, ".") == 3 {
 			require.Equal(t, n, n2, "normalize(%q)=%q is not stable", s, n)
 		}
 		_ = ParseStability(s)
