@@ -229,7 +229,8 @@ func runKill9(t *testing.T, backend harness.Backend) {
 		realDirs = append(realDirs, realWorkspace(realBuf, k))
 	}
 
-	// The load: 8 upload workers, 4 push workers, one real buf client.
+	// The load: 12 workers for uploads and pushes, one real buf client.
+	loadStart := time.Now()
 	loadCtx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -277,12 +278,18 @@ func runKill9(t *testing.T, backend harness.Backend) {
 		len(l.acked), uploadCount, len(l.unacked), len(l.commits), pushCount, len(l.realCommits), realPushCount)
 	require.Positive(t, killsUnderLoad, "at least one kill must hit the load")
 
+	phase := time.Now()
 	st := openStores(t, in.Env)
 	l.verify(t, read, bc)
 	st.checkInvariants(t)
+	t.Logf("load and crashes %s; API checks and invariants %s", phase.Sub(loadStart).Round(time.Millisecond), time.Since(phase).Round(time.Millisecond))
+	phase = time.Now()
 	l.verifyWithClients(t, read, realBuf, base.GetId())
+	t.Logf("composer install and buf dep update/build %s", time.Since(phase).Round(time.Millisecond))
+	phase = time.Now()
 	l.collect(t, st, read, bc)
-	t.Logf("%s: whole run %s", backend, time.Since(start).Round(time.Second))
+	t.Logf("GC and checks again %s; whole run %s (start-up and set-up %s)", time.Since(phase).Round(time.Millisecond),
+		time.Since(start).Round(time.Second), loadStart.Sub(start).Round(time.Millisecond))
 }
 
 // verify checks every acknowledged write over the HTTP and Connect APIs,
@@ -386,7 +393,10 @@ func (l *load) verifyWithClients(t *testing.T, read string, realBuf *harness.Buf
 // live blob, then checks every acknowledged write again.
 func (l *load) collect(t *testing.T, st stores, read string, bc bufClients) {
 	t.Helper()
+	planted := st.plantGarbage(t)
 	rows, orphans := st.garbage(t)
+	require.GreaterOrEqual(t, rows, planted.rows)
+	require.GreaterOrEqual(t, orphans, planted.orphans)
 	live := st.checkLiveObjects(t)
 	runs := strings.Count(l.in.Log(), "garbage collection done")
 	l.in.Stop()

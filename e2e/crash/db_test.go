@@ -2,6 +2,8 @@ package crash
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -122,6 +124,32 @@ func (s stores) garbage(t *testing.T) (rows, orphans int) {
 		return nil
 	}))
 	return rows, orphans
+}
+
+// planted is the garbage plantGarbage added.
+type planted struct{ rows, orphans int }
+
+// plantGarbage adds what crashes can leave, so GC has known garbage to
+// find whatever the kills hit: two objects without an index row (a crash
+// between a blob's upload and its row) and one indexed blob nothing
+// references (a crash between the row and the version or commit).
+func (s stores) plantGarbage(t *testing.T) planted {
+	t.Helper()
+	ctx := context.Background()
+	put := func(content string) string {
+		sum := sha256.Sum256([]byte(content))
+		d := hex.EncodeToString(sum[:])
+		require.NoError(t, s.blobs.Put(ctx, cas.Key(d), strings.NewReader(content), int64(len(content))))
+		return d
+	}
+	put("orphan one " + time.Now().String())
+	put("orphan two " + time.Now().String())
+	content := "unreferenced " + time.Now().String()
+	d := put(content)
+	old := time.Now().Add(-time.Hour).UnixMicro()
+	_, err := s.db.Exec(ctx, `INSERT INTO blobs (digest, size, extra, created_at, touched_at) VALUES (?, ?, '{}', ?, ?)`, d, len(content), old, old)
+	require.NoError(t, err)
+	return planted{rows: 1, orphans: 2}
 }
 
 // checkLiveObjects checks that every blob a version or commit uses has its
