@@ -184,6 +184,13 @@ func (c bufClients) checkCommit(ctx context.Context, id string, p push, want []b
 	return nil
 }
 
+// downloadCommit downloads commit id.
+func (c bufClients) downloadCommit(ctx context.Context, id string) error {
+	_, err := c.download.Download(ctx, connect.NewRequest(modulev1.DownloadRequest_builder{Values: []*modulev1.DownloadRequest_Value{
+		modulev1.DownloadRequest_Value_builder{ResourceRef: modulev1.ResourceRef_builder{Id: &id}.Build()}.Build()}}.Build()))
+	return err
+}
+
 // labelCommit resolves owner/module:label to its commit id.
 func (c bufClients) labelCommit(ctx context.Context, owner, mod, label string) (string, error) {
 	res, err := c.label.GetLabels(ctx, connect.NewRequest(modulev1.GetLabelsRequest_builder{LabelRefs: []*modulev1.LabelRef{

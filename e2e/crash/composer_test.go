@@ -12,10 +12,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
-	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 )
 
 // upload is one Composer upload the load makes: a package version whose
@@ -29,58 +26,62 @@ type upload struct {
 // proves it is the archive of that version and no other.
 func marker(pkg, version string) string { return "<?php // " + pkg + " " + version + "\n" }
 
-// composerUploads makes n uploads over ten packages, each archive with
-// some incompressible padding so writes take a moment.
-func composerUploads(t *testing.T, org string, n int, rng *rand.Rand) []upload {
-	t.Helper()
+// composerUploads makes n uploads over ten packages.
+func composerUploads(org string, n int, rng *rand.Rand) []upload {
 	out := make([]upload, n)
 	for i := range out {
 		pkg := fmt.Sprintf("%s/pkg%02d", org, i%10)
 		version := fmt.Sprintf("1.%d.0", i/10)
-		pad := make([]byte, 16<<10+rng.IntN(48<<10))
-		for j := range pad {
-			pad[j] = byte(rng.Uint32())
-		}
-		var buf bytes.Buffer
-		zw := zip.NewWriter(&buf)
-		files := []struct {
-			name string
-			body []byte
-		}{
-			{"composer.json", []byte(fmt.Sprintf(`{"name": %q, "type": "library", "autoload": {"psr-4": {"Acme\\Pkg%02d\\": "src/"}}}`, pkg, i%10))},
-			{"src/Marker.php", []byte(marker(pkg, version))},
-			{"data/pad.bin", pad},
-		}
-		for _, f := range files {
-			w, err := zw.CreateHeader(&zip.FileHeader{Name: "pkg/" + f.name, Method: zip.Store})
-			require.NoError(t, err)
-			_, err = w.Write(f.body)
-			require.NoError(t, err)
-		}
-		require.NoError(t, zw.Close())
-		out[i] = upload{pkg: pkg, version: version, zip: buf.Bytes()}
+		out[i] = upload{pkg: pkg, version: version, zip: packageZip(pkg, version, rng)}
 	}
 	return out
 }
 
+// packageZip is the archive of one version: its composer.json, the marker
+// naming it and some incompressible padding, so writes take a moment.
+func packageZip(pkg, version string, rng *rand.Rand) []byte {
+	pad := make([]byte, 16<<10+rngInt(rng, 48<<10))
+	rngMu.Lock()
+	for j := range pad {
+		pad[j] = byte(rng.Uint32())
+	}
+	rngMu.Unlock()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	files := []struct {
+		name string
+		body []byte
+	}{
+		{"composer.json", []byte(fmt.Sprintf(`{"name": %q, "type": "library", "autoload": {"psr-4": {"Acme\\Pkg\\": "src/"}}}`, pkg))},
+		{"src/Marker.php", []byte(marker(pkg, version))},
+		{"data/pad.bin", pad},
+	}
+	for _, f := range files {
+		w, _ := zw.CreateHeader(&zip.FileHeader{Name: "pkg/" + f.name, Method: zip.Store})
+		_, _ = w.Write(f.body) // writes to memory do not fail
+	}
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
 // sendUpload makes one attempt; it reports the HTTP status (0 when no
-// answer came: refused, reset or timed out).
-func sendUpload(ctx context.Context, hc *http.Client, base, org, token string, u upload) (int, string) {
+// answer came: refused, reset or timed out) and the answer's headers.
+func sendUpload(ctx context.Context, hc *http.Client, base, org, token string, u upload) (int, http.Header, string) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+"/composer/"+org+"/upload?version="+u.version, bytes.NewReader(u.zip))
 	if err != nil {
-		return 0, err.Error()
+		return 0, nil, err.Error()
 	}
 	req.SetBasicAuth("token", token)
 	req.Header.Set("Content-Type", "application/zip")
 	res, err := hc.Do(req)
 	if err != nil {
-		return 0, err.Error()
+		return 0, nil, err.Error()
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-	return res.StatusCode, string(body)
+	return res.StatusCode, res.Header, string(body)
 }
 
 // p2Version is one version of a p2 document, expanded.
@@ -88,22 +89,27 @@ type p2Version map[string]any
 
 // p2Versions fetches a package's p2 document and expands Composer's
 // minified form (each entry repeats only what changed from the one before).
-func p2Versions(t *testing.T, hc *http.Client, base, org, token, pkg string) (map[string]p2Version, int) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+"/composer/"+org+"/p2/"+pkg+".json", nil)
-	require.NoError(t, err)
+func p2Versions(ctx context.Context, hc *http.Client, base, org, token, pkg string) (map[string]p2Version, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/composer/"+org+"/p2/"+pkg+".json", nil)
+	if err != nil {
+		return nil, 0, err
+	}
 	req.SetBasicAuth("token", token)
 	res, err := hc.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, 0, err
+	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return nil, res.StatusCode
+		return nil, res.StatusCode, nil
 	}
 	var doc struct {
 		Minified string                 `json:"minified"`
 		Packages map[string][]p2Version `json:"packages"`
 	}
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&doc))
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
+		return nil, res.StatusCode, err
+	}
 	out := map[string]p2Version{}
 	prev := p2Version{}
 	for _, v := range doc.Packages[pkg] {
@@ -124,7 +130,7 @@ func p2Versions(t *testing.T, hc *http.Client, base, org, token, pkg string) (ma
 		out[version] = cur
 		prev = cur
 	}
-	return out, http.StatusOK
+	return out, http.StatusOK, nil
 }
 
 // checkDist downloads a version's dist and checks it against the sha1 the

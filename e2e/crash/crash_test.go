@@ -117,7 +117,7 @@ type load struct {
 func (l *load) runUpload(ctx context.Context, rng *rand.Rand, i int) {
 	first := true
 	retry(ctx, rng, func() bool {
-		status, body := sendUpload(ctx, l.hc, l.in.URL, org, l.write, l.uploads[i])
+		status, _, body := sendUpload(ctx, l.hc, l.in.URL, org, l.write, l.uploads[i])
 		l.rec.attempt(status/100 == 2, time.Now())
 		retried := !first
 		first = false
@@ -220,7 +220,7 @@ func runKill9(t *testing.T, backend harness.Backend) {
 	}
 	base, err := bc.send(ctx, push{owner: org, module: "base", files: map[string]string{"base/v1/base.proto": baseProto}, labels: []string{"main"}})
 	require.NoError(t, err)
-	l.uploads = composerUploads(t, org, uploadCount, rng)
+	l.uploads = composerUploads(org, uploadCount, rng)
 	l.pushes = bufPushes(org, pushCount, base.GetId(), base.GetDigest().GetValue())
 	realBuf := harness.Buf(t, in.Host, "")
 	realBuf.Token = l.write
@@ -300,7 +300,8 @@ func (l *load) verify(t *testing.T, read string, bc bufClients) {
 	byPkg := map[string]map[string]p2Version{}
 	for i, u := range l.uploads {
 		if byPkg[u.pkg] == nil {
-			vs, status := p2Versions(t, l.hc, l.in.URL, org, read, u.pkg)
+			vs, status, err := p2Versions(ctx, l.hc, l.in.URL, org, read, u.pkg)
+			require.NoError(t, err)
 			require.Contains(t, []int{http.StatusOK, http.StatusNotFound}, status, u.pkg)
 			byPkg[u.pkg] = vs
 		}
