@@ -373,7 +373,10 @@ func TestCITokenExchange(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			res, out := exchange(tc.jwt)
 			require.Equal(t, tc.status, res.StatusCode, out)
-			require.Contains(t, out["error"], tc.msg)
+			e, ok := out["error"].(map[string]any)
+			require.True(t, ok, "an admin API error: %v", out)
+			require.Contains(t, e["message"], tc.msg)
+			require.NotEmpty(t, e["code"])
 		})
 	}
 

@@ -126,6 +126,9 @@ func (s *leakScanner) failure(what string, res *http.Response, body []byte) (str
 		if _, ok := m["error"].(string); ok && m["request_id"] != id {
 			s.t.Errorf("%s: error body names request %v, the header %s: %s", what, m["request_id"], id, body)
 		}
+		if e, ok := m["error"].(map[string]any); ok && e["request_id"] != id { // the admin API's shape
+			s.t.Errorf("%s: error body names request %v, the header %s: %s", what, e["request_id"], id, body)
+		}
 	}
 	return id, true
 }

@@ -22,8 +22,10 @@ const Realm = "packyard"
 // answer. Errors may implement it (a rate limiter's refusal does).
 type HeaderSetter interface{ SetHeaders(h http.Header) }
 
-// WriteError renders an error as a Connect error for Connect clients and as
-// JSON {"error": "...", "request_id": "..."} otherwise, with
+// WriteError renders an error as a Connect error for Connect clients, as
+// the admin API's {"error": {"code", "message", "request_id"}} under
+// /api/v1/ (see APIErrorBody), and as JSON {"error": "...", "request_id":
+// "..."} otherwise, with
 // WWW-Authenticate on 401. Clients read only the public message
 // (errs.PublicMessage); LogError writes the rest to the log.
 func WriteError(w http.ResponseWriter, r *http.Request, cw *connect.ErrorWriter, err error) {
@@ -44,7 +46,37 @@ func WriteError(w http.ResponseWriter, r *http.Request, cw *connect.ErrorWriter,
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(ErrorBody(r.Context(), errs.PublicMessage(err)))
+	_ = json.NewEncoder(w).Encode(ErrorBodyFor(r, errs.Code(err), errs.PublicMessage(err)))
+}
+
+// APIPrefix is the path prefix of the admin API, whose error answers have
+// their own shape.
+const APIPrefix = "/api/v1/"
+
+// IsAPI reports whether a request is for the admin API.
+func IsAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, APIPrefix) }
+
+// APIError is the admin API's error answer.
+type APIError struct {
+	Error APIErrorDetail `json:"error"`
+}
+
+// APIErrorDetail is what went wrong: a stable code (errs.Code), a message
+// for people, and the request's id (its log lines carry it too).
+type APIErrorDetail struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// ErrorBodyFor is the JSON body of an error answer to r: APIError under
+// /api/v1/, ErrorBody elsewhere. code is an errs code (errs.Code,
+// errs.StatusCode).
+func ErrorBodyFor(r *http.Request, code, msg string) any {
+	if IsAPI(r) {
+		return APIError{Error: APIErrorDetail{Code: code, Message: msg, RequestID: RequestID(r.Context())}}
+	}
+	return ErrorBody(r.Context(), msg)
 }
 
 // ErrorBody is the JSON body of an error answer: the message and the id of

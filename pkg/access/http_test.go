@@ -33,10 +33,17 @@ func TestWriteError(t *testing.T) {
 	w := httptest.NewRecorder()
 	WriteError(w, r, nil, fmt.Errorf("token abc: %w", errs.Wrap(errs.ErrUnavailable, "database unavailable", errors.New(secret))))
 	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+	require.JSONEq(t, `{"error": {"code": "unavailable", "message": "token abc: database unavailable", "request_id": "req-1"}}`, w.Body.String())
+	require.NotContains(t, w.Body.String(), "10.1.2.3")
+
+	// Outside the admin API, the error is the message.
+	w = httptest.NewRecorder()
+	WriteError(w, httptest.NewRequest("GET", "/composer/acme/packages.json", nil).WithContext(requestContext(zap.NewNop())), nil,
+		errs.NotFoundf("organization %q not found", "acme"))
+	require.Equal(t, http.StatusNotFound, w.Code)
 	var body map[string]string
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
-	require.Equal(t, map[string]string{"error": "token abc: database unavailable", "request_id": "req-1"}, body)
-	require.NotContains(t, w.Body.String(), "10.1.2.3")
+	require.Equal(t, map[string]string{"error": `organization "acme" not found`, "request_id": "req-1"}, body)
 
 	entries := logs.All()
 	require.Len(t, entries, 1)

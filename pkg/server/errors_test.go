@@ -235,13 +235,14 @@ func TestWriteErrorIsPublic(t *testing.T) {
 
 	res, err := ts.Client().Get(ts.URL + "/api/v1/whoami")
 	require.NoError(t, err)
-	var body map[string]string
+	var body access.APIError
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
 	res.Body.Close()
 	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
-	require.Equal(t, "token abc: database unavailable", body["error"])
+	require.Equal(t, "token abc: database unavailable", body.Error.Message)
+	require.Equal(t, "unavailable", body.Error.Code)
 	id := res.Header.Get(RequestIDHeader)
-	require.Equal(t, id, body["request_id"])
+	require.Equal(t, id, body.Error.RequestID)
 	entries := logged(logs, id)
 	require.NotEmpty(t, entries)
 	require.Contains(t, fmt.Sprint(entries[0].ContextMap()["detail"]), secret)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/audit"
+	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/logging"
 )
 
@@ -154,7 +154,7 @@ func accessLog(log *zap.Logger, m *metrics, cfg Config) func(http.Handler) http.
 					}
 					rl.Error("panic while serving request", zap.Any("panic", p), zap.Stack("stack"))
 					if rec.status == 0 {
-						writeError(ctx, rec, http.StatusInternalServerError, "internal error")
+						writeError(r.WithContext(ctx), rec, http.StatusInternalServerError, "internal error")
 					}
 				}
 				d := time.Since(start)
@@ -204,7 +204,7 @@ func bodyLimit(max int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > max {
-				writeError(r.Context(), w, http.StatusRequestEntityTooLarge, "request body too large")
+				writeError(r, w, http.StatusRequestEntityTooLarge, "request body too large")
 				return
 			}
 			if r.Body != nil && r.Body != http.NoBody {
@@ -217,10 +217,10 @@ func bodyLimit(max int64) func(http.Handler) http.Handler {
 
 // writeError answers status with the JSON error body of the other edges
 // (the message and the request id), for the middleware outside Echo.
-func writeError(ctx context.Context, w http.ResponseWriter, status int, msg string) {
+func writeError(r *http.Request, w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(access.ErrorBody(ctx, msg))
+	_ = json.NewEncoder(w).Encode(access.ErrorBodyFor(r, errs.StatusCode(status), msg))
 }

@@ -292,14 +292,14 @@ func (s *Server) echoError(err error, c echo.Context) {
 	var he *echo.HTTPError
 	var mbe *http.MaxBytesError
 	var bte *BodyTimeoutError
-	status, msg := 0, ""
+	status, msg, code := 0, "", ""
 	switch {
 	case errors.As(err, &mbe):
 		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", mbe.Limit)
 	case errors.As(err, &bte):
 		status, msg = http.StatusRequestTimeout, bte.Error()
 	case errs.Category(err) != nil:
-		status, msg = errs.HTTPStatus(err), errs.PublicMessage(err)
+		status, msg, code = errs.HTTPStatus(err), errs.PublicMessage(err), errs.Code(err)
 		access.LogError(ctx, s.log, err)
 	case errors.As(err, &he):
 		status, msg = he.Code, fmt.Sprint(he.Message)
@@ -324,7 +324,10 @@ func (s *Server) echoError(err error, c echo.Context) {
 		_ = c.NoContent(status)
 		return
 	}
-	_ = c.JSON(status, access.ErrorBody(ctx, msg))
+	if code == "" {
+		code = errs.StatusCode(status)
+	}
+	_ = c.JSON(status, access.ErrorBodyFor(c.Request(), code, msg))
 }
 
 // errorInterceptor maps errs categories to Connect codes with their public
