@@ -17,9 +17,12 @@
 package identity
 
 import (
+	_ "embed"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/packyard/packyard/pkg/api"
 	"net/http"
 	"regexp"
 	"strings"
@@ -278,3 +281,10 @@ func (s *Service) failed(ctx context.Context, r *http.Request, via string, err e
 	audit.Record(ctx, s.audit, s.log, e)
 	return err
 }
+
+//go:embed openapi.yaml
+var fragment []byte
+
+// Fragment is the token exchange's part of the admin API's OpenAPI
+// document.
+func Fragment() api.Fragment { return api.Fragment{Name: "identity", YAML: fragment} }

@@ -37,6 +37,7 @@ var Module = fx.Module("buf",
 	fx.Provide(fx.Private, ConfigFromEnv),
 	plugin.Module,
 	fx.Provide(New, ecosystem.As(NewEcosystem)),
+	fx.Provide(fx.Annotate(Fragment, fx.ResultTags(`group:"openapi"`))),
 	fx.Decorate(func(l *zap.Logger) *zap.Logger { return l.Named("buf") }),
 )
 

@@ -7,13 +7,14 @@ import (
 
 	"github.com/packyard/packyard/ecosystems/buf/plugin"
 	"github.com/packyard/packyard/pkg/access"
+	"github.com/packyard/packyard/pkg/api"
 	"github.com/packyard/packyard/pkg/errs"
 )
 
 // pluginAPI is the plugin catalog under the admin API, as the CLI's
 // `packyard buf plugin` commands:
 //
-//	GET    /api/v1/buf/plugins?owner=ORG                      → {"plugins": [...]}
+//	GET    /api/v1/buf/plugins?owner=ORG[&page_size=&page_token=] → {"items": [...], "next_page_token": "..."}
 //	POST   /api/v1/buf/plugins?owner=&name=&version=[&go_dep=MODULE@VERSION]...[&base_plugin=][&go_min_version=]
 //	       body: the WebAssembly module                       → {"plugin": {...}, "created": bool}
 //	DELETE /api/v1/buf/plugins/{owner}/{name}[?version=V]      → {"removed": N}
@@ -43,7 +44,11 @@ func (a *pluginAPI) authorize(r *http.Request, act access.Action, owner, name st
 
 func (a *pluginAPI) list(w http.ResponseWriter, r *http.Request) {
 	owner := r.URL.Query().Get("owner")
-	if err := a.authorize(r, access.ActionRead, owner, "*"); err != nil {
+	page, err := api.ParsePage(r.URL.Query())
+	if err == nil {
+		err = a.authorize(r, access.ActionRead, owner, "*")
+	}
+	if err != nil {
 		access.WriteError(w, r, nil, err)
 		return
 	}
@@ -52,10 +57,7 @@ func (a *pluginAPI) list(w http.ResponseWriter, r *http.Request) {
 		access.WriteError(w, r, nil, err)
 		return
 	}
-	if ps == nil {
-		ps = []plugin.Plugin{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"plugins": ps})
+	api.WriteJSON(w, http.StatusOK, api.Slice(ps, page))
 }
 
 func (a *pluginAPI) add(w http.ResponseWriter, r *http.Request) {

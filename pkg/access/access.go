@@ -95,3 +95,11 @@ func PrincipalFrom(ctx context.Context) (*Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(*Principal)
 	return p, ok && p != nil
 }
+
+// SiteAdministrator reports whether p acts as a site administrator: a site
+// administrator's token that is not limited to one organization, with admin
+// scope (a sign-in token). Site-wide reads and changes (users, every
+// organization's audit log) need one.
+func (p *Principal) SiteAdministrator() bool {
+	return p != nil && p.SiteAdmin && p.OrgID == "" && p.Scope == metadata.RoleAdmin
+}

@@ -64,6 +64,7 @@ type Server struct {
 	metricLn net.Listener
 	prefixes map[string]string // registered prefix -> ecosystem
 	current  string            // ecosystem registering now
+	patterns []string          // the outer mux's patterns, as registered
 }
 
 // New builds the server and registers every ecosystem, sorted by name.
@@ -245,7 +246,37 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 
 // handle registers a handler on the outer mux that names its pattern as
 // the metrics route.
-func (s *Server) handle(pattern string, h http.Handler) { s.mux.Handle(pattern, muxRoute(pattern, h)) }
+func (s *Server) handle(pattern string, h http.Handler) {
+	s.patterns = append(s.patterns, pattern)
+	s.mux.Handle(pattern, muxRoute(pattern, h))
+}
+
+// APIOperations lists the admin API's routes as "METHOD /path" (ServeMux
+// syntax, {name} for a parameter), from the outer mux and Echo alike,
+// sorted: what the OpenAPI document must describe. HEAD twins of GET
+// routes are left out.
+func (s *Server) APIOperations() []string {
+	var out []string
+	for _, p := range s.patterns {
+		if m, path, ok := strings.Cut(p, " "); ok && strings.HasPrefix(path, access.APIPrefix) {
+			out = append(out, m+" "+path)
+		}
+	}
+	for _, r := range s.echo.Routes() {
+		if !strings.HasPrefix(r.Path, access.APIPrefix) || r.Method == http.MethodHead {
+			continue
+		}
+		segs := strings.Split(r.Path, "/")
+		for i, seg := range segs {
+			if strings.HasPrefix(seg, ":") {
+				segs[i] = "{" + seg[1:] + "}"
+			}
+		}
+		out = append(out, r.Method+" "+strings.Join(segs, "/"))
+	}
+	sort.Strings(out)
+	return out
+}
 
 // ConnectOptions implements ecosystem.Router.
 func (s *Server) ConnectOptions() []connect.HandlerOption {

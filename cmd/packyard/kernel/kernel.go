@@ -11,10 +11,12 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/auth/adminapi"
 	"github.com/packyard/packyard/auth/identity"
 	"github.com/packyard/packyard/auth/ratelimit"
 	"github.com/packyard/packyard/migrations"
 	"github.com/packyard/packyard/pkg/access"
+	"github.com/packyard/packyard/pkg/api"
 	"github.com/packyard/packyard/pkg/audit"
 	"github.com/packyard/packyard/pkg/audit/auditapi"
 	"github.com/packyard/packyard/pkg/blob"
@@ -70,7 +72,8 @@ func Core(env config.Env) fx.Option {
 func Server(env config.Env) fx.Option {
 	return fx.Options(
 		Core(env),
-		fx.Provide(server.New, provideMiddleware, provideAuditAPI, provideGuard, provideIdentity),
+		fx.Provide(server.New, provideMiddleware, provideAuditAPI, provideGuard, provideIdentity, provideAdminAPI,
+			provideOpenAPI, openAPI(adminapi.Fragment), openAPI(auditapi.Fragment), openAPI(identity.Fragment)),
 		fx.Invoke(cleanSpool, followChanges, startServer, startGC),
 	)
 }
@@ -258,6 +261,42 @@ type routesOut struct {
 
 func provideAuditAPI(s *audit.Store, authz access.Authorizer, log *zap.Logger) routesOut {
 	return routesOut{Routes: (&auditapi.API{Store: s, Authz: authz, Log: log.Named("audit")}).Routes()}
+}
+
+type adminAPIIn struct {
+	fx.In
+	Admin *auth.Service
+	Store metadata.Store
+	Authz access.Authorizer
+	Log   *zap.Logger
+}
+
+// provideAdminAPI serves organizations, members, tokens and users under
+// /api/v1.
+func provideAdminAPI(in adminAPIIn) routesOut {
+	a := &adminapi.API{Admin: in.Admin, Store: in.Store, Authz: in.Authz, Log: in.Log.Named("api")}
+	return routesOut{Routes: a.Routes()}
+}
+
+// openAPI provides an area's OpenAPI fragment to the group the document
+// is merged from.
+func openAPI(fragment func() api.Fragment) any {
+	return fx.Annotate(fragment, fx.ResultTags(`group:"openapi"`))
+}
+
+type openAPIIn struct {
+	fx.In
+	Fragments []api.Fragment `group:"openapi"`
+}
+
+// provideOpenAPI serves the admin API's OpenAPI document, merged from every
+// area's fragment once at start-up.
+func provideOpenAPI(in openAPIIn) (routesOut, error) {
+	doc, err := api.Document(in.Fragments...)
+	if err != nil {
+		return routesOut{}, err
+	}
+	return routesOut{Routes: []server.Route{{Pattern: "GET /api/v1/openapi.json", Handler: api.Handler(doc)}}}, nil
 }
 
 func startServer(lc fx.Lifecycle, s *server.Server, c Config, sd fx.Shutdowner, log *zap.Logger) {

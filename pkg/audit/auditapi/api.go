@@ -9,8 +9,11 @@
 package auditapi
 
 import (
+	_ "embed"
+
 	"encoding/json"
 	"fmt"
+	"github.com/packyard/packyard/pkg/api"
 	"net/http"
 	"time"
 
@@ -44,7 +47,7 @@ func (a *API) authorize(r *http.Request, q audit.Query) error {
 		return fmt.Errorf("the audit log needs an administrator's token: %w", errs.ErrUnauthenticated)
 	}
 	if q.Org == "" {
-		if p.SiteAdmin && p.OrgID == "" && p.Scope == "admin" {
+		if p.SiteAdministrator() {
 			return nil
 		}
 		return errs.PermissionDeniedf("only a site administrator may read the whole audit log; an organization administrator names it with ?org=")
@@ -110,3 +113,9 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 }
+
+//go:embed openapi.yaml
+var fragment []byte
+
+// Fragment is this API's part of the OpenAPI document.
+func Fragment() api.Fragment { return api.Fragment{Name: "audit", YAML: fragment} }
