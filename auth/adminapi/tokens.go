@@ -142,4 +142,3 @@ func (a *API) mayRevoke(r *http.Request, p *access.Principal, t metadata.Token) 
 	}
 	return nil
 }
-
