@@ -166,8 +166,17 @@ type apiTokens struct {
 	site, acmeAdmin, acmeWrite, acmeRead, otherAdmin string
 }
 
-func newAdminKernel(t *testing.T, backend harness.Backend) (*harness.Kernel, apiTokens) {
-	k := harness.NewKernel(t, harness.KernelOptions{Backend: backend, Modules: []fx.Option{buf.Module, sdk.Module, composer.Module}})
+type adminKernel struct {
+	*harness.Kernel
+	composer *composer.Service
+	buf      *buf.Service
+}
+
+func newAdminKernel(t *testing.T, backend harness.Backend) (adminKernel, apiTokens) {
+	var k adminKernel
+	k.Kernel = harness.NewKernel(t, harness.KernelOptions{Backend: backend,
+		Env:     map[string]string{"PACKYARD_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.1/32"},
+		Modules: []fx.Option{buf.Module, sdk.Module, composer.Module, fx.Populate(&k.composer, &k.buf)}})
 	ctx := context.Background()
 	k.Org("acme", false)
 	k.Org("other", false)
@@ -186,8 +195,9 @@ func TestAdminAPI(t *testing.T) {
 	for _, backend := range harness.Backends {
 		t.Run(string(backend), func(t *testing.T) {
 			k, tok := newAdminKernel(t, backend)
-			c := newAPIClient(t, k)
+			c := newAPIClient(t, k.Kernel)
 			t.Run("kernel", func(t *testing.T) { c.t = t; exerciseKernelAPI(c, tok) })
+			t.Run("composer", func(t *testing.T) { c.t = t; exerciseComposerAPI(c, k, tok) })
 			c.t = t
 			c.requireAllExercised()
 		})

@@ -64,6 +64,7 @@ func (e *Ecosystem) Register(r ecosystem.Router) error {
 	getAndHead(g, "/:org/api/sources", e.apiSources, read)
 	g.POST("/:org/api/sources/:id/sync", e.apiSync, write)
 	e.registerUpstreams(g, read, write, admin)
+	e.registerAPI(r, read, write, admin)
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 var Module = fx.Module("composer",
 	fx.Provide(fx.Private, ConfigFromEnv),
 	fx.Provide(New, (*Service).Proxy, ecosystem.As(NewEcosystem)),
+	fx.Provide(fx.Annotate(Fragment, fx.ResultTags(`group:"openapi"`))),
 	fx.Decorate(func(l *zap.Logger) *zap.Logger { return l.Named("composer") }),
 	fx.Invoke(startBackground),
 )

@@ -140,8 +140,8 @@ func (s *Service) checkSourceURL(in SourceInput) error {
 	return s.guard.CheckHost(vcs.Host(in.URL)) // ssh
 }
 
-// RemoveSource unregisters a git repository; the versions it gave leave
-// the repository (their archives stay downloadable for lock files).
+// RemoveSource unregisters a git repository (named by its URL or its id);
+// the versions it gave leave the repository (their archives stay downloadable for lock files).
 func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) error {
 	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
@@ -170,6 +170,10 @@ func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) erro
 func (s *Service) sourceByURL(ctx context.Context, org orgRef, rawURL string) (sourceRow, error) {
 	src, err := s.store.sourceByURL(ctx, org.ID, strings.TrimSpace(rawURL))
 	if errors.Is(err, errs.ErrNotFound) {
+		// Also its id, as listed (the API names sources by id).
+		if byID, idErr := s.store.sourceByID(ctx, strings.TrimSpace(rawURL)); idErr == nil && byID.OrgID == org.ID {
+			return byID, nil
+		}
 		return src, errs.NotFoundf("%s is not a source of %s (see packyard composer list-vcs)", vcs.RedactURL(rawURL), org.Name)
 	}
 	return src, err
