@@ -67,6 +67,9 @@ func (e *Ecosystem) Register(r ecosystem.Router) error {
 			r.Handle(pattern, h)
 		}
 	}
+	for pattern, h := range (&moduleAPI{s: e.s}).routes() {
+		r.Handle(pattern, h)
+	}
 	return nil
 }
 

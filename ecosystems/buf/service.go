@@ -247,6 +247,13 @@ type ModuleRef struct {
 	Name  string
 }
 
+// GetModule returns a module the caller may read (NotFound otherwise, or
+// Unauthenticated without credentials).
+func (s *Service) GetModule(ctx context.Context, r ModuleRef) (ModuleRecord, error) {
+	m, _, err := s.module(ctx, r)
+	return m, err
+}
+
 func (s *Service) module(ctx context.Context, r ModuleRef) (ModuleRecord, Owner, error) {
 	if r.ID != "" {
 		return s.moduleByID(ctx, r.ID)
