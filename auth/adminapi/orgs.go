@@ -30,10 +30,6 @@ const kindOrg = "organization"
 
 // listOrgs lists the organizations the caller may read, by name.
 func (a *API) listOrgs(w http.ResponseWriter, r *http.Request) error {
-	page, err := api.ParsePage(r.URL.Query())
-	if err != nil {
-		return err
-	}
 	all, err := a.Store.ListOrgs(r.Context())
 	if err != nil {
 		return err
@@ -48,8 +44,7 @@ func (a *API) listOrgs(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	api.WriteJSON(w, http.StatusOK, api.Slice(visible, page))
-	return nil
+	return api.WritePage(w, r, visible)
 }
 
 type createOrgRequest struct {
@@ -81,6 +76,11 @@ func (a *API) getOrg(w http.ResponseWriter, r *http.Request) error {
 	if err := a.authorize(r, access.ActionRead, name, kindOrg, name); err != nil {
 		return err
 	}
+	return a.writeOrg(w, r, name)
+}
+
+// writeOrg answers an organization as it is now.
+func (a *API) writeOrg(w http.ResponseWriter, r *http.Request, name string) error {
 	o, err := a.Store.GetOrg(r.Context(), name)
 	if err != nil {
 		return err
@@ -108,12 +108,7 @@ func (a *API) updateOrg(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Admin.SetOrgPublic(r.Context(), name, *req.Public); err != nil {
 		return err
 	}
-	o, err := a.Store.GetOrg(r.Context(), name)
-	if err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, orgOf(o))
-	return nil
+	return a.writeOrg(w, r, name)
 }
 
 func (a *API) deleteOrg(w http.ResponseWriter, r *http.Request) error {
@@ -132,10 +127,6 @@ func (a *API) deleteOrg(w http.ResponseWriter, r *http.Request) error {
 // read the organization may read them.
 func (a *API) listMembers(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("org")
-	page, err := api.ParsePage(r.URL.Query())
-	if err != nil {
-		return err
-	}
 	if err := a.authorize(r, access.ActionRead, name, "members of organization", name); err != nil {
 		return err
 	}
@@ -151,8 +142,7 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request) error {
 	for _, m := range ms {
 		out = append(out, Member{User: m.User, Role: string(m.Role)})
 	}
-	api.WriteJSON(w, http.StatusOK, api.Slice(out, page))
-	return nil
+	return api.WritePage(w, r, out)
 }
 
 type memberRequest struct {

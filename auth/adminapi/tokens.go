@@ -18,10 +18,6 @@ const kindTokens = "tokens of organization"
 // first; its administrators may.
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
 	org := r.PathValue("org")
-	page, err := api.ParsePage(r.URL.Query())
-	if err != nil {
-		return err
-	}
 	if err := a.authorize(r, access.ActionAdmin, org, kindTokens, org); err != nil {
 		return err
 	}
@@ -29,8 +25,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	api.WriteJSON(w, http.StatusOK, api.Slice(ts, page))
-	return nil
+	return api.WritePage(w, r, ts)
 }
 
 type createTokenRequest struct {

@@ -27,10 +27,6 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if err := siteAdmin(r, "list users"); err != nil {
 		return err
 	}
-	page, err := api.ParsePage(r.URL.Query())
-	if err != nil {
-		return err
-	}
 	us, err := a.Store.ListUsers(r.Context())
 	if err != nil {
 		return err
@@ -40,8 +36,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
 	for _, u := range us {
 		out = append(out, userOf(u))
 	}
-	api.WriteJSON(w, http.StatusOK, api.Slice(out, page))
-	return nil
+	return api.WritePage(w, r, out)
 }
 
 type createUserRequest struct {
@@ -89,11 +84,10 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u, err := a.Store.GetUser(r.Context(), name)
-	if err != nil {
-		return err
+	if err == nil {
+		api.WriteJSON(w, http.StatusOK, userOf(u))
 	}
-	api.WriteJSON(w, http.StatusOK, userOf(u))
-	return nil
+	return err
 }
 
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {

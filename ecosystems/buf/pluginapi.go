@@ -44,20 +44,17 @@ func (a *pluginAPI) authorize(r *http.Request, act access.Action, owner, name st
 
 func (a *pluginAPI) list(w http.ResponseWriter, r *http.Request) {
 	owner := r.URL.Query().Get("owner")
-	page, err := api.ParsePage(r.URL.Query())
+	err := a.authorize(r, access.ActionRead, owner, "*")
+	var ps []plugin.Plugin
 	if err == nil {
-		err = a.authorize(r, access.ActionRead, owner, "*")
+		ps, err = a.cat.List(r.Context(), owner)
+	}
+	if err == nil {
+		err = api.WritePage(w, r, ps)
 	}
 	if err != nil {
 		access.WriteError(w, r, nil, err)
-		return
 	}
-	ps, err := a.cat.List(r.Context(), owner)
-	if err != nil {
-		access.WriteError(w, r, nil, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, api.Slice(ps, page))
 }
 
 func (a *pluginAPI) add(w http.ResponseWriter, r *http.Request) {

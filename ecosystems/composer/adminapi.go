@@ -43,12 +43,7 @@ func (e *Ecosystem) registerAPI(r ecosystem.Router, read, write, admin echo.Midd
 
 // page answers one page of items (in their stable order).
 func page[T any](c echo.Context, items []T) error {
-	p, err := api.ParsePage(c.QueryParams())
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, api.Slice(items, p))
+	return api.WritePage(c.Response(), c.Request(), items)
 }
 
 func (e *Ecosystem) v1Packages(c echo.Context) error {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -82,4 +83,15 @@ func More[T any](items []T, p Page) List[T] {
 	}
 	out.Items = append(out.Items, items...)
 	return out
+}
+
+// WritePage answers the page of items (in their stable order) that r's
+// ?page_size= and ?page_token= select.
+func WritePage[T any](w http.ResponseWriter, r *http.Request, items []T) error {
+	p, err := ParsePage(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, Slice(items, p))
+	return nil
 }
