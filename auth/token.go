@@ -122,6 +122,27 @@ func (a *TokenAuthenticator) AuthenticateToken(ctx context.Context, text string)
 	if subtle.ConstantTimeCompare(HashToken(text), t.Hash) != 1 {
 		return nil, errBadToken
 	}
+	return a.active(t, u)
+}
+
+// AuthenticateTokenID checks the token with the given id as AuthenticateToken
+// checks a token text, without its secret: for a browser session started
+// from that token (package web), which must end once the token is revoked
+// or expires or its user is deleted.
+func (a *TokenAuthenticator) AuthenticateTokenID(ctx context.Context, id string) (*access.Principal, error) {
+	t, u, err := a.Store.LookupToken(ctx, id)
+	if errors.Is(err, errs.ErrNotFound) {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a.active(t, u)
+}
+
+// active is the principal of a token found and verified, unless it is
+// revoked or expired.
+func (a *TokenAuthenticator) active(t metadata.Token, u metadata.User) (*access.Principal, error) {
 	now := time.Now()
 	if a.Now != nil {
 		now = a.Now()
@@ -129,8 +150,12 @@ func (a *TokenAuthenticator) AuthenticateToken(ctx context.Context, text string)
 	if !t.Active(now) {
 		return nil, errBadToken
 	}
+	return principal(t, u), nil
+}
+
+func principal(t metadata.Token, u metadata.User) *access.Principal {
 	return &access.Principal{UserID: u.ID, UserName: u.Name, SiteAdmin: u.Admin, TokenID: t.ID, OrgID: t.OrgID,
-		Scope: t.Scope, Method: "token"}, nil
+		Scope: t.Scope, Method: "token"}
 }
 
 // Chain asks each access.Authenticator in turn; the first that finds credentials decides.
