@@ -23,16 +23,6 @@ import (
 // SyncSource syncs one source, on one replica at a time. Only refs that are
 // new or moved since the last sync are read and archived.
 func (s *Service) SyncSource(ctx context.Context, id string) (SyncReport, error) {
-	return s.syncSource(ctx, id, false)
-}
-
-// syncIfStale is SyncSource for the periodic sync: after taking the lock it
-// skips a source another replica synced meanwhile.
-func (s *Service) syncIfStale(ctx context.Context, id string) (SyncReport, error) {
-	return s.syncSource(ctx, id, true)
-}
-
-func (s *Service) syncSource(ctx context.Context, id string, onlyStale bool) (SyncReport, error) {
 	if s.cfg.SyncTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.SyncTimeout)
@@ -43,9 +33,6 @@ func (s *Service) syncSource(ctx context.Context, id string, onlyStale bool) (Sy
 		return SyncReport{}, fmt.Errorf("wait for the sync lock: %w", err)
 	}
 	defer unlock()
-	if onlyStale && !s.stale(ctx, id) {
-		return SyncReport{}, nil
-	}
 	src, err := s.sourceByID(ctx, id)
 	if err != nil {
 		return SyncReport{}, err
