@@ -8,6 +8,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/packyard/packyard/ecosystems/composer/vcs"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/jobs"
@@ -112,4 +113,32 @@ func (s *Service) stale(ctx context.Context, id string) bool {
 		return false
 	}
 	return !at.Valid || s.repo.now().Sub(fromMicros(at.Int64)) >= s.cfg.SyncInterval/2
+}
+
+// mirrors are the git mirrors of the sources this process synced, by source
+// id: a re-sync fetches only what changed. A mirror is used under its
+// source's sync lock.
+type mirrors struct {
+	mu sync.Mutex
+	m  map[string]*vcs.Mirror
+}
+
+func (m *mirrors) of(id string) *vcs.Mirror {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m[id] == nil {
+		m.m[id] = &vcs.Mirror{}
+	}
+	return m.m[id]
+}
+
+// drop removes a source's mirror (the source was removed).
+func (m *mirrors) drop(id string) {
+	m.mu.Lock()
+	mi := m.m[id]
+	delete(m.m, id)
+	m.mu.Unlock()
+	if mi != nil {
+		mi.Remove()
+	}
 }

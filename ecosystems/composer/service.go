@@ -57,22 +57,23 @@ type Params struct {
 // documents Composer reads, and the archives it downloads. What comes from
 // upstream repositories is its Proxy's.
 type Service struct {
-	cfg    Config
-	log    *zap.Logger
-	repo   *repository
-	store  *store
-	refs   blobRefs
-	cas    cas.Store
-	locker cache.Locker
-	box    *secretbox.Box
-	audit  audit.Recorder // nil: nothing recorded
-	jobs   *jobs.Runner
-	syncs  *jobs.Worker // queued syncs (jobs of kind syncJob, keyed by source id)
-	proxy  *Proxy
-	guard  *outbound.Guard
-	net    vcs.Network // how git servers are reached
-	tmp    *spool.Spool
-	ready  *readyCache // documents as sent
+	cfg     Config
+	log     *zap.Logger
+	repo    *repository
+	store   *store
+	refs    blobRefs
+	cas     cas.Store
+	locker  cache.Locker
+	box     *secretbox.Box
+	audit   audit.Recorder // nil: nothing recorded
+	jobs    *jobs.Runner
+	syncs   *jobs.Worker // queued syncs (jobs of kind syncJob, keyed by source id)
+	mirrors *mirrors     // git mirrors of the sources synced by this process
+	proxy   *Proxy
+	guard   *outbound.Guard
+	net     vcs.Network // how git servers are reached
+	tmp     *spool.Spool
+	ready   *readyCache // documents as sent
 }
 
 // readyBudget is the memory the documents as sent may take.
@@ -103,7 +104,7 @@ func New(p Params) (*Service, error) {
 		cfg: p.Config, log: p.Logger, repo: repo, store: st, refs: p.Meta, cas: p.CAS, locker: p.Locker, box: p.Box,
 		audit: p.Audit, jobs: p.Jobs, proxy: proxy, guard: p.Outbound,
 		net: vcs.Network{HTTP: p.Outbound.HTTPClient(outbound.ClientOptions{}), Dial: p.Outbound.DialContext, Spool: p.Spool},
-		tmp: p.Spool, ready: newReadyCache(readyBudget),
+		tmp: p.Spool, ready: newReadyCache(readyBudget), mirrors: &mirrors{m: map[string]*vcs.Mirror{}},
 	}
 	s.syncs = p.Jobs.Worker(syncJob, jobs.WorkerOptions{
 		Concurrency: p.Config.SyncConcurrency, Backoff: p.Config.SyncRetry, MaxAttempts: p.Config.SyncAttempts,

@@ -97,11 +97,11 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 		rep.Package = src.Package
 		return rep, s.store.syncUnchanged(ctx, src.ID, micros(s.repo.now()))
 	}
-	repo, err := vcs.Open(ctx, src.URL, creds, s.net)
+	repo, stats, err := s.mirrors.of(src.ID).Update(ctx, src.URL, creds, s.net)
 	if err != nil {
 		return rep, err
 	}
-	defer repo.Close()
+	s.log.Debug("sync: fetched", zap.String("source", vcs.RedactURL(src.URL)), zap.Int("wants", stats.Wants), zap.Int64("pack_bytes", stats.PackBytes))
 	rep.Package = src.Package
 	if !changes.nameKnown {
 		if rep.Package, err = packageName(repo, remote, src.Package); err != nil {
