@@ -361,3 +361,89 @@ func TestIncrementalResync(t *testing.T) {
 	require.Contains(t, names, "src/A.php")
 	require.Contains(t, names, "noise.bin")
 }
+
+// Two replicas on one database: each periodic job (Composer's sync sweep
+// and upstream re-check, the CAS collection) runs on the replica holding
+// its lease only; stopping that replica hands every job to the other at
+// once (it gives its leases up), within the lease time in any case.
+func TestPeriodicJobsOnOneReplica(t *testing.T) {
+	backends(t, func(t *testing.T, pg bool) {
+		ctx := t.Context()
+		cfg := DefaultConfig()
+		cfg.SyncInterval = 300 * time.Millisecond
+		// Two kernels on one SQLite file wait on each other's writes: the
+		// lease leaves room for that.
+		env := map[string]string{"PACKYARD_JOB_LEASE_TIME": "3s", "PACKYARD_GC_INTERVAL": "300ms"}
+		a := newStack(t, stackOpts{postgres: pg, cfg: &cfg, background: true, env: env})
+		shared := map[string]string{}
+		for k, v := range a.k.Env {
+			if k != "PACKYARD_HTTP_ADDR" {
+				shared[k] = v
+			}
+		}
+		b := newStack(t, stackOpts{postgres: pg, cfg: &cfg, background: true, env: shared})
+		require.NotEqual(t, a.svc.jobs.Owner, b.svc.jobs.Owner)
+		names := []string{sweepJob, recheckJob, "kernel:gc"}
+
+		type lease struct {
+			holder string
+			last   int64
+		}
+		db := a.meta.DB()
+		read := func() map[string]lease {
+			out := map[string]lease{}
+			for _, n := range names {
+				var l lease
+				err := db.QueryRow(ctx, `SELECT holder, last_run FROM job_leases WHERE name = ?`, n).Scan(&l.holder, &l.last)
+				if err == nil {
+					out[n] = l
+				}
+			}
+			return out
+		}
+		// Watch for three seconds: one holder per job, whose runs go on.
+		require.Eventually(t, func() bool { return len(read()) == len(names) }, 10*time.Second, 20*time.Millisecond)
+		holders := map[string]map[string]bool{}
+		runs := map[string]map[int64]bool{}
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(25 * time.Millisecond) {
+			for n, l := range read() {
+				if holders[n] == nil {
+					holders[n], runs[n] = map[string]bool{}, map[int64]bool{}
+				}
+				holders[n][l.holder] = true
+				runs[n][l.last] = true
+			}
+		}
+		holder := map[string]string{}
+		for _, n := range names {
+			require.Len(t, holders[n], 1, "%s is held by one replica all along", n)
+			for h := range holders[n] {
+				holder[n] = h
+				require.Contains(t, []string{a.svc.jobs.Owner, b.svc.jobs.Owner}, h)
+			}
+			require.GreaterOrEqual(t, len(runs[n]), 4, "%s keeps running every interval", n)
+		}
+
+		// Stop the sweep's holder: the other replica takes over its jobs.
+		stopped, other := a, b
+		if holder[sweepJob] == b.svc.jobs.Owner {
+			stopped, other = b, a
+		}
+		db = other.meta.DB() // the stopped replica's is closed
+		before := read()
+		start := time.Now()
+		require.NoError(t, stopped.k.Stop())
+		require.Eventually(t, func() bool {
+			now := read()
+			for _, n := range names {
+				if now[n].holder != other.svc.jobs.Owner || now[n].last == before[n].last {
+					return false
+				}
+			}
+			return true
+		}, 10*time.Second, 10*time.Millisecond, "the other replica holds and runs every job")
+		took := time.Since(start)
+		t.Logf("handover after a stop: %v (lease 3s)", took)
+		require.Less(t, took, 3*time.Second, "within the lease time")
+	})
+}
