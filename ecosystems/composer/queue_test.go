@@ -40,7 +40,7 @@ type gitServer struct {
 	times []time.Time // of the requests answered 503
 }
 
-func newGitServer(t *testing.T) *gitServer {
+func newGitServer(t testing.TB) *gitServer {
 	t.Helper()
 	harness.Tool(t, "git")
 	backend := "/usr/lib/git-core/git-http-backend"
@@ -96,7 +96,7 @@ func newGitServer(t *testing.T) *gitServer {
 
 // publish makes (or updates) the bare repository name.git from a work
 // repository and returns its URL.
-func (g *gitServer) publish(t *testing.T, name string, work *harness.Repo) string {
+func (g *gitServer) publish(t testing.TB, name string, work *harness.Repo) string {
 	t.Helper()
 	bare := filepath.Join(g.root, name+".git")
 	if _, err := os.Stat(bare); err != nil {
@@ -135,7 +135,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // packageRepo is a work repository of package name with one tag.
-func packageRepo(t *testing.T, name string, extra map[string]string) *harness.Repo {
+func packageRepo(t testing.TB, name string, extra map[string]string) *harness.Repo {
 	t.Helper()
 	g := harness.GitRepo(t)
 	files := map[string]string{"composer.json": `{"name":"` + name + `"}`}
