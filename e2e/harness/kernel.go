@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,7 +66,22 @@ type Kernel struct {
 	Server  *server.Server
 	Handler http.Handler // Server's whole request pipeline, for benchmarks without a socket
 
-	t testing.TB
+	t       testing.TB
+	stop    sync.Once
+	stopErr error
+	app     *fx.App
+}
+
+// Stop stops the kernel as the daemon stops on SIGTERM (its OnStop hooks
+// run: leases are given up, jobs in progress end); the test's end does
+// nothing more. Stopping twice is harmless.
+func (k *Kernel) Stop() error {
+	k.stop.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+		defer cancel()
+		k.stopErr = k.app.Stop(ctx)
+	})
+	return k.stopErr
 }
 
 // NewKernel builds kernel.Server from an environment map (the embedded
@@ -92,10 +108,9 @@ func NewKernel(t testing.TB, opts KernelOptions) *Kernel {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	require.NoError(t, app.Start(ctx), "start the kernel")
+	k.app = app
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-		defer cancel()
-		if err := app.Stop(ctx); err != nil {
+		if err := k.Stop(); err != nil {
 			t.Errorf("stop the kernel: %v", err)
 		}
 	})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/e2e/harness"
 	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/sqldb"
@@ -250,4 +251,52 @@ func BenchmarkUpstreamRequestsUnderConcurrency(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(n.Load()-before)/float64(b.N), "upstream-req/op")
+}
+
+// BenchmarkGitSync100Tags syncs a repository of 100 tags (100 commits)
+// served over smart HTTP by git http-backend: cold (a new source in a new
+// organization: the whole fetch, every archive built) and unchanged (a
+// re-sync of a synced source: one ref listing, nothing fetched or written).
+func BenchmarkGitSync100Tags(b *testing.B) {
+	s := newStack(b, stackOpts{})
+	gs := newGitServer(b)
+	work := harness.GitRepo(b)
+	for i := range 100 {
+		work.Commit(map[string]string{
+			"composer.json":                 `{"name":"acme/hundred","autoload":{"psr-4":{"Acme\\Hundred\\":"src/"}}}`,
+			fmt.Sprintf("src/F%03d.php", i): fmt.Sprintf("<?php class F%03d { const V = %d; }", i, i),
+		})
+		work.Git("tag", fmt.Sprintf("1.%d.0", i))
+	}
+	url := gs.publish(b, "hundred", work)
+	ctx := b.Context()
+	orgs := 0
+	b.Run("cold", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			orgs++
+			org := fmt.Sprintf("cold%d", orgs)
+			s.org(org)
+			src, _, err := s.svc.AddSource(ctx, org, SourceInput{URL: url})
+			require.NoError(b, err)
+			b.StartTimer()
+			rep, err := s.svc.SyncSource(ctx, src.ID)
+			require.NoError(b, err)
+			require.Equal(b, 101, rep.Changed)
+		}
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		s.org("warm")
+		src, _, err := s.svc.AddSource(ctx, "warm", SourceInput{URL: url})
+		require.NoError(b, err)
+		_, err = s.svc.SyncSource(ctx, src.ID)
+		require.NoError(b, err)
+		uploads := gs.uploads.Load()
+		for b.Loop() {
+			rep, err := s.svc.SyncSource(ctx, src.ID)
+			require.NoError(b, err)
+			require.Zero(b, rep.Changed)
+		}
+		require.Equal(b, uploads, gs.uploads.Load(), "nothing fetched")
+	})
 }

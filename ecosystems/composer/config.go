@@ -6,6 +6,7 @@ import (
 
 	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/config"
+	"github.com/packyard/packyard/pkg/jobs"
 )
 
 // Config is the Composer ecosystem's configuration (PACKYARD_COMPOSER_*).
@@ -14,9 +15,16 @@ type Config struct {
 	Archive       format.ArchiveLimits // PACKYARD_COMPOSER_MAX_ARCHIVE_ENTRIES, _MAX_UNCOMPRESSED_SIZE, _MAX_COMPRESSION_RATIO
 	SyncInterval  time.Duration        // PACKYARD_COMPOSER_SYNC_INTERVAL: periodic git sync; 0 ("off") disables it
 	SyncTimeout   time.Duration        // PACKYARD_COMPOSER_SYNC_TIMEOUT: one source's sync
-	MaxDistSize   int64                // PACKYARD_COMPOSER_MAX_DIST_SIZE: a zip built from a git commit
-	CacheTTL      time.Duration        // PACKYARD_COMPOSER_CACHE_TTL: cached documents (they are also invalidated on change)
-	Upstream      UpstreamConfig
+	// SyncConcurrency is PACKYARD_COMPOSER_SYNC_CONCURRENCY: queued syncs
+	// run at once on one replica.
+	SyncConcurrency int
+	// SyncRetry is the backoff of a queued sync that failed; its attempts
+	// end after SyncAttempts. Not configurable by the environment.
+	SyncRetry    jobs.Backoff
+	SyncAttempts int
+	MaxDistSize  int64         // PACKYARD_COMPOSER_MAX_DIST_SIZE: a zip built from a git commit
+	CacheTTL     time.Duration // PACKYARD_COMPOSER_CACHE_TTL: cached documents (they are also invalidated on change)
+	Upstream     UpstreamConfig
 }
 
 // UpstreamConfig governs mirrored upstream repositories.
@@ -31,12 +39,15 @@ type UpstreamConfig struct {
 // DefaultConfig is the configuration with every default.
 func DefaultConfig() Config {
 	return Config{
-		MaxUploadSize: 64 << 20,
-		Archive:       format.ArchiveLimits{MaxEntries: 20000, MaxUncompressed: 512 << 20, MaxRatio: 200, MaxManifest: 1 << 20},
-		SyncInterval:  15 * time.Minute,
-		SyncTimeout:   10 * time.Minute,
-		MaxDistSize:   256 << 20,
-		CacheTTL:      time.Hour,
+		MaxUploadSize:   64 << 20,
+		Archive:         format.ArchiveLimits{MaxEntries: 20000, MaxUncompressed: 512 << 20, MaxRatio: 200, MaxManifest: 1 << 20},
+		SyncInterval:    15 * time.Minute,
+		SyncTimeout:     10 * time.Minute,
+		SyncConcurrency: 4,
+		SyncRetry:       jobs.Backoff{Base: 10 * time.Second, Max: 15 * time.Minute},
+		SyncAttempts:    10,
+		MaxDistSize:     256 << 20,
+		CacheTTL:        time.Hour,
 		Upstream: UpstreamConfig{
 			PublicURL: PublicRepositoryURL,
 			MaxAge:    5 * time.Minute,
@@ -59,9 +70,12 @@ func ConfigFromEnv(env config.Env) (Config, error) {
 			MaxRatio:        int64(l.Int("PACKYARD_COMPOSER_MAX_COMPRESSION_RATIO", int(d.Archive.MaxRatio), 2, 100000)),
 			MaxManifest:     d.Archive.MaxManifest,
 		},
-		SyncTimeout: l.Duration("PACKYARD_COMPOSER_SYNC_TIMEOUT", d.SyncTimeout),
-		MaxDistSize: l.Size("PACKYARD_COMPOSER_MAX_DIST_SIZE", d.MaxDistSize),
-		CacheTTL:    l.Duration("PACKYARD_COMPOSER_CACHE_TTL", d.CacheTTL),
+		SyncTimeout:     l.Duration("PACKYARD_COMPOSER_SYNC_TIMEOUT", d.SyncTimeout),
+		SyncConcurrency: l.Int("PACKYARD_COMPOSER_SYNC_CONCURRENCY", d.SyncConcurrency, 1, 256),
+		SyncRetry:       d.SyncRetry,
+		SyncAttempts:    d.SyncAttempts,
+		MaxDistSize:     l.Size("PACKYARD_COMPOSER_MAX_DIST_SIZE", d.MaxDistSize),
+		CacheTTL:        l.Duration("PACKYARD_COMPOSER_CACHE_TTL", d.CacheTTL),
 		Upstream: UpstreamConfig{
 			PublicURL: l.String("PACKYARD_COMPOSER_PUBLIC_REPOSITORY_URL", d.Upstream.PublicURL),
 			MaxAge:    l.Duration("PACKYARD_COMPOSER_UPSTREAM_MAX_AGE", d.Upstream.MaxAge),

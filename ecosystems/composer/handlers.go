@@ -206,8 +206,10 @@ func (e *Ecosystem) webhook(c echo.Context) error {
 	if IsPing(c.Request().Header) {
 		return c.JSON(http.StatusOK, map[string]string{"status": "pong"})
 	}
-	queued := e.svc.QueueSync(c.Request().Context(), c.Param("org"), id)
-	return c.JSON(http.StatusAccepted, map[string]any{"status": "sync queued", "queued": queued})
+	if err := e.svc.QueueSync(c.Request().Context(), c.Param("org"), id); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"status": "sync queued", "queued": true})
 }
 
 func (e *Ecosystem) apiPackages(c echo.Context) error {

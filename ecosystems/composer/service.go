@@ -20,6 +20,7 @@ import (
 	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/jobs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/outbound"
 	"github.com/packyard/packyard/pkg/secretbox"
@@ -44,6 +45,9 @@ type Params struct {
 	// Spool holds every temporary file: upload spools, git clones,
 	// known_hosts lists (PACKYARD_DATA_DIR/tmp, PACKYARD_TMP_MAX_SIZE).
 	Spool *spool.Spool
+	// Jobs is the durable job queue and the periodic-job leases; nil builds
+	// them over Meta's database with the defaults.
+	Jobs *jobs.Runner `optional:"true"`
 	// Lifecycle stops the background checks of new upstreams with the
 	// application; nil leaves them to their deadline.
 	Lifecycle fx.Lifecycle `optional:"true"`
@@ -53,21 +57,23 @@ type Params struct {
 // documents Composer reads, and the archives it downloads. What comes from
 // upstream repositories is its Proxy's.
 type Service struct {
-	cfg    Config
-	log    *zap.Logger
-	repo   *repository
-	store  *store
-	refs   blobRefs
-	cas    cas.Store
-	locker cache.Locker
-	box    *secretbox.Box
-	audit  audit.Recorder // nil: nothing recorded
-	queue  chan string    // source ids waiting for a background sync
-	proxy  *Proxy
-	guard  *outbound.Guard
-	net    vcs.Network // how git servers are reached
-	tmp    *spool.Spool
-	ready  *readyCache // documents as sent
+	cfg     Config
+	log     *zap.Logger
+	repo    *repository
+	store   *store
+	refs    blobRefs
+	cas     cas.Store
+	locker  cache.Locker
+	box     *secretbox.Box
+	audit   audit.Recorder // nil: nothing recorded
+	jobs    *jobs.Runner
+	syncs   *jobs.Worker // queued syncs (jobs of kind syncJob, keyed by source id)
+	mirrors *mirrors     // git mirrors of the sources synced by this process
+	proxy   *Proxy
+	guard   *outbound.Guard
+	net     vcs.Network // how git servers are reached
+	tmp     *spool.Spool
+	ready   *readyCache // documents as sent
 }
 
 // readyBudget is the memory the documents as sent may take.
@@ -91,12 +97,19 @@ func New(p Params) (*Service, error) {
 	if p.Lifecycle != nil {
 		p.Lifecycle.Append(fx.StopHook(func(ctx context.Context) { proxy.checks.stop(ctx) }))
 	}
-	return &Service{
+	if p.Jobs == nil {
+		p.Jobs = jobs.NewRunner(jobs.NewSQL(p.Meta.DB()), p.Logger.Named("jobs"))
+	}
+	s := &Service{
 		cfg: p.Config, log: p.Logger, repo: repo, store: st, refs: p.Meta, cas: p.CAS, locker: p.Locker, box: p.Box,
-		audit: p.Audit, queue: make(chan string, 256), proxy: proxy, guard: p.Outbound,
+		audit: p.Audit, jobs: p.Jobs, proxy: proxy, guard: p.Outbound,
 		net: vcs.Network{HTTP: p.Outbound.HTTPClient(outbound.ClientOptions{}), Dial: p.Outbound.DialContext, Spool: p.Spool},
-		tmp: p.Spool, ready: newReadyCache(readyBudget),
-	}, nil
+		tmp: p.Spool, ready: newReadyCache(readyBudget), mirrors: &mirrors{m: map[string]*vcs.Mirror{}},
+	}
+	s.syncs = p.Jobs.Worker(syncJob, jobs.WorkerOptions{
+		Concurrency: p.Config.SyncConcurrency, Backoff: p.Config.SyncRetry, MaxAttempts: p.Config.SyncAttempts,
+	}, s.runSyncJob)
+	return s, nil
 }
 
 // Proxy is the part of the repository that comes from upstreams.

@@ -162,6 +162,7 @@ func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) erro
 	if err != nil {
 		return err
 	}
+	s.mirrors.drop(src.ID)
 	audit.Record(ctx, s.audit, s.log, audit.Event{Action: "composer.source.remove", Org: org.Name, Resource: vcs.RedactURL(src.URL),
 		Details: map[string]string{"source": src.ID}})
 	return nil

@@ -40,6 +40,10 @@ type stackOpts struct {
 	// 127.0.0.0/8, where the tests' upstreams and git servers listen.
 	allowedNetworks *string
 	env             map[string]string // more PACKYARD_* variables
+	// background runs the queued syncs and the periodic jobs, as the
+	// daemon does; backend overrides postgres (e.g. a shared database).
+	background bool
+	backend    *harness.Backend
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
@@ -59,6 +63,12 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		fx.Supply(cfg),
 		fx.Provide(New, (*Service).Proxy, ecosystem.As(NewEcosystem)),
 		fx.Populate(&svc, &proxy),
+	}
+	if o.background {
+		modules = append(modules, fx.Invoke(startBackground))
+	}
+	if o.backend != nil {
+		backend = *o.backend
 	}
 	if o.noKey {
 		modules = append(modules, fx.Decorate(func() *secretbox.Box { return nil }))

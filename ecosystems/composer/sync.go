@@ -23,16 +23,6 @@ import (
 // SyncSource syncs one source, on one replica at a time. Only refs that are
 // new or moved since the last sync are read and archived.
 func (s *Service) SyncSource(ctx context.Context, id string) (SyncReport, error) {
-	return s.syncSource(ctx, id, false)
-}
-
-// syncIfStale is SyncSource for the periodic sync: after taking the lock it
-// skips a source another replica synced meanwhile.
-func (s *Service) syncIfStale(ctx context.Context, id string) (SyncReport, error) {
-	return s.syncSource(ctx, id, true)
-}
-
-func (s *Service) syncSource(ctx context.Context, id string, onlyStale bool) (SyncReport, error) {
 	if s.cfg.SyncTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.SyncTimeout)
@@ -43,9 +33,6 @@ func (s *Service) syncSource(ctx context.Context, id string, onlyStale bool) (Sy
 		return SyncReport{}, fmt.Errorf("wait for the sync lock: %w", err)
 	}
 	defer unlock()
-	if onlyStale && !s.stale(ctx, id) {
-		return SyncReport{}, nil
-	}
 	src, err := s.sourceByID(ctx, id)
 	if err != nil {
 		return SyncReport{}, err
@@ -110,11 +97,11 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 		rep.Package = src.Package
 		return rep, s.store.syncUnchanged(ctx, src.ID, micros(s.repo.now()))
 	}
-	repo, err := vcs.Open(ctx, src.URL, creds, s.net)
+	repo, stats, err := s.mirrors.of(src.ID).Update(ctx, src.URL, creds, s.net)
 	if err != nil {
 		return rep, err
 	}
-	defer repo.Close()
+	s.log.Debug("sync: fetched", zap.String("source", vcs.RedactURL(src.URL)), zap.Int("wants", stats.Wants), zap.Int64("pack_bytes", stats.PackBytes))
 	rep.Package = src.Package
 	if !changes.nameKnown {
 		if rep.Package, err = packageName(repo, remote, src.Package); err != nil {

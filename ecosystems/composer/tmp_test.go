@@ -89,7 +89,8 @@ func TestUploadSpoolsUnderDataDir(t *testing.T) {
 // PACKYARD_TMP_MAX_SIZE as they happen: a repository larger than the cap
 // stops the clone once the cap is reached (the directory never holds more
 // than the cap, checked while the server is still sending), fails the sync
-// naming the limit, and leaves nothing.
+// naming the limit, and leaves nothing (a successful sync keeps its mirror
+// until the source is removed).
 func TestCloneSpoolsUnderDataDir(t *testing.T) {
 	harness.Tool(t, "git")
 	backend := "/usr/lib/git-core/git-http-backend"
@@ -151,7 +152,11 @@ func TestCloneSpoolsUnderDataDir(t *testing.T) {
 
 	left, err := os.ReadDir(s.svc.tmp.Dir())
 	require.NoError(t, err)
-	require.Empty(t, left, "clones are removed")
+	require.Len(t, left, 1, "the failed clone is removed; the small repository's mirror stays for its next sync")
+	require.NoError(t, s.svc.RemoveSource(ctx, "acme", srv.URL+"/"+small))
+	left, err = os.ReadDir(s.svc.tmp.Dir())
+	require.NoError(t, err)
+	require.Empty(t, left, "a removed source's mirror is removed")
 	require.Zero(t, s.svc.tmp.Used())
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"net/http"
 	"strings"
@@ -98,20 +99,15 @@ func (s *Service) VerifyWebhook(ctx context.Context, orgName, sourceID string, h
 	return VerifyPushSignature(h, body, string(secret))
 }
 
-// QueueSync asks the background worker to sync a source soon, for a
-// webhook delivery, and records who asked. It never blocks: queued is false
-// when the queue is full (the periodic sync catches up).
-func (s *Service) QueueSync(ctx context.Context, orgName, sourceID string) (queued bool) {
-	queued = s.enqueue(sourceID)
-	s.recordSync(ctx, orgName, sourceID, "webhook")
-	return queued
-}
-
-func (s *Service) enqueue(sourceID string) bool {
-	select {
-	case s.queue <- sourceID:
-		return true
-	default:
-		return false
+// QueueSync queues a sync of a source, for a webhook delivery, and records
+// who asked. It returns once the job is committed to the database (so an
+// acknowledged delivery is never lost: any replica will sync); a delivery
+// while a sync of the source is already queued joins that one.
+func (s *Service) QueueSync(ctx context.Context, orgName, sourceID string) error {
+	if err := s.jobs.Queue.Enqueue(ctx, syncJob, sourceID); err != nil {
+		return fmt.Errorf("queue a sync: %w", err)
 	}
+	s.syncs.Wake()
+	s.recordSync(ctx, orgName, sourceID, "webhook")
+	return nil
 }

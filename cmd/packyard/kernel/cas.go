@@ -2,16 +2,16 @@ package kernel
 
 import (
 	"context"
-	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
 	"github.com/packyard/packyard/pkg/blob"
-	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/cas"
+	"github.com/packyard/packyard/pkg/jobs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/spool"
+	"github.com/packyard/packyard/pkg/sqldb"
 )
 
 type casOut struct {
@@ -25,9 +25,18 @@ func provideCAS(c Config, blobs blob.Store, meta metadata.Store, sp *spool.Spool
 	return casOut{Store: s, Impl: s}
 }
 
-// startGC runs the CAS garbage collection every PACKYARD_GC_INTERVAL, on one
-// replica at a time, removing blobs unreferenced for PACKYARD_GC_GRACE.
-func startGC(lc fx.Lifecycle, c Config, s *cas.IndexedStore, locker cache.Locker, log *zap.Logger) {
+// provideJobs is the durable job queue and the periodic-job leases, in the
+// metadata database.
+func provideJobs(c Config, db *sqldb.DB, log *zap.Logger) *jobs.Runner {
+	r := jobs.NewRunner(jobs.NewSQL(db), log.Named("jobs"))
+	r.Lease, r.Poll = c.JobLease, c.JobPoll
+	return r
+}
+
+// startGC runs the CAS garbage collection every PACKYARD_GC_INTERVAL, on the
+// one replica that holds the lease "kernel:gc", removing blobs unreferenced
+// for PACKYARD_GC_GRACE.
+func startGC(lc fx.Lifecycle, c Config, s *cas.IndexedStore, r *jobs.Runner, log *zap.Logger) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	log = log.Named("gc")
@@ -35,26 +44,14 @@ func startGC(lc fx.Lifecycle, c Config, s *cas.IndexedStore, locker cache.Locker
 		OnStart: func(context.Context) error {
 			go func() {
 				defer close(done)
-				t := time.NewTicker(c.GCInterval)
-				defer t.Stop()
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-t.C:
-					}
-					unlock, err := locker.Lock(ctx, "kernel:gc", c.GCInterval)
-					if err != nil {
-						continue
-					}
+				r.Periodic(ctx, "kernel:gc", c.GCInterval, func(ctx context.Context) error {
 					stats, err := s.GC(ctx, c.GCGrace)
-					unlock()
 					if err != nil {
-						log.Warn("garbage collection failed", zap.Error(err))
-						continue
+						return err
 					}
 					log.Info("garbage collection done", zap.Any("stats", stats))
-				}
+					return nil
+				})
 			}()
 			return nil
 		},

@@ -14,6 +14,7 @@ import (
 	"github.com/packyard/packyard/auth/identity"
 	"github.com/packyard/packyard/auth/ratelimit"
 	"github.com/packyard/packyard/pkg/config"
+	"github.com/packyard/packyard/pkg/jobs"
 	"github.com/packyard/packyard/pkg/logging"
 	"github.com/packyard/packyard/pkg/outbound"
 	"github.com/packyard/packyard/pkg/server"
@@ -28,6 +29,8 @@ type Config struct {
 	TmpMaxSize     int64 // PACKYARD_TMP_MAX_SIZE: bytes all temporary files may hold together
 	GCInterval     time.Duration
 	GCGrace        time.Duration
+	JobLease       time.Duration // PACKYARD_JOB_LEASE_TIME: a replica's claim on a queued or periodic job, unrenewed
+	JobPoll        time.Duration // PACKYARD_JOB_POLL_INTERVAL: how often an idle replica looks for queued jobs
 	Log            logging.Config
 	Server         server.Config
 	RateLimit      ratelimit.Config
@@ -46,11 +49,19 @@ func ConfigFromEnv(env config.Env) (Config, error) {
 		TmpMaxSize:     l.Size("PACKYARD_TMP_MAX_SIZE", 8<<30),
 		GCInterval:     l.Duration("PACKYARD_GC_INTERVAL", 6*time.Hour),
 		GCGrace:        l.Duration("PACKYARD_GC_GRACE", 24*time.Hour),
+		JobLease:       l.Duration("PACKYARD_JOB_LEASE_TIME", jobs.DefaultLease),
+		JobPoll:        l.Duration("PACKYARD_JOB_POLL_INTERVAL", jobs.DefaultPoll),
 		Log:            logging.ConfigFromEnv(l),
 		Server:         server.ConfigFromEnv(l),
 		RateLimit:      ratelimit.ConfigFromEnv(l),
 		Identity:       identity.ConfigFromEnv(l),
 		Outbound:       outbound.ConfigFromEnv(l),
+	}
+	if c.JobLease < 100*time.Millisecond {
+		l.Fail("PACKYARD_JOB_LEASE_TIME", "must be at least 100ms")
+	}
+	if c.JobPoll <= 0 {
+		l.Fail("PACKYARD_JOB_POLL_INTERVAL", "must be positive")
 	}
 	if err := l.Err(); err != nil {
 		return Config{}, err

@@ -53,6 +53,7 @@ func Core(env config.Env) fx.Option {
 			provideAudit,
 			provideAuth,
 			provideSecretBox,
+			provideJobs,
 			func(c Config) server.BaseURL {
 				return server.BaseURL{Fixed: c.Server.BaseURL, TrustProxyHeaders: c.Server.TrustProxyHeaders}
 			},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -164,17 +165,26 @@ func (s *session) mirror(st storage.Storer) (*git.Repository, error) {
 }
 
 func fetchPack(ctx context.Context, sess transport.UploadPackSession, req *packp.UploadPackRequest, st storage.Storer) error {
+	return fetchPackCounted(ctx, sess, req, st, nil)
+}
+
+// fetchPackCounted is fetchPack adding the bytes received to counted
+// (when not nil).
+func fetchPackCounted(ctx context.Context, sess transport.UploadPackSession, req *packp.UploadPackRequest, st storage.Storer, counted *atomic.Int64) error {
 	res, err := sess.UploadPack(ctx, req)
 	if err != nil {
 		return err
 	}
 	defer res.Close()
 	var pack io.Reader = res
+	if counted != nil {
+		pack = countingReader{r: res, n: counted}
+	}
 	switch {
 	case req.Capabilities.Supports(capability.Sideband64k):
-		pack = sideband.NewDemuxer(sideband.Sideband64k, res)
+		pack = sideband.NewDemuxer(sideband.Sideband64k, pack)
 	case req.Capabilities.Supports(capability.Sideband):
-		pack = sideband.NewDemuxer(sideband.Sideband, res)
+		pack = sideband.NewDemuxer(sideband.Sideband, pack)
 	}
 	return packfile.UpdateObjectStorage(st, pack)
 }
