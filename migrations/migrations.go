@@ -13,6 +13,13 @@ import (
 //go:embed postgres/*.sql sqlite/*.sql
 var files embed.FS
 
+// UpgradeTestVersion is the version of the one extra migration a binary built
+// with the packyard_test_upgrade build tag carries (upgradetest.go). The
+// replica tests build such a binary to upgrade running replicas one after
+// another; production builds never set the tag, so their migrations are the
+// embedded files only.
+const UpgradeTestVersion = 90001
+
 // FS returns the migrations of a dialect ("sqlite" or "postgres").
 func FS(dialect string) (fs.FS, error) {
 	switch dialect {

@@ -43,3 +43,9 @@ func atoi(s string) int {
 	}
 	return n
 }
+
+// A default build applies the embedded files and nothing else: the upgrade
+// test's migration exists only with the packyard_test_upgrade build tag.
+func TestDefaultBuildHasNoExtraMigration(t *testing.T) {
+	require.Empty(t, extraMigrations())
+}

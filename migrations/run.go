@@ -23,6 +23,9 @@ func provider(db *sqldb.DB) (*goose.Provider, error) {
 		return nil, err
 	}
 	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if extra := extraMigrations(); len(extra) > 0 {
+		opts = append(opts, goose.WithGoMigrations(extra...))
+	}
 	dialect := goose.DialectSQLite3
 	if db.Dialect() == sqldb.Postgres {
 		dialect = goose.DialectPostgres
