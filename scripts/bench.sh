@@ -7,14 +7,20 @@
 #      then buf pushes and Connect calls (scripts/bench-buf.sh) against this
 #      tree and a baseline build of main, with this tree's ratio to it;
 #   3. Composer documents side by side with a minimal Go server and nginx
-#      (scripts/bench-composer.sh).
+#      (scripts/bench-composer.sh);
+#   4. three replicas behind nginx: time until a write on one is served by
+#      the others, and throughput against one replica (scripts/bench-replicas.sh).
 #
 # Usage: bash scripts/bench.sh [go-bench-regexp]     (default: .)
 #        bash scripts/bench.sh --composer            (section 3 alone)
+#        bash scripts/bench.sh --replicas            (section 4 alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = --composer ]; then
   exec bash scripts/bench-composer.sh
+fi
+if [ "${1:-}" = --replicas ]; then
+  exec bash scripts/bench-replicas.sh
 fi
 bash scripts/install-deps.sh
 export PATH="$(go env GOPATH)/bin:$PATH"
@@ -100,3 +106,6 @@ echo "/metrics after:  $(metrics_size)"
 
 echo
 bash scripts/bench-composer.sh
+
+echo
+bash scripts/bench-replicas.sh
