@@ -31,10 +31,7 @@ fmt_bench() {
   awk '/^Benchmark/ { sub("-[0-9]+$", "", $1); printf "%-52s", $1; for (i = 3; i < NF; i += 2) printf " %10s %s", $i, $(i + 1); print "" }
        /^(FAIL|--- FAIL|panic)/ { print }'
 }
-echo "== Three replicas: time until a write is served by the other replicas"
-go test -run '^$' -bench '^BenchmarkReplicaVisibility$' -benchtime "${PACKYARD_BENCH_WRITES:-200}x" -count=1 -timeout 20m \
-  ./e2e/replicas/ 2>&1 | tee "$STATE/visibility.txt" | fmt_bench
-echo
-echo "== Three replicas against one behind the same nginx (32 clients, ${PACKYARD_BENCH_DURATION:-5s} a row)"
-go test -run '^$' -bench '^BenchmarkReplicaThroughput$' -benchtime 1x -count=1 -timeout 20m \
-  ./e2e/replicas/ 2>&1 | tee "$STATE/throughput.txt" | fmt_bench
+echo "== Three replicas behind nginx: time until a write is served by the others (${PACKYARD_BENCH_WRITES:-200} uploads);"
+echo "   Composer p2 and buf Download through nginx in front of three replicas and of one (32 clients, ${PACKYARD_BENCH_DURATION:-5s} a row)"
+go test -run '^$' -bench '^BenchmarkReplicas$' -benchtime 1x -count=1 -timeout 30m \
+  ./e2e/replicas/ 2>&1 | tee "$STATE/bench.txt" | fmt_bench

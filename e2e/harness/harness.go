@@ -364,3 +364,7 @@ func tail(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Tail returns the last n lines of the file at path (a log), or why it
+// could not be read.
+func Tail(path string, n int) string { return tail(path, n) }

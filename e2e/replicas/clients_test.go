@@ -44,6 +44,7 @@ type summary struct {
 	name                string
 	attempted, failed   int
 	unavailable, slower time.Duration
+	slowestAt           time.Time
 	failures            []string
 }
 
@@ -53,7 +54,9 @@ func (l *opLog) summary() summary {
 	s := summary{name: l.name, attempted: len(l.ops)}
 	var firstFail time.Time
 	for _, o := range l.ops {
-		s.slower = max(s.slower, o.end.Sub(o.start))
+		if d := o.end.Sub(o.start); d > s.slower {
+			s.slower, s.slowestAt = d, o.start
+		}
 		if o.err != "" {
 			s.failed++
 			s.failures = append(s.failures, o.start.Format("15:04:05.000")+" "+o.err)
@@ -74,8 +77,8 @@ func (l *opLog) summary() summary {
 }
 
 func (s summary) String() string {
-	return fmt.Sprintf("%-16s attempted %4d  succeeded %4d  failed %2d  longest unavailability %6.2fs  slowest %5.2fs",
-		s.name, s.attempted, s.attempted-s.failed, s.failed, s.unavailable.Seconds(), s.slower.Seconds())
+	return fmt.Sprintf("%-16s attempted %4d  succeeded %4d  failed %2d  longest unavailability %6.2fs  slowest %5.2fs (at %s)",
+		s.name, s.attempted, s.attempted-s.failed, s.failed, s.unavailable.Seconds(), s.slower.Seconds(), s.slowestAt.Format("15:04:05"))
 }
 
 func lastLines(s string, n int) string {
@@ -101,6 +104,7 @@ type clients struct {
 func startClients(t *testing.T, lbHost, readToken, writeToken string) *clients {
 	c := &clients{composer: &opLog{name: "composer update"}, depUpdate: &opLog{name: "buf dep update"},
 		build: &opLog{name: "buf build"}, push: &opLog{name: "buf push"}}
+	harness.Tool(t, "composer") // missing: fail (or skip) here, not in a client goroutine
 	repo := "http://" + lbHost + "/composer/acme"
 	project := harness.ComposerProject(t, repo, map[string]string{"acme/app": "^1.0"})
 	c.wg.Go(func() {

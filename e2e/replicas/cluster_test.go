@@ -45,8 +45,9 @@ type cluster struct {
 }
 
 // newCluster starts n replicas of bin over fresh service databases and nginx
-// in front of them (upstreams: the first lbReplicas replicas).
-func newCluster(t testing.TB, bin string, n, lbReplicas int) *cluster {
+// in front of them (upstreams: the first lbReplicas replicas), with extra
+// PACKYARD_* variables.
+func newCluster(t testing.TB, bin string, n, lbReplicas int, extra map[string]string) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	svc := harness.ServiceEnv(t)
@@ -59,6 +60,9 @@ func newCluster(t testing.TB, bin string, n, lbReplicas int) *cluster {
 		"PACKYARD_LOG_LEVEL":   "info",
 	}
 	for k, v := range svc {
+		shared[k] = v
+	}
+	for k, v := range extra {
 		shared[k] = v
 	}
 	c := &cluster{t: t, dbURL: svc["PACKYARD_DATABASE_URL"], client: &http.Client{Timeout: 10 * time.Second}}
@@ -85,7 +89,7 @@ func newCluster(t testing.TB, bin string, n, lbReplicas int) *cluster {
 		for _, r := range c.replicas {
 			r.kill()
 			if t.Failed() {
-				t.Logf("%s log:\n%s", r.name, tail(r.log, 25))
+				t.Logf("%s log:\n%s", r.name, harness.Tail(r.log, 25))
 			}
 		}
 	})
@@ -149,7 +153,7 @@ func (r *replica) start(t testing.TB, bin string) {
 	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		select {
 		case <-done:
-			t.Errorf("%s exited during start-up:\n%s", r.name, tail(r.log, 30))
+			t.Errorf("%s exited during start-up:\n%s", r.name, harness.Tail(r.log, 30))
 			return
 		default:
 		}
@@ -160,7 +164,7 @@ func (r *replica) start(t testing.TB, bin string) {
 			}
 		}
 	}
-	t.Errorf("%s not ready after 90s:\n%s", r.name, tail(r.log, 30))
+	t.Errorf("%s not ready after 90s:\n%s", r.name, harness.Tail(r.log, 30))
 }
 
 // signal sends sig and waits for the process to end (SIGKILL after 40s).
@@ -183,18 +187,6 @@ func (r *replica) signal(sig syscall.Signal) {
 
 func (r *replica) kill() { r.signal(syscall.SIGKILL) }
 func (r *replica) stop() { r.signal(syscall.SIGTERM) }
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
 
 // buildUpgradeBinary builds cmd/packyard with the packyard_test_upgrade tag:
 // the same daemon carrying one extra migration (migrations/upgradetest.go).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/packyard/packyard/e2e/harness"
 	"github.com/packyard/packyard/pkg/testenv"
 )
 
@@ -21,6 +22,7 @@ import (
 type nginx struct {
 	host string // 127.0.0.1:PORT
 	url  string
+	dir  string
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -89,7 +91,7 @@ func startNginx(t testing.TB, port int, upstreams []string) *nginx {
 	for _, u := range upstreams {
 		fmt.Fprintf(&servers, "    server %s max_fails=1 fail_timeout=2s;\n", u)
 	}
-	n := &nginx{host: fmt.Sprintf("127.0.0.1:%d", port)}
+	n := &nginx{host: fmt.Sprintf("127.0.0.1:%d", port), dir: dir}
 	n.url = "http://" + n.host
 	conf := filepath.Join(dir, "nginx.conf")
 	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, nginxConf, user, dir, servers.String(), n.host), 0o644))
@@ -110,7 +112,7 @@ func startNginx(t testing.TB, port int, upstreams []string) *nginx {
 			<-n.done
 		}
 		if t.Failed() {
-			t.Logf("nginx error log:\n%s", tail(filepath.Join(dir, "error.log"), 30))
+			t.Logf("nginx error log:\n%s", harness.Tail(filepath.Join(dir, "error.log"), 30))
 		}
 	})
 	client := &http.Client{Timeout: time.Second}
@@ -122,7 +124,7 @@ func startNginx(t testing.TB, port int, upstreams []string) *nginx {
 			}
 		}
 	}
-	t.Fatalf("nginx did not answer /readyz:\n%s\n%s", tail(filepath.Join(dir, "error.log"), 20), tail(filepath.Join(dir, "stderr.log"), 20))
+	t.Fatalf("nginx did not answer /readyz:\n%s\n%s", harness.Tail(filepath.Join(dir, "error.log"), 20), harness.Tail(filepath.Join(dir, "stderr.log"), 20))
 	return nil
 }
 
@@ -140,4 +142,21 @@ func nginxBinary(t testing.TB) string {
 	}
 	t.Skip("nginx is not installed")
 	return ""
+}
+
+// upstreamErrors counts the errors nginx met talking to a replica (each
+// request it then passed to another replica, or answered with an error):
+// connections refused, and connections reset or closed under a request.
+func (n *nginx) upstreamErrors() (refused, broken int) {
+	b, _ := os.ReadFile(filepath.Join(n.dir, "error.log"))
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case !strings.Contains(line, "upstream"):
+		case strings.Contains(line, "Connection refused"):
+			refused++
+		case strings.Contains(line, "reset by peer"), strings.Contains(line, "prematurely closed"):
+			broken++
+		}
+	}
+	return refused, broken
 }

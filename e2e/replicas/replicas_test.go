@@ -51,7 +51,7 @@ final class Greeter { public static function hello(): string { return "hello"; }
 func TestThreeReplicas(t *testing.T) {
 	bin := harness.Binary(t)
 	upgrade := buildUpgradeBinary(t)
-	c := newCluster(t, bin, 3, 3)
+	c := newCluster(t, bin, 3, 3, nil)
 	write, read := seed(t, c)
 
 	cl := startClients(t, c.lb.host, read, write)
@@ -64,20 +64,23 @@ func TestThreeReplicas(t *testing.T) {
 	waitProgress(t, cl, 1)
 
 	// (a) One replica killed and restarted while the clients run.
-	t.Log("kill -9 r2")
+	logf(t, "kill -9 r2")
 	victim := c.replicas[1]
 	victim.kill()
 	waitProgress(t, cl, cl.progress()+1)
 	victim.start(t, bin)
-	t.Log("r2 restarted")
+	logf(t, "r2 restarted")
 	waitProgress(t, cl, cl.progress()+1)
+	refused, _ := c.lb.upstreamErrors()
+	require.Positive(t, refused, "nginx met the killed replica (and passed its requests on)")
 
 	// (b) Rolling upgrade: each replica stopped and started on the new binary.
 	before := c.dbVersion()
 	for i, r := range c.replicas {
-		t.Logf("upgrade %s", r.name)
+		logf(t, "upgrade %s: stop", r.name)
 		r.stop()
 		r.start(t, upgrade)
+		logf(t, "upgrade %s: ready on the new binary", r.name)
 		if i == 0 {
 			require.Equal(t, int64(migrations.UpgradeTestVersion), c.dbVersion(), "the first upgraded replica migrated (from %d)", before)
 			oldReplicasServe(t, c, c.replicas[1:], write, read)
@@ -87,6 +90,8 @@ func TestThreeReplicas(t *testing.T) {
 	sums := cl.finish()
 	stopped = true
 	report(t, cl, sums)
+	refused, broken := c.lb.upstreamErrors()
+	t.Logf("nginx met %d refused connections and %d broken ones to replicas (requests passed on or answered 502)", refused, broken)
 
 	// Every write through one replica is served by all within a second.
 	visibility(t, c, write, read)
@@ -142,10 +147,17 @@ func oldReplicasServe(t *testing.T, c *cluster, old []*replica, write, read stri
 			labelRefs("acme", "base", "main"), &labels), "%s (old binary) serves buf", r.name)
 		version := fmt.Sprintf("1.1.%d", i)
 		upload(t, r.url, write, version, map[string]string{"composer.json": `{"name": "acme/during-upgrade"}`})
-		status, body = get(t, c.replicas[0].url+"/composer/acme/p2/acme/during-upgrade.json", read)
-		require.Equal(t, http.StatusOK, status, body)
-		require.Contains(t, body, version, "a write through %s (old binary) is served by the new one", r.name)
+		require.Eventually(t, func() bool {
+			status, body := get(t, c.replicas[0].url+"/composer/acme/p2/acme/during-upgrade.json", read)
+			return status == http.StatusOK && strings.Contains(body, `"`+version+`"`)
+		}, propagation, 5*time.Millisecond, "a write through %s (old binary) is served by the new one within %s", r.name, propagation)
 	}
+}
+
+// logf logs msg with the wall-clock time, to line it up with the clients' operations.
+func logf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	t.Logf("%s "+format, append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 }
 
 func waitProgress(t *testing.T, cl *clients, n int) {
