@@ -1,11 +1,14 @@
 package replicas
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,7 +45,8 @@ pid %[2]s/nginx.pid;
 error_log %[2]s/error.log warn;
 events { worker_connections 1024; }
 http {
-  access_log off;
+  log_format timing '$msec $request_time $status $upstream_addr $upstream_status $upstream_response_time "$request"';
+  access_log %[2]s/access.log timing;
   client_body_temp_path %[2]s/tmp/body;
   proxy_temp_path %[2]s/tmp/proxy;
   fastcgi_temp_path %[2]s/tmp/fastcgi;
@@ -159,4 +163,34 @@ func (n *nginx) upstreamErrors() (refused, broken int) {
 		}
 	}
 	return refused, broken
+}
+
+// slowest returns the n slowest requests nginx served: "seconds status
+// upstreams upstream-statuses upstream-times request", slowest first.
+func (n *nginx) slowest(count int) []string {
+	b, _ := os.ReadFile(filepath.Join(n.dir, "access.log"))
+	type row struct {
+		secs float64
+		line string
+	}
+	var rows []row
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, " ", 3)
+		if len(f) < 3 {
+			continue
+		}
+		secs, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			continue
+		}
+		ms, _ := strconv.ParseFloat(f[0], 64)
+		at := time.UnixMilli(int64(ms * 1000)).Format("15:04:05.000")
+		rows = append(rows, row{secs, at + " " + f[1] + "s " + f[2]})
+	}
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(b.secs, a.secs) })
+	var out []string
+	for _, r := range rows[:min(count, len(rows))] {
+		out = append(out, r.line)
+	}
+	return out
 }

@@ -92,6 +92,10 @@ func TestThreeReplicas(t *testing.T) {
 	report(t, cl, sums)
 	refused, broken := c.lb.upstreamErrors()
 	t.Logf("nginx met %d refused connections and %d broken ones to replicas (requests passed on or answered 502)", refused, broken)
+	t.Log("the slowest requests through nginx (time, seconds, status, replicas tried, their statuses and times, request):")
+	for _, l := range c.lb.slowest(5) {
+		t.Log("  " + l)
+	}
 
 	// Every write through one replica is served by all within a second.
 	visibility(t, c, write, read)
