@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"buf.build/gen/go/bufbuild/registry/connectrpc/go/buf/registry/owner/v1/ownerv1connect"
 	ownerv1 "buf.build/gen/go/bufbuild/registry/protocolbuffers/go/buf/registry/owner/v1"
@@ -70,6 +71,20 @@ func (s *Service) DeleteOrganization(ctx context.Context, r OwnerRef) error {
 	}
 	s.record(ctx, audit.ActionOrgDelete, o, o.Name, map[string]string{"via": "buf"})
 	return nil
+}
+
+// SetOrganizationVisibility makes an organization public or private, as its
+// administrators may, and records the change in the audit log.
+func (s *Service) SetOrganizationVisibility(ctx context.Context, o Owner, public bool) (Owner, error) {
+	if err := s.authorize(ctx, o, nil, access.ActionAdmin); err != nil {
+		return o, err
+	}
+	if err := s.meta.SetOrgPublic(ctx, o.Name, public); err != nil {
+		return o, err
+	}
+	o.Public = public
+	s.record(ctx, audit.ActionOrgUpdate, o, o.Name, map[string]string{"via": "buf", "public": strconv.FormatBool(public)})
+	return o, nil
 }
 
 // ---- Connect handlers ----
@@ -235,8 +250,7 @@ func (h *ownerHandler) UpdateOrganizations(ctx context.Context, req *connect.Req
 			return nil, errs.Invalidf("packyard stores only an organization's visibility")
 		}
 		if v.HasVisibility() {
-			o.Public = v.GetVisibility() == ownerv1.OrganizationVisibility_ORGANIZATION_VISIBILITY_PUBLIC
-			if err := h.s.meta.SetOrgPublic(ctx, o.Name, o.Public); err != nil {
+			if o, err = h.s.SetOrganizationVisibility(ctx, o, v.GetVisibility() == ownerv1.OrganizationVisibility_ORGANIZATION_VISIBILITY_PUBLIC); err != nil {
 				return nil, err
 			}
 		}
