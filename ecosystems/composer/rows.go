@@ -82,6 +82,7 @@ type sourceRow struct {
 	ID, OrgID, URL, Username, Kind, KnownHosts, Package, DefaultBranch, Status, LastError string
 	Credential, WebhookSecret                                                             []byte
 	SyncedAt                                                                              sql.NullInt64
+	SyncMillis                                                                            int64 // how long the last sync took
 }
 
 // storedRef is a git ref of a source as last synced: the version it gave

@@ -327,12 +327,12 @@ func (s *store) insertMirrored(ctx context.Context, tx *sqldb.Tx, orgID, name, k
 
 // ---- git sources and their refs ----
 
-const sourceCols = `id, org_id, url, username, credential_kind, credential, known_hosts, webhook_secret, package_name, default_branch, status, last_error, synced_at`
+const sourceCols = `id, org_id, url, username, credential_kind, credential, known_hosts, webhook_secret, package_name, default_branch, status, last_error, synced_at, sync_duration_ms`
 
 func scanSource(r interface{ Scan(...any) error }) (sourceRow, error) {
 	var x sourceRow
 	err := r.Scan(&x.ID, &x.OrgID, &x.URL, &x.Username, &x.Kind, &x.Credential, &x.KnownHosts, &x.WebhookSecret,
-		&x.Package, &x.DefaultBranch, &x.Status, &x.LastError, &x.SyncedAt)
+		&x.Package, &x.DefaultBranch, &x.Status, &x.LastError, &x.SyncedAt, &x.SyncMillis)
 	return x, sqldb.MapErr(err)
 }
 
@@ -398,6 +398,12 @@ func (s *store) deleteSource(ctx context.Context, tx *sqldb.Tx, sourceID string)
 // syncFailed records a failed sync on its source.
 func (s *store) syncFailed(ctx context.Context, id, message string, at int64) error {
 	_, err := s.db.Exec(ctx, `UPDATE composer_sources SET status = 'error', last_error = ?, synced_at = ? WHERE id = ?`, message, at, id)
+	return err
+}
+
+// setSyncDuration records how long a source's last sync took.
+func (s *store) setSyncDuration(ctx context.Context, id string, millis int64) error {
+	_, err := s.db.Exec(ctx, `UPDATE composer_sources SET sync_duration_ms = ? WHERE id = ?`, millis, id)
 	return err
 }
 
