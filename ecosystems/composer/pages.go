@@ -341,3 +341,7 @@ func fillDays(days []DayCount, today int64) []DayCount {
 	}
 	return out
 }
+
+// MaxUploadSize is the largest archive an upload may send
+// (PACKYARD_COMPOSER_MAX_UPLOAD_SIZE).
+func (s *Service) MaxUploadSize() int64 { return s.cfg.MaxUploadSize }

@@ -141,14 +141,20 @@ func (s *Service) checkSourceURL(in SourceInput) error {
 	return s.guard.CheckHost(vcs.Host(in.URL)) // ssh
 }
 
-// RemoveSource unregisters a git repository; the versions it gave leave
-// the repository (their archives stay downloadable for lock files).
-func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) error {
+// RemoveSource unregisters a git repository, named by its URL or its id;
+// the versions it gave leave the repository (their archives stay
+// downloadable for lock files).
+func (s *Service) RemoveSource(ctx context.Context, orgName, urlOrID string) error {
 	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return err
 	}
-	src, err := s.sourceByURL(ctx, org, rawURL)
+	src, err := s.sourceByURL(ctx, org, urlOrID)
+	if errors.Is(err, errs.ErrNotFound) {
+		if byID, ierr := s.sourceByID(ctx, strings.TrimSpace(urlOrID)); ierr == nil && byID.OrgID == org.ID {
+			src, err = byID, nil
+		}
+	}
 	if err != nil {
 		return err
 	}
