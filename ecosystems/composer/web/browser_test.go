@@ -71,7 +71,9 @@ func TestComposerPagesInChromium(t *testing.T) {
 	require.NoError(t, chromedp.Listen(b.Context(), func(ev any) {
 		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
 			dialogs.Add(1)
-			go func() { _, _ = chromedp.Call(b.Context(), page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}) }()
+			go func() {
+				_, _ = chromedp.Call(b.Context(), page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+			}()
 		}
 	}))
 	signInWithHeader(t, b, token)
