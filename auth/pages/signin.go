@@ -62,7 +62,7 @@ func (p *Pages) signIn(c echo.Context) error {
 		return err
 	}
 	audit.Record(ctx, p.audit, p.log, audit.Event{Action: audit.ActionSignIn, Resource: "token/" + pr.TokenID,
-		Actor: audit.Actor{UserID: pr.UserID, User: pr.UserName, TokenID: pr.TokenID, Method: "web"},
+		Actor:   audit.Actor{UserID: pr.UserID, User: pr.UserName, TokenID: pr.TokenID, Method: "web"},
 		Details: map[string]string{"via": "web"}})
 	return web.Redirect(c, next)
 }
