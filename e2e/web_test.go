@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/auth/identity/identitytest"
 	"github.com/packyard/packyard/e2e/harness"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/web"
@@ -265,4 +266,20 @@ func TestWebReservedOrganizationNames(t *testing.T) {
 	}
 	_, err := k.Auth.CreateOrg(context.Background(), "apis", false)
 	require.NoError(t, err, "a name that only begins like one is fine")
+}
+
+func TestWebOIDCSignInStartsASession(t *testing.T) {
+	op := identitytest.Start(t)
+	k := harness.NewKernel(t, harness.KernelOptions{Env: oidcEnv(op, "email=test-user@*:acme:write")})
+	op.AllowRedirect(k.URL + "/auth/oidc/callback")
+	k.Org("acme", false)
+	b := harness.NewBrowser(t)
+
+	b.Open(k.URL + "/-/signin?next=/acme")
+	require.True(t, b.Has("[data-testid=signin-oidc]"), "OIDC is offered when configured")
+	b.Submit("[data-testid=signin-oidc]")
+	require.Equal(t, k.URL+"/acme", b.Location(), "the provider's sign-in ends at the page that asked")
+	require.Contains(t, b.Text("[data-testid=viewer]"), "test-user")
+	require.NotEmpty(t, b.Cookie(k.URL, web.SessionCookie))
+	require.NotContains(t, b.HTML(), "pky_", "no token is shown: the session holds it")
 }
