@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/packyard/packyard/auth"
@@ -76,6 +77,13 @@ func TestWebSignInCreateTokenShownOnce(t *testing.T) {
 
 	b.Open(k.URL + "/acme/-/tokens")
 	b.Fill("#f-name", "ci")
+	b.Fill("#f-expires", "soon")
+	b.Submit("[data-testid=create-token] button[type=submit]")
+	require.Contains(t, b.Text("#e-expires"), "Use a duration", "the message is next to the field")
+	require.Equal(t, "soon", harness.Must(b, chromedp.Value(chromedp.CSS("#f-expires"))), "what was typed is kept")
+	require.Equal(t, "ci", harness.Must(b, chromedp.Value(chromedp.CSS("#f-name"))))
+	require.False(t, b.Has("[data-testid=secret]"))
+	b.Fill("#f-expires", "30d")
 	b.Fill("#f-scope", "write")
 	b.Submit("[data-testid=create-token] button[type=submit]")
 	secret := strings.TrimSpace(b.Text("[data-testid=secret]"))
