@@ -14,13 +14,14 @@ import (
 	"github.com/packyard/packyard/ecosystems/buf"
 	"github.com/packyard/packyard/ecosystems/buf/sdk"
 	"github.com/packyard/packyard/ecosystems/composer"
+	composerweb "github.com/packyard/packyard/ecosystems/composer/web"
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/ecosystem"
 )
 
 // ecosystems are the pluggable ecosystem modules packyard ships.
 func ecosystems() fx.Option {
-	return fx.Options(buf.Module, sdk.Module, composer.Module)
+	return fx.Options(buf.Module, sdk.Module, composer.Module, composerweb.Module)
 }
 
 // serverApp is the whole daemon.

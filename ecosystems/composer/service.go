@@ -360,8 +360,9 @@ func (s *Service) RecordDownloads(ctx context.Context, orgName string, ds []Down
 	if err != nil {
 		return err
 	}
+	day := s.repo.now().Unix() / 86400
 	for _, d := range ds {
-		if err := s.store.countDownload(ctx, org.ID, strings.ToLower(d.Name), d.Version); err != nil {
+		if err := s.store.countDownload(ctx, org.ID, strings.ToLower(d.Name), d.Version, day); err != nil {
 			return err
 		}
 	}

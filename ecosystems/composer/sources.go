@@ -40,6 +40,7 @@ type Source struct {
 	Status         string      `json:"status"` // new, ok, error
 	LastError      string      `json:"last_error,omitempty"`
 	SyncedAt       *time.Time  `json:"synced_at,omitempty"`
+	SyncDuration   int64       `json:"sync_duration_ms,omitempty"` // of the last sync
 	Webhook        bool        `json:"webhook"`
 	Refs           []RefStatus `json:"refs,omitempty"`
 }
@@ -140,14 +141,15 @@ func (s *Service) checkSourceURL(in SourceInput) error {
 	return s.guard.CheckHost(vcs.Host(in.URL)) // ssh
 }
 
-// RemoveSource unregisters a git repository (named by its URL or its id);
-// the versions it gave leave the repository (their archives stay downloadable for lock files).
-func (s *Service) RemoveSource(ctx context.Context, orgName, rawURL string) error {
+// RemoveSource unregisters a git repository, named by its URL or its id;
+// the versions it gave leave the repository (their archives stay
+// downloadable for lock files).
+func (s *Service) RemoveSource(ctx context.Context, orgName, urlOrID string) error {
 	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return err
 	}
-	src, err := s.sourceByURL(ctx, org, rawURL)
+	src, err := s.sourceByURL(ctx, org, urlOrID)
 	if err != nil {
 		return err
 	}
@@ -200,22 +202,56 @@ func (s *Service) Sources(ctx context.Context, orgName string) ([]Source, error)
 	}
 	out := []Source{}
 	for _, r := range raw {
-		src := Source{ID: r.ID, URL: vcs.RedactURL(r.URL), CredentialKind: r.Kind, Package: r.Package, DefaultBranch: r.DefaultBranch,
-			Status: r.Status, LastError: r.LastError, Webhook: len(r.WebhookSecret) > 0}
-		if r.SyncedAt.Valid {
-			t := fromMicros(r.SyncedAt.Int64)
-			src.SyncedAt = &t
-		}
-		refs, err := s.store.refStatuses(ctx, r.ID)
+		src, err := s.sourceView(ctx, r)
 		if err != nil {
 			return nil, err
-		}
-		if len(refs) > 0 {
-			src.Refs = refs
 		}
 		out = append(out, src)
 	}
 	return out, nil
+}
+
+// SourceOf is one source of an organization, by id, with every ref's outcome.
+func (s *Service) SourceOf(ctx context.Context, orgName, sourceID string) (Source, error) {
+	org, err := s.repo.org(ctx, orgName)
+	if err != nil {
+		return Source{}, err
+	}
+	r, err := s.sourceByID(ctx, sourceID)
+	if err == nil && r.OrgID != org.ID {
+		err = errs.NotFoundf("source not found") // another organization's is not found either
+	}
+	if err != nil {
+		return Source{}, err
+	}
+	return s.sourceView(ctx, r)
+}
+
+// sourceView is a stored source as it is shown: credentials left out, the
+// URL redacted.
+func (s *Service) sourceView(ctx context.Context, r sourceRow) (Source, error) {
+	src := Source{ID: r.ID, URL: vcs.RedactURL(r.URL), CredentialKind: r.Kind, Package: r.Package, DefaultBranch: r.DefaultBranch,
+		Status: r.Status, LastError: r.LastError, Webhook: len(r.WebhookSecret) > 0, SyncDuration: r.SyncMillis}
+	if r.SyncedAt.Valid {
+		t := fromMicros(r.SyncedAt.Int64)
+		src.SyncedAt = &t
+	}
+	refs, err := s.store.refStatuses(ctx, r.ID)
+	if len(refs) > 0 {
+		src.Refs = refs
+	}
+	return src, err
+}
+
+// RequestSync queues a sync of an organization's source for the
+// background workers (the durable job queue, as a webhook does), as
+// pressed in the web UI; the source's SyncedAt moves when it ends.
+func (s *Service) RequestSync(ctx context.Context, orgName, sourceID string) error {
+	src, err := s.SourceOf(ctx, orgName, sourceID)
+	if err != nil {
+		return err
+	}
+	return s.queueSync(ctx, orgName, src.ID, "web")
 }
 
 // Sync syncs every source of an organization, or the one with rawURL. It

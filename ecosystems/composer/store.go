@@ -3,11 +3,7 @@ package composer
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"strings"
-	"time"
 
-	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/sqldb"
 )
 
@@ -17,63 +13,7 @@ import (
 // microseconds since the epoch.
 type store struct{ db *sqldb.DB }
 
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
-
-// nullable is s, or nil (SQL NULL, JSON null) when s is empty.
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// collect scans every row of a query, closes the rows and reports their
-// error; a query without rows gives an empty, non-nil slice.
-func collect[T any](rows *sql.Rows, err error, scan func(*sql.Rows) (T, error)) ([]T, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
-func scanString(r *sql.Rows) (string, error) {
-	var s string
-	return s, r.Scan(&s)
-}
-
-// found maps a row that is not there to ok=false.
-func found(err error) (bool, error) {
-	err = sqldb.MapErr(err)
-	if errors.Is(err, errs.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
-
-// likeEscape escapes LIKE's wildcards (the queries say ESCAPE '\').
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(s))
-}
-
 // ---- packages and versions ----
-
-// versionRow is one version of a package as stored.
-type versionRow struct {
-	Normalized, Version, Reference, RefName, Entry string
-}
 
 func (s *store) packageID(ctx context.Context, q sqldb.Querier, orgID, name string) (string, error) {
 	var id string
@@ -190,14 +130,86 @@ func (s *store) deleteVersion(ctx context.Context, tx *sqldb.Tx, packageID, norm
 	return err
 }
 
-// countDownload counts one install of a version; unknown ones are ignored.
-func (s *store) countDownload(ctx context.Context, orgID, name, normalized string) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO composer_downloads (package_id, normalized, count)
-			SELECT p.id, ?, 1 FROM composer_packages p WHERE p.org_id = ? AND p.name = ?
-			AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id AND v.normalized = ?)
+// countDownload counts one install of a version, and of its package on a
+// day (days since the epoch, UTC); unknown versions are ignored.
+func (s *store) countDownload(ctx context.Context, orgID, name, normalized string, day int64) error {
+	const known = ` FROM composer_packages p WHERE p.org_id = ? AND p.name = ?
+			AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id AND v.normalized = ?)`
+	res, err := s.db.Exec(ctx, `INSERT INTO composer_downloads (package_id, normalized, count) SELECT p.id, ?, 1`+known+`
 			ON CONFLICT (package_id, normalized) DO UPDATE SET count = composer_downloads.count + 1`,
 		normalized, orgID, name, normalized)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	_, err = s.db.Exec(ctx, `INSERT INTO composer_download_days (package_id, day, count) SELECT p.id, ?, 1`+known+`
+			ON CONFLICT (package_id, day) DO UPDATE SET count = composer_download_days.count + 1`,
+		day, orgID, name, normalized)
 	return err
+}
+
+// downloadDays is a package's installs per day from a day on.
+func (s *store) downloadDays(ctx context.Context, packageID string, from int64) ([]DayCount, error) {
+	rows, err := s.db.Query(ctx, `SELECT day, count FROM composer_download_days WHERE package_id = ? AND day >= ? ORDER BY day`,
+		packageID, from)
+	return collect(rows, err, func(r *sql.Rows) (DayCount, error) {
+		var d DayCount
+		return d, r.Scan(&d.Day, &d.Count)
+	})
+}
+
+// summaryFilter selects an organization's packages with versions whose
+// name or description contains like's text.
+const summaryFilter = ` FROM composer_packages p WHERE p.org_id = ?
+	AND (p.name LIKE ? ESCAPE '\' OR LOWER(p.description) LIKE ? ESCAPE '\')
+	AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id)`
+
+// countSummaries counts the packages summaries would list without limits.
+func (s *store) countSummaries(ctx context.Context, orgID, like string) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*)`+summaryFilter, orgID, like, like).Scan(&n)
+	return n, err
+}
+
+// summaries lists a page of an organization's packages by name (see
+// summaryFilter), with their version count, installs and last addition.
+func (s *store) summaries(ctx context.Context, orgID, like string, limit, offset int) ([]PackageSummary, error) {
+	rows, err := s.db.Query(ctx, `SELECT p.name, p.description,
+		(SELECT COUNT(*) FROM composer_versions v WHERE v.package_id = p.id),
+		(SELECT COALESCE(SUM(d.count), 0) FROM composer_downloads d WHERE d.package_id = p.id),
+		(SELECT MAX(v.created_at) FROM composer_versions v WHERE v.package_id = p.id)`+summaryFilter+`
+		ORDER BY p.name LIMIT ? OFFSET ?`, orgID, like, like, limit, offset)
+	return collect(rows, err, func(r *sql.Rows) (PackageSummary, error) {
+		var x PackageSummary
+		var at int64
+		err := r.Scan(&x.Name, &x.Description, &x.Versions, &x.Downloads, &at)
+		x.Updated = fromMicros(at)
+		return x, err
+	})
+}
+
+// packageRow is a package's id and description.
+func (s *store) packageRow(ctx context.Context, orgID, name string) (id, description string, err error) {
+	err = s.db.QueryRow(ctx, `SELECT id, description FROM composer_packages WHERE org_id = ? AND name = ?`, orgID, name).Scan(&id, &description)
+	return id, description, sqldb.MapErr(err)
+}
+
+// versionDetails lists a package's versions with their origin, installs and
+// archive (in no particular order).
+func (s *store) versionDetails(ctx context.Context, packageID string) ([]storedVersion, error) {
+	rows, err := s.db.Query(ctx, `SELECT v.version, v.normalized, v.reference, COALESCE(src.url, ''), v.ref_name, v.entry, v.created_at,
+		COALESCE(d.count, 0), COALESCE(x.digest, ''), COALESCE(x.sha1, ''), COALESCE(x.size, 0)
+		FROM composer_versions v LEFT JOIN composer_sources src ON src.id = v.source_id
+		LEFT JOIN composer_downloads d ON d.package_id = v.package_id AND d.normalized = v.normalized
+		LEFT JOIN composer_dists x ON x.package_id = v.package_id AND x.reference = v.reference
+		WHERE v.package_id = ?`, packageID)
+	return collect(rows, err, func(r *sql.Rows) (storedVersion, error) {
+		var x storedVersion
+		return x, r.Scan(&x.Version, &x.Normalized, &x.Reference, &x.Source, &x.Ref, &x.Entry, &x.Created,
+			&x.Downloads, &x.Digest, &x.SHA1, &x.Size)
+	})
 }
 
 // listPackages lists an organization's packages, each with its versions
@@ -259,14 +271,6 @@ func (s *store) latestEntry(ctx context.Context, packageID string) (string, erro
 
 // ---- archives ----
 
-// archiveRow is an archive in the CAS: a version's dist, or a mirrored
-// upstream archive.
-type archiveRow struct {
-	Digest, SHA1 string
-	Size         int64
-	Created      int64
-}
-
 // insertDist records a package's archive at a reference unless one is
 // there; inserted reports whether this one was recorded.
 func (s *store) insertDist(ctx context.Context, tx *sqldb.Tx, packageID, reference string, a archiveRow) (inserted bool, err error) {
@@ -302,6 +306,12 @@ func (s *store) mirrored(ctx context.Context, orgID, name, key string) (archiveR
 	return a, ok, err
 }
 
+// mirroredKeys are the archive keys of a package stored in the mirror.
+func (s *store) mirroredKeys(ctx context.Context, orgID, name string) ([]string, error) {
+	rows, err := s.db.Query(ctx, `SELECT dist_key FROM composer_mirror_dists WHERE org_id = ? AND name = ?`, orgID, name)
+	return collect(rows, err, scanString)
+}
+
 // insertMirrored records a mirrored archive unless one is there; inserted
 // reports whether this one was recorded.
 func (s *store) insertMirrored(ctx context.Context, tx *sqldb.Tx, orgID, name, key, url string, a archiveRow) (inserted bool, err error) {
@@ -317,25 +327,12 @@ func (s *store) insertMirrored(ctx context.Context, tx *sqldb.Tx, orgID, name, k
 
 // ---- git sources and their refs ----
 
-// sourceRow is a git source as stored (credentials sealed).
-type sourceRow struct {
-	ID, OrgID, URL, Username, Kind, KnownHosts, Package, DefaultBranch, Status, LastError string
-	Credential, WebhookSecret                                                             []byte
-	SyncedAt                                                                              sql.NullInt64
-}
-
-// storedRef is a git ref of a source as last synced: the version it gave
-// (Normalized, Version, Entry) or why it gave none (Warning).
-type storedRef struct {
-	Name, Hash, Commit, Normalized, Version, Entry, Warning string
-}
-
-const sourceCols = `id, org_id, url, username, credential_kind, credential, known_hosts, webhook_secret, package_name, default_branch, status, last_error, synced_at`
+const sourceCols = `id, org_id, url, username, credential_kind, credential, known_hosts, webhook_secret, package_name, default_branch, status, last_error, synced_at, sync_duration_ms`
 
 func scanSource(r interface{ Scan(...any) error }) (sourceRow, error) {
 	var x sourceRow
 	err := r.Scan(&x.ID, &x.OrgID, &x.URL, &x.Username, &x.Kind, &x.Credential, &x.KnownHosts, &x.WebhookSecret,
-		&x.Package, &x.DefaultBranch, &x.Status, &x.LastError, &x.SyncedAt)
+		&x.Package, &x.DefaultBranch, &x.Status, &x.LastError, &x.SyncedAt, &x.SyncMillis)
 	return x, sqldb.MapErr(err)
 }
 
@@ -404,6 +401,12 @@ func (s *store) syncFailed(ctx context.Context, id, message string, at int64) er
 	return err
 }
 
+// setSyncDuration records how long a source's last sync took.
+func (s *store) setSyncDuration(ctx context.Context, id string, millis int64) error {
+	_, err := s.db.Exec(ctx, `UPDATE composer_sources SET sync_duration_ms = ? WHERE id = ?`, millis, id)
+	return err
+}
+
 // syncUnchanged records a sync that found nothing new.
 func (s *store) syncUnchanged(ctx context.Context, id string, at int64) error {
 	_, err := s.db.Exec(ctx, `UPDATE composer_sources SET status = 'ok', last_error = '', synced_at = ? WHERE id = ?`, at, id)
@@ -454,18 +457,6 @@ func (s *store) setRefWarning(ctx context.Context, tx *sqldb.Tx, sourceID, name,
 }
 
 // ---- upstreams ----
-
-// upstreamRow is an upstream as the request path needs it (cached per
-// generation; the sealed password is read only when a request is made).
-type upstreamRow struct {
-	ID       string `json:"id"`
-	URL      string `json:"url"`
-	Username string `json:"username"`
-	HasCred  bool   `json:"has_cred"`
-	Priority int    `json:"priority"`
-	Created  int64  `json:"created"`
-	State    string `json:"state"` // upstreamChecking, upstreamOK or upstreamFailed
-}
 
 // lastUpstreamPriority is the highest priority among an organization's
 // upstreams, -10 when it has none.

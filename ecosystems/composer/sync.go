@@ -37,8 +37,12 @@ func (s *Service) SyncSource(ctx context.Context, id string) (SyncReport, error)
 	if err != nil {
 		return SyncReport{}, err
 	}
+	start := time.Now()
 	rep, err := s.syncLocked(ctx, src)
 	rep.Source = vcs.RedactURL(src.URL)
+	if derr := s.store.setSyncDuration(context.WithoutCancel(ctx), id, time.Since(start).Milliseconds()); derr != nil {
+		s.log.Warn("recording a sync's duration failed", zap.Error(derr))
+	}
 	if err != nil {
 		rep.Error = errs.PublicMessage(err)
 		if uerr := s.store.syncFailed(context.WithoutCancel(ctx), id, errs.PublicMessage(err), micros(s.repo.now())); uerr != nil {

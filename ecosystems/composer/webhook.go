@@ -104,10 +104,16 @@ func (s *Service) VerifyWebhook(ctx context.Context, orgName, sourceID string, h
 // acknowledged delivery is never lost: any replica will sync); a delivery
 // while a sync of the source is already queued joins that one.
 func (s *Service) QueueSync(ctx context.Context, orgName, sourceID string) error {
+	return s.queueSync(ctx, orgName, sourceID, "webhook")
+}
+
+// queueSync commits a sync job for a source, wakes this replica's worker
+// and records the trigger (webhook, web) in the audit log.
+func (s *Service) queueSync(ctx context.Context, orgName, sourceID, trigger string) error {
 	if err := s.jobs.Queue.Enqueue(ctx, syncJob, sourceID); err != nil {
 		return fmt.Errorf("queue a sync: %w", err)
 	}
 	s.syncs.Wake()
-	s.recordSync(ctx, orgName, sourceID, "webhook")
+	s.recordSync(ctx, orgName, sourceID, trigger)
 	return nil
 }
