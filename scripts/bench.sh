@@ -14,6 +14,7 @@
 # Usage: bash scripts/bench.sh [go-bench-regexp]     (default: .)
 #        bash scripts/bench.sh --composer            (section 3 alone)
 #        bash scripts/bench.sh --replicas            (section 4 alone)
+#        bash scripts/bench.sh --buf                 (the buf part of section 2 alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = --composer ]; then
@@ -21,6 +22,29 @@ if [ "${1:-}" = --composer ]; then
 fi
 if [ "${1:-}" = --replicas ]; then
   exec bash scripts/bench-replicas.sh
+fi
+
+# build_base STATE: builds PACKYARD_BENCH_BASE_REF (main by default) into
+# STATE/packyard-base, from a copy of that ref's tree.
+build_base() {
+  local ref=${PACKYARD_BENCH_BASE_REF:-main}
+  git rev-parse -q --verify "$ref^{commit}" >/dev/null || return 0
+  mkdir -p "$1/base-src"
+  git archive "$ref" | tar -x -C "$1/base-src"
+  (cd "$1/base-src" && go build -o "$1/packyard-base" ./cmd/packyard)
+  rm -rf "$1/base-src"
+}
+
+if [ "${1:-}" = --buf ]; then
+  STATE=$(mktemp -d /tmp/packyard-bench-buf-XXXXXX)
+  trap 'rm -rf "$STATE"' EXIT INT TERM
+  go build -o "$STATE/packyard" ./cmd/packyard
+  go build -o "$STATE/load" ./bench/load
+  build_base "$STATE"
+  BASE_BIN=()
+  [ -x "$STATE/packyard-base" ] && BASE_BIN=("$STATE/packyard-base")
+  bash scripts/bench-buf.sh "$STATE" "$STATE/load" "$STATE/packyard" "${BASE_BIN[@]}"
+  exit
 fi
 bash scripts/install-deps.sh
 export PATH="$(go env GOPATH)/bin:$PATH"
@@ -79,13 +103,10 @@ DIST=$(curl -fsS --user "token:$TOKEN" "$BASE/composer/bench/p2/bench/pkg.json" 
 # the baseline (PACKYARD_BENCH_BASE_REF, main by default) made in a temporary worktree.
 echo
 BASE_REF=${PACKYARD_BENCH_BASE_REF:-main}
-echo "== buf over HTTP: this tree and $BASE_REF (medians of pushes; 16 clients for 5 s each)"
+echo "== buf over HTTP: this tree and $BASE_REF (interleaved rounds, medians; 16 clients)"
+build_base "$STATE"
 BASE_BIN=()
-if git rev-parse -q --verify "$BASE_REF^{commit}" >/dev/null; then
-  git worktree add -q --detach "$STATE/base-src" "$BASE_REF"
-  (cd "$STATE/base-src" && go build -o "$STATE/packyard-base" ./cmd/packyard) && BASE_BIN=("$STATE/packyard-base")
-  git worktree remove --force "$STATE/base-src"
-fi
+[ -x "$STATE/packyard-base" ] && BASE_BIN=("$STATE/packyard-base")
 bash scripts/bench-buf.sh "$STATE" "$STATE/load" "$STATE/packyard" "${BASE_BIN[@]}"
 
 # /metrics stays bounded: 10,000 requests to random paths (2,000 of each shape) add no series.

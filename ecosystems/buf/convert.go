@@ -193,6 +193,16 @@ func download[V downloadValue[R, N, T], R idOrName[N], N resourceName, T fileTyp
 		}
 		reqs = append(reqs, DownloadRequest{Ref: ref, Types: types, Paths: v.GetPaths(), PathsAllowNotExist: v.GetPathsAllowNotExist()})
 	}
+	if pre := precompressedFrom(ctx); pre != nil {
+		gz, ok, err := s.downloadGzip(ctx, reqs, enc)
+		if err != nil {
+			return err
+		}
+		if ok {
+			pre.gz = gz // res stays empty: the route sends gz in its place
+			return nil
+		}
+	}
 	body, err := s.Download(ctx, reqs, enc)
 	if err != nil {
 		return err

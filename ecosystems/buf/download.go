@@ -112,7 +112,7 @@ func (s *Service) planDownloads(ctx context.Context, reqs []DownloadRequest, enc
 			whole = append(whole, c.ID)
 		}
 	}
-	stored, err := s.st.encodings(ctx, whole, encodingFiles)
+	stored, err := s.cachedEncodings(ctx, whole, encodingFiles)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -154,13 +154,9 @@ func (s *Service) planFiles(ctx context.Context, p *downloadPlan, r DownloadRequ
 // commit, then the files, copied from the stored encoding or encoded from
 // the files read now (and then stored when they are all of them).
 func (s *Service) writeContent(ctx context.Context, out []byte, p downloadPlan, commit []byte) ([]byte, error) {
-	head := protowire.AppendTag(nil, fieldContentCommit, protowire.BytesType)
-	head = protowire.AppendBytes(head, commit)
 	if p.encoded != nil {
 		start := len(out)
-		out = protowire.AppendTag(out, fieldContents, protowire.BytesType)
-		out = protowire.AppendVarint(out, uint64(len(head))+uint64(p.encoded.Size))
-		out = append(out, head...)
+		out = append(out, contentHead(commit, p.encoded.Size)...)
 		full, err := s.readEncoding(ctx, out, *p.encoded)
 		if err == nil {
 			return full, nil
@@ -179,9 +175,7 @@ func (s *Service) writeContent(ctx context.Context, out []byte, p downloadPlan, 
 	if p.all {
 		s.saveEncoding(ctx, p.commit, enc)
 	}
-	out = protowire.AppendTag(out, fieldContents, protowire.BytesType)
-	out = protowire.AppendVarint(out, uint64(len(head)+len(enc)))
-	out = append(out, head...)
+	out = append(out, contentHead(commit, int64(len(enc)))...)
 	return append(out, enc...), nil
 }
 
@@ -250,7 +244,12 @@ func (s *Service) recordEncoding(ctx context.Context, tx *sqldb.Tx, c Commit, e 
 func (s *Service) saveEncoding(ctx context.Context, c Commit, enc []byte) {
 	e, err := s.putEncoding(ctx, enc)
 	if err == nil {
-		err = s.st.db.InTx(ctx, func(tx *sqldb.Tx) error { return s.recordEncoding(ctx, tx, c, e) })
+		err = s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
+			if err := s.recordEncoding(ctx, tx, c, e); err != nil {
+				return err
+			}
+			return s.changed(ctx, tx)
+		})
 	}
 	if err != nil {
 		s.log.Warn("store download encoding", zap.String("commit", c.ID), zap.Error(err))

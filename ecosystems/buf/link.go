@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bufbuild/protocompile"
+	"github.com/bufbuild/protocompile/parser"
 	"github.com/bufbuild/protocompile/reporter"
 
 	"github.com/packyard/packyard/ecosystems/buf/module"
@@ -33,8 +34,9 @@ const (
 // 40 times the memory of its source, which an upload of the maximum size
 // would multiply, while parsing 1,000 files again costs tens of milliseconds.
 type linkSource struct {
-	content []byte     // a pushed file's content
-	file    CommitFile // a stored file, when stored
+	content []byte        // a pushed file's content
+	parsed  parser.Result // a file of the module being linked, as prepare parsed it
+	file    CommitFile    // a stored file, when stored
 	stored  bool
 }
 
@@ -105,6 +107,8 @@ func (s *Service) linkModule(ctx context.Context, cache *linkCache, preps []*pre
 		switch {
 		case !ok:
 			return protocompile.SearchResult{}, fs.ErrNotExist
+		case src.parsed != nil: // linked once, by this module alone: never parsed again
+			return protocompile.SearchResult{ParseResult: src.parsed}, nil
 		case !src.stored:
 			return protocompile.SearchResult{Source: bytes.NewReader(src.content)}, nil
 		}
@@ -161,7 +165,7 @@ func linkSources(ctx context.Context, cache *linkCache, preps []*prepared, i int
 	var own []string
 	for _, f := range p.files {
 		if module.ClassifyPath(f.Path) == module.FileTypeProto {
-			visible[f.Path] = linkSource{content: f.Content}
+			visible[f.Path] = linkSource{content: f.Content, parsed: p.parsed[f.Path]}
 			own = append(own, f.Path)
 		}
 	}

@@ -70,7 +70,13 @@ func (s *Service) CreateModule(ctx context.Context, n NewModule) (ModuleRecord, 
 			return ModuleRecord{}, err
 		}
 	}
-	if err := s.st.createModule(ctx, m); err != nil {
+	err = s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if err := s.st.createModule(ctx, tx, m); err != nil {
+			return err
+		}
+		return s.changed(ctx, tx)
+	})
+	if err != nil {
 		if errors.Is(err, errs.ErrAlreadyExists) {
 			return ModuleRecord{}, errs.AlreadyExistsf("module %s already exists", m.FullName())
 		}
@@ -161,7 +167,13 @@ func (s *Service) UpdateModule(ctx context.Context, u ModuleUpdate) (ModuleRecor
 		return ModuleRecord{}, errs.Invalidf("description (350 characters) or url (255 characters) too long")
 	}
 	m.UpdatedAt = s.now()
-	if err := s.st.updateModule(ctx, m); err != nil {
+	err = s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if err := s.st.updateModule(ctx, tx, m); err != nil {
+			return err
+		}
+		return s.changed(ctx, tx)
+	})
+	if err != nil {
 		return ModuleRecord{}, err
 	}
 	s.record(ctx, auditModuleUpdate, o, m.FullName(), nil)
@@ -203,7 +215,7 @@ func (s *Service) DeleteModules(ctx context.Context, refs []ModuleRef) error {
 				return err
 			}
 		}
-		return nil
+		return s.changed(ctx, tx)
 	})
 	if err != nil {
 		return err
@@ -365,8 +377,10 @@ func (s *Service) SetLabel(ctx context.Context, r LabelRef, commitID string) (La
 	var out Label
 	uid := userID(ctx)
 	err = s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		out, err = s.st.setLabel(ctx, tx, m.ID, name, c.ID, uid, s.now())
-		return err
+		if out, err = s.st.setLabel(ctx, tx, m.ID, name, c.ID, uid, s.now()); err != nil {
+			return err
+		}
+		return s.changed(ctx, tx)
 	})
 	if err != nil {
 		return Label{}, err
@@ -392,7 +406,13 @@ func (s *Service) ArchiveLabel(ctx context.Context, r LabelRef, archive bool) er
 	if archive {
 		at, action = s.now(), auditLabelArchive
 	}
-	if err := s.st.setArchived(ctx, l.ID, at); err != nil {
+	err = s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if err := s.st.setArchived(ctx, tx, l.ID, at); err != nil {
+			return err
+		}
+		return s.changed(ctx, tx)
+	})
+	if err != nil {
 		return err
 	}
 	s.record(ctx, action, o, m.FullName()+":"+l.Name, nil)

@@ -27,34 +27,11 @@ func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, e
 		roots = append(roots, c.ID)
 		rootNames[c.ID] = res.Module.FullName()
 	}
-	closures, err := s.st.closure(ctx, roots)
+	shape, err := s.graphShape(ctx, roots)
 	if err != nil {
 		return GraphResult{}, err
 	}
-	candidates := append([]string(nil), roots...)
-	for _, r := range roots {
-		candidates = append(candidates, closures[r]...)
-	}
-	if len(candidates) > s.cfg.MaxGraphNodes {
-		return GraphResult{}, errs.PreconditionFailedf("the dependency graph has more than %d commits (PACKYARD_BUF_MAX_GRAPH_NODES)", s.cfg.MaxGraphNodes)
-	}
-	direct, err := s.st.deps(ctx, candidates)
-	if err != nil {
-		return GraphResult{}, err
-	}
-	all := append([]string(nil), candidates...)
-	for _, ds := range direct {
-		all = append(all, ds...)
-	}
-	commits, err := s.st.commits(ctx, all)
-	if err != nil {
-		return GraphResult{}, err
-	}
-	info := make(map[string]module.CommitNode, len(commits))
-	for id, c := range commits {
-		info[id] = module.CommitNode{ID: id, ModuleID: c.ModuleID, CreatedAt: c.CreatedAt}
-	}
-	nodes, edges := module.ResolveGraph(roots, closures, direct, info)
+	nodes, commits, closures := shape.nodes, shape.commits, shape.closures
 	moduleIDs := make([]string, 0, len(nodes))
 	for _, id := range nodes {
 		if c, ok := commits[id]; ok {
@@ -66,7 +43,7 @@ func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, e
 	if err != nil {
 		return GraphResult{}, err
 	}
-	out := GraphResult{Edges: edges}
+	out := GraphResult{Edges: shape.edges}
 	for _, id := range nodes {
 		c, ok := commits[id]
 		if !ok || !readable[c.ModuleID] {
@@ -77,11 +54,56 @@ func (s *Service) Graph(ctx context.Context, refs []ResourceRef) (GraphResult, e
 	return out, nil
 }
 
+// graph is the shape of the graph of some root commits, which depends on
+// the commits alone (and on which exist): every node, the edges, the
+// commits and the roots' closures.
+type graph struct {
+	nodes    []string
+	edges    map[string][]string
+	commits  map[string]Commit
+	closures map[string][]string
+}
+
+// graphShape reads the graph of the roots (through the read cache).
+func (s *Service) graphShape(ctx context.Context, roots []string) (graph, error) {
+	return cachedRead(ctx, s, readKey(append([]string{"g"}, roots...)...), func() (graph, error) {
+		closures, err := s.st.closure(ctx, roots)
+		if err != nil {
+			return graph{}, err
+		}
+		candidates := append([]string(nil), roots...)
+		for _, r := range roots {
+			candidates = append(candidates, closures[r]...)
+		}
+		if len(candidates) > s.cfg.MaxGraphNodes {
+			return graph{}, errs.PreconditionFailedf("the dependency graph has more than %d commits (PACKYARD_BUF_MAX_GRAPH_NODES)", s.cfg.MaxGraphNodes)
+		}
+		direct, err := s.st.deps(ctx, candidates)
+		if err != nil {
+			return graph{}, err
+		}
+		all := append([]string(nil), candidates...)
+		for _, ds := range direct {
+			all = append(all, ds...)
+		}
+		commits, err := s.st.commits(ctx, all)
+		if err != nil {
+			return graph{}, err
+		}
+		info := make(map[string]module.CommitNode, len(commits))
+		for id, c := range commits {
+			info[id] = module.CommitNode{ID: id, ModuleID: c.ModuleID, CreatedAt: c.CreatedAt}
+		}
+		nodes, edges := module.ResolveGraph(roots, closures, direct, info)
+		return graph{nodes: nodes, edges: edges, commits: commits, closures: closures}, nil
+	})
+}
+
 // readableModules returns which of the modules (by id) exist and the caller
 // may read, with one query for the modules, one lookup per owner and one
 // decision per owner and visibility.
 func (s *Service) readableModules(ctx context.Context, ids []string) (map[string]bool, error) {
-	mods, err := s.st.modulesByID(ctx, ids)
+	mods, err := s.cachedModulesByID(ctx, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,7 @@ type Service struct {
 	cat   *plugin.Catalog
 	run   *plugin.Runner
 	st    *store
+	reads *readCache
 	now   func() time.Time
 }
 
@@ -63,7 +64,7 @@ func New(p Params) (*Service, error) {
 	if cfg.MaxFileSize == 0 {
 		cfg = DefaultConfig()
 	}
-	return &Service{log: log, cfg: cfg, meta: p.Meta, cas: p.CAS, authz: p.Authz, audit: p.Audit, cat: p.Plugins, run: p.Runner, st: &store{db: p.Meta.DB()}, now: nowUTC}, nil
+	return &Service{log: log, cfg: cfg, meta: p.Meta, cas: p.CAS, authz: p.Authz, audit: p.Audit, cat: p.Plugins, run: p.Runner, st: &store{db: p.Meta.DB()}, reads: newReadCache(), now: nowUTC}, nil
 }
 
 // Owner is the organization or user that owns modules.
@@ -205,7 +206,7 @@ func (s *Service) findModuleByName(ctx context.Context, ownerName, name string) 
 	if err != nil {
 		return ModuleRecord{}, Owner{}, err
 	}
-	m, err := s.st.moduleByName(ctx, o.ID, name)
+	m, err := s.cachedModuleByName(ctx, o.ID, name)
 	if err != nil {
 		return ModuleRecord{}, Owner{}, err
 	}
@@ -228,7 +229,7 @@ func (s *Service) findModuleByID(ctx context.Context, id string) (ModuleRecord, 
 	if !ok {
 		return ModuleRecord{}, Owner{}, errs.ErrNotFound
 	}
-	m, err := s.st.moduleByID(ctx, nid)
+	m, err := s.cachedModuleByID(ctx, nid)
 	if err != nil {
 		return ModuleRecord{}, Owner{}, err
 	}
@@ -296,13 +297,13 @@ func (s *Service) resolve(ctx context.Context, r ResourceRef) (Resolved, error) 
 	res := Resolved{Module: m, Owner: o}
 	switch {
 	case r.HasLabel:
-		l, c, err := s.st.labelCommit(ctx, m.ID, r.LabelName)
+		l, c, err := s.cachedLabelCommit(ctx, m.ID, r.LabelName)
 		if err != nil {
 			return Resolved{}, notFoundErr(err, "label %q not found in %s", r.LabelName, m.FullName())
 		}
 		res.Label, res.labelCommit = &l, &c
 	case r.HasRef && r.Ref != "":
-		l, c, err := s.st.labelCommit(ctx, m.ID, r.Ref)
+		l, c, err := s.cachedLabelCommit(ctx, m.ID, r.Ref)
 		if err == nil {
 			res.Label, res.labelCommit = &l, &c
 			break
@@ -312,7 +313,7 @@ func (s *Service) resolve(ctx context.Context, r ResourceRef) (Resolved, error) 
 		}
 		id, ok := module.NormalizeID(r.Ref)
 		if ok {
-			c, err := s.st.commit(ctx, id)
+			c, err := s.cachedCommit(ctx, id)
 			if err == nil && c.ModuleID == m.ID {
 				res.Commit = &c
 				break
@@ -343,11 +344,11 @@ func (s *Service) findID(ctx context.Context, raw string) (Resolved, error) {
 	}
 	var res Resolved
 	moduleID := id
-	if c, err := s.st.commit(ctx, id); err == nil {
+	if c, err := s.cachedCommit(ctx, id); err == nil {
 		res.Commit, moduleID = &c, c.ModuleID
 	} else if !errors.Is(err, errs.ErrNotFound) {
 		return Resolved{}, err
-	} else if l, err := s.st.labelByID(ctx, id); err == nil {
+	} else if l, err := s.cachedLabelByID(ctx, id); err == nil {
 		res.Label, moduleID = &l, l.ModuleID
 	} else if !errors.Is(err, errs.ErrNotFound) {
 		return Resolved{}, err
@@ -370,16 +371,16 @@ func (s *Service) commitOf(ctx context.Context, r Resolved) (Commit, error) {
 	case r.labelCommit != nil:
 		return *r.labelCommit, nil
 	case r.Label != nil:
-		return s.st.commit(ctx, r.Label.CommitID)
+		return s.cachedCommit(ctx, r.Label.CommitID)
 	}
-	_, c, err := s.st.labelCommit(ctx, r.Module.ID, r.Module.DefaultLabel)
+	_, c, err := s.cachedLabelCommit(ctx, r.Module.ID, r.Module.DefaultLabel)
 	if err == nil {
 		return c, nil
 	}
 	if !errors.Is(err, errs.ErrNotFound) {
 		return Commit{}, err
 	}
-	c, err = s.st.latestCommit(ctx, r.Module.ID)
+	c, err = s.cachedLatestCommit(ctx, r.Module.ID)
 	if errors.Is(err, errs.ErrNotFound) {
 		return Commit{}, errs.PreconditionFailedf("module %s has no commits", r.Module.FullName())
 	}

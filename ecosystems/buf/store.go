@@ -114,8 +114,8 @@ func scanModule(row scanner) (ModuleRecord, error) {
 	return m, err
 }
 
-func (s *store) createModule(ctx context.Context, m ModuleRecord) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO buf_modules (`+moduleCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+func (s *store) createModule(ctx context.Context, q sqldb.Querier, m ModuleRecord) error {
+	_, err := q.Exec(ctx, `INSERT INTO buf_modules (`+moduleCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.OwnerID, m.OwnerKind, m.Name, m.Visibility, m.State, m.Description, m.URL, m.DefaultLabel,
 		toMicros(m.CreatedAt), toMicros(m.UpdatedAt))
 	if errors.Is(err, errs.ErrAlreadyExists) {
@@ -179,8 +179,8 @@ func (s *store) countModules(ctx context.Context, ownerKind, ownerID string) (in
 	return n, sqldb.MapErr(err)
 }
 
-func (s *store) updateModule(ctx context.Context, m ModuleRecord) error {
-	_, err := s.db.Exec(ctx, `UPDATE buf_modules SET visibility = ?, state = ?, description = ?, url = ?, default_label = ?, updated_at = ? WHERE id = ?`,
+func (s *store) updateModule(ctx context.Context, q sqldb.Querier, m ModuleRecord) error {
+	_, err := q.Exec(ctx, `UPDATE buf_modules SET visibility = ?, state = ?, description = ?, url = ?, default_label = ?, updated_at = ? WHERE id = ?`,
 		m.Visibility, m.State, m.Description, m.URL, m.DefaultLabel, toMicros(m.UpdatedAt), m.ID)
 	return err
 }
@@ -510,12 +510,12 @@ func (s *store) setLabel(ctx context.Context, tx *sqldb.Tx, moduleID, name, comm
 	return s.label(ctx, tx, moduleID, name)
 }
 
-func (s *store) setArchived(ctx context.Context, labelID string, at time.Time) error {
+func (s *store) setArchived(ctx context.Context, q sqldb.Querier, labelID string, at time.Time) error {
 	var v any
 	if !at.IsZero() {
 		v = toMicros(at)
 	}
-	_, err := s.db.Exec(ctx, `UPDATE buf_labels SET archived_at = ?, updated_at = ? WHERE id = ?`, v, toMicros(nowUTC()), labelID)
+	_, err := q.Exec(ctx, `UPDATE buf_labels SET archived_at = ?, updated_at = ? WHERE id = ?`, v, toMicros(nowUTC()), labelID)
 	return err
 }
 

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bufbuild/protocompile/parser"
+
 	"github.com/packyard/packyard/ecosystems/buf/module"
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/cas"
@@ -113,7 +115,8 @@ type prepared struct {
 	files   []UploadFile
 	digests []module.FileDigest
 	imports map[string][]string
-	labels  []string // label names
+	parsed  map[string]parser.Result // of the .proto files, for linking them
+	labels  []string                 // label names
 	scm     string
 }
 
@@ -161,17 +164,17 @@ func (s *Service) prepare(ctx context.Context, c UploadContent) (*prepared, erro
 	if err := module.ValidateModuleFiles(paths); err != nil {
 		return nil, fmt.Errorf("%s: %w", m.FullName(), err)
 	}
-	p := &prepared{module: m, owner: o, files: c.Files, imports: map[string][]string{}, scm: c.SourceControlURL}
+	p := &prepared{module: m, owner: o, files: c.Files, imports: map[string][]string{}, parsed: map[string]parser.Result{}, scm: c.SourceControlURL}
 	for _, f := range c.Files {
 		p.digests = append(p.digests, module.FileDigest{Path: f.Path, Shake256: hex.EncodeToString(module.Shake256(f.Content))})
 		if module.ClassifyPath(f.Path) != module.FileTypeProto {
 			continue
 		}
-		imps, err := module.ParseImports(f.Path, f.Content)
+		imps, parsed, err := module.Parse(f.Path, f.Content)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", m.FullName(), err)
 		}
-		p.imports[f.Path] = imps
+		p.imports[f.Path], p.parsed[f.Path] = imps, parsed
 	}
 	if len(c.SourceControlURL) > 255 {
 		return nil, errs.Invalidf("source control URL too long")
@@ -440,6 +443,9 @@ func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, en
 func (s *Service) commitAll(ctx context.Context, preps []*prepared, plans []planned, st stored, order []int, now time.Time) error {
 	uid := userID(ctx)
 	return s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if err := s.changed(ctx, tx); err != nil {
+			return err
+		}
 		for _, i := range order {
 			p, pl := preps[i], plans[i]
 			if !pl.exists {

@@ -307,7 +307,7 @@ func TestPrivateAndAbsentAnswerAlike(t *testing.T) {
 	require.NoError(t, err)
 	mine := ModuleRecord{ID: metadata.NewID(), OwnerID: lonely.ID, OwnerKind: OwnerUser, Name: "mine", Visibility: VisibilityPrivate,
 		State: StateActive, DefaultLabel: "main", CreatedAt: nowUTC(), UpdatedAt: nowUTC()}
-	require.NoError(t, e.svc.st.createModule(ctx, mine))
+	require.NoError(t, e.svc.st.createModule(ctx, e.svc.st.db, mine))
 
 	privTarget := newTarget("acme", "priv", "v1", "lonely", priv.GetId(), commits[0].GetId(), lab.Msg.GetLabels()[0].GetId(), priv.GetOwnerId(), lonely.ID)
 	pairs := []pair{

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
@@ -22,6 +23,9 @@ const batchParallelism = 16
 // checked first (nothing is stored when one fails), then stored as Put
 // stores one (object, index row, object re-checked) with every digest's
 // lock held, the objects several at a time and the index rows in one write.
+// Only the objects that were already there are re-checked: one this call
+// uploaded is newer than any GC's grace and had no index row for a GC to
+// act on until this call recorded it, touched now.
 func (s *IndexedStore) PutAll(ctx context.Context, contents [][]byte, opts ...PutOption) ([]Descriptor, error) {
 	o := Resolve(opts...)
 	if len(o.Expected) > 0 {
@@ -49,13 +53,14 @@ func (s *IndexedStore) PutAll(ctx context.Context, contents [][]byte, opts ...Pu
 		return nil, err
 	}
 	defer unlock()
-	if err := s.ensureObjects(ctx, contents, out, unique); err != nil {
+	present, err := s.ensureObjects(ctx, contents, out, unique)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.recordAll(ctx, out, unique); err != nil {
 		return nil, err
 	}
-	if err := s.ensureObjects(ctx, contents, out, unique); err != nil {
+	if _, err := s.ensureObjects(ctx, contents, out, present); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -118,14 +123,9 @@ func (s *IndexedStore) lockAll(ctx context.Context, ds []Descriptor, unique []in
 
 // ensureObjects uploads every distinct content whose object is missing (or
 // of the wrong size): the objects are checked several at a time, and the
-// missing ones uploaded in one batch when the blob store takes batches.
-func (s *IndexedStore) ensureObjects(ctx context.Context, contents [][]byte, ds []Descriptor, unique []int) error {
-	batch, ok := s.blobs.(blob.BatchPutter)
-	if !ok {
-		return eachParallel(ctx, unique, func(ctx context.Context, i int) error {
-			return s.ensureObject(ctx, Key(ds[i].Digest), bytes.NewReader(contents[i]), ds[i].Size)
-		})
-	}
+// missing ones uploaded in one batch when the blob store takes batches,
+// else several at a time. It returns the contents whose objects were there.
+func (s *IndexedStore) ensureObjects(ctx context.Context, contents [][]byte, ds []Descriptor, unique []int) ([]int, error) {
 	missing := make([]bool, len(contents))
 	err := eachParallel(ctx, unique, func(ctx context.Context, i int) error {
 		info, err := s.blobs.Stat(ctx, Key(ds[i].Digest))
@@ -140,21 +140,34 @@ func (s *IndexedStore) ensureObjects(ctx context.Context, contents [][]byte, ds 
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var objs []blob.Object
+	var put, present []int
 	for _, i := range unique {
 		if missing[i] {
 			objs = append(objs, blob.Object{Key: Key(ds[i].Digest), Data: contents[i]})
+			put = append(put, i)
+		} else {
+			present = append(present, i)
 		}
 	}
 	if len(objs) == 0 {
-		return nil
+		return present, nil
+	}
+	batch, ok := s.blobs.(blob.BatchPutter)
+	if !ok {
+		return present, eachParallel(ctx, put, func(ctx context.Context, i int) error {
+			if err := s.blobs.Put(ctx, Key(ds[i].Digest), struct{ io.Reader }{bytes.NewReader(contents[i])}, ds[i].Size); err != nil {
+				return fmt.Errorf("cas: store %s: %w", Key(ds[i].Digest), err)
+			}
+			return nil
+		})
 	}
 	if err := batch.PutAll(ctx, objs); err != nil {
-		return fmt.Errorf("cas: store %d objects: %w", len(objs), err)
+		return nil, fmt.Errorf("cas: store %d objects: %w", len(objs), err)
 	}
-	return nil
+	return present, nil
 }
 
 // eachParallel runs fn for every index of is, batchParallelism at a time,

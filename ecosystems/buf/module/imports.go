@@ -17,6 +17,13 @@ import (
 // file, line and column; so is one that imports a path no module file can
 // have (such as "").
 func ParseImports(path string, content []byte) ([]string, error) {
+	imports, _, err := Parse(path, content)
+	return imports, err
+}
+
+// Parse is ParseImports that also returns the parse itself, which a
+// compiler given it need not redo.
+func Parse(path string, content []byte) ([]string, parser.Result, error) {
 	var first error
 	rep := reporter.NewReporter(func(err reporter.ErrorWithPos) error {
 		if first == nil {
@@ -30,7 +37,11 @@ func ParseImports(path string, content []byte) ([]string, error) {
 		var res parser.Result
 		res, err = parser.ResultFromAST(node, true, h)
 		if err == nil && first == nil {
-			return checkImports(path, res.FileDescriptorProto().GetDependency())
+			imports, err := checkImports(path, res.FileDescriptorProto().GetDependency())
+			if err != nil {
+				return nil, nil, err
+			}
+			return imports, res, nil
 		}
 	}
 	if first == nil {
@@ -39,7 +50,7 @@ func ParseImports(path string, content []byte) ([]string, error) {
 	if first == nil {
 		first = errors.New("invalid protobuf source")
 	}
-	return nil, errs.Invalidf("invalid proto file %s", strings.TrimSpace(first.Error()))
+	return nil, nil, errs.Invalidf("invalid proto file %s", strings.TrimSpace(first.Error()))
 }
 
 // parse runs the protobuf parser, whose lexer can panic on some malformed
