@@ -129,8 +129,34 @@ func (a *TokenAuthenticator) AuthenticateToken(ctx context.Context, text string)
 	if !t.Active(now) {
 		return nil, errBadToken
 	}
+	return principal(t, u), nil
+}
+
+// AuthenticateTokenID checks the token with the given id as AuthenticateToken
+// checks a token text, without its secret: for a browser session started
+// from that token (package web), which must end once the token is revoked
+// or expires or its user is deleted.
+func (a *TokenAuthenticator) AuthenticateTokenID(ctx context.Context, id string) (*access.Principal, error) {
+	t, u, err := a.Store.LookupToken(ctx, id)
+	if errors.Is(err, errs.ErrNotFound) {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	if a.Now != nil {
+		now = a.Now()
+	}
+	if !t.Active(now) {
+		return nil, errBadToken
+	}
+	return principal(t, u), nil
+}
+
+func principal(t metadata.Token, u metadata.User) *access.Principal {
 	return &access.Principal{UserID: u.ID, UserName: u.Name, SiteAdmin: u.Admin, TokenID: t.ID, OrgID: t.OrgID,
-		Scope: t.Scope, Method: "token"}, nil
+		Scope: t.Scope, Method: "token"}
 }
 
 // Chain asks each access.Authenticator in turn; the first that finds credentials decides.

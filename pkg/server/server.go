@@ -223,6 +223,9 @@ func (s *Server) Stop(ctx context.Context) error {
 var _ ecosystem.Router = (*Server)(nil)
 
 func (s *Server) claim(prefix string) {
+	if prefix == "" { // the web UI's root group: its pages never shadow a static prefix (Echo prefers those)
+		return
+	}
 	for p, owner := range s.prefixes {
 		if owner != s.current && (strings.HasPrefix(prefix, p) || strings.HasPrefix(p, prefix)) {
 			s.log.Warn("overlapping route prefixes", zap.String("prefix", prefix), zap.String("other", p), zap.String("owner", owner))

@@ -25,6 +25,7 @@ import (
 	"github.com/packyard/packyard/pkg/outbound"
 	"github.com/packyard/packyard/pkg/server"
 	"github.com/packyard/packyard/pkg/sqldb"
+	"github.com/packyard/packyard/pkg/web"
 	"github.com/packyard/packyard/storage"
 )
 
@@ -70,7 +71,9 @@ func Core(env config.Env) fx.Option {
 func Server(env config.Env) fx.Option {
 	return fx.Options(
 		Core(env),
-		fx.Provide(server.New, provideMiddleware, provideAuditAPI, provideGuard, provideIdentity),
+		fx.Provide(server.New, provideMiddleware, provideAuditAPI, provideGuard, provideIdentity,
+			func(t *auth.TokenAuthenticator) web.TokenChecker { return t }),
+		web.Module,
 		fx.Invoke(cleanSpool, followChanges, startServer, startGC),
 	)
 }
