@@ -13,6 +13,7 @@ import (
 	"github.com/packyard/packyard/cmd/packyard/kernel"
 	"github.com/packyard/packyard/ecosystems/buf"
 	"github.com/packyard/packyard/ecosystems/buf/sdk"
+	bufweb "github.com/packyard/packyard/ecosystems/buf/web"
 	"github.com/packyard/packyard/ecosystems/composer"
 	"github.com/packyard/packyard/pkg/config"
 	"github.com/packyard/packyard/pkg/ecosystem"
@@ -20,7 +21,7 @@ import (
 
 // ecosystems are the pluggable ecosystem modules packyard ships.
 func ecosystems() fx.Option {
-	return fx.Options(buf.Module, sdk.Module, composer.Module)
+	return fx.Options(buf.Module, bufweb.Module, sdk.Module, composer.Module)
 }
 
 // serverApp is the whole daemon.

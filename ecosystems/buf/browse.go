@@ -90,43 +90,48 @@ type LabeledCommit struct {
 }
 
 // Labels returns a page of the module's unarchived labels, the default
-// label first (on the first page), then the most recently moved first.
-func (s *Service) Labels(ctx context.Context, v View, p Page) ([]LabeledCommit, error) {
+// label first (on the first page), then the most recently moved first, and
+// how many there are.
+func (s *Service) Labels(ctx context.Context, v View, p Page) ([]LabeledCommit, int, error) {
 	if err := v.check(); err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	n, err := s.st.countLabels(ctx, v.Module.ID)
+	if err != nil {
+		return nil, 0, err
+	}
+	// The default label takes the first place of the first page; the
+	// others follow it, most recently moved first.
+	var out []Label
+	def, err := s.st.label(ctx, s.st.db, v.Module.ID, v.Module.DefaultLabel)
+	switch {
+	case err != nil && !errors.Is(err, errs.ErrNotFound):
+		return nil, 0, err
+	case err != nil || !def.ArchivedAt.IsZero():
+	case p.Offset == 0 && p.Limit > 0:
+		out, p.Limit = append(out, def), p.Limit-1
+	case p.Offset > 0:
+		p.Offset--
 	}
 	p.Desc = true
-	labels, err := s.st.listLabels(ctx, v.Module.ID, "", "", archivedExclude, true, p)
+	others, err := s.st.listLabels(ctx, v.Module.ID, "", "", v.Module.DefaultLabel, archivedExclude, true, p)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var out []Label
-	if p.Offset == 0 {
-		l, err := s.st.label(ctx, s.st.db, v.Module.ID, v.Module.DefaultLabel)
-		if err == nil && l.ArchivedAt.IsZero() {
-			out = append(out, l)
-		} else if err != nil && !errors.Is(err, errs.ErrNotFound) {
-			return nil, err
-		}
-	}
-	for _, l := range labels {
-		if l.Name != v.Module.DefaultLabel {
-			out = append(out, l)
-		}
-	}
+	out = append(out, others...)
 	ids := make([]string, len(out))
 	for i, l := range out {
 		ids[i] = l.CommitID
 	}
 	commits, err := s.st.commits(ctx, ids)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	lc := make([]LabeledCommit, len(out))
 	for i, l := range out {
 		lc[i] = LabeledCommit{Label: l, Commit: commits[l.CommitID]}
 	}
-	return lc, nil
+	return lc, n, nil
 }
 
 // CommitLabels is a commit with the names of the labels on it.
@@ -136,15 +141,19 @@ type CommitLabels struct {
 }
 
 // Commits returns a page of the module's commits, newest first, each with
-// the labels that point at it.
-func (s *Service) Commits(ctx context.Context, v View, p Page) ([]CommitLabels, error) {
+// the labels that point at it, and how many commits there are.
+func (s *Service) Commits(ctx context.Context, v View, p Page) ([]CommitLabels, int, error) {
 	if err := v.check(); err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	n, err := s.st.countCommits(ctx, v.Module.ID)
+	if err != nil || n == 0 {
+		return nil, n, err
 	}
 	p.Desc = true
 	commits, err := s.st.listCommits(ctx, v.Module.ID, "", p)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	ids := make([]string, len(commits))
 	for i, c := range commits {
@@ -152,13 +161,13 @@ func (s *Service) Commits(ctx context.Context, v View, p Page) ([]CommitLabels, 
 	}
 	labels, err := s.st.commitLabels(ctx, ids)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := make([]CommitLabels, len(commits))
 	for i, c := range commits {
 		out[i] = CommitLabels{Commit: c, Labels: labels[c.ID]}
 	}
-	return out, nil
+	return out, n, nil
 }
 
 // Files lists the files of the view's commit by path.

@@ -184,9 +184,9 @@ func (s *Service) ListLabels(ctx context.Context, ref ResourceRef, nameQuery str
 		}
 		return []Label{*res.Label}, nil
 	case res.Commit != nil:
-		return s.st.listLabels(ctx, res.Module.ID, res.Commit.ID, nameQuery, archived, byUpdate, p)
+		return s.st.listLabels(ctx, res.Module.ID, res.Commit.ID, nameQuery, "", archived, byUpdate, p)
 	}
-	return s.st.listLabels(ctx, res.Module.ID, "", nameQuery, archived, byUpdate, p)
+	return s.st.listLabels(ctx, res.Module.ID, "", nameQuery, "", archived, byUpdate, p)
 }
 
 // LabelHistory lists the commits a label pointed at.

@@ -470,9 +470,14 @@ const (
 	archivedAll
 )
 
-func (s *store) listLabels(ctx context.Context, moduleID, commitID, nameQuery string, archived int, byUpdate bool, p Page) ([]Label, error) {
+// listLabels lists a module's labels (on commitID, whose name contains
+// nameQuery, other than except, when set).
+func (s *store) listLabels(ctx context.Context, moduleID, commitID, nameQuery, except string, archived int, byUpdate bool, p Page) ([]Label, error) {
 	q := `SELECT ` + labelCols + labelFrom + ` WHERE l.module_id = ?`
 	args := []any{moduleID}
+	if except != "" {
+		q, args = q+` AND l.name <> ?`, append(args, except)
+	}
 	if commitID != "" {
 		q += ` AND l.commit_id = ?`
 		args = append(args, commitID)
@@ -543,6 +548,20 @@ func (s *store) labelHistory(ctx context.Context, labelID string, p Page) ([]Com
 	dir := direction(p.Desc)
 	return s.queryCommits(ctx, `SELECT `+commitCols+` FROM buf_label_history h JOIN buf_commits c ON c.id = h.commit_id JOIN buf_modules m ON m.id = c.module_id
 		WHERE h.label_id = ? ORDER BY h.id`+dir+` LIMIT ? OFFSET ?`, labelID, p.Limit, p.Offset)
+}
+
+// countCommits counts a module's commits.
+func (s *store) countCommits(ctx context.Context, moduleID string) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM buf_commits WHERE module_id = ?`, moduleID).Scan(&n)
+	return n, sqldb.MapErr(err)
+}
+
+// countLabels counts a module's unarchived labels.
+func (s *store) countLabels(ctx context.Context, moduleID string) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM buf_labels WHERE module_id = ? AND archived_at IS NULL`, moduleID).Scan(&n)
+	return n, sqldb.MapErr(err)
 }
 
 // commitLabels returns the names of the unarchived labels on each commit.

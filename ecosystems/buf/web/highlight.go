@@ -22,12 +22,9 @@ const (
 	maxHighlighted = 256 << 10
 )
 
-// highlightClassPrefix prefixes the classes of highlighted tokens, so they
-// cannot collide with the page's own.
-const highlightClassPrefix = "pb-"
-
-// highlighter renders .proto sources as HTML with classed tokens; the
-// classes are styled by its CSS, which belongs in the site's stylesheet.
+// highlighter renders .proto sources as HTML whose tokens carry their
+// colours as inline styles (the site's policy allows them), so the page
+// needs no stylesheet of its own.
 type highlighter struct {
 	lexer     chroma.Lexer
 	style     *chroma.Style
@@ -42,8 +39,7 @@ func newHighlighter() (*highlighter, error) {
 	return &highlighter{
 		lexer: chroma.Coalesce(lexer),
 		style: styles.Get("github"),
-		formatter: chromahtml.New(chromahtml.WithClasses(true), chromahtml.ClassPrefix(highlightClassPrefix),
-			chromahtml.WithLineNumbers(true), chromahtml.WithLinkableLineNumbers(true, "L"), chromahtml.TabWidth(4)),
+		formatter: chromahtml.New(chromahtml.WithLineNumbers(true), chromahtml.WithLinkableLineNumbers(true, "L"), chromahtml.TabWidth(4)),
 	}, nil
 }
 
@@ -59,15 +55,6 @@ func (h *highlighter) proto(src string) (template.HTML, error) {
 		return "", fmt.Errorf("highlight: %w", err)
 	}
 	return template.HTML(b.String()), nil // #nosec: chroma escapes every token
-}
-
-// css is the stylesheet of the highlighted tokens' classes.
-func (h *highlighter) css() (string, error) {
-	var b strings.Builder
-	if err := h.formatter.WriteCSS(&b, h.style); err != nil {
-		return "", fmt.Errorf("highlight css: %w", err)
-	}
-	return b.String(), nil
 }
 
 // shownFile is how a file page shows a file's content.
