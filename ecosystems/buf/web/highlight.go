@@ -37,8 +37,8 @@ func newHighlighter() (*highlighter, error) {
 		return nil, fmt.Errorf("buf web: no protobuf lexer in the highlighting library")
 	}
 	return &highlighter{
-		lexer: chroma.Coalesce(lexer),
-		style: styles.Get("github"),
+		lexer:     chroma.Coalesce(lexer),
+		style:     styles.Get("github"),
 		formatter: chromahtml.New(chromahtml.WithLineNumbers(true), chromahtml.WithLinkableLineNumbers(true, "L"), chromahtml.TabWidth(4)),
 	}, nil
 }
