@@ -84,16 +84,24 @@ func NewMiddleware(authn access.Authenticator, log *zap.Logger, opts MiddlewareO
 	}
 }
 
-// failedSignIn counts a failed authentication against the Guard's limits
-// and records it in the audit log; it returns the error to answer: the
-// Guard's refusal past a limit (then nothing is recorded, so that a flood
-// of failures cannot flood the log), else err.
+// failedSignIn counts and records a failed authentication of a request's
+// Authorization header (see FailedSignIn).
 func failedSignIn(r *http.Request, log *zap.Logger, opts MiddlewareOptions, err error) error {
-	ctx := r.Context()
-	addr, tokenID := ClientAddr(r), ""
+	tokenID := ""
 	if secret, ok, _ := CredentialFromRequest(r); ok {
 		tokenID, _ = ParseTokenID(secret)
 	}
+	return FailedSignIn(r, log, opts, tokenID, "token", err)
+}
+
+// FailedSignIn counts a failed authentication (of the token id the
+// credential named, "" when none; by method, e.g. "token", "web") against
+// the Guard's limits and records it in the audit log; it returns the error
+// to answer: the Guard's refusal past a limit (then nothing is recorded, so
+// that a flood of failures cannot flood the log), else err.
+func FailedSignIn(r *http.Request, log *zap.Logger, opts MiddlewareOptions, tokenID, method string, err error) error {
+	ctx := r.Context()
+	addr := ClientAddr(r)
 	if opts.Guard != nil {
 		gerr := opts.Guard.Failed(ctx, addr, tokenID)
 		if errors.Is(gerr, errs.ErrResourceExhausted) {
@@ -105,7 +113,7 @@ func failedSignIn(r *http.Request, log *zap.Logger, opts MiddlewareOptions, err 
 	}
 	if opts.Audit != nil {
 		e := audit.Event{Action: audit.ActionSignInFailed, Outcome: audit.Failure, ClientAddr: addr, UserAgent: r.UserAgent(),
-			Actor: audit.Actor{TokenID: tokenID, Method: "token"}, Details: map[string]string{"reason": errs.PublicMessage(err)}}
+			Actor: audit.Actor{TokenID: tokenID, Method: method}, Details: map[string]string{"reason": errs.PublicMessage(err)}}
 		if tokenID != "" {
 			e.Resource = "token/" + tokenID
 		}

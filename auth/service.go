@@ -39,7 +39,8 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-// CreateOrg creates an organization (private unless public).
+// CreateOrg creates an organization (private unless public). Names
+// packyard's own routes use are refused (metadata.CheckOrgName).
 func (s *Service) CreateOrg(ctx context.Context, name string, public bool) (metadata.Org, error) {
 	o, err := s.Store.CreateOrg(ctx, metadata.Org{Name: name, Public: public})
 	if err != nil {
@@ -364,6 +365,22 @@ func (s *Service) ListTokens(ctx context.Context, orgName string) ([]TokenInfo, 
 	if err != nil {
 		return nil, err
 	}
+	return s.tokenInfos(ctx, ts, map[string]string{org.ID: org.Name})
+}
+
+// ListUserTokens lists a user's tokens, of every organization (and the
+// sign-in tokens, limited to none).
+func (s *Service) ListUserTokens(ctx context.Context, userID string) ([]TokenInfo, error) {
+	ts, err := s.Store.ListUserTokens(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return s.tokenInfos(ctx, ts, map[string]string{})
+}
+
+// tokenInfos describes tokens for lists, naming their users and
+// organizations (orgs: names known by id, filled as they are read).
+func (s *Service) tokenInfos(ctx context.Context, ts []metadata.Token, orgs map[string]string) ([]TokenInfo, error) {
 	out := make([]TokenInfo, 0, len(ts))
 	names := map[string]string{}
 	for _, t := range ts {
@@ -375,7 +392,15 @@ func (s *Service) ListTokens(ctx context.Context, orgName string) ([]TokenInfo, 
 			}
 			name, names[t.UserID] = u.Name, u.Name
 		}
-		info := TokenInfo{ID: t.ID, Name: t.Name, User: name, Org: org.Name, Scope: string(t.Scope),
+		orgName, ok := orgs[t.OrgID]
+		if !ok && t.OrgID != "" {
+			o, err := s.Store.GetOrgByID(ctx, t.OrgID)
+			if err != nil {
+				return nil, fmt.Errorf("token %s: %w", t.ID, err)
+			}
+			orgName, orgs[t.OrgID] = o.Name, o.Name
+		}
+		info := TokenInfo{ID: t.ID, Name: t.Name, User: name, Org: orgName, Scope: string(t.Scope),
 			CreatedAt: t.CreatedAt, Active: t.Active(s.now())}
 		if !t.ExpiresAt.IsZero() {
 			e := t.ExpiresAt

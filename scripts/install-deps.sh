@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything packyard's test suite needs on a Debian 12 machine that has Go:
-# PHP + Composer, Redis, PostgreSQL 15, MinIO, the buf CLI, Helm and nginx (benchmarks).
+# PHP + Composer, Redis, PostgreSQL 15, MinIO, the buf CLI, Helm, nginx (benchmarks) and Chromium
+# (the web UI's browser tests drive it headless).
 # Idempotent: each step checks what is installed first, so a second run takes seconds.
 set -euo pipefail
 
@@ -23,6 +24,7 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx) # the benchmark harness's static baseline
+[ -x /usr/bin/chromium ] || need_apt+=(chromium) # the web UI's browser tests (e2e/harness/browser.go)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need_apt[*]}" >&2

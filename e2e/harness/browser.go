@@ -130,11 +130,28 @@ func (b *Browser) Capture(name string) {
 	}
 }
 
-// Open navigates to url and waits for the page's <main> (every packyard
-// page has one).
-func (b *Browser) Open(url string) {
+// Open navigates to url, waits for the page's <main> (every packyard page
+// has one) and returns the HTTP status of the document.
+func (b *Browser) Open(url string) int {
 	b.t.Helper()
-	b.Do(chromedp.Navigate(url), chromedp.WaitReady(chromedp.CSS("main")))
+	res := Must(b, chromedp.NavigateResponse(url))
+	b.Do(chromedp.WaitReady(chromedp.CSS("main")))
+	if res == nil {
+		return 0
+	}
+	return int(res.Status)
+}
+
+// SignIn signs the browser in to the packyard at base with a token through
+// the /-/signin form, and fails the test unless it lands signed in.
+func SignIn(t testing.TB, b *Browser, base, token string) {
+	t.Helper()
+	b.Open(base + "/-/signin")
+	b.Fill("#f-token", token)
+	b.Submit("[data-testid=signin-form] button[type=submit]")
+	if !b.Has("[data-testid=viewer]") {
+		b.Fail("sign-in with a token did not sign the browser in (at %s)", b.Location())
+	}
 }
 
 // Text is the visible text of the first element sel (CSS) matches.
@@ -161,16 +178,43 @@ func (b *Browser) Has(sel string) bool {
 	return Must(b, chromedp.Evaluate[bool]("document.querySelector("+jsString(sel)+") !== null"))
 }
 
-// Fill types value into the field sel (CSS) after clearing it.
+// Fill sets the value of the field sel (CSS): an input, textarea or
+// select (an option's value), as if typed or chosen.
 func (b *Browser) Fill(sel, value string) {
 	b.t.Helper()
-	b.Do(chromedp.SetValue(chromedp.CSS(sel), ""), chromedp.SendKeys(chromedp.CSS(sel), value))
+	b.Do(chromedp.WaitReady(chromedp.CSS(sel)))
+	ok := Must(b, chromedp.Evaluate[bool](`(function(){var e=document.querySelector(`+jsString(sel)+`);`+
+		`if(!e){return false}e.value=`+jsString(value)+`;e.dispatchEvent(new Event("input",{bubbles:true}));`+
+		`e.dispatchEvent(new Event("change",{bubbles:true}));return e.value===`+jsString(value)+`})()`))
+	if !ok {
+		b.Fail("could not set %s to %q", sel, value)
+	}
 }
 
-// Submit clicks the button sel (CSS) and waits for the next page's <main>.
+// Submit clicks the button sel (CSS) and waits until the next page has
+// loaded (a new document, fully read).
 func (b *Browser) Submit(sel string) {
 	b.t.Helper()
-	b.Do(chromedp.Click(chromedp.CSS(sel)), chromedp.Sleep(150*time.Millisecond), chromedp.WaitReady(chromedp.CSS("main")))
+	Must(b, chromedp.Evaluate[bool]("window.__packyardOld = true"))
+	b.Do(chromedp.Click(chromedp.CSS(sel)))
+	b.WaitNewPage()
+}
+
+// WaitNewPage waits (up to 15 s) until the tab shows a document other than
+// the one marked before (Submit marks it) and that document has loaded.
+func (b *Browser) WaitNewPage() {
+	b.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		done, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__packyardOld === undefined && document.readyState === "complete"`))
+		cancel()
+		if err == nil && done {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fail("the page did not change after the form was sent")
 }
 
 // Cookie returns the value of the browser's cookie name for url, "" when

@@ -29,7 +29,7 @@ func (s *Service) CreateOrganization(ctx context.Context, name string, public bo
 	case public && p.Scope != "" && !p.Scope.Allows(metadata.RoleAdmin):
 		return metadata.Org{}, errs.PermissionDeniedf("public organizations need a token with admin scope; create it private")
 	}
-	if err := metadata.ValidateName("organization", name); err != nil {
+	if err := metadata.CheckOrgName(name); err != nil {
 		return metadata.Org{}, err
 	}
 	o, err := s.meta.CreateOrg(ctx, metadata.Org{ID: metadata.NewID(), Name: name, Public: public, CreatedAt: s.now()})

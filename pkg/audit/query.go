@@ -30,7 +30,7 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 // ParseQuery reads a Query from URL parameters: org, since, until, action
 // and limit.
 func ParseQuery(v url.Values, now time.Time) (Query, error) {
-	q := Query{Org: v.Get("org"), Action: v.Get("action")}
+	q := Query{Org: v.Get("org"), Action: v.Get("action"), Actor: v.Get("actor")}
 	var err error
 	if q.Since, err = ParseSince(v.Get("since"), now); err != nil {
 		return Query{}, err

@@ -20,6 +20,7 @@ type Query struct {
 	Since  time.Time // only events at or after Since
 	Until  time.Time // only events before Until (zero = no bound)
 	Action string    // only this action ("" = all)
+	Actor  string    // only events of this user name ("" = all)
 	Limit  int       // List: at most the latest Limit events (0 = DefaultLimit)
 }
 
@@ -110,6 +111,10 @@ func where(q Query) (string, []any) {
 	if q.Action != "" {
 		conds = append(conds, "action = ?")
 		args = append(args, q.Action)
+	}
+	if q.Actor != "" {
+		conds = append(conds, "actor_user = ?")
+		args = append(args, q.Actor)
 	}
 	if len(conds) == 0 {
 		return "", nil

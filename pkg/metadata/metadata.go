@@ -167,6 +167,8 @@ type Tokens interface {
 	// query: the authentication hot path.
 	LookupToken(ctx context.Context, id string) (Token, User, error)
 	ListTokens(ctx context.Context, orgID string) ([]Token, error)
+	// ListUserTokens lists a user's tokens, of every organization.
+	ListUserTokens(ctx context.Context, userID string) ([]Token, error)
 	RevokeToken(ctx context.Context, id string, at time.Time) error // ErrNotFound
 }
 

@@ -87,7 +87,7 @@ func scanErr(err error, kind, name string) error {
 // ---- organizations ----
 
 func (s *SQL) CreateOrg(ctx context.Context, o Org) (Org, error) {
-	if err := ValidateName("organization", o.Name); err != nil {
+	if err := CheckOrgName(o.Name); err != nil {
 		return Org{}, err
 	}
 	if o.ID == "" {
@@ -394,7 +394,16 @@ func (s *SQL) LookupToken(ctx context.Context, id string) (Token, User, error) {
 }
 
 func (s *SQL) ListTokens(ctx context.Context, orgID string) ([]Token, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+tokenCols+` FROM tokens WHERE org_id = ? ORDER BY created_at, id`, orgID)
+	return s.listTokens(ctx, `org_id = ?`, orgID)
+}
+
+// ListUserTokens implements Tokens.
+func (s *SQL) ListUserTokens(ctx context.Context, userID string) ([]Token, error) {
+	return s.listTokens(ctx, `user_id = ?`, userID)
+}
+
+func (s *SQL) listTokens(ctx context.Context, cond string, arg string) ([]Token, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+tokenCols+` FROM tokens WHERE `+cond+` ORDER BY created_at, id`, arg)
 	if err != nil {
 		return nil, err
 	}

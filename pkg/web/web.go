@@ -58,7 +58,7 @@ type Params struct {
 	Tokens TokenChecker
 	Base   server.BaseURL
 	Log    *zap.Logger
-	Pages  []Pages `group:"web.pages"`
+	Pages  []Pages    `group:"web.pages"`
 	OIDC   OIDCSignIn `optional:"true"`
 }
 

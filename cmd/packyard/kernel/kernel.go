@@ -12,6 +12,7 @@ import (
 
 	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/auth/identity"
+	"github.com/packyard/packyard/auth/pages"
 	"github.com/packyard/packyard/auth/ratelimit"
 	"github.com/packyard/packyard/migrations"
 	"github.com/packyard/packyard/pkg/access"
@@ -74,6 +75,7 @@ func Server(env config.Env) fx.Option {
 		fx.Provide(server.New, provideMiddleware, provideAuditAPI, provideGuard, provideIdentity,
 			func(t *auth.TokenAuthenticator) web.TokenChecker { return t }),
 		web.Module,
+		pages.Module,
 		fx.Invoke(cleanSpool, followChanges, startServer, startGC),
 	)
 }

@@ -9,6 +9,7 @@
 package auditapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -39,8 +40,15 @@ func (a *API) Routes() []server.Route {
 
 // authorize checks that the caller may read the events q selects.
 func (a *API) authorize(r *http.Request, q audit.Query) error {
-	p, ok := access.PrincipalFrom(r.Context())
-	if !ok {
+	p, _ := access.PrincipalFrom(r.Context())
+	return Authorize(r.Context(), a.Authz, p, q)
+}
+
+// Authorize is the audit log's read rule, for the API and the web UI: a
+// site administrator's unlimited admin token reads everything; an
+// organization's administrators read that organization's events (q.Org).
+func Authorize(ctx context.Context, authz access.Authorizer, p *access.Principal, q audit.Query) error {
+	if p == nil {
 		return fmt.Errorf("the audit log needs an administrator's token: %w", errs.ErrUnauthenticated)
 	}
 	if q.Org == "" {
@@ -49,7 +57,7 @@ func (a *API) authorize(r *http.Request, q audit.Query) error {
 		}
 		return errs.PermissionDeniedf("only a site administrator may read the whole audit log; an organization administrator names it with ?org=")
 	}
-	return a.Authz.Authorize(r.Context(), p, access.ActionAdmin, access.Resource{Org: q.Org, Kind: "audit log", Name: q.Org})
+	return authz.Authorize(ctx, p, access.ActionAdmin, access.Resource{Org: q.Org, Kind: "audit log", Name: q.Org})
 }
 
 func (a *API) query(w http.ResponseWriter, r *http.Request) (audit.Query, bool) {
@@ -91,22 +99,28 @@ func (a *API) export(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if err := Export(w, r, a.Store, q, a.Log); err != nil {
+		a.fail(w, r, err)
+	}
+}
+
+// Export streams the events q selects as JSON lines (the caller has
+// authorized q). An error before the first event is returned for the
+// caller to answer; a later one ends the stream early (the client sees a
+// truncated body) and is logged.
+func Export(w http.ResponseWriter, r *http.Request, store *audit.Store, q audit.Query, log *zap.Logger) error {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Disposition", `attachment; filename="packyard-audit.jsonl"`)
 	enc := json.NewEncoder(w)
 	n := 0
-	err := a.Store.Export(r.Context(), q, func(e audit.Event) error {
+	err := store.Export(r.Context(), q, func(e audit.Event) error {
 		n++
 		return enc.Encode(e)
 	})
-	if err != nil {
-		if n == 0 {
-			a.fail(w, r, err)
-			return
-		}
-		// The status is sent: end the stream early; the client sees a truncated body.
-		logging.FromContext(r.Context(), a.Log).Error("audit export interrupted", zap.Int("events", n), zap.Error(err))
+	if err != nil && n > 0 {
+		logging.FromContext(r.Context(), log).Error("audit export interrupted", zap.Int("events", n), zap.Error(err))
 		panic(http.ErrAbortHandler)
 	}
+	return err
 }
