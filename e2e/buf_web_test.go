@@ -37,6 +37,11 @@ func TestBufWebPages(t *testing.T) {
 	c.Run(pet, "dep", "update")
 	petCommit := bufCommitRE.FindString(c.Run(pet, "push", "--create", "--create-visibility", "public", "--label", "main", "--label", "v1"))
 	require.NotEmpty(t, petCommit)
+	vault := c.Workspace(map[string]string{
+		"buf.yaml":             "version: v2\nmodules:\n  - path: .\n    name: HOST/acme/vault\n",
+		"vault/v1/vault.proto": "syntax = \"proto3\";\npackage vault.v1;\n// Secret is for members only.\nmessage Secret { string id = 1; }\n",
+	})
+	c.Run(vault, "push", "--create") // private
 
 	b := harness.NewBrowser(t)
 	click := func(sel, waitFor string) {
@@ -44,9 +49,33 @@ func TestBufWebPages(t *testing.T) {
 		b.Do(chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS(waitFor)))
 	}
 
+	// Anonymous viewers count and list the public modules only, and a
+	// private module's page asks them to sign in.
+	b.Open(in.URL + "/")
+	require.Contains(t, b.Text(`[data-testid="orgs"]`), "modules")
+	b.Open(in.URL + "/acme?list=modules")
+	list := b.Text(`[data-testid="org-list"]`)
+	require.Contains(t, list, "money")
+	require.Contains(t, list, "pet")
+	require.NotContains(t, list, "vault")
+	b.Fill("#f-q", "pe")
+	b.Submit(`form[role="search"] button[type="submit"]`)
+	require.NotContains(t, b.Text(`[data-testid="org-list"]`), "money", "the list is searchable")
+	b.Open(in.URL + "/acme/modules/vault")
+	require.NotContains(t, b.Text("main"), "Secret")
+	require.True(t, b.Has(`main a[href*="/-/signin"]`), "the page asks to sign in")
+
+	// Signed in as a member, the private module is there.
+	harness.SignIn(t, b, in.URL, in.Token("acme", "read"))
+	b.Open(in.URL + "/acme?list=modules")
+	require.Contains(t, b.Text(`[data-testid="org-list"]`), "vault")
+	b.Open(in.URL + "/acme/modules/vault/docs")
+	require.Contains(t, b.Text(`[id="vault.v1.Secret"]`), "Secret is for members only.")
+
 	// The module page: labels, the default first, with their commit; the
 	// dependency with its link; the buf.yaml line.
-	b.Open(in.URL + "/acme/modules/pet")
+	b.Open(in.URL + "/acme?list=modules")
+	click(`[data-testid="org-list"] a[href="/acme/modules/pet"]`, `[data-testid="labels"]`)
 	require.Equal(t, "acme/pet", b.Text("h1"))
 	labels := b.Text(`[data-testid="labels"] tbody`)
 	require.True(t, strings.HasPrefix(strings.TrimSpace(labels), "main"), "the default label first: %q", labels)

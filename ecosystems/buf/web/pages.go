@@ -91,8 +91,8 @@ func (p *Pages) List(ctx context.Context, _ *web.Viewer, org string, q web.ListQ
 	if err != nil {
 		return web.List{}, err
 	}
-	out := web.List{Total: n, Empty: "No modules yet: push one with `buf push` from a directory whose buf.yaml names " +
-		"HOST/" + org + "/MODULE (buf creates the module on its first push with --create)."}
+	out := web.List{Total: n, Empty: "No modules yet: name one HOST/" + org + "/NAME in a buf.yaml (HOST is this server's host) " +
+		"and push it with buf push --create."}
 	for _, m := range mods {
 		detail := visibilityName(m.Visibility)
 		if m.State == buf.StateDeprecated {
