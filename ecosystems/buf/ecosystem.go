@@ -42,19 +42,14 @@ var Module = fx.Module("buf",
 
 // Ecosystem registers the buf registry's routes.
 type Ecosystem struct {
-	s     *Service
-	authn *alphaAuthn
+	s *Service
 }
 
 var _ ecosystem.Ecosystem = (*Ecosystem)(nil)
 
 // NewEcosystem returns the buf ecosystem over s.
-func NewEcosystem(s *Service) (*Ecosystem, error) {
-	a, err := newAlphaAuthn()
-	if err != nil {
-		return nil, err
-	}
-	return &Ecosystem{s: s, authn: a}, nil
+func NewEcosystem(s *Service) *Ecosystem {
+	return &Ecosystem{s: s}
 }
 
 // Name is "buf".
@@ -104,7 +99,7 @@ func (e *Ecosystem) Handlers(kernel ...connect.HandlerOption) map[string]http.Ha
 	add(ownerv1connect.NewOwnerServiceHandler(own, opts...))
 	add(ownerv1connect.NewOrganizationServiceHandler(own, opts...))
 	add(ownerv1connect.NewUserServiceHandler(usr, opts...))
-	add(getCurrentUserRP, e.authn.handler(s, opts...))
+	add(registryv1alpha1connect.NewAuthnServiceHandler(&authn{s: s}, opts...))
 	if s.cat != nil && s.run != nil {
 		cg := &codegen{s: s, cat: s.cat, run: s.run}
 		add(registryv1alpha1connect.NewCodeGenerationServiceHandler(cg, opts...))

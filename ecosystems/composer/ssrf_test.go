@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/outbound"
+	"github.com/packyard/packyard/pkg/testenv"
 )
 
 // origin records what a second local server (another origin than the
@@ -341,21 +341,8 @@ func TestGitSourceChecks(t *testing.T) {
 // arrives, and the sync fails with the generic message.
 func TestGitOverSSHNeverConnectsToRefusedAddress(t *testing.T) {
 	s := ssrfStack(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
+	l := testenv.ListenCounting(t)
+	port := l.Port()
 
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
@@ -385,7 +372,7 @@ func TestGitOverSSHNeverConnectsToRefusedAddress(t *testing.T) {
 	var refused *outbound.RefusedError
 	require.ErrorAs(t, err, &refused)
 	time.Sleep(100 * time.Millisecond) // a connection made would have been accepted by now
-	require.Zero(t, accepted.Load(), "no connection reached the refused address")
+	require.Zero(t, l.Accepted(), "no connection reached the refused address")
 }
 
 // TestUpstreamAddedOverAPIServesOnceChecked: an upstream added over the

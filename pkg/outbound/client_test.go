@@ -11,13 +11,13 @@ import (
 	"net/netip"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/testenv"
 )
 
 // recorder is a test server that remembers the headers of every request.
@@ -381,21 +381,8 @@ func TestUnreachableThroughErrs(t *testing.T) {
 // DialContext (git over ssh) never connects to a refused address, by
 // literal or by name, and connects where the policy allows.
 func TestDialContext(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
+	l := testenv.ListenCounting(t)
+	port := l.Port()
 	for _, addr := range []string{l.Addr().String(), net.JoinHostPort("localhost", port)} {
 		_, err := New(Config{}).DialContext(t.Context(), "tcp", addr)
 		var refused *RefusedError
@@ -405,7 +392,7 @@ func TestDialContext(t *testing.T) {
 	c, err := New(loopbackAllowed()).DialContext(t.Context(), "tcp", l.Addr().String())
 	require.NoError(t, err)
 	c.Close()
-	require.Eventually(t, func() bool { return accepted.Load() == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return l.Accepted() == 1 }, 5*time.Second, 10*time.Millisecond)
 	time.Sleep(50 * time.Millisecond)
-	require.EqualValues(t, 1, accepted.Load(), "only the allowed dial connected")
+	require.EqualValues(t, 1, l.Accepted(), "only the allowed dial connected")
 }

@@ -1,8 +1,6 @@
 package sdk
 
 import (
-	"context"
-
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -13,20 +11,15 @@ import (
 
 // Ecosystem registers the SDK proxy's routes.
 type Ecosystem struct {
-	s       *Service
-	h       handlers
-	resolve resolveMethods
+	s *Service
+	h handlers
 }
 
 var _ ecosystem.Ecosystem = (*Ecosystem)(nil)
 
 // NewEcosystem returns the SDK proxy over s.
-func NewEcosystem(s *Service, base server.BaseURL) (*Ecosystem, error) {
-	m, err := newResolveMethods(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	return &Ecosystem{s: s, h: handlers{s: s, base: base}, resolve: m}, nil
+func NewEcosystem(s *Service, base server.BaseURL) *Ecosystem {
+	return &Ecosystem{s: s, h: handlers{s: s, base: base}}
 }
 
 // Name is "buf-sdk".
@@ -39,9 +32,7 @@ func (e *Ecosystem) Register(r ecosystem.Router) error {
 	g := r.Group("/gen/go")
 	g.GET("/*", e.h.serve)
 	g.HEAD("/*", e.h.serve)
-	for path, h := range e.resolveHandlers(r.ConnectOptions()...) {
-		r.Handle(path, h)
-	}
+	r.Handle(e.resolveHandler(r.ConnectOptions()...))
 	return nil
 }
 
