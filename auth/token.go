@@ -122,14 +122,7 @@ func (a *TokenAuthenticator) AuthenticateToken(ctx context.Context, text string)
 	if subtle.ConstantTimeCompare(HashToken(text), t.Hash) != 1 {
 		return nil, errBadToken
 	}
-	now := time.Now()
-	if a.Now != nil {
-		now = a.Now()
-	}
-	if !t.Active(now) {
-		return nil, errBadToken
-	}
-	return principal(t, u), nil
+	return a.active(t, u)
 }
 
 // AuthenticateTokenID checks the token with the given id as AuthenticateToken
@@ -144,6 +137,12 @@ func (a *TokenAuthenticator) AuthenticateTokenID(ctx context.Context, id string)
 	if err != nil {
 		return nil, err
 	}
+	return a.active(t, u)
+}
+
+// active is the principal of a token found and verified, unless it is
+// revoked or expired.
+func (a *TokenAuthenticator) active(t metadata.Token, u metadata.User) (*access.Principal, error) {
 	now := time.Now()
 	if a.Now != nil {
 		now = a.Now()

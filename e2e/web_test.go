@@ -11,9 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/packyard/packyard/auth"
+	"github.com/packyard/packyard/auth/identity/identitytest"
 	"github.com/packyard/packyard/e2e/harness"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/web"
@@ -75,6 +77,13 @@ func TestWebSignInCreateTokenShownOnce(t *testing.T) {
 
 	b.Open(k.URL + "/acme/-/tokens")
 	b.Fill("#f-name", "ci")
+	b.Fill("#f-expires", "soon")
+	b.Submit("[data-testid=create-token] button[type=submit]")
+	require.Contains(t, b.Text("#e-expires"), "Use a duration", "the message is next to the field")
+	require.Equal(t, "soon", harness.Must(b, chromedp.Value(chromedp.CSS("#f-expires"))), "what was typed is kept")
+	require.Equal(t, "ci", harness.Must(b, chromedp.Value(chromedp.CSS("#f-name"))))
+	require.False(t, b.Has("[data-testid=secret]"))
+	b.Fill("#f-expires", "30d")
 	b.Fill("#f-scope", "write")
 	b.Submit("[data-testid=create-token] button[type=submit]")
 	secret := strings.TrimSpace(b.Text("[data-testid=secret]"))
@@ -265,4 +274,20 @@ func TestWebReservedOrganizationNames(t *testing.T) {
 	}
 	_, err := k.Auth.CreateOrg(context.Background(), "apis", false)
 	require.NoError(t, err, "a name that only begins like one is fine")
+}
+
+func TestWebOIDCSignInStartsASession(t *testing.T) {
+	op := identitytest.Start(t)
+	k := harness.NewKernel(t, harness.KernelOptions{Env: oidcEnv(op, "email=test-user@*:acme:write")})
+	op.AllowRedirect(k.URL + "/auth/oidc/callback")
+	k.Org("acme", false)
+	b := harness.NewBrowser(t)
+
+	b.Open(k.URL + "/-/signin?next=/acme")
+	require.True(t, b.Has("[data-testid=signin-oidc]"), "OIDC is offered when configured")
+	b.Submit("[data-testid=signin-oidc]")
+	require.Equal(t, k.URL+"/acme", b.Location(), "the provider's sign-in ends at the page that asked")
+	require.Contains(t, b.Text("[data-testid=viewer]"), "test-user")
+	require.NotEmpty(t, b.Cookie(k.URL, web.SessionCookie))
+	require.NotContains(t, b.HTML(), "pky_", "no token is shown: the session holds it")
 }

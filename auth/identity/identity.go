@@ -51,6 +51,7 @@ type Service struct {
 	ci      map[string]*ciVerifier
 	ciOrder []string
 	now     func() time.Time
+	web     Sessions // may be nil
 }
 
 // Params are the Service's dependencies.
@@ -64,6 +65,15 @@ type Params struct {
 	Base   server.BaseURL
 	Log    *zap.Logger
 	Client *http.Client // for the providers; nil = a client with a 30s timeout
+	// Sessions starts web UI sessions (package pkg/web's Site): a sign-in
+	// started at /auth/oidc/login?next=PATH ends in a browser session and
+	// at PATH instead of the page that shows the token. Optional.
+	Sessions Sessions
+}
+
+// Sessions starts a browser session acting with a token (pkg/web.Site).
+type Sessions interface {
+	StartSessionHTTP(w http.ResponseWriter, r *http.Request, p *access.Principal, expires time.Time) (string, error)
 }
 
 // New returns the service. It does no network I/O.
@@ -75,7 +85,7 @@ func New(p Params) *Service {
 		p.Log = zap.NewNop()
 	}
 	s := &Service{cfg: p.Config, store: p.Store, admin: p.Admin, audit: p.Audit, guard: p.Guard, cache: p.Cache,
-		base: p.Base, log: p.Log, client: p.Client, ci: map[string]*ciVerifier{}, now: time.Now}
+		base: p.Base, log: p.Log, client: p.Client, ci: map[string]*ciVerifier{}, now: time.Now, web: p.Sessions}
 	if s.audit == nil {
 		s.audit = audit.Discard{}
 	}
@@ -123,6 +133,7 @@ type signInResult struct {
 	User    metadata.User
 	Token   string
 	Expires time.Time
+	Next    string // the web UI page to end at (a web session), "" to show the token
 }
 
 // signIn finds or creates the user of an identity (issuer, subject) with

@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/packyard/packyard/auth"
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/logging"
+	"github.com/packyard/packyard/pkg/metadata"
+	"github.com/packyard/packyard/pkg/web"
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 )
@@ -32,6 +35,7 @@ type loginState struct {
 	Verifier    string `json:"verifier"`
 	Nonce       string `json:"nonce"`
 	RedirectURL string `json:"redirect_url"`
+	Next        string `json:"next,omitempty"` // a web UI path: end in a browser session there
 }
 
 func randomString() string {
@@ -70,6 +74,9 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state, st := randomString(), loginState{Verifier: oauth2.GenerateVerifier(), Nonce: randomString(), RedirectURL: oc.RedirectURL}
+	if next := r.URL.Query().Get("next"); next != "" && s.web != nil {
+		st.Next = web.LocalPath(next)
+	}
 	b, _ := json.Marshal(st)
 	if err := s.cache.Set(ctx, "identity:oidc:state:"+state, b, stateTTL); err != nil {
 		s.fail(w, r, errs.Wrap(errs.ErrUnavailable, "cannot keep the sign-in state", err))
@@ -98,6 +105,10 @@ func (s *Service) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: "", Path: callbackPath, MaxAge: -1})
+	if res.Next != "" && s.web != nil {
+		s.startWebSession(w, r, res)
+		return
+	}
 	s.page(w, r, http.StatusOK, pageData{User: res.User.Name, Token: res.Token, Expires: res.Expires.UTC().Format(time.RFC3339),
 		Host: strings.TrimPrefix(strings.TrimPrefix(s.base.For(r), "https://"), "http://")})
 }
@@ -149,7 +160,22 @@ func (s *Service) finishLogin(ctx context.Context, r *http.Request) (signInResul
 	if err := s.mergeUserInfo(ctx, p, tok, idt.Subject, claims); err != nil {
 		return signInResult{}, err
 	}
-	return s.signIn(ctx, s.cfg.OIDC.Issuer, claims, "oidc")
+	res, err := s.signIn(ctx, s.cfg.OIDC.Issuer, claims, "oidc")
+	res.Next = st.Next
+	return res, err
+}
+
+// startWebSession ends an OIDC sign-in started from the web UI: a browser
+// session acting with the sign-in's token, and the page it came from.
+func (s *Service) startWebSession(w http.ResponseWriter, r *http.Request, res signInResult) {
+	id, _ := auth.ParseTokenID(res.Token)
+	p := &access.Principal{UserID: res.User.ID, UserName: res.User.Name, SiteAdmin: res.User.Admin, TokenID: id,
+		Scope: metadata.RoleAdmin, Method: "oidc"}
+	if _, err := s.web.StartSessionHTTP(w, r, p, res.Expires); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, res.Next, http.StatusSeeOther)
 }
 
 // mergeUserInfo adds the userinfo endpoint's claims (when the provider has

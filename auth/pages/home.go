@@ -53,6 +53,12 @@ func (p *Pages) visibleOrgs(ctx context.Context, v *web.Viewer) ([]metadata.Org,
 }
 
 func (p *Pages) home(c echo.Context) error {
+	return p.renderHome(c, http.StatusOK, web.NewForm())
+}
+
+// renderHome shows the organizations the viewer may read with their
+// counts, and the form f (the organization form).
+func (p *Pages) renderHome(c echo.Context, status int, f *web.Form) error {
 	ctx := c.Request().Context()
 	v := web.ViewerOf(c)
 	orgs, err := p.visibleOrgs(ctx, v)
@@ -67,8 +73,7 @@ func (p *Pages) home(c echo.Context) error {
 	if len(rows) > 0 {
 		d.Example = rows[0].Name
 	}
-	return p.site.Render(c, http.StatusOK, p.t, "home.html", web.Page{Title: "Organizations", Data: d,
-		Form: web.NewForm(), Notice: noticeText(c.QueryParam("notice"))})
+	return p.site.Render(c, status, p.t, "home.html", web.Page{Title: "Organizations", Data: d, Form: f})
 }
 
 // counts asks every contributor that counts (web.Counter) for its items per
@@ -122,16 +127,7 @@ func (p *Pages) createOrg(c echo.Context) error {
 		}
 	}
 	if !f.Valid() {
-		orgs, err := p.visibleOrgs(ctx, v)
-		if err != nil {
-			return err
-		}
-		rows, err := p.counts(ctx, orgs)
-		if err != nil {
-			return err
-		}
-		return p.site.Render(c, http.StatusBadRequest, p.t, "home.html", web.Page{Title: "Organizations", Form: f,
-			Data: homeData{Orgs: rows, SiteAdmin: true, Base: p.site.BaseURL(c.Request()), Host: p.host(c.Request()), Example: "ORG"}})
+		return p.renderHome(c, http.StatusBadRequest, f)
 	}
 	return web.Redirect(c, "/"+f.Value("name"))
 }

@@ -280,6 +280,29 @@ func (in *Instance) Stop() {
 	in.cmd = nil
 }
 
+// Kill ends the daemon with SIGKILL, as a crash would, and waits until it
+// is gone; Resume starts it again.
+func (in *Instance) Kill() {
+	in.t.Helper()
+	if in.cmd == nil || in.cmd.Process == nil {
+		return
+	}
+	_ = in.cmd.Process.Signal(syscall.SIGKILL)
+	<-in.done
+	in.cmd = nil
+}
+
+// Resume starts the instance again after Kill or Stop (same data, same
+// port), with env (PACKYARD_* name → value) added to its configuration,
+// and waits until /readyz answers 200.
+func (in *Instance) Resume(env map[string]string) {
+	in.t.Helper()
+	for k, v := range env {
+		in.Env = append(in.Env, k+"="+v) // the last value of a name wins
+	}
+	in.start()
+}
+
 // Restart stops and starts the same instance (same data, same port).
 func (in *Instance) Restart() {
 	in.t.Helper()

@@ -37,6 +37,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, cw *connect.ErrorWriter,
 		return
 	}
 	status := errs.HTTPStatus(err)
+	errs.SetRetryAfter(w.Header(), status)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+Realm+`", charset="UTF-8"`)
 	}

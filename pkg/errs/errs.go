@@ -169,6 +169,20 @@ func HTTPStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
+// RetryAfter is the Retry-After (seconds) of every answer refused because a
+// dependency (the database, the blob store, an upstream) is unavailable:
+// HTTP 503 and Connect's Unavailable. Such a refusal is temporary; the
+// client should try again.
+const RetryAfter = "5"
+
+// SetRetryAfter adds Retry-After to the headers of an answer with status
+// 503, the status of ErrUnavailable.
+func SetRetryAfter(h http.Header, status int) {
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", RetryAfter)
+	}
+}
+
 // ConnectCode maps an error's category to a Connect code; unknown errors are CodeInternal.
 func ConnectCode(err error) connect.Code {
 	switch Category(err) {
@@ -204,6 +218,9 @@ func ToConnect(err error) error {
 	}
 	var ce *connect.Error
 	if errors.As(err, &ce) {
+		if ce.Code() == connect.CodeUnavailable && ce.Meta().Get("Retry-After") == "" {
+			ce.Meta().Set("Retry-After", RetryAfter)
+		}
 		msg := ce.Code().String()
 		switch ce.Code() {
 		case connect.CodeInternal, connect.CodeUnknown, connect.CodeDataLoss:
@@ -221,5 +238,9 @@ func ToConnect(err error) error {
 		}
 		return clean
 	}
-	return connect.NewError(ConnectCode(err), &categorized{msg: PublicMessage(err), cat: Category(err), cause: err})
+	out := connect.NewError(ConnectCode(err), &categorized{msg: PublicMessage(err), cat: Category(err), cause: err})
+	if out.Code() == connect.CodeUnavailable {
+		out.Meta().Set("Retry-After", RetryAfter)
+	}
+	return out
 }

@@ -39,3 +39,23 @@ func TestMapping(t *testing.T) {
 	require.Equal(t, "bad", Invalidf("bad").Error(), "categorized messages do not repeat the category")
 	require.Nil(t, ToConnect(nil))
 }
+
+// A dependency that is unavailable asks the client to come back: 503 and
+// Connect's Unavailable carry Retry-After; nothing else does.
+func TestRetryAfter(t *testing.T) {
+	h := http.Header{}
+	SetRetryAfter(h, http.StatusServiceUnavailable)
+	require.Equal(t, RetryAfter, h.Get("Retry-After"))
+	h = http.Header{}
+	SetRetryAfter(h, http.StatusNotFound)
+	require.Empty(t, h.Get("Retry-After"))
+
+	var ce *connect.Error
+	require.ErrorAs(t, ToConnect(Wrap(ErrUnavailable, "database unavailable", errors.New("dial tcp: refused"))), &ce)
+	require.Equal(t, connect.CodeUnavailable, ce.Code())
+	require.Equal(t, RetryAfter, ce.Meta().Get("Retry-After"))
+	require.ErrorAs(t, ToConnect(connect.NewError(connect.CodeUnavailable, errors.New("down"))), &ce)
+	require.Equal(t, RetryAfter, ce.Meta().Get("Retry-After"))
+	require.ErrorAs(t, ToConnect(NotFoundf("no such module")), &ce)
+	require.Empty(t, ce.Meta().Get("Retry-After"))
+}

@@ -321,9 +321,7 @@ func (s *Server) echoError(err error, c echo.Context) {
 	if errors.As(err, &hs) {
 		hs.SetHeaders(c.Response().Header())
 	}
-	if status == http.StatusServiceUnavailable {
-		c.Response().Header().Set("Retry-After", "5")
-	}
+	errs.SetRetryAfter(c.Response().Header(), status)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)

@@ -46,6 +46,7 @@ func (s *Site) Error(c echo.Context, err error) error {
 	if errors.As(err, &hs) {
 		hs.SetHeaders(c.Response().Header())
 	}
+	errs.SetRetryAfter(c.Response().Header(), status)
 	d := ErrorData{Status: status, Message: msg, Ended: ViewerOf(c).Ended}
 	switch status {
 	case http.StatusUnauthorized:
@@ -58,7 +59,6 @@ func (s *Site) Error(c echo.Context, err error) error {
 		d.Heading = "Too many attempts"
 	case http.StatusServiceUnavailable:
 		d.Heading = "Temporarily unavailable"
-		c.Response().Header().Set("Retry-After", "5")
 	default:
 		if status >= 500 {
 			d.Heading = "Something went wrong"

@@ -17,27 +17,38 @@ import (
 // token and its user, and lasts SessionTTL or until the token expires,
 // whichever is first. expires is the token's expiry (zero: none).
 func (s *Site) StartSession(c echo.Context, p *access.Principal, expires time.Time) error {
+	id, err := s.StartSessionHTTP(c.Response(), c.Request(), p, expires)
+	if err != nil {
+		return err
+	}
+	c.Set("web.session", id)
+	c.Set("web.csrf", nil)
+	return nil
+}
+
+// StartSessionHTTP is StartSession for sign-in flows outside the kit's
+// routes (the OIDC callback): it stores the session, sets the cookie on w
+// and returns the session id.
+func (s *Site) StartSessionHTTP(w http.ResponseWriter, r *http.Request, p *access.Principal, expires time.Time) (string, error) {
 	if p == nil || p.TokenID == "" {
-		return errs.Invalidf("a session needs a token")
+		return "", errs.Invalidf("a session needs a token")
 	}
 	id, err := NewSessionID()
 	if err != nil {
-		return err
+		return "", err
 	}
 	now := s.now()
 	end := now.Add(SessionTTL)
 	if !expires.IsZero() && expires.Before(end) {
 		end = expires
 	}
-	if err := s.sessions.Create(c.Request().Context(), Session{IDHash: HashSessionID(id), TokenID: p.TokenID,
+	if err := s.sessions.Create(r.Context(), Session{IDHash: HashSessionID(id), TokenID: p.TokenID,
 		UserID: p.UserID, CreatedAt: now, ExpiresAt: end}); err != nil {
-		return err
+		return "", err
 	}
-	http.SetCookie(c.Response(), &http.Cookie{Name: SessionCookie, Value: id, Path: "/", Expires: end,
-		MaxAge: int(end.Sub(now).Seconds()), HttpOnly: true, Secure: s.secure(c.Request()), SameSite: http.SameSiteLaxMode})
-	c.Set("web.session", id)
-	c.Set("web.csrf", nil)
-	return nil
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", Expires: end,
+		MaxAge: int(end.Sub(now).Seconds()), HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteLaxMode})
+	return id, nil
 }
 
 // EndSession signs the browser out: the session is deleted server-side (a

@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"time"
 
 	"go.uber.org/fx"
@@ -73,7 +74,7 @@ func Server(env config.Env) fx.Option {
 	return fx.Options(
 		Core(env),
 		fx.Provide(server.New, provideMiddleware, provideAuditAPI, provideGuard, provideIdentity,
-			func(t *auth.TokenAuthenticator) web.TokenChecker { return t }),
+			func(t *auth.TokenAuthenticator) web.TokenChecker { return t }, provideOIDCSignIn),
 		web.Module,
 		pages.Module,
 		fx.Invoke(cleanSpool, followChanges, startServer, startGC),
@@ -246,13 +247,14 @@ type identityIn struct {
 	Cache  cache.Cache
 	Base   server.BaseURL
 	Log    *zap.Logger
+	Site   *web.Site
 }
 
 // provideIdentity serves OIDC sign-in, the device flow buf registry login
 // uses, and the CI token exchange. Providers are discovered on first use.
 func provideIdentity(in identityIn) routesOut {
 	s := identity.New(identity.Params{Config: in.Config.Identity, Store: in.Store, Admin: in.Admin, Audit: in.Audit,
-		Guard: in.Guard, Cache: in.Cache, Base: in.Base, Log: in.Log.Named("identity")})
+		Guard: in.Guard, Cache: in.Cache, Base: in.Base, Log: in.Log.Named("identity"), Sessions: in.Site})
 	return routesOut{Routes: s.Routes()}
 }
 
@@ -275,4 +277,20 @@ func startServer(lc fx.Lifecycle, s *server.Server, c Config, sd fx.Shutdowner, 
 		},
 		OnStop: s.Stop,
 	})
+}
+
+// oidcSignIn tells the web UI's sign-in page where an OIDC sign-in that
+// ends in a browser session starts.
+type oidcSignIn struct{}
+
+func (oidcSignIn) SignInURL(next string) string {
+	return "/auth/oidc/login?next=" + url.QueryEscape(web.LocalPath(next))
+}
+
+// provideOIDCSignIn offers OIDC on the sign-in page when it is configured.
+func provideOIDCSignIn(c Config) web.OIDCSignIn {
+	if !c.Identity.OIDC.Enabled() {
+		return nil
+	}
+	return oidcSignIn{}
 }

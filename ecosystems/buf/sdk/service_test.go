@@ -187,14 +187,15 @@ const (
 )
 
 // setup pushes acme/base and acme/petapis (which imports it), and adds a
-// message plugin (gen/go) and a service plugin (gen/connect) based on it.
+// message plugin (plugins/go) and a service plugin (plugins/connect) based
+// on it.
 func (e *sdkEnv) setup() (base, pet buf.Commit) {
 	e.k.Org("acme", false)
-	e.k.Org("gen", true)
+	e.k.Org("plugins", true)
 	base = e.push("acme", "base", map[string]string{"base/v1/base.proto": baseProto}, nil)
 	pet = e.push("acme", "petapis", map[string]string{"pet/v1/pet.proto": petProto}, []string{base.ID})
-	e.catalog.add(Plugin{Owner: "gen", Name: "go", Version: "v1.36.11", Revision: 1, GoDeps: []string{"google.golang.org/protobuf@v1.36.11"}, GoMinVersion: "1.22"})
-	e.catalog.add(Plugin{Owner: "gen", Name: "connect", Version: "v1.19.0", Revision: 2, GoDeps: []string{"connectrpc.com/connect@v1.19.0"}, BasePlugin: "gen/go"})
+	e.catalog.add(Plugin{Owner: "plugins", Name: "go", Version: "v1.36.11", Revision: 1, GoDeps: []string{"google.golang.org/protobuf@v1.36.11"}, GoMinVersion: "1.22"})
+	e.catalog.add(Plugin{Owner: "plugins", Name: "connect", Version: "v1.19.0", Revision: 2, GoDeps: []string{"connectrpc.com/connect@v1.19.0"}, BasePlugin: "plugins/go"})
 	return base, pet
 }
 
@@ -220,9 +221,9 @@ func TestProxy(t *testing.T) {
 	e := newSDKEnv(t, harness.Embedded)
 	base, pet := e.setup()
 	tok := e.k.Token("acme", metadata.RoleRead)
-	goMod := sdkPath("acme", "petapis", "gen", "go")
-	conn := sdkPath("acme", "petapis", "gen", "connect")
-	baseMod := sdkPath("acme", "base", "gen", "go")
+	goMod := sdkPath("acme", "petapis", "plugins", "go")
+	conn := sdkPath("acme", "petapis", "plugins", "connect")
+	baseMod := sdkPath("acme", "base", "plugins", "go")
 	petV := NewVersion("v1.36.11", 1, pet.ID, pet.CreatedAt, true).String()
 	baseV := NewVersion("v1.36.11", 1, base.ID, base.CreatedAt, true).String()
 
@@ -258,7 +259,7 @@ func TestProxy(t *testing.T) {
 	connV := NewVersion("v1.19.0", 2, pet.ID, pet.CreatedAt, true).String()
 	require.Equal(t, connV, e.info("/gen/go/"+conn+"/@latest", tok).Version)
 	require.Equal(t, "module "+conn+"\n\ngo 1.21\n\nrequire (\n\tconnectrpc.com/connect v1.19.0\n\t"+
-		sdkPath("acme", "base", "gen", "connect")+" "+NewVersion("v1.19.0", 2, base.ID, base.CreatedAt, true).String()+"\n\t"+baseMod+" "+baseV+"\n\t"+
+		sdkPath("acme", "base", "plugins", "connect")+" "+NewVersion("v1.19.0", 2, base.ID, base.CreatedAt, true).String()+"\n\t"+baseMod+" "+baseV+"\n\t"+
 		goMod+" "+petV+"\n)\n", string(e.must("/gen/go/"+conn+"/@v/"+connV+".mod", tok)))
 	cf := zipFiles(t, e.must("/gen/go/"+conn+"/@v/"+connV+".zip", tok))
 	require.Contains(t, cf[conn+"@"+connV+"/pet/v1/petv1connect/pet.connect.go"], "// go_package "+goMod+"/pet/v1;petv1\n")
@@ -298,11 +299,11 @@ func TestProxy(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, code, "%s: %s", p, body)
 		require.NotContains(t, string(body), pet.ID)
 	}
-	code, _ = e.get("/gen/go/"+sdkPath("acme", "petapis", "gen", "nope")+"/@latest", tok)
+	code, _ = e.get("/gen/go/"+sdkPath("acme", "petapis", "plugins", "nope")+"/@latest", tok)
 	require.Equal(t, http.StatusNotFound, code)
 
 	// go-get=1 sends the Go command to the proxy.
-	meta := string(e.must("/gen/go/acme/petapis/gen/go/pet/v1?go-get=1", ""))
+	meta := string(e.must("/gen/go/acme/petapis/plugins/go/pet/v1?go-get=1", ""))
 	require.Contains(t, meta, `<meta name="go-import" content="`+goMod+` mod `+e.k.URL+`/gen/go">`)
 }
 
@@ -311,7 +312,7 @@ func TestConcurrentRequestsGenerateOnce(t *testing.T) {
 	_, pet := e.setup()
 	e.runner.slow = 200 * time.Millisecond
 	tok := e.k.Token("acme", metadata.RoleRead)
-	mod := sdkPath("acme", "petapis", "gen", "go")
+	mod := sdkPath("acme", "petapis", "plugins", "go")
 	v := NewVersion("v1.36.11", 1, pet.ID, pet.CreatedAt, true).String()
 	bodies := make([][]byte, 8)
 	var wg sync.WaitGroup
@@ -344,14 +345,14 @@ func TestResolveService(t *testing.T) {
 		return res.StatusCode, out
 	}
 	petV := NewVersion("v1.36.11", 1, pet.ID, pet.CreatedAt, true).String()
-	code, out := call("GetGoVersion", `{"pluginReference":{"owner":"gen","name":"go"},"moduleReference":{"owner":"acme","repository":"petapis"}}`, tok)
+	code, out := call("GetGoVersion", `{"pluginReference":{"owner":"plugins","name":"go"},"moduleReference":{"owner":"acme","repository":"petapis"}}`, tok)
 	require.Equal(t, http.StatusOK, code, "%v", out)
 	require.Equal(t, petV, out["version"])
-	code, out = call("GetGoVersion", `{"pluginReference":{"owner":"gen","name":"go"},"moduleReference":{"owner":"acme","repository":"petapis","reference":"`+pet.ID+`"}}`, tok)
+	code, out = call("GetGoVersion", `{"pluginReference":{"owner":"plugins","name":"go"},"moduleReference":{"owner":"acme","repository":"petapis","reference":"`+pet.ID+`"}}`, tok)
 	require.Equal(t, http.StatusOK, code, "%v", out)
 	require.Equal(t, petV, out["version"])
 
-	code, out = call("GetSDKInfo", `{"pluginReference":{"owner":"gen","name":"connect"},"moduleReference":{"owner":"acme","repository":"petapis","reference":"main"}}`, tok)
+	code, out = call("GetSDKInfo", `{"pluginReference":{"owner":"plugins","name":"connect"},"moduleReference":{"owner":"acme","repository":"petapis","reference":"main"}}`, tok)
 	require.Equal(t, http.StatusOK, code, "%v", out)
 	connV := NewVersion("v1.19.0", 2, pet.ID, pet.CreatedAt, true).String()
 	require.Equal(t, connV, out["sdkVersion"])
@@ -363,14 +364,14 @@ func TestResolveService(t *testing.T) {
 	require.True(t, pet.CreatedAt.Equal(created), "commit time %v, want %v", created, pet.CreatedAt)
 	delete(info, "moduleCommitCreateTime")
 	require.Equal(t, map[string]any{"owner": "acme", "name": "petapis", "commit": pet.ID}, info)
-	require.Equal(t, map[string]any{"owner": "gen", "name": "connect", "version": "v1.19.0", "pluginRevision": float64(2)}, out["pluginInfo"])
+	require.Equal(t, map[string]any{"owner": "plugins", "name": "connect", "version": "v1.19.0", "pluginRevision": float64(2)}, out["pluginInfo"])
 
-	code, out = call("GetSDKInfo", `{"pluginReference":{"owner":"gen","name":"go"},"moduleReference":{"owner":"acme","repository":"petapis"},"sdkVersion":"`+petV+`"}`, tok)
+	code, out = call("GetSDKInfo", `{"pluginReference":{"owner":"plugins","name":"go"},"moduleReference":{"owner":"acme","repository":"petapis"},"sdkVersion":"`+petV+`"}`, tok)
 	require.Equal(t, http.StatusOK, code, "%v", out)
 	require.Equal(t, pet.ID, out["moduleInfo"].(map[string]any)["commit"])
 
-	code, _ = call("GetGoVersion", `{"pluginReference":{"owner":"gen","name":"go"},"moduleReference":{"owner":"acme","repository":"petapis"}}`, "")
+	code, _ = call("GetGoVersion", `{"pluginReference":{"owner":"plugins","name":"go"},"moduleReference":{"owner":"acme","repository":"petapis"}}`, "")
 	require.Equal(t, http.StatusUnauthorized, code)
-	code, _ = call("GetGoVersion", `{"pluginReference":{"owner":"gen","name":"nope"},"moduleReference":{"owner":"acme","repository":"petapis"}}`, tok)
+	code, _ = call("GetGoVersion", `{"pluginReference":{"owner":"plugins","name":"nope"},"moduleReference":{"owner":"acme","repository":"petapis"}}`, tok)
 	require.Equal(t, http.StatusNotFound, code)
 }
