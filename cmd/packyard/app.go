@@ -13,6 +13,7 @@ import (
 	"github.com/packyard/packyard/cmd/packyard/kernel"
 	"github.com/packyard/packyard/ecosystems/buf"
 	"github.com/packyard/packyard/ecosystems/buf/sdk"
+	bufweb "github.com/packyard/packyard/ecosystems/buf/web"
 	"github.com/packyard/packyard/ecosystems/composer"
 	composerweb "github.com/packyard/packyard/ecosystems/composer/web"
 	"github.com/packyard/packyard/pkg/config"
@@ -21,7 +22,7 @@ import (
 
 // ecosystems are the pluggable ecosystem modules packyard ships.
 func ecosystems() fx.Option {
-	return fx.Options(buf.Module, sdk.Module, composer.Module, composerweb.Module)
+	return fx.Options(buf.Module, bufweb.Module, sdk.Module, composer.Module, composerweb.Module)
 }
 
 // serverApp is the whole daemon.

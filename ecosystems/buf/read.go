@@ -100,9 +100,23 @@ func (s *Service) graphShape(ctx context.Context, roots []string) (graph, error)
 }
 
 // readableModules returns which of the modules (by id) exist and the caller
-// may read, with one query for the modules, one lookup per owner and one
-// decision per owner and visibility.
+// may read.
 func (s *Service) readableModules(ctx context.Context, ids []string) (map[string]bool, error) {
+	mods, err := s.readableModuleRecords(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(mods))
+	for id := range mods {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// readableModuleRecords returns the modules (by id, with their owners'
+// names) that exist and the caller may read, with one query for the
+// modules, one lookup per owner and one decision per owner and visibility.
+func (s *Service) readableModuleRecords(ctx context.Context, ids []string) (map[string]ModuleRecord, error) {
 	mods, err := s.cachedModulesByID(ctx, ids)
 	if err != nil {
 		return nil, err
@@ -113,7 +127,7 @@ func (s *Service) readableModules(ctx context.Context, ids []string) (map[string
 	}
 	owners := map[string]*Owner{} // nil: no such owner
 	decided := map[decision]error{}
-	out := make(map[string]bool, len(mods))
+	out := make(map[string]ModuleRecord, len(mods))
 	for _, m := range mods {
 		o, ok := owners[m.OwnerID]
 		if !ok {
@@ -129,17 +143,19 @@ func (s *Service) readableModules(ctx context.Context, ids []string) (map[string
 		if o == nil {
 			continue
 		}
+		m.OwnerName = o.Name
 		key := decision{m.OwnerID, m.Visibility}
 		err, ok := decided[key]
 		if !ok {
-			m.OwnerName = o.Name
 			err = s.authorize(ctx, *o, &m, access.ActionRead)
 			decided[key] = err
 		}
 		if err != nil && !hidden(err) {
 			return nil, err
 		}
-		out[m.ID] = err == nil
+		if err == nil {
+			out[m.ID] = m
+		}
 	}
 	return out, nil
 }
@@ -190,9 +206,9 @@ func (s *Service) ListLabels(ctx context.Context, ref ResourceRef, nameQuery str
 		}
 		return []Label{*res.Label}, nil
 	case res.Commit != nil:
-		return s.st.listLabels(ctx, res.Module.ID, res.Commit.ID, nameQuery, archived, byUpdate, p)
+		return s.st.listLabels(ctx, res.Module.ID, res.Commit.ID, nameQuery, "", archived, byUpdate, p)
 	}
-	return s.st.listLabels(ctx, res.Module.ID, "", nameQuery, archived, byUpdate, p)
+	return s.st.listLabels(ctx, res.Module.ID, "", nameQuery, "", archived, byUpdate, p)
 }
 
 // LabelHistory lists the commits a label pointed at.

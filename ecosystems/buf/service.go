@@ -13,6 +13,7 @@ import (
 	"github.com/packyard/packyard/ecosystems/buf/plugin"
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/audit"
+	"github.com/packyard/packyard/pkg/cache"
 	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
@@ -28,6 +29,8 @@ type Params struct {
 	CAS    cas.Store
 	Authz  access.Authorizer
 	Audit  audit.Recorder `optional:"true"`
+	// Cache keeps derived data of immutable commits (their documentation).
+	Cache cache.Cache `optional:"true"`
 	// Plugins and Runner serve remote code generation; without them the
 	// alpha plugin services are not mounted.
 	Plugins *plugin.Catalog `optional:"true"`
@@ -49,6 +52,9 @@ type Service struct {
 	st    *store
 	reads *readCache
 	now   func() time.Time
+
+	cache    cache.Cache // nil: nothing cached
+	docLoads cache.Group
 }
 
 // New returns the Service.
@@ -64,7 +70,7 @@ func New(p Params) (*Service, error) {
 	if cfg.MaxFileSize == 0 {
 		cfg = DefaultConfig()
 	}
-	return &Service{log: log, cfg: cfg, meta: p.Meta, cas: p.CAS, authz: p.Authz, audit: p.Audit, cat: p.Plugins, run: p.Runner, st: &store{db: p.Meta.DB()}, reads: newReadCache(), now: nowUTC}, nil
+	return &Service{log: log, cfg: cfg, meta: p.Meta, cas: p.CAS, authz: p.Authz, audit: p.Audit, cat: p.Plugins, run: p.Runner, st: &store{db: p.Meta.DB()}, reads: newReadCache(), now: nowUTC, cache: p.Cache}, nil
 }
 
 // Owner is the organization or user that owns modules.

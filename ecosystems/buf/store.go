@@ -173,6 +173,25 @@ func (s *store) listModules(ctx context.Context, ownerIDs []string, byUpdate boo
 	return queryAll(ctx, s.db, q, args, scanModule)
 }
 
+// ownerModules counts an owner's modules (public ones only when
+// publicOnly) whose name contains query, and lists a page of them by name
+// (none when p.Limit is 0).
+func (s *store) ownerModules(ctx context.Context, ownerID string, publicOnly bool, query string, p Page) ([]ModuleRecord, int, error) {
+	where, args := ` FROM buf_modules WHERE owner_id = ?`, []any{ownerID}
+	if publicOnly {
+		where, args = where+` AND visibility = ?`, append(args, VisibilityPublic)
+	}
+	if query != "" {
+		where, args = where+` AND name LIKE ? ESCAPE '\'`, append(args, likeContains(strings.ToLower(query)))
+	}
+	var n int
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*)`+where, args...).Scan(&n); err != nil || n == 0 || p.Limit == 0 {
+		return nil, n, sqldb.MapErr(err)
+	}
+	mods, err := queryAll(ctx, s.db, `SELECT `+moduleCols+where+` ORDER BY name LIMIT ? OFFSET ?`, append(args, p.Limit, p.Offset), scanModule)
+	return mods, n, err
+}
+
 func (s *store) countModules(ctx context.Context, ownerKind, ownerID string) (int, error) {
 	var n int
 	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM buf_modules WHERE owner_kind = ? AND owner_id = ?`, ownerKind, ownerID).Scan(&n)
@@ -451,9 +470,14 @@ const (
 	archivedAll
 )
 
-func (s *store) listLabels(ctx context.Context, moduleID, commitID, nameQuery string, archived int, byUpdate bool, p Page) ([]Label, error) {
+// listLabels lists a module's labels (on commitID, whose name contains
+// nameQuery, other than except, when set).
+func (s *store) listLabels(ctx context.Context, moduleID, commitID, nameQuery, except string, archived int, byUpdate bool, p Page) ([]Label, error) {
 	q := `SELECT ` + labelCols + labelFrom + ` WHERE l.module_id = ?`
 	args := []any{moduleID}
+	if except != "" {
+		q, args = q+` AND l.name <> ?`, append(args, except)
+	}
 	if commitID != "" {
 		q += ` AND l.commit_id = ?`
 		args = append(args, commitID)
@@ -524,6 +548,27 @@ func (s *store) labelHistory(ctx context.Context, labelID string, p Page) ([]Com
 	dir := direction(p.Desc)
 	return s.queryCommits(ctx, `SELECT `+commitCols+` FROM buf_label_history h JOIN buf_commits c ON c.id = h.commit_id JOIN buf_modules m ON m.id = c.module_id
 		WHERE h.label_id = ? ORDER BY h.id`+dir+` LIMIT ? OFFSET ?`, labelID, p.Limit, p.Offset)
+}
+
+// countCommits counts a module's commits.
+func (s *store) countCommits(ctx context.Context, moduleID string) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM buf_commits WHERE module_id = ?`, moduleID).Scan(&n)
+	return n, sqldb.MapErr(err)
+}
+
+// countLabels counts a module's unarchived labels.
+func (s *store) countLabels(ctx context.Context, moduleID string) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM buf_labels WHERE module_id = ? AND archived_at IS NULL`, moduleID).Scan(&n)
+	return n, sqldb.MapErr(err)
+}
+
+// commitLabels returns the names of the unarchived labels on each commit.
+func (s *store) commitLabels(ctx context.Context, ids []string) (map[string][]string, error) {
+	return queryPairs(ctx, s.db, ids, func(in string) string {
+		return `SELECT commit_id, name FROM buf_labels WHERE archived_at IS NULL AND commit_id IN (` + in + `) ORDER BY commit_id, name`
+	})
 }
 
 func (s *store) hasPublicModule(ctx context.Context, ownerID string) (bool, error) {
