@@ -30,6 +30,7 @@ type orgData struct {
 	Noun     string
 	Search   string
 	Pager    *web.Pager
+	Links    []web.Link // the ecosystems' organization-level pages
 	CanAdmin bool
 	CanWrite bool
 	Base     string
@@ -65,11 +66,19 @@ func (p *Pages) org(c echo.Context) error {
 	}
 	d := orgData{Org: org, Search: search, Pager: pager, CanAdmin: v.Can(ctx, access.ActionAdmin, org.Name),
 		CanWrite: v.Can(ctx, access.ActionWrite, org.Name), Base: p.site.BaseURL(c.Request()), Host: p.host(c.Request())}
+	for _, pg := range p.site.Pages() {
+		if l, ok := pg.(web.Linker); ok {
+			d.Links = append(d.Links, l.OrgLinks(ctx, v, org.Name)...)
+		}
+	}
 	listers := p.listers()
 	want := c.QueryParam("list")
+	if want == "" {
+		want = p.firstNonEmpty(c, org.Name, listers)
+	}
 	var current web.Lister
-	for i, l := range listers {
-		if want == l.Noun() || (want == "" && i == 0) {
+	for _, l := range listers {
+		if want == l.Noun() {
 			current = l
 		}
 		q := url.Values{}
@@ -91,6 +100,22 @@ func (p *Pages) org(c echo.Context) error {
 		d.List, d.Noun = &list, current.Noun()
 	}
 	return p.site.Render(c, http.StatusOK, p.t, "org.html", web.Page{Title: org.Name, Crumbs: orgCrumbs(org.Name, ""), Data: d})
+}
+
+// firstNonEmpty is the tab the organization page opens on: the first
+// list that has items (by its Counter), else the first list.
+func (p *Pages) firstNonEmpty(c echo.Context, org string, listers []web.Lister) string {
+	if len(listers) == 0 {
+		return ""
+	}
+	for _, l := range listers {
+		if n, ok := l.(web.Counter); ok {
+			if counts, err := n.Count(c.Request().Context(), []string{org}); err == nil && counts[org] > 0 {
+				return l.Noun()
+			}
+		}
+	}
+	return listers[0].Noun()
 }
 
 func (p *Pages) listers() []web.Lister {

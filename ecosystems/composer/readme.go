@@ -14,9 +14,8 @@ import (
 // Composer installs, so what the page shows is what a project gets. A dist
 // never changes (its sha1 is fixed), so the README is cached by the
 // archive's digest for readmeTTL with no invalidation. Reading it costs one
-// open of the archive and one inflate of README.md (well under a
-// millisecond for a typical package from the filesystem store; see
-// BenchmarkReadme); a page served from the cache costs a cache read.
+// open of the archive and one inflate of README.md, at most readmeMaxSize;
+// a page served from the cache costs a cache read.
 
 const (
 	// readmeMaxSize is the largest README shown; a larger one is cut there.

@@ -48,6 +48,19 @@ type Lister interface {
 	List(ctx context.Context, v *Viewer, org string, q ListQuery) (List, error)
 }
 
+// Linker is an optional interface of Pages: links to the contributor's
+// organization-level pages ("Git sources", "Upload"), shown on the
+// organization page. It returns only the pages the viewer may open.
+type Linker interface {
+	OrgLinks(ctx context.Context, v *Viewer, org string) []Link
+}
+
+// Link is a named local path.
+type Link struct {
+	Label string
+	URL   string // a local path, e.g. /acme/-/composer/sources
+}
+
 // ListQuery selects a page of a Lister's items.
 type ListQuery struct {
 	Search string // what the viewer typed, trimmed; "" lists all

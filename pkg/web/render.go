@@ -129,6 +129,7 @@ func (s *Site) view(c echo.Context, p Page) View {
 //	time T                                      "2006-01-02 15:04 UTC", "" for the zero time
 //	bytes N                                     "1.2 MiB"
 //	plural N "package" "packages"              "1 package", "3 packages"
+//	title "packages"                            "Packages" (the first letter upper-cased)
 func Funcs() template.FuncMap {
 	return template.FuncMap{
 		"field": func(f *Form, name, label, typ string) FieldView {
@@ -146,7 +147,16 @@ func Funcs() template.FuncMap {
 		"bytes":  humanBytes,
 		"plural": plural,
 		"lower":  strings.ToLower,
+		"title":  title,
 	}
+}
+
+// title upper-cases the first letter of an ASCII word ("packages" → "Packages").
+func title(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
 }
 
 // FieldView is a form field for the "field" and "select" partials.

@@ -89,6 +89,21 @@ func (p *Pages) Count(ctx context.Context, orgs []string) (map[string]int, error
 	return out, nil
 }
 
+// OrgLinks implements kit.Linker: the Composer pages of the organization
+// the viewer may open (git sources and advisories to readers, the upload
+// form to writers, upstreams to administrators).
+func (p *Pages) OrgLinks(ctx context.Context, v *kit.Viewer, org string) []kit.Link {
+	base := "/" + org + "/-/composer/"
+	links := []kit.Link{{Label: "Git sources", URL: base + "sources"}, {Label: "Advisories", URL: base + "advisories"}}
+	if v.Can(ctx, access.ActionWrite, org) {
+		links = append(links, kit.Link{Label: "Upload", URL: base + "upload"})
+	}
+	if v.Can(ctx, access.ActionAdmin, org) {
+		links = append(links, kit.Link{Label: "Upstreams", URL: base + "upstreams"})
+	}
+	return links
+}
+
 // List implements kit.Lister: the organization's packages.
 func (p *Pages) List(ctx context.Context, v *kit.Viewer, org string, q kit.ListQuery) (kit.List, error) {
 	page, err := p.svc.SearchPackages(ctx, org, q.Search, q.Offset, q.Limit)

@@ -212,6 +212,18 @@ func TestPagesOverHTTP(t *testing.T) {
 	require.Equal(t, http.StatusCreated, status, body)
 	require.Contains(t, body, "<code>https://repo.example.com</code>")
 
+	// the organization page links the Composer pages each viewer may open
+	status, body = reader.do("GET", "/acme", "", nil)
+	require.Equal(t, http.StatusOK, status, body)
+	require.Contains(t, body, `<a href="/acme/-/composer/sources">Git sources</a>`)
+	require.Contains(t, body, `<a href="/acme/-/composer/advisories">Advisories</a>`)
+	require.NotContains(t, body, `/acme/-/composer/upload"`, "a reader is not offered the upload form")
+	require.NotContains(t, body, `/acme/-/composer/upstreams"`, "nor the upstreams")
+	require.Contains(t, body, `aria-current="page">Packages</a>`)
+	_, body = admin.do("GET", "/acme", "", nil)
+	require.Contains(t, body, `<a href="/acme/-/composer/upload">Upload</a>`)
+	require.Contains(t, body, `<a href="/acme/-/composer/upstreams">Upstreams</a>`)
+
 	// organization lists and counts come from the same service
 	n, err := s.svc.CountPackages(t.Context(), "acme")
 	require.NoError(t, err)
