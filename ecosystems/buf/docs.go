@@ -108,7 +108,8 @@ func (s *Service) buildDocs(ctx context.Context, c Commit) (protodoc.Docs, error
 	defer cancel()
 	d, err := protodoc.Document(ctx, sources)
 	if err != nil && ctx.Err() == nil {
-		return protodoc.Docs{}, errs.PreconditionFailedf("no documentation for commit %s: %v", c.ID, err)
+		return protodoc.Docs{}, errs.Wrap(errs.ErrFailedPrecondition,
+			"no documentation for commit "+c.ID+": its files do not compile together with their dependencies", err)
 	}
 	return d, err
 }
