@@ -3,6 +3,7 @@ package buf
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 
 	modulev1 "buf.build/gen/go/bufbuild/registry/protocolbuffers/go/buf/registry/module/v1"
@@ -161,5 +162,53 @@ func BenchmarkGetModulesMaxRefs(b *testing.B) {
 				require.Len(b, res.Msg.GetModules(), n)
 			}
 		})
+	}
+}
+
+// BenchmarkDownloadScale measures a Download of one 100-file module with 10
+// modules stored and with 10,000 (PACKYARD_BENCH_100K=1; seeding takes
+// minutes): the cost of a Download must not grow with the registry.
+func BenchmarkDownloadScale(b *testing.B) {
+	counts := []int{10}
+	if os.Getenv("PACKYARD_BENCH_100K") == "1" {
+		counts = append(counts, 10000)
+	}
+	for _, n := range counts {
+		b.Run(fmt.Sprintf("modules=%d", n), func(b *testing.B) {
+			_, c := benchEnv(b, "sqlite")
+			ctx := context.Background()
+			seedModules(b, c, n)
+			files, size := bigModule(100, "scale")
+			c.create(b, "bench", "target", modulev1.ModuleVisibility_MODULE_VISIBILITY_PRIVATE)
+			commits, err := c.push(ctx, nil, content{owner: "bench", name: "target", files: files})
+			require.NoError(b, err)
+			req := modulev1.DownloadRequest_builder{Values: []*modulev1.DownloadRequest_Value{
+				modulev1.DownloadRequest_Value_builder{ResourceRef: modulev1.ResourceRef_builder{Id: ptr(commits[0].GetId())}.Build()}.Build(),
+			}}.Build()
+			b.SetBytes(size)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				res, err := c.download.Download(ctx, connect.NewRequest(req))
+				require.NoError(b, err)
+				require.Len(b, res.Msg.GetContents()[0].GetFiles(), 100)
+			}
+		})
+	}
+}
+
+// seedModules creates n one-file modules, each with one commit, pushed in
+// batches of 100 (one Upload per batch, as a workspace push).
+func seedModules(b *testing.B, c clients, n int) {
+	ctx := context.Background()
+	const batch = 100
+	for start := 0; start < n; start += batch {
+		var cs []content
+		for i := start; i < min(start+batch, n); i++ {
+			name := fmt.Sprintf("s%d", i)
+			c.create(b, "bench", name, modulev1.ModuleVisibility_MODULE_VISIBILITY_PRIVATE)
+			cs = append(cs, content{owner: "bench", name: name, files: map[string]string{name + ".proto": proto3(name)}})
+		}
+		_, err := c.push(ctx, nil, cs...)
+		require.NoError(b, err)
 	}
 }
