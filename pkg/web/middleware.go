@@ -15,6 +15,7 @@ import (
 
 	"github.com/packyard/packyard/pkg/access"
 	"github.com/packyard/packyard/pkg/errs"
+	"github.com/packyard/packyard/pkg/metadata"
 )
 
 // Cookie and form field names.
@@ -36,6 +37,11 @@ var errCSRF = errs.PermissionDeniedf("this form was not sent from a packyard pag
 func (s *Site) wrap(h HandlerFunc, cfg routeConfig) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		securityHeaders(c.Response().Header())
+		if org := c.Param("org"); org != "" && metadata.CheckOrgName(org) != nil {
+			// No organization can have this name (e.g. /metrics on a
+			// listener that does not serve it): not found, for anyone.
+			return s.Error(c, errs.NotFoundf("there is no page at %s", c.Request().URL.Path))
+		}
 		v, err := s.resolve(c)
 		if err != nil {
 			return s.Error(c, err)
