@@ -3,7 +3,6 @@ package composer
 import (
 	_ "embed"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -124,11 +123,7 @@ func (e *Ecosystem) v1Upstreams(c echo.Context) error {
 }
 
 func (e *Ecosystem) v1Advisories(c echo.Context) error {
-	var names []string
-	if p := c.QueryParam("package"); p != "" {
-		names = []string{strings.ToLower(p)}
-	}
-	as, err := e.proxy.Advisories(c.Request().Context(), c.Param("org"), names...)
+	as, err := e.advisories(c)
 	if err != nil {
 		return err
 	}

@@ -146,16 +146,22 @@ func (e *Ecosystem) apiMirror(c echo.Context) error {
 }
 
 func (e *Ecosystem) apiAdvisories(c echo.Context) error {
-	var names []string
-	if p := c.QueryParam("package"); p != "" {
-		names = []string{strings.ToLower(p)}
-	}
-	as, err := e.proxy.Advisories(c.Request().Context(), c.Param("org"), names...)
+	as, err := e.advisories(c)
 	if err != nil {
 		return err
 	}
 	noStore(c)
 	return c.JSON(http.StatusOK, as)
+}
+
+// advisories reads the organization's advisories, of one package when the
+// request names it (?package=).
+func (e *Ecosystem) advisories(c echo.Context) ([]Advisory, error) {
+	var names []string
+	if p := c.QueryParam("package"); p != "" {
+		names = []string{strings.ToLower(p)}
+	}
+	return e.proxy.Advisories(c.Request().Context(), c.Param("org"), names...)
 }
 
 func (e *Ecosystem) apiAddAdvisory(c echo.Context) error {
