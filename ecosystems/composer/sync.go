@@ -105,6 +105,7 @@ func (s *Service) syncLocked(ctx context.Context, src sourceRow) (SyncReport, er
 	if err != nil {
 		return rep, err
 	}
+	defer repo.Close()
 	s.log.Debug("sync: fetched", zap.String("source", vcs.RedactURL(src.URL)), zap.Int("wants", stats.Wants), zap.Int64("pack_bytes", stats.PackBytes))
 	rep.Package = src.Package
 	if !changes.nameKnown {

@@ -13,9 +13,13 @@ import (
 
 // chargedStorage is go-git's filesystem storage in a spool directory whose
 // every write is charged to the spool's cap before it is made: a clone
-// past PACKYARD_TMP_MAX_SIZE stops at the cap, not once it is done.
+// past PACKYARD_TMP_MAX_SIZE stops at the cap, not once it is done. Its
+// pack files stay open once read (go-git otherwise opens the pack again,
+// and parses it anew, for every object: thousands of times for one sync);
+// Close releases them, and a later read opens them again.
 func chargedStorage(dir *spool.Dir) *filesystem.Storage {
-	return filesystem.NewStorage(chargedFS{Filesystem: osfs.New(dir.Path()), dir: dir}, cache.NewObjectLRUDefault())
+	fs := chargedFS{Filesystem: osfs.New(dir.Path()), dir: dir}
+	return filesystem.NewStorageWithOptions(fs, cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
 }
 
 // chargedFS is a billy filesystem whose files charge their writes to dir.

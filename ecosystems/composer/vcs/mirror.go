@@ -11,6 +11,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/packyard/packyard/pkg/spool"
@@ -28,6 +29,7 @@ const maxHaves = 256
 // A Mirror is used by one sync at a time.
 type Mirror struct {
 	dir  *spool.Dir
+	st   *filesystem.Storage
 	repo *git.Repository
 }
 
@@ -39,14 +41,18 @@ type FetchStats struct {
 
 // Remove deletes the mirror from disk.
 func (m *Mirror) Remove() {
+	if m.st != nil {
+		_ = m.st.Close()
+	}
 	if m.dir != nil {
 		m.dir.Remove()
 	}
-	m.dir, m.repo = nil, nil
+	m.dir, m.st, m.repo = nil, nil, nil
 }
 
 // Update brings the mirror to the remote's refs and returns the repository
-// to read (valid until the next Update or Remove; its Close does nothing).
+// to read (valid until the next Update or Remove; its Close releases the
+// files reading it opened and keeps the mirror).
 // A mirror that cannot be updated is removed; the next Update clones again.
 func (m *Mirror) Update(ctx context.Context, rawURL string, creds Creds, n Network) (*Repo, FetchStats, error) {
 	if p := localPath(rawURL); p != "" {
@@ -70,7 +76,7 @@ func (m *Mirror) Update(ctx context.Context, rawURL string, creds Creds, n Netwo
 			dir.Remove()
 			return nil, FetchStats{}, err
 		}
-		m.dir, m.repo = dir, repo
+		m.dir, m.st, m.repo = dir, st, repo
 	}
 	stats, err := n.fetchInto(ctx, m.repo.Storer, rawURL, creds)
 	if err == nil {
@@ -80,7 +86,8 @@ func (m *Mirror) Update(ctx context.Context, rawURL string, creds Creds, n Netwo
 		m.Remove()
 		return nil, stats, gitError("fetch "+RedactURL(rawURL), err)
 	}
-	return &Repo{repo: m.repo, cleanup: func() {}}, stats, nil
+	st := m.st
+	return &Repo{repo: m.repo, cleanup: func() { _ = st.Close() }}, stats, nil
 }
 
 // fetchInto fetches the remote's refs into st: the objects of the tips st

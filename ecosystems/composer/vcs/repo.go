@@ -13,10 +13,10 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/errs"
-	"github.com/packyard/packyard/pkg/spool"
 )
 
 // Repo is an opened repository to read commits from. Close removes what
@@ -49,26 +49,31 @@ func Open(ctx context.Context, rawURL string, creds Creds, n Network) (*Repo, er
 	if err != nil {
 		return nil, err
 	}
-	repo, err := n.clone(ctx, dir, rawURL, creds)
-	if err != nil {
+	st := chargedStorage(dir)
+	remove := func() {
+		_ = st.Close()
 		dir.Remove()
+	}
+	repo, err := n.clone(ctx, st, rawURL, creds)
+	if err != nil {
+		remove()
 		return nil, gitError("clone "+RedactURL(rawURL), err)
 	}
 	if err := dir.Charge(); err != nil {
-		dir.Remove()
+		remove()
 		return nil, err
 	}
-	return &Repo{repo: repo, cleanup: func() { dir.Remove() }}, nil
+	return &Repo{repo: repo, cleanup: remove}, nil
 }
 
-// clone makes a bare mirror of a remote repository in dir.
-func (n Network) clone(ctx context.Context, dir *spool.Dir, rawURL string, creds Creds) (*git.Repository, error) {
+// clone makes a bare mirror of a remote repository in st.
+func (n Network) clone(ctx context.Context, st *filesystem.Storage, rawURL string, creds Creds) (*git.Repository, error) {
 	s, err := n.open(ctx, rawURL, creds)
 	if err != nil {
 		return nil, err
 	}
 	defer s.close()
-	return s.mirror(chargedStorage(dir))
+	return s.mirror(st)
 }
 
 // openLocal opens a repository on this machine in place (a work tree, a
