@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -176,19 +174,20 @@ func (s *Service) readRefs(ctx context.Context, repo *vcs.Repo, org orgRef, name
 	}
 	results := make([]refResult, 0, len(changed))
 	built := map[string]*cas.Descriptor{} // commit -> archive built in this run
+	var batch distBatch
 	for _, ref := range changed {
-		r, err := s.readRef(ctx, repo, org, name, pkgID, ref, hashes[ref], built)
+		r, err := s.readRef(ctx, repo, org, name, pkgID, ref, hashes[ref], built, &batch)
 		if err != nil {
 			return nil, err
 		}
 		results = append(results, r)
 	}
-	return results, nil
+	return results, s.storeDists(ctx, &batch)
 }
 
 // readRef reads one new or moved ref: its version (or the reason it is
 // skipped), its composer.json, and its archive.
-func (s *Service) readRef(ctx context.Context, repo *vcs.Repo, org orgRef, name, pkgID, ref, hash string, built map[string]*cas.Descriptor) (refResult, error) {
+func (s *Service) readRef(ctx context.Context, repo *vcs.Repo, org orgRef, name, pkgID, ref, hash string, built map[string]*cas.Descriptor, batch *distBatch) (refResult, error) {
 	r := refResult{storedRef: storedRef{Name: ref, Hash: hash}}
 	c, err := repo.Commit(hash)
 	if err != nil {
@@ -209,7 +208,7 @@ func (s *Service) readRef(ctx context.Context, repo *vcs.Repo, org orgRef, name,
 		return r, nil
 	}
 	r.Normalized, r.Version = normalized, pretty
-	sha, err := s.archive(ctx, c, name, pkgID, built, &r)
+	sha, err := s.archive(ctx, c, name, pkgID, built, batch, &r)
 	if err != nil {
 		return r, err
 	}
@@ -220,8 +219,9 @@ func (s *Service) readRef(ctx context.Context, repo *vcs.Repo, org orgRef, name,
 
 // archive returns the sha1 of a commit's archive: one built earlier in
 // this run, the package's existing one (never replaced, so its shasum
-// never changes), or a new one (kept in r.dist).
-func (s *Service) archive(ctx context.Context, c vcs.Commit, name, pkgID string, built map[string]*cas.Descriptor, r *refResult) (string, error) {
+// never changes), or a new one (kept in r.dist; complete once the batch
+// is stored).
+func (s *Service) archive(ctx context.Context, c vcs.Commit, name, pkgID string, built map[string]*cas.Descriptor, batch *distBatch, r *refResult) (string, error) {
 	if d, ok := built[c.Hash]; ok {
 		r.dist = d
 		return d.Extra[cas.SHA1], nil
@@ -232,31 +232,12 @@ func (s *Service) archive(ctx context.Context, c vcs.Commit, name, pkgID string,
 			return existing.SHA1, err
 		}
 	}
-	d, err := s.buildDist(ctx, c, name)
+	d, err := s.buildDist(ctx, c, name, batch)
 	if err != nil {
 		return "", fmt.Errorf("archive %s at %s: %w", r.Name, c.Hash, err)
 	}
-	built[c.Hash], r.dist = &d, &d
+	built[c.Hash], r.dist = d, d
 	return d.Extra[cas.SHA1], nil
-}
-
-// buildDist stores the zip of a commit in the CAS, streamed.
-func (s *Service) buildDist(ctx context.Context, c vcs.Commit, name string) (cas.Descriptor, error) {
-	files, err := c.Files()
-	if err != nil {
-		return cas.Descriptor{}, err
-	}
-	vendor, pkg, _ := strings.Cut(name, "/")
-	prefix := fmt.Sprintf("%s-%s-%s/", vendor, pkg, c.Hash[:7])
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(format.BuildZip(pw, prefix, c.When, files)) }()
-	opts := []cas.PutOption{cas.WithDigests(cas.SHA1)}
-	if s.cfg.MaxDistSize > 0 {
-		opts = append(opts, cas.WithMaxSize(s.cfg.MaxDistSize))
-	}
-	d, err := s.cas.Put(ctx, pr, opts...)
-	pr.CloseWithError(io.ErrClosedPipe)
-	return d, err
 }
 
 // writeSync stores what a sync read, in one transaction of the
