@@ -285,15 +285,22 @@ func BenchmarkGitSync100Tags(b *testing.B) {
 			require.Equal(b, 101, rep.Changed)
 		}
 	})
+	// The testing package may call a sub-benchmark's function more than
+	// once (with -count, or to size a run): the synced source is set up by
+	// the first call only, and every call re-syncs it.
+	var warm string
 	b.Run("unchanged", func(b *testing.B) {
-		s.org("warm")
-		src, _, err := s.svc.AddSource(ctx, "warm", SourceInput{URL: url})
-		require.NoError(b, err)
-		_, err = s.svc.SyncSource(ctx, src.ID)
-		require.NoError(b, err)
+		if warm == "" {
+			s.org("warm")
+			src, _, err := s.svc.AddSource(ctx, "warm", SourceInput{URL: url})
+			require.NoError(b, err)
+			_, err = s.svc.SyncSource(ctx, src.ID)
+			require.NoError(b, err)
+			warm = src.ID
+		}
 		uploads := gs.uploads.Load()
 		for b.Loop() {
-			rep, err := s.svc.SyncSource(ctx, src.ID)
+			rep, err := s.svc.SyncSource(ctx, warm)
 			require.NoError(b, err)
 			require.Zero(b, rep.Changed)
 		}
