@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
@@ -233,3 +234,50 @@ func sha1hex(b []byte) string {
 }
 
 func sha1Sum(b []byte) [20]byte { return sha1.Sum(b) }
+
+// TestGitSyncArchiveSizes: a sync stores a small archive in its batch and
+// streams a large one (past the batch's 1 MiB per archive); both are
+// served with the shasum their versions name, and an archive past
+// PACKYARD_COMPOSER_MAX_DIST_SIZE fails the sync.
+func TestGitSyncArchiveSizes(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SyncInterval = 0
+	cfg.MaxDistSize = 4 << 20
+	s := newStack(t, stackOpts{cfg: &cfg})
+	s.org("acme")
+	read := s.token("acme", metadata.RoleRead)
+	ctx := t.Context()
+	noise := func(n int) string {
+		b := make([]byte, n)
+		_, err := rand.Read(b)
+		require.NoError(t, err)
+		return string(b)
+	}
+	g := harness.GitRepo(t)
+	g.Commit(map[string]string{"composer.json": `{"name":"acme/sizes"}`, "small.txt": "small"})
+	g.Git("tag", "1.0.0")
+	g.Commit(map[string]string{"big.bin": noise(2 << 20)})
+	g.Git("tag", "2.0.0")
+	_, _, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: g.Dir, Operator: true})
+	require.NoError(t, err)
+	_, err = s.svc.Sync(ctx, "acme", g.Dir)
+	require.NoError(t, err)
+	vs := s.p2("acme", "acme/sizes", read)
+	require.Equal(t, []string{"1.0.0", "2.0.0", "dev-main"}, versionsOf(vs))
+	for v, want := range map[string]int{"1.0.0": 3, "2.0.0": 4} {
+		dist := vs[v]["dist"].(map[string]any)
+		res, body := s.do("GET", strings.TrimPrefix(dist["url"].(string), s.url), read, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		sum := sha1.Sum(body)
+		require.Equal(t, dist["shasum"], hex.EncodeToString(sum[:]), v)
+		require.Len(t, zipNames(t, body), want, v)
+		if v == "2.0.0" {
+			require.Greater(t, len(body), 2<<20)
+		}
+	}
+
+	g.Commit(map[string]string{"huge.bin": noise(5 << 20)})
+	g.Git("tag", "3.0.0")
+	_, err = s.svc.Sync(ctx, "acme", g.Dir)
+	require.ErrorIs(t, err, errs.ErrTooLarge)
+}
