@@ -23,7 +23,7 @@ command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
-[ -x /usr/sbin/nginx ] || need_apt+=(nginx) # the benchmark harness's static baseline
+[ -x /usr/sbin/nginx ] || need_apt+=(nginx) # the load balancer of e2e/replicas and the benchmarks' static baseline
 [ -x /usr/bin/chromium ] || need_apt+=(chromium) # the web UI's browser tests (e2e/harness/browser.go)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
