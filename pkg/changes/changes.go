@@ -10,7 +10,9 @@
 // state with the changes: until it sends Ready, and from the moment it
 // sends Lost until the next Ready, changes may go unheard, so a reader must
 // not trust what it keeps in memory (it reads the database instead, and
-// forgets everything when the feed is Ready again).
+// forgets everything when the feed is Ready again). The queue of package
+// jobs announces queued jobs the same way, to wake idle workers at once; it
+// polls the database as well, so a lost notification only costs time.
 //
 // The drivers live in storage: PostgreSQL LISTEN/NOTIFY, SQLite's change
 // counter (a change log polled when PRAGMA data_version moves), Redis
@@ -43,6 +45,10 @@ const (
 	All Kind = "all"
 	// Generation: a generation was bumped (Key: its scope).
 	Generation Kind = "generation"
+	// Job: a job was queued (Key: its kind, see package jobs): an idle
+	// worker of that kind on any replica looks for it now instead of at
+	// its next poll. Nothing kept in memory depends on it.
+	Job Kind = "job"
 )
 
 // MaxPayload bounds an encoded change (PostgreSQL's NOTIFY allows 8000 bytes).
@@ -62,7 +68,7 @@ func (c Change) String() string { return string(c.Kind) + ":" + c.Key }
 func Parse(payload string) Change {
 	kind, key, _ := strings.Cut(payload, ":")
 	switch k := Kind(kind); k {
-	case Token, Member, Org, Generation:
+	case Token, Member, Org, Generation, Job:
 		if len(payload) <= MaxPayload {
 			return Change{Kind: k, Key: key}
 		}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/packyard/packyard/migrations"
+	"github.com/packyard/packyard/pkg/changes"
 	"github.com/packyard/packyard/pkg/sqldb"
 	"github.com/packyard/packyard/pkg/testenv"
 	"github.com/packyard/packyard/storage/postgres"
@@ -358,4 +359,51 @@ func (k *killable) Release(ctx context.Context, name, holder string) error {
 		return errDead
 	}
 	return k.Leases.Release(ctx, name, holder)
+}
+
+// Observe wakes the idle workers of an announced job's kind, and every
+// worker when the feed is Ready again; other events wake none. The workers
+// poll once a minute here, so a pickup within seconds is the wake's.
+func TestObserveWakes(t *testing.T) {
+	dialects(t, func(t *testing.T, db *sqldb.DB) {
+		r := runner(t, db, time.Second)
+		r.Poll = time.Minute
+		picked := map[string]chan string{"test:a": make(chan string, 10), "test:b": make(chan string, 10)}
+		ctx, cancel := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		defer func() { cancel(); wg.Wait() }()
+		for kind, ch := range picked {
+			w := r.Worker(kind, WorkerOptions{}, func(_ context.Context, j Job) error { ch <- j.Key; return nil })
+			wg.Go(func() { w.Run(ctx) })
+		}
+		time.Sleep(200 * time.Millisecond) // both idle, waiting a minute
+		expect := func(kind, key string) {
+			t.Helper()
+			select {
+			case k := <-picked[kind]:
+				require.Equal(t, key, k)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s/%s not picked up within 5s", kind, key)
+			}
+		}
+		quiet := func(kind string) {
+			t.Helper()
+			select {
+			case k := <-picked[kind]:
+				t.Fatalf("%s/%s picked up without a wake", kind, k)
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+
+		require.NoError(t, r.Queue.Enqueue(t.Context(), "test:a", "1"))
+		require.NoError(t, r.Queue.Enqueue(t.Context(), "test:b", "1"))
+		r.Observe(changes.Event{Change: changes.Change{Kind: changes.Generation, Key: "test:a"}})
+		r.Observe(changes.Event{IsState: true, State: changes.Lost})
+		quiet("test:a")
+		r.Observe(changes.Event{Change: changes.Change{Kind: changes.Job, Key: "test:a"}})
+		expect("test:a", "1")
+		quiet("test:b")
+		r.Observe(changes.Event{IsState: true, State: changes.Ready})
+		expect("test:b", "1")
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/packyard/packyard/pkg/changes"
 	"github.com/packyard/packyard/pkg/sqldb"
 )
 
@@ -14,8 +15,9 @@ import (
 // of the writing process's clock (replicas' clocks are assumed to agree to
 // well within a lease's time).
 type SQL struct {
-	db  *sqldb.DB
-	now func() time.Time
+	db     *sqldb.DB
+	notify changes.Notifiers
+	now    func() time.Time
 }
 
 var (
@@ -23,19 +25,36 @@ var (
 	_ Leases = (*SQL)(nil)
 )
 
-// NewSQL returns the queue and leases of db.
-func NewSQL(db *sqldb.DB) *SQL { return &SQL{db: db, now: time.Now} }
+// NewSQL returns the queue and leases of db. Each Enqueue announces a
+// change of kind changes.Job (Key: the job's kind) to notify, in its
+// transaction, so that idle workers on every replica wake at its commit.
+func NewSQL(db *sqldb.DB, notify ...changes.Notifier) *SQL {
+	return &SQL{db: db, notify: notify, now: time.Now}
+}
 
 func (s *SQL) micros() int64 { return s.now().UnixMicro() }
 
 func (s *SQL) Enqueue(ctx context.Context, kind, key string) error {
+	if len(s.notify) == 0 {
+		return sqldb.MapErr(s.enqueue(ctx, s.db.Exec, kind, key))
+	}
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if err := s.enqueue(ctx, tx.Exec, kind, key); err != nil {
+			return sqldb.MapErr(err)
+		}
+		return sqldb.MapErr(s.notify.Notify(ctx, tx, changes.Change{Kind: changes.Job, Key: kind}))
+	})
+}
+
+// enqueue inserts a pending job, or makes the pending one of the key due now.
+func (s *SQL) enqueue(ctx context.Context, exec func(context.Context, string, ...any) (sql.Result, error), kind, key string) error {
 	now := s.micros()
-	_, err := s.db.Exec(ctx, `INSERT INTO jobs (id, kind, key, state, run_at, created_at, updated_at)
+	_, err := exec(ctx, `INSERT INTO jobs (id, kind, key, state, run_at, created_at, updated_at)
 		VALUES (?, ?, ?, 'pending', ?, ?, ?)
 		ON CONFLICT (kind, key) WHERE state = 'pending'
 		DO UPDATE SET run_at = excluded.run_at, updated_at = excluded.updated_at WHERE jobs.run_at > excluded.run_at`,
 		newID(), kind, key, now, now, now)
-	return sqldb.MapErr(err)
+	return err
 }
 
 // claimSQL takes the next due job; %s is PostgreSQL's row lock, which lets

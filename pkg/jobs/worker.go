@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/packyard/packyard/pkg/changes"
 )
 
 // Runner is this process's side of the jobs: where they are stored, the
@@ -16,8 +18,11 @@ type Runner struct {
 	Leases Leases
 	Owner  string        // NewOwner()
 	Lease  time.Duration // a claim or lease lasts this long unrenewed; renewed every third of it
-	Poll   time.Duration // how often an idle worker looks for due jobs
+	Poll   time.Duration // how often an idle worker looks for due jobs (also when the change feed is lost)
 	Log    *zap.Logger
+
+	mu      sync.Mutex
+	workers map[string][]*Worker // by kind, for Follow
 }
 
 // DefaultLease and DefaultPoll are a Runner's defaults.
@@ -57,8 +62,37 @@ type WorkerOptions struct {
 
 // Worker returns a worker of the jobs of kind.
 func (r *Runner) Worker(kind string, o WorkerOptions, h Handler) *Worker {
-	return &Worker{r: r, kind: kind, concurrency: max(o.Concurrency, 1), backoff: o.Backoff, maxAttempts: o.MaxAttempts,
+	w := &Worker{r: r, kind: kind, concurrency: max(o.Concurrency, 1), backoff: o.Backoff, maxAttempts: o.MaxAttempts,
 		handle: h, wake: make(chan struct{}, 1)}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.workers == nil {
+		r.workers = map[string][]*Worker{}
+	}
+	r.workers[kind] = append(r.workers[kind], w)
+	return w
+}
+
+// Observe wakes the workers an event of the change feed concerns: those
+// of a queued job's kind (a change of kind changes.Job, announced by the
+// Enqueue of any replica), and every worker when the feed is Ready again
+// (notifications may have gone unheard while it was lost). It never
+// blocks; the workers poll every Poll whatever the feed does.
+func (r *Runner) Observe(e changes.Event) {
+	all := e.IsState && e.State == changes.Ready
+	if !all && (e.IsState || e.Change.Kind != changes.Job) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for kind, ws := range r.workers {
+		if !all && kind != e.Change.Key {
+			continue
+		}
+		for _, w := range ws {
+			w.Wake()
+		}
+	}
 }
 
 // Wake makes an idle worker look for due jobs now (after an Enqueue of

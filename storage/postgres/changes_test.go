@@ -23,8 +23,9 @@ func TestChangeFeed(t *testing.T) {
 	_, err = migrations.Up(t.Context(), db)
 	require.NoError(t, err)
 	changestest.Run(t, changestest.Driver{
-		Feed:   &postgres.Feed{Config: postgres.Config{URL: url}, Log: zaptest.NewLogger(t)},
-		Writer: metadata.NewSQL(db, postgres.Notifier{}),
+		Feed:     &postgres.Feed{Config: postgres.Config{URL: url}, Log: zaptest.NewLogger(t)},
+		Writer:   metadata.NewSQL(db, postgres.Notifier{}),
+		Notifier: postgres.Notifier{},
 		Cut: func(t *testing.T) {
 			var n int
 			require.NoError(t, db.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -12,8 +13,13 @@ import (
 )
 
 // AuthScope is the generation a SQLite writer bumps, in its transaction,
-// for every change other than a generation's own: the feed sees it move.
-const AuthScope = "packyard:auth"
+// for every change other than a generation's own or a job's: the feed sees
+// it move. A queued job bumps JobScope+its kind instead, which the feed
+// reports as a change of kind Job (no cache forgets anything for it).
+const (
+	AuthScope = "packyard:auth"
+	JobScope  = "packyard:job:"
+)
 
 // Timing of the feed: how often it reads the change counter, and how long
 // it waits before it tries again after an error.
@@ -25,16 +31,21 @@ const (
 
 // Notifier records a change in the writer's transaction, where the feed of
 // every process that opened the file (the daemon, the CLI) finds it: a
-// generation is its own record; any other change bumps AuthScope.
+// generation is its own record; a job bumps JobScope+kind; any other change
+// bumps AuthScope.
 type Notifier struct{}
 
 // Notify implements changes.Notifier.
 func (Notifier) Notify(ctx context.Context, tx *sqldb.Tx, c changes.Change) error {
-	if c.Kind == changes.Generation {
+	scope := AuthScope
+	switch c.Kind {
+	case changes.Generation:
 		return nil
+	case changes.Job:
+		scope = JobScope + c.Key
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO generations (scope, gen) VALUES (?, 1)
-		ON CONFLICT (scope) DO UPDATE SET gen = generations.gen + 1`, AuthScope)
+		ON CONFLICT (scope) DO UPDATE SET gen = generations.gen + 1`, scope)
 	return err
 }
 
@@ -117,18 +128,25 @@ func moved(before, now map[string]int64) []changes.Change {
 		if before[scope] == g {
 			continue
 		}
-		if scope == AuthScope {
-			out = append(out, changes.Change{Kind: changes.All})
-			continue
-		}
-		out = append(out, changes.Change{Kind: changes.Generation, Key: scope})
+		out = append(out, scopeChange(scope))
 	}
 	for scope := range before {
 		if _, ok := now[scope]; !ok {
-			out = append(out, changes.Change{Kind: changes.Generation, Key: scope})
+			out = append(out, scopeChange(scope))
 		}
 	}
 	return out
+}
+
+// scopeChange is the change a moved generation stands for.
+func scopeChange(scope string) changes.Change {
+	if scope == AuthScope {
+		return changes.Change{Kind: changes.All}
+	}
+	if kind, ok := strings.CutPrefix(scope, JobScope); ok {
+		return changes.Change{Kind: changes.Job, Key: kind}
+	}
+	return changes.Change{Kind: changes.Generation, Key: scope}
 }
 
 func dataVersion(ctx context.Context, conn *sql.Conn) (int64, error) {

@@ -26,7 +26,8 @@ func TestChangeFeed(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { other.Close() })
 	changestest.Run(t, changestest.Driver{
-		Feed:   &sqlite.Feed{DB: db, Log: zaptest.NewLogger(t)},
-		Writer: metadata.NewSQL(other, sqlite.Notifier{}),
+		Feed:     &sqlite.Feed{DB: db, Log: zaptest.NewLogger(t)},
+		Writer:   metadata.NewSQL(other, sqlite.Notifier{}),
+		Notifier: sqlite.Notifier{},
 	})
 }

@@ -8,10 +8,12 @@ import (
 
 	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/cas"
+	"github.com/packyard/packyard/pkg/changes"
 	"github.com/packyard/packyard/pkg/jobs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/spool"
 	"github.com/packyard/packyard/pkg/sqldb"
+	"github.com/packyard/packyard/storage"
 )
 
 type casOut struct {
@@ -26,9 +28,15 @@ func provideCAS(c Config, blobs blob.Store, meta metadata.Store, sp *spool.Spool
 }
 
 // provideJobs is the durable job queue and the periodic-job leases, in the
-// metadata database.
-func provideJobs(c Config, db *sqldb.DB, log *zap.Logger) *jobs.Runner {
-	r := jobs.NewRunner(jobs.NewSQL(db), log.Named("jobs"))
+// metadata database. A queued job is announced on the change feed (when
+// there is one), which followChanges hands to the runner: idle workers on
+// every replica wake at once rather than at their next poll.
+func provideJobs(c Config, db *sqldb.DB, ch storage.Changes, log *zap.Logger) *jobs.Runner {
+	var notify []changes.Notifier
+	if ch.Notifier != nil {
+		notify = append(notify, ch.Notifier)
+	}
+	r := jobs.NewRunner(jobs.NewSQL(db, notify...), log.Named("jobs"))
 	r.Lease, r.Poll = c.JobLease, c.JobPoll
 	return r
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/packyard/packyard/auth/authcache"
 	"github.com/packyard/packyard/pkg/changes"
+	"github.com/packyard/packyard/pkg/jobs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/sqldb"
 	"github.com/packyard/packyard/storage"
@@ -39,9 +40,11 @@ func provideMetadata(db *sqldb.DB, ch storage.Changes) metadataOut {
 	return metadataOut{Store: store, Cache: store}
 }
 
-// followChanges subscribes the cache to the change feed once the database
-// is migrated, until the daemon stops.
-func followChanges(lc fx.Lifecycle, ch storage.Changes, store *authcache.Store, start *Startup) {
+// followChanges subscribes the cache and the job runner to the change feed
+// once the database is migrated, until the daemon stops: the runner wakes
+// its workers on the feed's job announcements (and when it is Ready), the
+// cache hears the other changes.
+func followChanges(lc fx.Lifecycle, ch storage.Changes, store *authcache.Store, runner *jobs.Runner, start *Startup) {
 	if ch.Feed == nil || store == nil {
 		return
 	}
@@ -58,7 +61,7 @@ func followChanges(lc fx.Lifecycle, ch storage.Changes, store *authcache.Store, 
 			}
 			go func() {
 				defer close(done)
-				store.Follow(events)
+				store.Follow(teeJobs(events, runner))
 			}()
 			return nil
 		},
@@ -71,4 +74,20 @@ func followChanges(lc fx.Lifecycle, ch storage.Changes, store *authcache.Store, 
 			return nil
 		},
 	})
+}
+
+// teeJobs hands every event to the runner (which never blocks) and passes
+// on all but the job announcements, which concern no cache.
+func teeJobs(in <-chan changes.Event, r *jobs.Runner) <-chan changes.Event {
+	out := make(chan changes.Event, cap(in))
+	go func() {
+		defer close(out)
+		for e := range in {
+			r.Observe(e)
+			if e.IsState || e.Change.Kind != changes.Job {
+				out <- e
+			}
+		}
+	}()
+	return out
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/packyard/packyard/pkg/changes"
+	"github.com/packyard/packyard/pkg/jobs"
 	"github.com/packyard/packyard/pkg/metadata"
 	"github.com/packyard/packyard/pkg/sqldb"
 )
@@ -28,10 +29,15 @@ type Driver struct {
 	// Cut breaks the feed's connection from outside (nil: the driver
 	// has none to break).
 	Cut func(t *testing.T)
+	// Notifier is the driver's notifier for Writer's database: the job
+	// queue announces its jobs through it.
+	Notifier changes.Notifier
 }
 
 // Run checks the driver: Ready first; a committed change arrives within a
-// second; a rolled-back one never does; a cut connection is reported Lost,
+// second; a rolled-back one never does; a queued job arrives as a change of
+// kind Job naming the job's kind (never as All: no cache forgets anything
+// for a job); a cut connection is reported Lost,
 // then Ready again, after which changes arrive again; the channel closes
 // when the subscription's context ends.
 func Run(t *testing.T, d Driver) {
@@ -61,6 +67,10 @@ func Run(t *testing.T, d Driver) {
 	require.NoError(t, d.Writer.SetOrgPublic(ctx, "acme", true))
 	e = expectChange(t, events, changes.Org, "a visibility change")
 	require.NotEqual(t, "rolled-back", e.Change.Key, "a rolled-back change is never announced")
+
+	require.NoError(t, jobs.NewSQL(d.Writer.DB(), d.Notifier).Enqueue(ctx, "test:kind", "key"))
+	e = expectChange(t, events, changes.Job, "a queued job")
+	require.Equal(t, changes.Change{Kind: changes.Job, Key: "test:kind"}, e.Change, "a job's change names its kind")
 
 	if d.Cut != nil {
 		d.Cut(t)

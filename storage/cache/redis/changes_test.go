@@ -28,8 +28,9 @@ func TestChangeFeed(t *testing.T) {
 	admin := goredis.NewClient(opts)
 	t.Cleanup(func() { admin.Close() })
 	changestest.Run(t, changestest.Driver{
-		Feed:   c.Changes(),
-		Writer: metadata.NewSQL(db, c.Changes()),
+		Feed:     c.Changes(),
+		Writer:   metadata.NewSQL(db, c.Changes()),
+		Notifier: c.Changes(),
 		Cut: func(t *testing.T) {
 			require.NoError(t, admin.Do(t.Context(), "CLIENT", "KILL", "TYPE", "pubsub").Err())
 		},
