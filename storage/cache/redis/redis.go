@@ -15,6 +15,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	cryptorand "crypto/rand"
 	"encoding/hex"
@@ -59,7 +60,15 @@ type Config struct {
 	// KeyPrefix namespaces every key, lock and channel, so several
 	// installations can share one Redis.
 	KeyPrefix string
+	// LockLease is how long a lock outlives a holder that stopped renewing
+	// it (a killed process); 0: DefaultLockLease.
+	LockLease time.Duration
 }
+
+// DefaultLockLease is a lock's lease in Redis: its holder renews it every
+// third of it while it holds the lock, so a crashed holder's lock frees
+// within this time rather than its whole ttl.
+const DefaultLockLease = 5 * time.Second
 
 // Cache is a cache.Cache and cache.Locker on Redis.
 type Cache struct {
@@ -67,6 +76,8 @@ type Cache struct {
 	prefix  string
 	log     *zap.Logger
 	release *goredis.Script
+	renew   *goredis.Script
+	lease   time.Duration // DefaultLockLease or Config.LockLease
 	local   memory.Locks
 	warn    warnLimiter
 	// downUntil is when the current down window ends (Unix nanoseconds);
@@ -96,7 +107,10 @@ func New(cfg Config, logger *zap.Logger) (*Cache, error) {
 		// Deletes the lock only if it still holds this holder's token: a
 		// holder whose lock expired must not release its successor's.
 		release: goredis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`),
-		warn:    warnLimiter{every: warnEvery},
+		// Extends the lock only while it holds this holder's token.
+		renew: goredis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) end return 0`),
+		lease: cmp.Or(cfg.LockLease, DefaultLockLease),
+		warn:  warnLimiter{every: warnEvery},
 	}, nil
 }
 
@@ -198,9 +212,11 @@ func (c *Cache) Ping(ctx context.Context) error {
 
 // Lock takes key for one holder across every replica sharing this Redis and
 // prefix, waiting until it is free or ctx ends. The lock expires after ttl
-// if unlock is never called. Holders in one process first queue on a local
-// lock, so only one of them polls Redis; when Redis cannot be reached the
-// local lock alone is held (logged at Warn).
+// if unlock is never called; in Redis it is held for a lease (at most ttl)
+// that this process renews until then, so the lock of a holder whose
+// process died frees within a lease. Holders in one process first queue on
+// a local lock, so only one of them polls Redis; when Redis cannot be
+// reached the local lock alone is held (logged at Warn).
 func (c *Cache) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
 	unlockLocal, err := c.local.Lock(ctx, key, ttl)
 	if err != nil {
@@ -219,13 +235,16 @@ func (c *Cache) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 	}
 	rkey := c.prefix + lockKeyPrefix + key
 	wait := lockPollMin
+	lease := min(ttl, c.lease)
 	for {
-		ok, err := c.client.SetNX(ctx, rkey, token, ttl).Result()
+		ok, err := c.client.SetNX(ctx, rkey, token, lease).Result()
 		switch {
 		case err == nil && ok:
+			stop := c.keep(ctx, rkey, token, lease, time.Now().Add(ttl))
 			var once sync.Once
 			return func() {
 				once.Do(func() {
+					stop()
 					c.unlock(ctx, rkey, token)
 					unlockLocal()
 				})
@@ -250,6 +269,45 @@ func (c *Cache) Lock(ctx context.Context, key string, ttl time.Duration) (func()
 			return unlockLocal, nil
 		}
 	}
+}
+
+// keep renews a held lock's lease every third of it until the returned
+// stop is called or until is reached (then the lease runs out by itself),
+// or until the lock turns out to be another holder's.
+func (c *Cache) keep(ctx context.Context, rkey, token string, lease time.Duration, until time.Time) (stop func()) {
+	if !time.Now().Add(lease).Before(until) {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		defer close(done)
+		t := time.NewTicker(max(lease/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			ext := min(lease, time.Until(until))
+			if ext <= 0 {
+				return
+			}
+			rctx, cancel := context.WithTimeout(ctx, max(lease/3, time.Millisecond))
+			n, err := c.renew.Run(rctx, c.client, []string{rkey}, token, max(ext.Milliseconds(), 1)).Int()
+			cancel()
+			switch {
+			case err != nil:
+				c.warnUnreachable("renew a lock: it expires unless renewed", err)
+			case n == 0:
+				c.log.Warn("a lock expired before its holder released it", zap.String("lock", strings.TrimPrefix(rkey, c.prefix)))
+				return
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }
 
 func (c *Cache) unlock(ctx context.Context, rkey, token string) {

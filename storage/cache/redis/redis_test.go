@@ -219,3 +219,46 @@ func TestNewRejectsBadURLs(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Close())
 }
+
+// A lock's holder renews its lease in Redis while it holds the lock: the
+// lock stays held past the lease for as long as its ttl allows, and the
+// lock of a holder that stopped renewing (its process killed: here its
+// connections closed) frees within a lease, not at the end of its ttl.
+func TestLockLeaseOutlivesNoDeadHolder(t *testing.T) {
+	url := testenv.RedisURL(t)
+	prefix := testenv.RandomName("packyard-test-") + ":"
+	const lease = 300 * time.Millisecond
+	open := func() *redis.Cache {
+		c, err := redis.New(redis.Config{URL: url, KeyPrefix: prefix, LockLease: lease}, zap.NewNop())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	t.Cleanup(func() { dropPrefix(t, url, prefix) })
+	live, dead, other := open(), open(), open()
+	ctx := t.Context()
+
+	unlock, err := live.Lock(ctx, "sync", time.Minute)
+	require.NoError(t, err)
+	short, cancel := context.WithTimeout(ctx, 4*lease)
+	_, err = other.Lock(short, "sync", time.Minute)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "a live holder keeps its lock past the lease")
+	unlock()
+	unlock, err = other.Lock(ctx, "sync", time.Minute)
+	require.NoError(t, err)
+	unlock()
+
+	_, err = dead.Lock(ctx, "sync", time.Hour)
+	require.NoError(t, err)
+	require.NoError(t, dead.Close()) // it renews no more
+	start := time.Now()
+	bounded, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	unlock, err = other.Lock(bounded, "sync", time.Minute)
+	require.NoError(t, err, "a dead holder's lock frees after its lease, not its hour-long ttl")
+	took := time.Since(start)
+	unlock()
+	t.Logf("a dead holder's lock was taken over after %v (lease %v)", took.Round(time.Millisecond), lease)
+	require.Less(t, took, 3*lease)
+}
