@@ -407,3 +407,48 @@ func TestObserveWakes(t *testing.T) {
 		expect("test:b", "1")
 	})
 }
+
+// notified records the changes announced through it, at commit.
+type notified struct {
+	mu  sync.Mutex
+	got []changes.Change
+}
+
+func (n *notified) Notify(_ context.Context, tx *sqldb.Tx, c changes.Change) error {
+	tx.AfterCommit(func() { n.mu.Lock(); n.got = append(n.got, c); n.mu.Unlock() })
+	return nil
+}
+
+func (n *notified) take() []changes.Change {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := n.got
+	n.got = nil
+	return out
+}
+
+// A queued job is announced with its kind, and so is an attempt that ends
+// due again at once (interrupted by a stop); a retry after a backoff is not
+// (the workers find it when it is due).
+func TestAnnounce(t *testing.T) {
+	dialects(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := t.Context()
+		n := &notified{}
+		s := NewSQL(db, n)
+		job := changes.Change{Kind: changes.Job, Key: "test:a"}
+		require.NoError(t, s.Enqueue(ctx, "test:a", "k"))
+		require.Equal(t, []changes.Change{job}, n.take())
+		j, ok, err := s.Claim(ctx, "test:a", "me", time.Minute)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.NoError(t, s.Retry(ctx, j, "me", "the git server is down", time.Now().Add(time.Minute)))
+		require.Empty(t, n.take())
+		require.NoError(t, s.Enqueue(ctx, "test:a", "k2"))
+		n.take()
+		j, ok, err = s.Claim(ctx, "test:a", "me", time.Minute)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.NoError(t, s.Retry(ctx, j, "me", "interrupted", time.Now()))
+		require.Equal(t, []changes.Change{job}, n.take())
+	})
+}

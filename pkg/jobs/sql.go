@@ -139,7 +139,21 @@ func (s *SQL) Retry(ctx context.Context, j Job, owner, msg string, retryAt time.
 		return s.held(ctx, `UPDATE jobs SET state = 'failed', last_error = ?, lease_until = 0, updated_at = ?
 			WHERE id = ? AND state = 'running' AND lease_owner = ?`, msg, now, j.ID, owner)
 	}
+	if err == nil && retryAt.UnixMicro() <= now {
+		s.announce(ctx, j.Kind) // due now (an interrupted attempt): any replica may take it at once
+	}
 	return err
+}
+
+// announce tells the workers of every replica that a job of kind is due.
+// A failure is not reported: they find it at their next poll.
+func (s *SQL) announce(ctx context.Context, kind string) {
+	if len(s.notify) == 0 {
+		return
+	}
+	_ = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		return s.notify.Notify(ctx, tx, changes.Change{Kind: changes.Job, Key: kind})
+	})
 }
 
 func (s *SQL) Status(ctx context.Context, kind, key string) (Status, bool, error) {
