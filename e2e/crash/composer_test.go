@@ -112,7 +112,7 @@ func p2Versions(ctx context.Context, hc *http.Client, base, org, token, pkg stri
 	}
 	out := map[string]p2Version{}
 	prev := p2Version{}
-	for _, v := range doc.Packages[pkg] {
+	for _, v := range doc.Packages[strings.TrimSuffix(pkg, "~dev")] { // pkg~dev: the dev versions' file
 		cur := p2Version{}
 		if doc.Minified != "" {
 			for k, x := range prev {
