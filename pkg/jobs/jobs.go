@@ -10,6 +10,12 @@
 // replica died is claimed again when its lease expires. A failed attempt is
 // retried after an exponential backoff up to a cap; the error is kept on
 // the row. Both live in the tables of migration 00012, over pkg/sqldb.
+//
+// An Enqueue announces the job on the change feed (pkg/changes, a change of
+// kind Job) in its transaction; Runner.Observe, fed the feed's events, wakes
+// the idle workers of that kind on every replica at once. Workers still
+// poll every Runner.Poll: a notification is never the only way a job is
+// found.
 package jobs
 
 import (
