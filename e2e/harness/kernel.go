@@ -66,6 +66,8 @@ type Kernel struct {
 	Server  *server.Server
 	Handler http.Handler // Server's whole request pipeline, for benchmarks without a socket
 
+	sweepers []cas.RefSweeper // the ecosystems' (see GC)
+
 	t       testing.TB
 	stop    sync.Once
 	stopErr error
@@ -103,6 +105,7 @@ func NewKernel(t testing.TB, opts KernelOptions) *Kernel {
 		fx.Decorate(func() *zap.Logger { return log }),
 		fx.Populate(&k.DB, &k.Meta, &k.Blobs, &k.CAS, &k.Cache, &k.Locker, &k.Auth, &k.Authz, &k.Audit, &k.Box,
 			&k.Log, &k.Server),
+		fx.Invoke(func(in sweepersIn) { k.sweepers = in.Sweepers }),
 	)
 	require.NoError(t, app.Err(), "build the kernel")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -118,6 +121,17 @@ func NewKernel(t testing.TB, opts KernelOptions) *Kernel {
 	k.Host = k.Server.Addr().String()
 	k.URL = scheme(caFile) + "://" + k.Host
 	return k
+}
+
+type sweepersIn struct {
+	fx.In
+	Sweepers []cas.RefSweeper `group:"cas-sweepers"`
+}
+
+// GC runs what the periodic collection runs, at once: every ecosystem's
+// sweep of references whose owner is gone, then the CAS GC with grace.
+func (k *Kernel) GC(ctx context.Context, grace time.Duration) (cas.GCStats, error) {
+	return k.CAS.Collect(ctx, grace, k.sweepers)
 }
 
 // Org creates an organization.

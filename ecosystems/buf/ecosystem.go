@@ -29,6 +29,7 @@ import (
 
 	"github.com/packyard/packyard/ecosystems/buf/alpha/registryv1alpha1/registryv1alpha1connect"
 	"github.com/packyard/packyard/ecosystems/buf/plugin"
+	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/ecosystem"
 )
 
@@ -36,7 +37,7 @@ import (
 var Module = fx.Module("buf",
 	fx.Provide(fx.Private, ConfigFromEnv),
 	plugin.Module,
-	fx.Provide(New, ecosystem.As(NewEcosystem)),
+	fx.Provide(New, ecosystem.As(NewEcosystem), cas.AsSweeper(refSweeper)),
 	fx.Provide(fx.Annotate(Fragment, fx.ResultTags(`group:"openapi"`))),
 	fx.Decorate(func(l *zap.Logger) *zap.Logger { return l.Named("buf") }),
 )

@@ -208,10 +208,7 @@ func (s *Service) DeleteModules(ctx context.Context, refs []ModuleRef) error {
 	}
 	err := s.st.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		for _, m := range mods {
-			if err := s.st.deleteModule(ctx, tx, m.ID); err != nil {
-				return err
-			}
-			if err := s.meta.RemoveBlobRefs(ctx, tx, blobRef(m.ID)); err != nil {
+			if err := s.removeModule(ctx, tx, m.ID); err != nil {
 				return err
 			}
 		}
@@ -224,6 +221,14 @@ func (s *Service) DeleteModules(ctx context.Context, refs []ModuleRef) error {
 		s.record(ctx, auditModuleDelete, owners[i], m.FullName(), nil)
 	}
 	return nil
+}
+
+// removeModule deletes a module's rows and the CAS references of its files.
+func (s *Service) removeModule(ctx context.Context, tx *sqldb.Tx, id string) error {
+	if err := s.st.deleteModule(ctx, tx, id); err != nil {
+		return err
+	}
+	return s.meta.RemoveBlobRefs(ctx, tx, blobRef(id))
 }
 
 // checkNoDependents refuses to delete m while other modules' commits depend

@@ -210,12 +210,22 @@ func (s *store) dependents(ctx context.Context, moduleID string, limit int) ([]s
 	return queryAll(ctx, s.db, `SELECT DISTINCT c.module_id FROM buf_commit_closure d
 		JOIN buf_commits dc ON dc.id = d.dep_commit_id
 		JOIN buf_commits c ON c.id = d.commit_id
-		WHERE dc.module_id = ? AND c.module_id <> ? ORDER BY c.module_id LIMIT ?`, []any{moduleID, moduleID, limit},
-		func(r scanner) (string, error) {
-			var id string
-			err := r.Scan(&id)
-			return id, err
-		})
+		WHERE dc.module_id = ? AND c.module_id <> ? ORDER BY c.module_id LIMIT ?`, []any{moduleID, moduleID, limit}, scanString)
+}
+
+// ownerless lists the modules whose owner, an organization or a user, was
+// deleted (the owner's rows do not cascade to modules).
+func (s *store) ownerless(ctx context.Context) ([]string, error) {
+	return queryAll(ctx, s.db, `SELECT m.id FROM buf_modules m
+		WHERE (m.owner_kind = ? AND NOT EXISTS (SELECT 1 FROM orgs o WHERE o.id = m.owner_id))
+		OR (m.owner_kind = ? AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = m.owner_id)) ORDER BY m.id`,
+		[]any{OwnerOrg, OwnerUser}, scanString)
+}
+
+func scanString(r scanner) (string, error) {
+	var v string
+	err := r.Scan(&v)
+	return v, err
 }
 
 // deleteModule deletes a module with its commits, files, edges and labels.

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packyard/packyard/ecosystems/composer/vcs"
+	"github.com/packyard/packyard/pkg/cas"
 	"github.com/packyard/packyard/pkg/ecosystem"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/jobs"
@@ -17,7 +18,7 @@ import (
 // Module is the Composer ecosystem for packyard's fx application.
 var Module = fx.Module("composer",
 	fx.Provide(fx.Private, ConfigFromEnv),
-	fx.Provide(New, (*Service).Proxy, ecosystem.As(NewEcosystem)),
+	fx.Provide(New, (*Service).Proxy, ecosystem.As(NewEcosystem), cas.AsSweeper(func(s *Service) cas.RefSweeper { return s.store })),
 	fx.Provide(fx.Annotate(Fragment, fx.ResultTags(`group:"openapi"`))),
 	fx.Decorate(func(l *zap.Logger) *zap.Logger { return l.Named("composer") }),
 	fx.Invoke(startBackground),

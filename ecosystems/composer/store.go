@@ -274,14 +274,10 @@ func (s *store) latestEntry(ctx context.Context, packageID string) (string, erro
 // insertDist records a package's archive at a reference unless one is
 // there; inserted reports whether this one was recorded.
 func (s *store) insertDist(ctx context.Context, tx *sqldb.Tx, packageID, reference string, a archiveRow) (inserted bool, err error) {
-	res, err := tx.Exec(ctx, `INSERT INTO composer_dists (package_id, reference, digest, sha1, size, created_at)
+	n, err := sqldb.Affected(tx.Exec(ctx, `INSERT INTO composer_dists (package_id, reference, digest, sha1, size, created_at)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (package_id, reference) DO NOTHING`,
-		packageID, reference, a.Digest, a.SHA1, a.Size, a.Created)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+		packageID, reference, a.Digest, a.SHA1, a.Size, a.Created))
+	return n > 0, err
 }
 
 func (s *store) dist(ctx context.Context, packageID, reference string) (archiveRow, bool, error) {
@@ -323,6 +319,23 @@ func (s *store) insertMirrored(ctx context.Context, tx *sqldb.Tx, orgID, name, k
 	}
 	n, _ := res.RowsAffected()
 	return n > 0, nil
+}
+
+// SweepRefs removes the CAS references of archives whose rows are gone (an
+// organization's deletion cascades to them): "composer:dist:PACKAGE:REF"
+// without its composer_dists row, "composer:mirror:ORG:NAME:KEY" once ORG
+// has no mirrored archive left. Ids have 32 characters (metadata.NewID).
+func (s *store) SweepRefs(ctx context.Context) (int64, error) {
+	dists, distArg := sqldb.HasPrefix(s.db.Dialect(), "ref", "composer:dist:")
+	n, err := sqldb.Affected(s.db.Exec(ctx, `DELETE FROM blob_refs WHERE `+dists+` AND substr(ref, 47, 1) = ':' AND NOT EXISTS (
+		SELECT 1 FROM composer_dists d WHERE d.package_id = substr(blob_refs.ref, 15, 32) AND d.reference = substr(blob_refs.ref, 48))`, distArg))
+	if err != nil {
+		return n, err
+	}
+	mirrors, mirrorArg := sqldb.HasPrefix(s.db.Dialect(), "ref", "composer:mirror:")
+	m, err := sqldb.Affected(s.db.Exec(ctx, `DELETE FROM blob_refs WHERE `+mirrors+` AND substr(ref, 49, 1) = ':' AND NOT EXISTS (
+		SELECT 1 FROM composer_mirror_dists m WHERE m.org_id = substr(blob_refs.ref, 17, 32))`, mirrorArg))
+	return n + m, err
 }
 
 // ---- git sources and their refs ----
@@ -558,12 +571,8 @@ func (s *store) insertAdvisory(ctx context.Context, orgID string, a Advisory) er
 
 // deleteAdvisory removes an advisory; deleted is false when there was none.
 func (s *store) deleteAdvisory(ctx context.Context, orgID, id string) (deleted bool, err error) {
-	res, err := s.db.Exec(ctx, `DELETE FROM composer_advisories WHERE org_id = ? AND id = ?`, orgID, id)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+	n, err := sqldb.Affected(s.db.Exec(ctx, `DELETE FROM composer_advisories WHERE org_id = ? AND id = ?`, orgID, id))
+	return n > 0, err
 }
 
 // advisories lists an organization's advisories, of every package or of names.

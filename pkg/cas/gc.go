@@ -14,10 +14,11 @@ import (
 
 // GCStats reports what a GC run removed.
 type GCStats struct {
-	Records int // index rows of unreferenced blobs removed
-	Objects int // objects of those rows removed
-	Orphans int // objects without an index row removed
-	Kept    int // candidates left alone because a writer reused them meanwhile
+	Records int   // index rows of unreferenced blobs removed
+	Objects int   // objects of those rows removed
+	Orphans int   // objects without an index row removed
+	Kept    int   // candidates left alone because a writer reused them meanwhile
+	Refs    int64 // stale references removed by the sweepers (Collect only)
 }
 
 // gcBatch is how many unreferenced blobs GC asks the index for at a time.

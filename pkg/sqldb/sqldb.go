@@ -309,3 +309,27 @@ func MapErr(err error) error {
 
 // IsUnique reports whether err is a unique violation.
 func IsUnique(err error) bool { return errors.Is(MapErr(err), errs.ErrAlreadyExists) }
+
+// HasPrefix is the condition "column starts with prefix" in the dialect d,
+// with the one argument it takes. prefix must hold none of the wildcards
+// of LIKE or GLOB (%_*?[\). On SQLite it is a GLOB, which (unlike SQLite's
+// case-insensitive LIKE) an ordinary index on column serves as a range;
+// on PostgreSQL a LIKE.
+func HasPrefix(d Dialect, column, prefix string) (cond string, arg any) {
+	if strings.ContainsAny(prefix, `%_*?[\`) {
+		panic("sqldb: HasPrefix: a wildcard in prefix " + prefix)
+	}
+	if d == SQLite {
+		return column + ` GLOB ?`, prefix + "*"
+	}
+	return column + ` LIKE ?`, prefix + "%"
+}
+
+// Affected is the number of rows a statement changed, for
+// Affected(q.Exec(...)).
+func Affected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

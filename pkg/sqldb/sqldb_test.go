@@ -63,3 +63,44 @@ func TestMapErrKeepsDriverTextOutOfTheMessage(t *testing.T) {
 	require.ErrorAs(t, MapErr(unique), &pgErr)
 	require.Equal(t, "orgs_name_key", pgErr.ConstraintName)
 }
+
+// HasPrefix matches by prefix, with case, and on SQLite an index on the
+// column serves it.
+func TestHasPrefixSQLite(t *testing.T) {
+	conn, err := sql.Open("sqlite", ":memory:")
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	conn.SetMaxOpenConns(1)
+	db := New(conn, SQLite)
+	ctx := t.Context()
+	_, err = db.Exec(ctx, `CREATE TABLE refs (ref TEXT NOT NULL)`)
+	require.NoError(t, err)
+	_, err = db.Exec(ctx, `CREATE INDEX refs_ref ON refs(ref)`)
+	require.NoError(t, err)
+	for _, r := range []string{"buf:plugin:1", "buf:plugin:2", "BUF:PLUGIN:3", "buf:pluginx", "buf:plugi", "a:buf:plugin:4"} {
+		_, err = db.Exec(ctx, `INSERT INTO refs (ref) VALUES (?)`, r)
+		require.NoError(t, err)
+	}
+	cond, arg := HasPrefix(db.Dialect(), "ref", "buf:plugin:")
+	var n int
+	require.NoError(t, db.QueryRow(ctx, `SELECT COUNT(*) FROM refs WHERE `+cond, arg).Scan(&n))
+	require.Equal(t, 2, n)
+
+	rows, err := db.Query(ctx, `EXPLAIN QUERY PLAN SELECT ref FROM refs WHERE `+cond, arg)
+	require.NoError(t, err)
+	defer rows.Close()
+	var plan string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+		plan += detail + "\n"
+	}
+	require.NoError(t, rows.Err())
+	require.Contains(t, plan, "SEARCH refs USING COVERING INDEX refs_ref (ref>? AND ref<?)")
+
+	pc, parg := HasPrefix(Postgres, "ref", "buf:plugin:")
+	require.Equal(t, "ref LIKE ?", pc)
+	require.Equal(t, "buf:plugin:%", parg)
+	require.Panics(t, func() { HasPrefix(SQLite, "ref", "a_b") })
+}

@@ -41,10 +41,25 @@ func provideJobs(c Config, db *sqldb.DB, ch storage.Changes, log *zap.Logger) *j
 	return r
 }
 
+// gcIn are the periodic collection's dependencies: the ecosystems' sweepers
+// of references whose owner is gone.
+type gcIn struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    Config
+	Store     *cas.IndexedStore
+	Jobs      *jobs.Runner
+	Log       *zap.Logger
+	Sweepers  []cas.RefSweeper `group:"cas-sweepers"`
+}
+
 // startGC runs the CAS garbage collection every PACKYARD_GC_INTERVAL, on the
-// one replica that holds the lease "kernel:gc", removing blobs unreferenced
-// for PACKYARD_GC_GRACE.
-func startGC(lc fx.Lifecycle, c Config, s *cas.IndexedStore, r *jobs.Runner, log *zap.Logger) {
+// one replica that holds the lease "kernel:gc": first every ecosystem's
+// sweep of references whose owner was deleted (an organization's packages,
+// modules and plugins), then the removal of blobs unreferenced for
+// PACKYARD_GC_GRACE.
+func startGC(in gcIn) {
+	lc, c, s, r, log := in.Lifecycle, in.Config, in.Store, in.Jobs, in.Log
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	log = log.Named("gc")
@@ -53,7 +68,7 @@ func startGC(lc fx.Lifecycle, c Config, s *cas.IndexedStore, r *jobs.Runner, log
 			go func() {
 				defer close(done)
 				r.Periodic(ctx, "kernel:gc", c.GCInterval, func(ctx context.Context) error {
-					stats, err := s.GC(ctx, c.GCGrace)
+					stats, err := s.Collect(ctx, c.GCGrace, in.Sweepers)
 					if err != nil {
 						return err
 					}

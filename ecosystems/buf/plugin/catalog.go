@@ -149,7 +149,10 @@ func sameContent(a, b Plugin) bool {
 	return a.WasmDigest == b.WasmDigest && slices.Equal(a.GoDeps, b.GoDeps) && a.BasePlugin == b.BasePlugin && a.GoMinVersion == b.GoMinVersion
 }
 
-func blobRef(id string) string { return "buf:plugin:" + id }
+// refPrefix starts the CAS reference of a revision's module: blobRef.
+const refPrefix = "buf:plugin:"
+
+func blobRef(id string) string { return refPrefix + id }
 
 // List returns every revision of the plugins of an organization ("" for
 // every organization), by owner and name, newest version and revision first.

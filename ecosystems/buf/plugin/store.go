@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,4 +76,12 @@ func (s *store) delete(ctx context.Context, tx *sqldb.Tx, ids []string) error {
 		}
 	}
 	return nil
+}
+
+// SweepRefs removes the CAS references of plugin revisions whose row is
+// gone (deleting an organization cascades to its plugins' rows).
+func (s *store) SweepRefs(ctx context.Context) (int64, error) {
+	cond, arg := sqldb.HasPrefix(s.db.Dialect(), "ref", refPrefix)
+	return sqldb.Affected(s.db.Exec(ctx, `DELETE FROM blob_refs WHERE `+cond+` AND NOT EXISTS (
+		SELECT 1 FROM buf_plugins p WHERE p.id = substr(blob_refs.ref, `+strconv.Itoa(len(refPrefix)+1)+`))`, arg))
 }
