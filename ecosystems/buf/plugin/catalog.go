@@ -21,6 +21,12 @@ type Validator interface {
 	Validate(ctx context.Context, wasm []byte) error
 }
 
+// Dropper releases what is kept in memory of a module once no plugin
+// revision is made of it any more (Runner does: its compiled module).
+type Dropper interface {
+	Drop(ctx context.Context, digest string)
+}
+
 // CatalogParams are the Catalog's dependencies.
 type CatalogParams struct {
 	fx.In
@@ -29,6 +35,7 @@ type CatalogParams struct {
 	Meta      metadata.Store
 	CAS       cas.Store
 	Validator Validator `optional:"true"` // checks modules on Add when set
+	Dropper   Dropper   `optional:"true"` // told of modules Remove leaves unused
 }
 
 // Catalog is the plugin catalog over the metadata store and the CAS.
@@ -37,6 +44,7 @@ type Catalog struct {
 	meta      metadata.Store
 	cas       cas.Store
 	validator Validator
+	dropper   Dropper
 	st        *store
 	now       func() time.Time
 }
@@ -50,7 +58,7 @@ func NewCatalog(p CatalogParams) (*Catalog, error) {
 	if cfg.MaxSize == 0 {
 		cfg = DefaultConfig()
 	}
-	return &Catalog{cfg: cfg, meta: p.Meta, cas: p.CAS, validator: p.Validator, st: &store{db: p.Meta.DB()},
+	return &Catalog{cfg: cfg, meta: p.Meta, cas: p.CAS, validator: p.Validator, dropper: p.Dropper, st: &store{db: p.Meta.DB()},
 		now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}, nil
 }
 
@@ -222,16 +230,19 @@ func (c *Catalog) Resolve(ctx context.Context, owner, name, version string, revi
 // Remove deletes every revision of a version of owner/name, or of every
 // version when version is "", and returns how many revisions it removed.
 // The modules' bytes stay in the CAS until garbage collection finds them
-// unreferenced.
+// unreferenced; the compiled module of bytes no revision is made of any
+// more is released on this replica at once (other replicas release it
+// when unused for a while, see Runner).
 func (c *Catalog) Remove(ctx context.Context, owner, name, version string) (int, error) {
 	ps, err := c.Revisions(ctx, owner, name)
 	if err != nil {
 		return 0, err
 	}
-	var ids []string
+	var ids, digests []string
 	for _, p := range ps {
 		if version == "" || p.Version == version {
 			ids = append(ids, p.ID)
+			digests = append(digests, p.WasmDigest)
 		}
 	}
 	if len(ids) == 0 {
@@ -245,7 +256,23 @@ func (c *Catalog) Remove(ctx context.Context, owner, name, version string) (int,
 		}
 		return c.st.delete(ctx, tx, ids)
 	})
+	if err == nil {
+		c.dropUnused(ctx, digests)
+	}
 	return len(ids), err
+}
+
+// dropUnused tells the Dropper of the digests no revision is made of.
+func (c *Catalog) dropUnused(ctx context.Context, digests []string) {
+	if c.dropper == nil {
+		return
+	}
+	slices.Sort(digests)
+	for _, d := range slices.Compact(digests) {
+		if used, err := c.st.uses(ctx, d); err == nil && !used {
+			c.dropper.Drop(ctx, d)
+		}
+	}
 }
 
 // MaxSize is the largest module Add accepts (PACKYARD_BUF_PLUGIN_MAX_SIZE).

@@ -37,7 +37,7 @@ func newFixture(t testing.TB, backend harness.Backend, cfg plugin.Config) *fixtu
 	run, err := plugin.NewRunner(plugin.RunnerParams{Config: cfg, CAS: k.CAS, Log: k.Log})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = run.Close(context.Background()) })
-	cat, err := plugin.NewCatalog(plugin.CatalogParams{Config: cfg, Meta: k.Meta, CAS: k.CAS, Validator: run})
+	cat, err := plugin.NewCatalog(plugin.CatalogParams{Config: cfg, Meta: k.Meta, CAS: k.CAS, Validator: run, Dropper: run})
 	require.NoError(t, err)
 	return &fixture{k: k, cat: cat, run: run}
 }
@@ -135,4 +135,40 @@ func appendCustomSection(wasm []byte, name string) []byte {
 	body := append(append([]byte{byte(len(name))}, name...), "payload"...)
 	out := append([]byte(nil), wasm...)
 	return append(append(out, 0, byte(len(body))), body...)
+}
+
+// Removing a plugin releases its compiled module on this replica, unless
+// another revision is made of the same bytes.
+func TestRemoveReleasesCompiledModule(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, harness.Embedded, sandboxConfig())
+	f.k.Org("acme", false)
+	wasm, err := os.ReadFile(harness.WasmPlugin(t, "./ecosystems/buf/plugin/testdata/misbehave"))
+	require.NoError(t, err)
+	other := appendCustomSection(wasm, "packyard-test")
+	add := func(name string, b []byte) plugin.Plugin {
+		p, _, err := f.cat.Add(ctx, plugin.AddRequest{Owner: "acme", Name: name, Version: "v1.0.0", Wasm: b})
+		require.NoError(t, err)
+		return p
+	}
+	run := func(p plugin.Plugin) {
+		_, err := f.run.Run(ctx, p, plugin.NewRequest(nil, nil, "echo"))
+		require.NoError(t, err)
+	}
+	a, b, c := add("a", wasm), add("b", other), add("c", wasm)
+	run(a)
+	run(b)
+	run(c)
+	require.Equal(t, 2, plugin.CompiledLen(f.run), "one compiled module per distinct bytes")
+
+	_, err = f.cat.Remove(ctx, "acme", "b", "")
+	require.NoError(t, err)
+	require.Equal(t, 1, plugin.CompiledLen(f.run), "the removed plugin's module is released")
+	_, err = f.cat.Remove(ctx, "acme", "a", "v1.0.0")
+	require.NoError(t, err)
+	require.Equal(t, 1, plugin.CompiledLen(f.run), "c is made of the same bytes: kept")
+	run(c)
+	_, err = f.cat.Remove(ctx, "acme", "c", "")
+	require.NoError(t, err)
+	require.Zero(t, plugin.CompiledLen(f.run))
 }

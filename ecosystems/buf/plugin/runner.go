@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
@@ -40,7 +41,9 @@ type RunnerParams struct {
 // source, so a run is deterministic. A run is bounded in memory, wall time
 // and output; at most Parallelism runs are in progress at once. Modules
 // are compiled once per process and kept in wazero's compilation cache on
-// disk across restarts.
+// disk across restarts. In memory a Runner keeps at most maxCompiled
+// compiled modules, none unused for compiledIdle, and none of a removed
+// plugin (Drop).
 type Runner struct {
 	cfg      Config
 	cas      cas.Store
@@ -48,10 +51,19 @@ type Runner struct {
 	rt       wazero.Runtime
 	check    wazero.Runtime // an interpreter, to validate modules quickly
 	slots    chan struct{}
-	mu       sync.Mutex
-	compiled map[string]wazero.CompiledModule // by sha256 of the module
+	compiled *compiledCache
 	compile  singleflight.Group
+	stop     chan struct{} // closed by Close: ends the idle eviction
+	stopOnce sync.Once
 }
+
+// The bounds of a Runner's compiled modules in memory: a plugin removed on
+// another replica is released here once unused for compiledIdle (or
+// sooner, when maxCompiled others are used since).
+const (
+	maxCompiled  = 16
+	compiledIdle = time.Hour
+)
 
 // NewRunner returns a Runner; Close releases its compiled modules.
 func NewRunner(p RunnerParams) (*Runner, error) {
@@ -80,12 +92,34 @@ func NewRunner(p RunnerParams) (*Runner, error) {
 		return nil, fmt.Errorf("plugin: WASI: %w", err)
 	}
 	check := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
-	return &Runner{cfg: cfg, cas: p.CAS, log: log, rt: rt, check: check, slots: make(chan struct{}, cfg.Parallelism),
-		compiled: map[string]wazero.CompiledModule{}}, nil
+	r := &Runner{cfg: cfg, cas: p.CAS, log: log, rt: rt, check: check, slots: make(chan struct{}, cfg.Parallelism),
+		compiled: newCompiledCache(maxCompiled, compiledIdle), stop: make(chan struct{})}
+	go r.evictIdle(compiledIdle / 4)
+	return r, nil
 }
+
+// evictIdle releases the compiled modules unused for compiledIdle, every
+// period, until Close.
+func (r *Runner) evictIdle(period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			r.compiled.evictIdle(context.Background())
+		}
+	}
+}
+
+// Drop releases the compiled module of the digest, once no run uses it:
+// the catalog removed the last plugin revision made of those bytes.
+func (r *Runner) Drop(ctx context.Context, digest string) { r.compiled.drop(ctx, digest) }
 
 // Close releases the runtimes and every compiled module.
 func (r *Runner) Close(ctx context.Context) error {
+	r.stopOnce.Do(func() { close(r.stop) })
 	return errors.Join(r.rt.Close(ctx), r.check.Close(ctx))
 }
 
@@ -101,37 +135,35 @@ func (r *Runner) Validate(ctx context.Context, wasm []byte) error {
 	return checkImports(m)
 }
 
-// module returns the compiled module with the digest, compiling the bytes
-// load returns once however many runs ask at the same time.
-func (r *Runner) module(ctx context.Context, digest string, load func(context.Context) ([]byte, error)) (wazero.CompiledModule, error) {
-	r.mu.Lock()
-	m, ok := r.compiled[digest]
-	r.mu.Unlock()
-	if ok {
-		return m, nil
-	}
-	v, err, _ := r.compile.Do(digest, func() (any, error) {
-		wasm, err := load(ctx)
+// module returns the compiled module with the digest, and the func that
+// releases it after the run, compiling the bytes load returns once however
+// many runs ask at the same time.
+func (r *Runner) module(ctx context.Context, digest string, load func(context.Context) ([]byte, error)) (wazero.CompiledModule, func(), error) {
+	for range 3 { // a module dropped between its compilation and its use is compiled again
+		if m, release, ok := r.compiled.acquire(digest); ok {
+			return m, release, nil
+		}
+		_, err, _ := r.compile.Do(digest, func() (any, error) {
+			wasm, err := load(ctx)
+			if err != nil {
+				return nil, err
+			}
+			m, err := r.rt.CompileModule(ctx, wasm)
+			if err != nil {
+				return nil, errs.Wrap(errs.ErrInvalidArgument, "the plugin is not a valid WebAssembly module", err)
+			}
+			if err := checkImports(m); err != nil {
+				_ = m.Close(ctx)
+				return nil, err
+			}
+			r.compiled.put(ctx, digest, m)
+			return nil, nil
+		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		m, err := r.rt.CompileModule(ctx, wasm)
-		if err != nil {
-			return nil, errs.Wrap(errs.ErrInvalidArgument, "the plugin is not a valid WebAssembly module", err)
-		}
-		if err := checkImports(m); err != nil {
-			_ = m.Close(ctx)
-			return nil, err
-		}
-		r.mu.Lock()
-		r.compiled[digest] = m
-		r.mu.Unlock()
-		return m, nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	return v.(wazero.CompiledModule), nil
+	return nil, nil, errs.Unavailablef("the plugin's module was removed while it was being loaded; try again")
 }
 
 // checkImports accepts modules that import WASI preview 1 only and export
@@ -164,10 +196,11 @@ func (r *Runner) Run(ctx context.Context, p Plugin, req *pluginpb.CodeGeneratorR
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	m, err := r.module(ctx, p.WasmDigest, func(ctx context.Context) ([]byte, error) { return r.read(ctx, p) })
+	m, release, err := r.module(ctx, p.WasmDigest, func(ctx context.Context) ([]byte, error) { return r.read(ctx, p) })
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	out, err := r.exec(ctx, p, m, in)
 	if err != nil {
 		return nil, err

@@ -78,6 +78,13 @@ func (s *store) delete(ctx context.Context, tx *sqldb.Tx, ids []string) error {
 	return nil
 }
 
+// uses reports whether some revision is made of the module with the digest.
+func (s *store) uses(ctx context.Context, digest string) (bool, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM buf_plugins WHERE wasm_digest = ?`, digest).Scan(&n)
+	return n > 0, err
+}
+
 // SweepRefs removes the CAS references of plugin revisions whose row is
 // gone (deleting an organization cascades to its plugins' rows).
 func (s *store) SweepRefs(ctx context.Context) (int64, error) {
