@@ -133,29 +133,28 @@ func runCalls(t *testing.T, in *harness.Instance, client *http.Client, calls []c
 // down. Every error answer names its request id, and the log has the
 // detail under that id.
 func TestNoInternalTextInResponses(t *testing.T) {
-	pg := startPG(t)
+	pg := harness.StartPostgres(t)
 	role, db := testenv.RandomName("pyu"), testenv.RandomName("pydb")
-	pg.createRole(role, db)
-	mi := startMinIO(t, testenv.RandomName("pyak"), testenv.RandomName("pysk"))
+	pg.CreateRole(role, db)
+	mi := harness.StartMinIOAs(t, testenv.RandomName("pyak"), testenv.RandomName("pysk"))
 	bucket := testenv.RandomName("pyb")
 	in := harness.Start(t, harness.Options{Env: map[string]string{
-		"PACKYARD_DATABASE_URL":  fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable&connect_timeout=3", role, pg.port, db),
-		"PACKYARD_S3_ENDPOINT":   mi.endpoint,
+		"PACKYARD_DATABASE_URL":  fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable&connect_timeout=3", role, pg.Port, db),
+		"PACKYARD_S3_ENDPOINT":   mi.Endpoint(),
 		"PACKYARD_S3_BUCKET":     bucket,
-		"PACKYARD_S3_ACCESS_KEY": mi.user,
-		"PACKYARD_S3_SECRET_KEY": mi.pass,
+		"PACKYARD_S3_ACCESS_KEY": mi.User,
+		"PACKYARD_S3_SECRET_KEY": mi.Password,
 		"PACKYARD_S3_REGION":     "us-east-1",
 		"PACKYARD_S3_USE_TLS":    "false",
 		"PACKYARD_REDIS_URL":     testenv.RedisURL(t),
 		"PACKYARD_REDIS_PREFIX":  testenv.RandomName("e2e") + ":",
 	}})
-	minioPort, _ := strconv.Atoi(mi.endpoint[strings.LastIndexByte(mi.endpoint, ':')+1:])
 	scanner := newLeakScanner(t, []string{
-		fmt.Sprintf("127.0.0.1:%d", pg.port), role, db, mi.endpoint, bucket, mi.user, mi.pass,
+		fmt.Sprintf("127.0.0.1:%d", pg.Port), role, db, mi.Endpoint(), bucket, mi.User, mi.Password,
 		"pgx", "pq:", "SQLSTATE", "postgres", "minio", "dial tcp", "connection refused",
 		"Go value of type", "Go struct field", "failed to connect", "broken pipe", "unexpected EOF",
 		"XMinio", "AccessDenied", "NoSuchBucket", "*modulev1", "unmarshal into",
-	}, []string{"sql: ", "json: cannot", "json: unknown", "proto: "}, pg.port, minioPort)
+	}, []string{"sql: ", "json: cannot", "json: unknown", "proto: "}, pg.Port, mi.Port)
 	client := &http.Client{Transport: scanner, Timeout: 90 * time.Second}
 
 	tok := map[string]string{"admin": in.Token("acme", "admin"), "other": in.Token("other", "read")}
@@ -179,19 +178,19 @@ func TestNoInternalTextInResponses(t *testing.T) {
 	require.Equal(t, http.StatusOK, st["dist"])
 	require.Equal(t, http.StatusOK, st["Download"])
 
-	pg.stop()
+	pg.Stop()
 	require.Eventually(t, func() bool { return status(t, in, "/readyz", "") == http.StatusServiceUnavailable }, 30*time.Second, 200*time.Millisecond)
 	failedBefore := scanner.count(500, 599)
 	st = runCalls(t, in, client, outageCalls(t, tok, distPath, 2))
 	require.Equal(t, http.StatusServiceUnavailable, st["whoami"], "PostgreSQL is down")
 	require.Greater(t, scanner.count(500, 599), failedBefore+10, "the outage answers server errors")
 
-	pg.start()
+	pg.Start()
 	require.Eventually(t, func() bool { return status(t, in, "/readyz", "") == http.StatusOK }, 60*time.Second, 200*time.Millisecond)
 	st = runCalls(t, in, client, outageCalls(t, tok, distPath, 3))
 	require.Equal(t, http.StatusOK, st["whoami"], "PostgreSQL is back")
 
-	mi.stop()
+	mi.Stop()
 	failedBefore = scanner.count(500, 599)
 	st = runCalls(t, in, client, outageCalls(t, tok, distPath, 4))
 	require.Equal(t, http.StatusOK, st["whoami"], "the database still answers")
@@ -199,8 +198,8 @@ func TestNoInternalTextInResponses(t *testing.T) {
 	require.Greater(t, scanner.count(500, 599), failedBefore, "the outage answers server errors")
 
 	scanner.requireLogged(in.Log())
-	require.Contains(t, in.Log(), fmt.Sprintf("127.0.0.1:%d", pg.port), "the log keeps what clients are not told")
-	require.Contains(t, in.Log(), mi.endpoint)
+	require.Contains(t, in.Log(), fmt.Sprintf("127.0.0.1:%d", pg.Port), "the log keeps what clients are not told")
+	require.Contains(t, in.Log(), mi.Endpoint())
 }
 
 // distOf returns the path of acme/util's dist, read from its p2 metadata.

@@ -7,20 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/stretchr/testify/require"
-
-	"github.com/packyard/packyard/e2e/harness"
-	"github.com/packyard/packyard/pkg/testenv"
 )
 
 // leakScanner is an http.RoundTripper that reads every response whole and
@@ -172,60 +163,4 @@ func (s *leakScanner) count(lo, hi int) int {
 		}
 	}
 	return n
-}
-
-// minioProcess is a MinIO server owned by one test, so the test may stop it.
-type minioProcess struct {
-	t                    *testing.T
-	cmd                  *exec.Cmd
-	endpoint, user, pass string
-}
-
-func startMinIO(t *testing.T, user, pass string) *minioProcess {
-	t.Helper()
-	bin, err := exec.LookPath("minio")
-	if err != nil {
-		if testenv.Required() {
-			t.Fatalf("minio not installed (scripts/install-deps.sh installs it): %v", err)
-		}
-		t.Skip("minio not installed")
-	}
-	dir := t.TempDir()
-	m := &minioProcess{t: t, endpoint: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)), user: user, pass: pass}
-	m.cmd = exec.Command(bin, "server", filepath.Join(dir, "data"), "--quiet", "--address", m.endpoint,
-		"--console-address", fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)))
-	m.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+user, "MINIO_ROOT_PASSWORD="+pass, "MINIO_BROWSER=off")
-	logf, err := os.Create(filepath.Join(dir, "minio.log"))
-	require.NoError(t, err)
-	m.cmd.Stdout, m.cmd.Stderr = logf, logf
-	require.NoError(t, m.cmd.Start())
-	t.Cleanup(func() { m.stop(); logf.Close() })
-	require.Eventually(t, func() bool {
-		res, err := http.Get("http://" + m.endpoint + "/minio/health/ready")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	}, 30*time.Second, 100*time.Millisecond)
-	return m
-}
-
-func (m *minioProcess) stop() {
-	if m.cmd == nil {
-		return
-	}
-	_ = m.cmd.Process.Kill()
-	_ = m.cmd.Wait()
-	m.cmd = nil
-}
-
-// createRole adds a login role and a database it owns to the cluster.
-func (c *pgCluster) createRole(role, db string) {
-	c.t.Helper()
-	for _, sql := range []string{"CREATE ROLE " + role + " LOGIN", "CREATE DATABASE " + db + " OWNER " + role} {
-		out, err := asPostgres(pgBin("psql"), "-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres", "-d", "postgres",
-			"-v", "ON_ERROR_STOP=1", "-c", sql).CombinedOutput()
-		require.NoError(c.t, err, string(out))
-	}
 }

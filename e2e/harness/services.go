@@ -88,6 +88,19 @@ func (p *Postgres) Start() {
 	}
 }
 
+// CreateRole adds a login role (without a password: the cluster trusts
+// local connections) and a database it owns.
+func (p *Postgres) CreateRole(role, db string) {
+	p.t.Helper()
+	for _, sql := range []string{"CREATE ROLE " + role + " LOGIN", "CREATE DATABASE " + db + " OWNER " + role} {
+		out, err := asPostgres(filepath.Join(pgBinDir, "psql"), "-h", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-U", "postgres",
+			"-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql).CombinedOutput()
+		if err != nil {
+			p.t.Fatalf("psql %q: %v\n%s", sql, err, out)
+		}
+	}
+}
+
 // Stop stops the cluster at once (immediate mode: what a crash looks like
 // to its clients).
 func (p *Postgres) Stop() {
@@ -164,7 +177,8 @@ func (r *Redis) Stop() { r.stop() }
 
 // MinIO is an S3 server.
 type MinIO struct {
-	Port int
+	Port           int
+	User, Password string // its root credentials: the access and secret keys
 	process
 	dir string
 }
@@ -172,19 +186,29 @@ type MinIO struct {
 // StartMinIO starts a MinIO server; it is stopped when the test ends.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
-	m := &MinIO{Port: FreePort(t), process: process{t: t}, dir: t.TempDir()}
+	return StartMinIOAs(t, "packyard", "packyard-secret")
+}
+
+// StartMinIOAs starts a MinIO server whose root credentials are user and
+// password; it is stopped when the test ends.
+func StartMinIOAs(t testing.TB, user, password string) *MinIO {
+	t.Helper()
+	m := &MinIO{Port: FreePort(t), User: user, Password: password, process: process{t: t}, dir: t.TempDir()}
 	m.Start()
 	t.Cleanup(m.Stop)
 	return m
 }
 
+// Endpoint is the server's host:port.
+func (m *MinIO) Endpoint() string { return fmt.Sprintf("127.0.0.1:%d", m.Port) }
+
 // Env is the PACKYARD_S3_* configuration that selects this server.
 func (m *MinIO) Env() map[string]string {
 	return map[string]string{
-		"PACKYARD_S3_ENDPOINT":   fmt.Sprintf("127.0.0.1:%d", m.Port),
+		"PACKYARD_S3_ENDPOINT":   m.Endpoint(),
 		"PACKYARD_S3_BUCKET":     "packyard",
-		"PACKYARD_S3_ACCESS_KEY": "packyard",
-		"PACKYARD_S3_SECRET_KEY": "packyard-secret",
+		"PACKYARD_S3_ACCESS_KEY": m.User,
+		"PACKYARD_S3_SECRET_KEY": m.Password,
 		"PACKYARD_S3_USE_TLS":    "false",
 	}
 }
@@ -192,10 +216,10 @@ func (m *MinIO) Env() map[string]string {
 // Start starts the server (on the same data as before) and waits until it
 // is ready.
 func (m *MinIO) Start() {
-	ready := fmt.Sprintf("http://127.0.0.1:%d/minio/health/ready", m.Port)
-	m.start(Tool(m.t, "minio"), []string{"server", m.dir, "--quiet", "--address", fmt.Sprintf("127.0.0.1:%d", m.Port),
+	ready := "http://" + m.Endpoint() + "/minio/health/ready"
+	m.start(Tool(m.t, "minio"), []string{"server", m.dir, "--quiet", "--address", m.Endpoint(),
 		"--console-address", fmt.Sprintf("127.0.0.1:%d", FreePort(m.t))},
-		[]string{"MINIO_ROOT_USER=packyard", "MINIO_ROOT_PASSWORD=packyard-secret", "MINIO_BROWSER=off"},
+		[]string{"MINIO_ROOT_USER=" + m.User, "MINIO_ROOT_PASSWORD=" + m.Password, "MINIO_BROWSER=off"},
 		func() bool {
 			res, err := http.Get(ready)
 			if err != nil {
