@@ -157,8 +157,9 @@ func (s *Service) Package(ctx context.Context, orgName, name string) (PackageDet
 	if err != nil {
 		return PackageDetail{}, err
 	}
+	affects := affecting(advs)
 	for i := range d.Versions {
-		d.Versions[i].Advisories = affecting(advs, d.Versions[i].Normalized)
+		d.Versions[i].Advisories = affects(d.Versions[i].Normalized)
 	}
 	sortDetails(d.Versions)
 	return d, nil
@@ -245,6 +246,8 @@ func versionDetail(entry []byte) VersionDetail {
 		Replace    map[string]string `json:"replace"`
 		Autoload   json.RawMessage   `json:"autoload"`
 		Time       string            `json:"time"`
+		License    json.RawMessage   `json:"license"`
+		Authors    []Author          `json:"authors"`
 	}
 	var v VersionDetail
 	if json.Unmarshal(entry, &e) != nil {
@@ -263,7 +266,7 @@ func versionDetail(entry []byte) VersionDetail {
 		t = t.UTC()
 		v.Released = &t
 	}
-	v.License, v.Authors = licenses(entry), authors(entry)
+	v.License, v.Authors = licenses(e.License), e.Authors
 	return v
 }
 
@@ -277,41 +280,37 @@ func links(m map[string]string) []Link {
 }
 
 // licenses reads "license", a string or a list of strings.
-func licenses(entry []byte) []string {
-	var e struct {
-		License json.RawMessage `json:"license"`
-	}
-	if json.Unmarshal(entry, &e) != nil || len(e.License) == 0 {
+func licenses(raw json.RawMessage) []string {
+	if len(raw) == 0 {
 		return nil
 	}
 	var one string
-	if json.Unmarshal(e.License, &one) == nil {
+	if json.Unmarshal(raw, &one) == nil {
 		return []string{one}
 	}
 	var many []string
-	_ = json.Unmarshal(e.License, &many)
+	_ = json.Unmarshal(raw, &many)
 	return many
 }
 
-func authors(entry []byte) []Author {
-	var e struct {
-		Authors []Author `json:"authors"`
-	}
-	_ = json.Unmarshal(entry, &e)
-	return e.Authors
-}
-
-// affecting is the advisories whose constraint a version meets; an
-// advisory whose constraint does not parse affects none.
-func affecting(advs []Advisory, normalized string) []Advisory {
-	var out []Advisory
-	for _, a := range advs {
-		c, err := format.ParseConstraint(a.Versions)
-		if err == nil && c.Matches(normalized) {
-			out = append(out, a)
+// affecting is the advisories whose constraint a version meets (each
+// parsed once); an advisory whose constraint does not parse affects none.
+func affecting(advs []Advisory) func(normalized string) []Advisory {
+	cs := make([]format.Constraint, len(advs))
+	for i, a := range advs {
+		if c, err := format.ParseConstraint(a.Versions); err == nil {
+			cs[i] = c
 		}
 	}
-	return out
+	return func(normalized string) []Advisory {
+		var out []Advisory
+		for i, a := range advs {
+			if cs[i] != nil && cs[i].Matches(normalized) {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
 }
 
 // sortDetails orders versions newest first, stable ones before dev ones.

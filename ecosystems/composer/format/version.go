@@ -276,34 +276,24 @@ func CompareNormalized(a, b string) int {
 	case bd:
 		return 1
 	}
-	an, as := splitNormalized(a)
-	bn, bs := splitNormalized(b)
-	for i := 0; i < max(len(an), len(bn)); i++ {
-		var x, y int64
-		if i < len(an) {
-			x = an[i]
-		}
-		if i < len(bn) {
-			y = bn[i]
-		}
-		if x != y {
-			if x < y {
+	an, as, _ := strings.Cut(a, "-")
+	bn, bs, _ := strings.Cut(b, "-")
+	// Numeric parts, a missing one being 0, compared without allocating:
+	// sorting hundreds of versions compares thousands of pairs.
+	for an != "" || bn != "" {
+		var x, y string
+		x, an, _ = strings.Cut(an, ".")
+		y, bn, _ = strings.Cut(bn, ".")
+		xi, _ := strconv.ParseInt(x, 10, 64)
+		yi, _ := strconv.ParseInt(y, 10, 64)
+		if xi != yi {
+			if xi < yi {
 				return -1
 			}
 			return 1
 		}
 	}
 	return compareSuffix(as, bs)
-}
-
-func splitNormalized(v string) ([]int64, string) {
-	num, suffix, _ := strings.Cut(v, "-")
-	var parts []int64
-	for _, p := range strings.Split(num, ".") {
-		n, _ := strconv.ParseInt(p, 10, 64)
-		parts = append(parts, n)
-	}
-	return parts, suffix
 }
 
 // suffixRank orders a normalized version's suffix: dev < alpha < beta < RC <
