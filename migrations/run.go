@@ -58,6 +58,17 @@ func Up(ctx context.Context, db *sqldb.DB) (Result, error) {
 	return out, err
 }
 
+// UpTo applies the pending migrations up to version: a test of a
+// migration fills the tables the earlier ones made, then applies it.
+func UpTo(ctx context.Context, db *sqldb.DB, version int64) error {
+	p, err := provider(db)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	_, err = p.UpTo(ctx, version)
+	return err
+}
+
 // DownTo rolls back to version (0 = empty database).
 func DownTo(ctx context.Context, db *sqldb.DB, version int64) error {
 	p, err := provider(db)

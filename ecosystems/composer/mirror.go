@@ -200,13 +200,16 @@ func (p *Proxy) MirrorPackage(ctx context.Context, orgName, name, version string
 		return nil, err
 	}
 	out := []MirrorResult{}
+	exact := false // version is one's pretty version: that one only (1.x-dev, not v1.x-dev)
 	for _, v := range vs {
-		var pretty, norm string
-		_ = json.Unmarshal(v.Get("version"), &pretty)
+		exact = exact || (version != "" && prettyVersion(v) == version)
+	}
+	for _, v := range vs {
+		pretty, norm := prettyVersion(v), ""
 		if norm, _ = format.Normalize(pretty); norm == "" {
 			_ = json.Unmarshal(v.Get("version_normalized"), &norm)
 		}
-		if want != "" && norm != want {
+		if want != "" && (norm != want || exact && pretty != version) {
 			continue
 		}
 		d, _, ok := parseDist(v)
@@ -219,6 +222,13 @@ func (p *Proxy) MirrorPackage(ctx context.Context, orgName, name, version string
 		return nil, errs.NotFoundf("%s %s not found in its upstream", name, version)
 	}
 	return out, nil
+}
+
+// prettyVersion is an upstream version's pretty version.
+func prettyVersion(v format.Object) string {
+	var pretty string
+	_ = json.Unmarshal(v.Get("version"), &pretty)
+	return pretty
 }
 
 func (p *Proxy) mirrorResult(ctx context.Context, org orgRef, u upstreamRow, name, pretty string, d upstreamDist) MirrorResult {

@@ -214,6 +214,10 @@ var gitHistories = []gitHistory{
 		g.Git("tag", "2.0.0")
 		for _, b := range []struct{ branch, manifest string }{
 			{"1.x", `{"name":"acme/branches","extra":{"branch-alias":{"1.x-dev":"1.5.x-dev"}}}`},
+			// Branches normalizing to the version of another: both served.
+			{"v1.x", `{"name":"acme/branches","extra":{"branch-alias":{"v1.x-dev":"1.6.x-dev"}}}`},
+			{"1.0", `{"name":"acme/branches"}`},
+			{"v1.0", `{"name":"acme/branches","description":"v1.0"}`},
 			{"2.0", `{"name":"acme/branches","extra":{"branch-alias":{"2.0.x-dev":"3.0.x-dev"}}}`}, // not a prefix: ignored
 			{"v2.1.x", `{"name":"acme/branches"}`},
 			{"3", `{"name":"acme/branches"}`},
@@ -254,9 +258,10 @@ var gitHistories = []gitHistory{
 		g.Commit(map[string]string{"composer.json": `{"require":{"a/b":"self.version"},"replace":{"c/d":"self.version"}}`})
 		g.Git("tag", "1.9.0")
 		g.Commit(map[string]string{"composer.json": `{"name":"acme/odd-manifests"}`})
-		// Two branches with one version ("1.x" and "v1.x") are both listed
-		// by Composer's VCS repository; packyard serves the first.
-		for _, b := range []string{"1.x", "2.0", "v3", "1.0.0", "1.2.3.4", "a|b", "x,y", "dev-1", "release-2"} {
+		// Two branches with one normalized version at one commit ("1.x"
+		// and "v1.x", "2.0" and "v2.0") are both listed by Composer's VCS
+		// repository, and served.
+		for _, b := range []string{"1.x", "v1.x", "2.0", "v2.0", "v3", "1.0.0", "1.2.3.4", "a|b", "x,y", "dev-1", "release-2"} {
 			g.Git("branch", b)
 		}
 	}},

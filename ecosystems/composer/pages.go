@@ -1,6 +1,7 @@
 package composer
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -173,6 +174,7 @@ func (s *Service) ownPackage(ctx context.Context, id, name, desc string) (Packag
 	if len(rows) == 0 {
 		return PackageDetail{}, errs.NotFoundf("package %s has no versions", name)
 	}
+	attributeDownloads(rows, func(r *storedVersion) (string, string, *int64) { return r.Normalized, r.Version, &r.Downloads })
 	d := PackageDetail{Name: name, Description: desc, Versions: make([]VersionDetail, 0, len(rows))}
 	for _, r := range rows {
 		v := versionDetail([]byte(r.Entry))
@@ -313,7 +315,8 @@ func affecting(advs []Advisory) func(normalized string) []Advisory {
 	}
 }
 
-// sortDetails orders versions newest first, stable ones before dev ones.
+// sortDetails orders versions newest first, stable ones before dev ones,
+// versions of one normalized version by pretty version.
 func sortDetails(vs []VersionDetail) {
 	slices.SortStableFunc(vs, func(a, b VersionDetail) int {
 		if a.Dev != b.Dev {
@@ -322,8 +325,27 @@ func sortDetails(vs []VersionDetail) {
 			}
 			return -1
 		}
-		return format.CompareNormalized(b.Normalized, a.Normalized)
+		return cmp.Or(format.CompareNormalized(b.Normalized, a.Normalized), strings.Compare(a.Version, b.Version))
 	})
+}
+
+// attributeDownloads leaves the installs of a normalized version (Composer
+// reports no more of an install) on the version of it Composer installs,
+// the first by pretty version (see sortVersions), and none on the others
+// (git branches 1.x and v1.x), so that they add up to the package's.
+func attributeDownloads[T any](vs []T, of func(*T) (normalized, version string, downloads *int64)) {
+	first := map[string]string{}
+	for i := range vs {
+		n, v, _ := of(&vs[i])
+		if cur, ok := first[n]; !ok || v < cur {
+			first[n] = v
+		}
+	}
+	for i := range vs {
+		if n, v, d := of(&vs[i]); first[n] != v {
+			*d = 0
+		}
+	}
 }
 
 // fillDays is one entry per day of the chartDays days up to today, zero

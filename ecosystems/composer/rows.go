@@ -64,9 +64,18 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(s))
 }
 
-// versionRow is one version of a package as stored.
+// versionRow is one version of a package as stored: a package has one
+// version of each pretty version (Version); two git branches may give
+// versions of one normalized version (1.x-dev and v1.x-dev).
 type versionRow struct {
 	Normalized, Version, Reference, RefName, Entry string
+}
+
+// namedVersion is a version a request names, with its package and whether
+// a git source gives it.
+type namedVersion struct {
+	PackageID, Normalized, Version string
+	FromGit                        bool
 }
 
 // archiveRow is an archive in the CAS: a version's dist, or a mirrored

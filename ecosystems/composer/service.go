@@ -1,6 +1,7 @@
 package composer
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -167,7 +168,7 @@ func (s *Service) Upload(ctx context.Context, orgName, version string, body io.R
 	if err != nil {
 		return UploadResult{}, err
 	}
-	if err := s.checkVersionFree(ctx, org, m.Name, normalized, version); err != nil {
+	if err := s.checkVersionFree(ctx, s.store.db, org, m.Name, normalized, version); err != nil {
 		return UploadResult{}, err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -242,12 +243,16 @@ func uploadVersion(asked string, m format.Manifest) (version, normalized string,
 }
 
 // publish adds an uploaded version with its archive; a version is never
-// replaced.
+// replaced, nor given a second time under another pretty version of the
+// same normalized version (v1.0.0 when 1.0.0 exists).
 func (s *Service) publish(ctx context.Context, org orgRef, name string, v versionRow, d cas.Descriptor) error {
 	added := map[string]predict{name: func(current []versionRow) []versionRow { return append(current, v) }}
 	return s.repo.write(ctx, org, added, func(tx *sqldb.Tx, touched map[string]string) error {
 		id, err := s.repo.ensurePackage(ctx, tx, org, name)
 		if err != nil {
+			return err
+		}
+		if err := s.checkVersionFree(ctx, tx, org, name, v.Normalized, v.Version); err != nil {
 			return err
 		}
 		if err := s.store.insertVersion(ctx, tx, id, "", v, micros(s.repo.now())); err != nil {
@@ -268,8 +273,10 @@ func versionExists(name, version string) error {
 	return errs.AlreadyExistsf("%s %s already exists: versions are immutable; publish a new version, or ask an admin to delete this one (packyard composer delete-version)", name, version)
 }
 
-func (s *Service) checkVersionFree(ctx context.Context, org orgRef, name, normalized, version string) error {
-	taken, err := s.store.hasVersion(ctx, org.ID, name, normalized)
+// checkVersionFree refuses a version whose normalized version the package
+// has, under any pretty version.
+func (s *Service) checkVersionFree(ctx context.Context, q sqldb.Querier, org orgRef, name, normalized, version string) error {
+	taken, err := s.store.hasVersion(ctx, q, org.ID, name, normalized)
 	if taken {
 		return versionExists(name, version)
 	}
@@ -277,34 +284,45 @@ func (s *Service) checkVersionFree(ctx context.Context, org orgRef, name, normal
 }
 
 // DeleteVersion removes a version from the repository (its archive stays
-// downloadable for lock files that pin it).
+// downloadable for lock files that pin it). version is the pretty version,
+// or any spelling of its normalized version when one version has it
+// (v1.0.0 names 1.0.0).
 func (s *Service) DeleteVersion(ctx context.Context, orgName, name, version string) error {
 	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return err
 	}
-	normalized, err := format.Normalize(version)
-	if err != nil {
-		return err
-	}
+	normalized, nerr := format.Normalize(version)
 	removed := map[string]predict{name: func(current []versionRow) []versionRow {
-		return slices.DeleteFunc(current, func(v versionRow) bool { return v.Normalized == normalized })
+		named := make([]namedVersion, len(current))
+		for i, v := range current {
+			named[i] = namedVersion{Normalized: v.Normalized, Version: v.Version}
+		}
+		if v, err := pickVersion(named, version, normalized); err == nil {
+			return slices.DeleteFunc(current, func(c versionRow) bool { return c.Version == v.Version })
+		}
+		return current
 	}}
 	err = s.repo.write(ctx, org, removed, func(tx *sqldb.Tx, touched map[string]string) error {
-		id, fromGit, err := s.store.versionOrigin(ctx, tx, org.ID, name, normalized)
-		if errors.Is(err, errs.ErrNotFound) {
-			return errs.NotFoundf("%s %s not found in %s", name, version, org.Name)
-		}
+		named, err := s.store.versionsNamed(ctx, tx, org.ID, name, version, normalized)
 		if err != nil {
 			return err
 		}
-		if fromGit {
-			return errs.PreconditionFailedf("%s %s comes from a git source; delete the tag or branch there and sync (packyard composer sync)", name, version)
+		v, err := pickVersion(named, version, normalized)
+		switch {
+		case errors.Is(err, errs.ErrNotFound) && nerr != nil:
+			return nerr
+		case errors.Is(err, errs.ErrNotFound):
+			return errs.NotFoundf("%s %s not found in %s", name, version, org.Name)
+		case err != nil:
+			return err
+		case v.FromGit:
+			return errs.PreconditionFailedf("%s %s comes from a git source; delete the tag or branch there and sync (packyard composer sync)", name, v.Version)
 		}
-		if err := s.store.deleteVersion(ctx, tx, id, normalized); err != nil {
+		if err := s.store.deleteVersion(ctx, tx, v.PackageID, v.Version); err != nil {
 			return err
 		}
-		touched[id] = name
+		touched[v.PackageID] = name
 		return nil
 	})
 	if err != nil {
@@ -312,6 +330,34 @@ func (s *Service) DeleteVersion(ctx context.Context, orgName, name, version stri
 	}
 	audit.Record(ctx, s.audit, s.log, audit.Event{Action: "composer.version.delete", Org: org.Name, Resource: name + "@" + version})
 	return nil
+}
+
+// pickVersion is the version asked names among vs: the one whose pretty
+// version it is, else the only one of its normalized version (normalized;
+// "" when asked is not a version). Two of one normalized version (git
+// branches 1.x and v1.x) are named by their pretty versions only.
+func pickVersion(vs []namedVersion, asked, normalized string) (namedVersion, error) {
+	var same []namedVersion
+	for _, v := range vs {
+		if v.Version == asked {
+			return v, nil
+		}
+		if normalized != "" && v.Normalized == normalized {
+			same = append(same, v)
+		}
+	}
+	switch len(same) {
+	case 0:
+		return namedVersion{}, errs.NotFoundf("version %s not found", asked)
+	case 1:
+		return same[0], nil
+	}
+	names := make([]string, len(same))
+	for i, v := range same {
+		names[i] = v.Version
+	}
+	slices.Sort(names)
+	return namedVersion{}, errs.Invalidf("%s names %d versions (%s): give the version as listed", asked, len(same), strings.Join(names, ", "))
 }
 
 // ---- reads ----
@@ -395,13 +441,14 @@ func (s *Service) ListPackages(ctx context.Context, orgName string) ([]PackageIn
 	}
 	out, err := s.store.listPackages(ctx, org.ID)
 	for i := range out {
+		attributeDownloads(out[i].Versions, func(v *PackageVersion) (string, string, *int64) { return v.Normalized, v.Version, &v.Downloads })
 		for j := range out[i].Versions {
 			if v := &out[i].Versions[j]; v.Source == "" {
 				v.Source = "upload"
 			}
 		}
 		slices.SortStableFunc(out[i].Versions, func(a, b PackageVersion) int {
-			return format.CompareNormalized(b.Normalized, a.Normalized)
+			return cmp.Or(format.CompareNormalized(b.Normalized, a.Normalized), strings.Compare(a.Version, b.Version))
 		})
 	}
 	return out, err

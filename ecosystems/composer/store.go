@@ -67,25 +67,25 @@ func (s *store) publishedNames(ctx context.Context, q sqldb.Querier, orgID, like
 	return collect(rows, err, scanString)
 }
 
-// versions lists a package's versions (normalized and entry only).
+// versions lists a package's versions (versions and entry only).
 func (s *store) versions(ctx context.Context, q sqldb.Querier, packageID string) ([]versionRow, error) {
-	rows, err := q.Query(ctx, `SELECT normalized, entry FROM composer_versions WHERE package_id = ?`, packageID)
+	rows, err := q.Query(ctx, `SELECT normalized, version, entry FROM composer_versions WHERE package_id = ?`, packageID)
 	return collect(rows, err, func(r *sql.Rows) (versionRow, error) {
 		var v versionRow
-		return v, r.Scan(&v.Normalized, &v.Entry)
+		return v, r.Scan(&v.Normalized, &v.Version, &v.Entry)
 	})
 }
 
-// sourceVersions are the versions a git source gives, by normalized version.
+// sourceVersions are the versions a git source gives, by pretty version.
 func (s *store) sourceVersions(ctx context.Context, q sqldb.Querier, sourceID string) (map[string]versionRow, error) {
-	rows, err := q.Query(ctx, `SELECT normalized, entry, reference FROM composer_versions WHERE source_id = ?`, sourceID)
+	rows, err := q.Query(ctx, `SELECT normalized, version, entry, reference FROM composer_versions WHERE source_id = ?`, sourceID)
 	vs, err := collect(rows, err, func(r *sql.Rows) (versionRow, error) {
 		var v versionRow
-		return v, r.Scan(&v.Normalized, &v.Entry, &v.Reference)
+		return v, r.Scan(&v.Normalized, &v.Version, &v.Entry, &v.Reference)
 	})
 	out := make(map[string]versionRow, len(vs))
 	for _, v := range vs {
-		out[v.Normalized] = v
+		out[v.Version] = v
 	}
 	return out, err
 }
@@ -97,19 +97,25 @@ func (s *store) otherVersions(ctx context.Context, tx *sqldb.Tx, packageID, sour
 	return collect(rows, err, scanString)
 }
 
-// hasVersion reports whether an organization's package has a version.
-func (s *store) hasVersion(ctx context.Context, orgID, name, normalized string) (bool, error) {
+// hasVersion reports whether an organization's package has a version of
+// that normalized version.
+func (s *store) hasVersion(ctx context.Context, q sqldb.Querier, orgID, name, normalized string) (bool, error) {
 	var one int
-	return found(s.db.QueryRow(ctx, `SELECT 1 FROM composer_versions v JOIN composer_packages p ON p.id = v.package_id
-		WHERE p.org_id = ? AND p.name = ? AND v.normalized = ?`, orgID, name, normalized).Scan(&one))
+	return found(q.QueryRow(ctx, `SELECT 1 FROM composer_versions v JOIN composer_packages p ON p.id = v.package_id
+		WHERE p.org_id = ? AND p.name = ? AND v.normalized = ? LIMIT 1`, orgID, name, normalized).Scan(&one))
 }
 
-// versionOrigin returns the package of a version and whether a git source gives it.
-func (s *store) versionOrigin(ctx context.Context, tx *sqldb.Tx, orgID, name, normalized string) (packageID string, fromGit bool, err error) {
-	var src sql.NullString
-	err = tx.QueryRow(ctx, `SELECT p.id, v.source_id FROM composer_versions v JOIN composer_packages p ON p.id = v.package_id
-			WHERE p.org_id = ? AND p.name = ? AND v.normalized = ?`, orgID, name, normalized).Scan(&packageID, &src)
-	return packageID, src.Valid, sqldb.MapErr(err)
+// versionsNamed are the versions of an organization's package whose pretty
+// version is asked or whose normalized version is normalized, with their
+// package and whether a git source gives them.
+func (s *store) versionsNamed(ctx context.Context, tx *sqldb.Tx, orgID, name, asked, normalized string) ([]namedVersion, error) {
+	rows, err := tx.Query(ctx, `SELECT p.id, v.normalized, v.version, v.source_id IS NOT NULL FROM composer_versions v
+		JOIN composer_packages p ON p.id = v.package_id WHERE p.org_id = ? AND p.name = ? AND (v.version = ? OR v.normalized = ?)`,
+		orgID, name, asked, normalized)
+	return collect(rows, err, func(r *sql.Rows) (namedVersion, error) {
+		var v namedVersion
+		return v, r.Scan(&v.PackageID, &v.Normalized, &v.Version, &v.FromGit)
+	})
 }
 
 // insertVersion adds a version, uploaded (sourceID "") or from a git source.
@@ -120,18 +126,19 @@ func (s *store) insertVersion(ctx context.Context, tx *sqldb.Tx, packageID, sour
 }
 
 func (s *store) updateVersion(ctx context.Context, tx *sqldb.Tx, packageID string, v versionRow) error {
-	_, err := tx.Exec(ctx, `UPDATE composer_versions SET version = ?, reference = ?, ref_name = ?, entry = ? WHERE package_id = ? AND normalized = ?`,
-		v.Version, v.Reference, v.RefName, v.Entry, packageID, v.Normalized)
+	_, err := tx.Exec(ctx, `UPDATE composer_versions SET normalized = ?, reference = ?, ref_name = ?, entry = ? WHERE package_id = ? AND version = ?`,
+		v.Normalized, v.Reference, v.RefName, v.Entry, packageID, v.Version)
 	return err
 }
 
-func (s *store) deleteVersion(ctx context.Context, tx *sqldb.Tx, packageID, normalized string) error {
-	_, err := tx.Exec(ctx, `DELETE FROM composer_versions WHERE package_id = ? AND normalized = ?`, packageID, normalized)
+func (s *store) deleteVersion(ctx context.Context, tx *sqldb.Tx, packageID, version string) error {
+	_, err := tx.Exec(ctx, `DELETE FROM composer_versions WHERE package_id = ? AND version = ?`, packageID, version)
 	return err
 }
 
-// countDownload counts one install of a version, and of its package on a
-// day (days since the epoch, UTC); unknown versions are ignored.
+// countDownload counts one install of a normalized version (all Composer
+// reports of it), and of its package on a day (days since the epoch,
+// UTC); unknown versions are ignored.
 func (s *store) countDownload(ctx context.Context, orgID, name, normalized string, day int64) error {
 	const known = ` FROM composer_packages p WHERE p.org_id = ? AND p.name = ?
 			AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id AND v.normalized = ?)`
@@ -264,7 +271,7 @@ func (s *store) searchPackages(ctx context.Context, orgID string, terms []string
 // latestEntry is the entry of a package's most recently added version.
 func (s *store) latestEntry(ctx context.Context, packageID string) (string, error) {
 	var entry string
-	err := s.db.QueryRow(ctx, `SELECT entry FROM composer_versions WHERE package_id = ? ORDER BY created_at DESC, normalized DESC LIMIT 1`,
+	err := s.db.QueryRow(ctx, `SELECT entry FROM composer_versions WHERE package_id = ? ORDER BY created_at DESC, normalized DESC, version LIMIT 1`,
 		packageID).Scan(&entry)
 	return entry, err
 }

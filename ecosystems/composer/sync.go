@@ -324,7 +324,7 @@ func (s *Service) predictSync(ctx context.Context, sourceID string, changes refC
 		var others []versionRow
 		var taken []string
 		for _, v := range all {
-			if _, ours := current[v.Normalized]; !ours {
+			if _, ours := current[v.Version]; !ours {
 				others, taken = append(others, v), append(taken, v.Normalized)
 			}
 		}

@@ -1,6 +1,7 @@
 package composer
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,7 +81,7 @@ type versionPlan struct {
 	versions []versionRow // every version the source gives, tags first
 	warnings []RefStatus  // every ref that gives none, with why
 	warn     []refWarning // stored warnings that change
-	remove   []string     // normalized versions the source no longer gives
+	remove   []string     // pretty versions the source no longer gives
 	update   []versionRow // versions whose ref or entry changed
 	insert   []versionRow // new versions
 }
@@ -88,11 +89,14 @@ type versionPlan struct {
 // refWarning is a ref's new warning ("" clears it).
 type refWarning struct{ ref, warning string }
 
-// planVersions makes a source's versions match its refs: tags in name
-// order (the first of two tags with one version wins), then branches, the
-// default branch marked default-branch. A version that taken holds (an
+// planVersions makes a source's versions match its refs, as Composer's VCS
+// repository lists them: tags in name order (the first of two tags with
+// one normalized version wins), then branches in name order (two branches
+// with one normalized version, 1.x and v1.x, are both served; of two with
+// one pretty version, 1 and 1.x, the first), the default branch marked
+// default-branch. A version whose normalized version taken holds (an
 // upload's or another source's) is skipped with a warning. current is
-// what the source gives now, by normalized version. mark marks the default
+// what the source gives now, by pretty version. mark marks the default
 // branch's entry (markDefaultBranch, or its result prepared beforehand).
 func planVersions(refs []storedRef, taken []string, current map[string]versionRow, defaultRef string, mark func(entry string) (string, error)) (versionPlan, error) {
 	refs = slices.Clone(refs)
@@ -110,15 +114,16 @@ func planVersions(refs []storedRef, taken []string, current map[string]versionRo
 	for _, n := range taken {
 		held[n] = true
 	}
-	claimed := map[string]string{} // normalized -> the ref that gives it
+	claimed := map[string]string{} // claimKey -> the ref that gives it
+	served := map[string]string{}  // pretty version -> the ref that gives it
 	for _, r := range refs {
 		w := r.Warning
 		switch {
 		case r.Normalized == "":
 		case held[r.Normalized]:
 			w = fmt.Sprintf("skipped: version %s already exists from another source or an upload", r.Version)
-		case claimed[r.Normalized] != "":
-			w = fmt.Sprintf("skipped: version %s already exists (%s)", r.Version, claimed[r.Normalized])
+		case claimed[claimKey(r)] != "" || served[r.Version] != "":
+			w = fmt.Sprintf("skipped: version %s already exists (%s)", r.Version, cmp.Or(claimed[claimKey(r)], served[r.Version]))
 		default:
 			v, err := sourceVersion(r, r.Name == defaultRef, mark)
 			if err != nil {
@@ -127,7 +132,7 @@ func planVersions(refs []storedRef, taken []string, current map[string]versionRo
 			if r.Warning != "" {
 				p.warn = append(p.warn, refWarning{r.Name, ""})
 			}
-			claimed[r.Normalized] = r.Name
+			claimed[claimKey(r)], served[r.Version] = r.Name, r.Name
 			p.versions = append(p.versions, v)
 			continue
 		}
@@ -137,21 +142,31 @@ func planVersions(refs []storedRef, taken []string, current map[string]versionRo
 		}
 	}
 	for n := range current {
-		if claimed[n] == "" {
+		if served[n] == "" {
 			p.remove = append(p.remove, n)
 		}
 	}
 	slices.Sort(p.remove)
 	for _, v := range p.versions {
-		cur, ok := current[v.Normalized]
+		cur, ok := current[v.Version]
 		switch {
 		case !ok:
 			p.insert = append(p.insert, v)
-		case cur.Entry != v.Entry || cur.Reference != v.Reference:
+		case cur.Entry != v.Entry || cur.Reference != v.Reference || cur.Normalized != v.Normalized:
 			p.update = append(p.update, v)
 		}
 	}
 	return p, nil
+}
+
+// claimKey is what two refs of a source giving one version share: a tag's
+// normalized version (Composer skips a second tag of one), a branch's
+// pretty version (a package has one version of each).
+func claimKey(r storedRef) string {
+	if strings.HasPrefix(r.Name, "refs/tags/") {
+		return "tag " + r.Normalized
+	}
+	return "branch " + r.Version
 }
 
 // sourceVersion is the version a ref gives; the default branch's entry is

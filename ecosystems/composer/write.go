@@ -1,6 +1,7 @@
 package composer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +24,7 @@ type predict func(current []versionRow) []versionRow
 // built is a package's documents, built outside any transaction from the
 // versions they show.
 type built struct {
-	versions    []versionRow // by normalized version: what the documents show
+	versions    []versionRow // by sortVersions: what the documents show
 	stable, dev []byte       // nil when there are no versions
 	description string
 }
@@ -172,13 +173,20 @@ func (r *repository) storePackage(ctx context.Context, tx *sqldb.Tx, org orgRef,
 	return r.store.setDescription(ctx, tx, id, b.description, micros(r.now()))
 }
 
-// sortVersions orders versions by normalized version (unique in a package).
+// sortVersions orders versions by normalized version, then by pretty
+// version (unique in a package). The p2 documents keep this order among
+// versions of one normalized version, and Composer installs the first of
+// those it reads, as it does from a VCS repository (branches by name).
 func sortVersions(vs []versionRow) []versionRow {
-	slices.SortFunc(vs, func(a, b versionRow) int { return strings.Compare(a.Normalized, b.Normalized) })
+	slices.SortFunc(vs, func(a, b versionRow) int {
+		return cmp.Or(strings.Compare(a.Normalized, b.Normalized), strings.Compare(a.Version, b.Version))
+	})
 	return vs
 }
 
 // sameVersions compares two sorted version lists by what documents show.
 func sameVersions(a, b []versionRow) bool {
-	return slices.EqualFunc(a, b, func(x, y versionRow) bool { return x.Normalized == y.Normalized && x.Entry == y.Entry })
+	return slices.EqualFunc(a, b, func(x, y versionRow) bool {
+		return x.Normalized == y.Normalized && x.Version == y.Version && x.Entry == y.Entry
+	})
 }

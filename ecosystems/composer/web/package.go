@@ -3,6 +3,7 @@ package web
 import (
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -57,8 +58,8 @@ func (p *Pages) packagePage(c echo.Context) error {
 	}
 	base := p.orgBase(c)
 	v := packageView{Nav: nav{Org: org, Here: "packages", Rights: rightsOf(c, org)}, Package: d, Shown: shown,
-		Stable: versionTable{URL: packageURL(org, d.Name), Shown: shown.Normalized, Versions: d.Stable()},
-		Dev:    versionTable{URL: packageURL(org, d.Name), Shown: shown.Normalized, Versions: d.Dev()},
+		Stable: versionTable{URL: packageURL(org, d.Name), Shown: shown.Version, Versions: d.Stable()},
+		Dev:    versionTable{URL: packageURL(org, d.Name), Shown: shown.Version, Versions: d.Dev()},
 		Links:  linkGroups(shown), Require: RequireCommand(d.Name), Config: ConfigCommand(base, org),
 		Snippet: RepositorySnippet(base, org), Repository: RepositoryURL(base, org),
 		DayChart: DayChart(d.Days), VersionChart: VersionChart(d.Versions)}
@@ -75,8 +76,9 @@ func (p *Pages) packagePage(c echo.Context) error {
 		Crumbs: crumbs(org, kit.Crumb{Name: d.Name}), Data: v})
 }
 
-// pick is the version asked for (pretty or normalized), or the newest
-// stable one (else the first) when none is asked for.
+// pick is the version asked for (pretty, else normalized: the first of
+// that normalized version), or the newest stable one (else the first)
+// when none is asked for.
 func pick(vs []composer.VersionDetail, asked string) (composer.VersionDetail, bool) {
 	if asked == "" {
 		if len(vs) == 0 {
@@ -84,10 +86,11 @@ func pick(vs []composer.VersionDetail, asked string) (composer.VersionDetail, bo
 		}
 		return vs[0], true // stable versions come first, newest first
 	}
-	for _, v := range vs {
-		if v.Version == asked || v.Normalized == asked {
-			return v, true
-		}
+	if i := slices.IndexFunc(vs, func(v composer.VersionDetail) bool { return v.Version == asked }); i >= 0 {
+		return vs[i], true
+	}
+	if i := slices.IndexFunc(vs, func(v composer.VersionDetail) bool { return v.Normalized == asked }); i >= 0 {
+		return vs[i], true
 	}
 	return composer.VersionDetail{}, false
 }
@@ -95,7 +98,7 @@ func pick(vs []composer.VersionDetail, asked string) (composer.VersionDetail, bo
 // versionTable is a table of versions linking to each one's details.
 type versionTable struct {
 	URL      string // the package page
-	Shown    string // the normalized version shown
+	Shown    string // the version shown (pretty: unique in a package)
 	Versions []composer.VersionDetail
 }
 
