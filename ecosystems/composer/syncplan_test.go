@@ -89,12 +89,18 @@ func TestPlanVersions(t *testing.T) {
 		ref("refs/tags/v0.9.0", "c0", "0.9.0.0", "v0.9.0", ""),
 		ref("refs/tags/nope", "c1", "", "", `tag "nope" skipped: invalid version`),
 		ref("refs/tags/v0.1.0", "c0", "0.1.0.0", "v0.1.0", ""),
+		// Branches of one normalized version are all served, as Composer
+		// lists them; of one pretty version (1 and 1.x), the first.
+		ref("refs/heads/v1.x", "c4", "1.9999999.9999999.9999999-dev", "v1.x-dev", ""),
+		ref("refs/heads/1", "c5", "1.9999999.9999999.9999999-dev", "1.x-dev", ""),
+		ref("refs/tags/2.0.0", "c6", "2.0.0.0", "2.0.0", ""),
 	}
-	current := map[string]versionRow{
-		"1.0.0.0":  {Normalized: "1.0.0.0", Entry: `{"version":"1.0.0"}`, Reference: "c1"},  // unchanged
-		"0.9.0.0":  {Normalized: "0.9.0.0", Entry: `{"version":"v0.9.0"}`, Reference: "cX"}, // tag moved
-		"0.5.0.0":  {Normalized: "0.5.0.0"},                                                 // tag deleted
-		"dev-main": {Normalized: "dev-main", Entry: `{"version":"dev-main"}`, Reference: "c3"},
+	current := map[string]versionRow{ // by pretty version
+		"1.0.0":    {Normalized: "1.0.0.0", Version: "1.0.0", Entry: `{"version":"1.0.0"}`, Reference: "c1"},   // unchanged
+		"v0.9.0":   {Normalized: "0.9.0.0", Version: "v0.9.0", Entry: `{"version":"v0.9.0"}`, Reference: "cX"}, // tag moved
+		"v0.5.0":   {Normalized: "0.5.0.0", Version: "v0.5.0"},                                                 // tag deleted
+		"v2.0.0":   {Normalized: "2.0.0.0", Version: "v2.0.0", Entry: `{"version":"v2.0.0"}`, Reference: "c6"}, // tag deleted, 2.0.0 added
+		"dev-main": {Normalized: "dev-main", Version: "dev-main", Entry: `{"version":"dev-main"}`, Reference: "c3"},
 	}
 	taken := []string{"0.1.0.0"} // an upload's
 
@@ -105,30 +111,32 @@ func TestPlanVersions(t *testing.T) {
 	for _, v := range p.versions {
 		order = append(order, v.RefName)
 	}
-	require.Equal(t, []string{"refs/tags/1.0.0", "refs/tags/v0.9.0", "refs/heads/1.x", "refs/heads/main"}, order,
+	require.Equal(t, []string{"refs/tags/1.0.0", "refs/tags/2.0.0", "refs/tags/v0.9.0", "refs/heads/1", "refs/heads/main", "refs/heads/v1.x"}, order,
 		"tags in name order first, then branches")
 	require.Equal(t, []RefStatus{
 		{Ref: "refs/tags/nope", Commit: "c1", Warning: `tag "nope" skipped: invalid version`},
 		{Ref: "refs/tags/v0.1.0", Commit: "c0", Warning: "skipped: version v0.1.0 already exists from another source or an upload"},
 		{Ref: "refs/tags/v1.0.0", Commit: "c1", Warning: "skipped: version v1.0.0 already exists (refs/tags/1.0.0)"},
+		{Ref: "refs/heads/1.x", Commit: "c2", Warning: "skipped: version 1.x-dev already exists (refs/heads/1)"},
 	}, p.warnings)
 	require.Equal(t, []refWarning{
 		{"refs/tags/v0.1.0", "skipped: version v0.1.0 already exists from another source or an upload"},
 		{"refs/tags/v1.0.0", "skipped: version v1.0.0 already exists (refs/tags/1.0.0)"},
+		{"refs/heads/1.x", "skipped: version 1.x-dev already exists (refs/heads/1)"},
 		{"refs/heads/main", ""},
 	}, p.warn, "only warnings that change are written; a ref that now gives a version loses its warning")
-	require.Equal(t, []string{"0.5.0.0"}, p.remove)
+	require.Equal(t, []string{"v0.5.0", "v2.0.0"}, p.remove, "by pretty version")
 
 	var updated, inserted []string
 	for _, v := range p.update {
-		updated = append(updated, v.Normalized)
+		updated = append(updated, v.Version)
 	}
 	for _, v := range p.insert {
-		inserted = append(inserted, v.Normalized)
+		inserted = append(inserted, v.Version)
 	}
-	require.Equal(t, []string{"0.9.0.0", "dev-main"}, updated, "a moved tag, and the default branch now marked")
-	require.Equal(t, []string{"1.9999999.9999999.9999999-dev"}, inserted)
-	main := p.versions[3]
+	require.Equal(t, []string{"v0.9.0", "dev-main"}, updated, "a moved tag, and the default branch now marked")
+	require.Equal(t, []string{"2.0.0", "1.x-dev", "v1.x-dev"}, inserted, "a new tag with a deleted one's version, and both branches of 1.x")
+	main := p.versions[4]
 	require.JSONEq(t, `{"version":"dev-main","default-branch":true}`, main.Entry)
 	require.Equal(t, versionRow{Normalized: "1.0.0.0", Version: "1.0.0", Reference: "c1", RefName: "refs/tags/1.0.0", Entry: `{"version":"1.0.0"}`},
 		p.versions[0])
