@@ -72,9 +72,10 @@ func zipFile(t *testing.T, b []byte, suffix string) string {
 
 // TestBranchesOfOneVersion: git branches that normalize to one version
 // (1.x and v1.x, 1.0 and v1.0) are all served, each with its own commit
-// and archive; the real Composer installs the same one of them from
-// packyard as from the VCS repository, and the other once the first
-// branch is deleted. Versions are named by their pretty version.
+// and archive; of two with one pretty version (1 and 1.x: 1.x-dev), the
+// first. The real Composer installs the same one of them from packyard as
+// from the VCS repository, and the other once the first branches are
+// deleted. Versions are named by their pretty version.
 func TestBranchesOfOneVersion(t *testing.T) {
 	backends(t, func(t *testing.T, pg bool) {
 		s := newStack(t, stackOpts{postgres: pg})
@@ -87,7 +88,7 @@ func TestBranchesOfOneVersion(t *testing.T) {
 		g := harness.GitRepo(t)
 		g.Commit(map[string]string{"composer.json": `{"name":"acme/x"}`, "which.txt": "main"})
 		commits := map[string]string{}
-		for _, b := range []string{"1.x", "v1.x", "1.0", "v1.0"} {
+		for _, b := range []string{"1", "1.x", "v1.x", "1.0", "v1.0"} {
 			g.Git("checkout", "-q", "-b", b, "main")
 			g.Commit(map[string]string{"which.txt": b})
 			commits[b] = strings.TrimSpace(g.Git("rev-parse", "HEAD"))
@@ -97,11 +98,12 @@ func TestBranchesOfOneVersion(t *testing.T) {
 		require.NoError(t, err)
 		reps, err := s.svc.Sync(ctx, "acme", g.Dir)
 		require.NoError(t, err)
-		require.Empty(t, reps[0].Warnings)
+		require.Equal(t, []RefStatus{{Ref: "refs/heads/1.x", Commit: commits["1.x"], Warning: "skipped: version 1.x-dev already exists (refs/heads/1)"}},
+			reps[0].Warnings)
 
 		vs := s.p2("acme", "acme/x", read)
 		require.Equal(t, []string{"1.0.x-dev", "1.x-dev", "dev-main", "v1.0.x-dev", "v1.x-dev"}, versionsOf(vs))
-		for pretty, branch := range map[string]string{"1.x-dev": "1.x", "v1.x-dev": "v1.x", "1.0.x-dev": "1.0", "v1.0.x-dev": "v1.0"} {
+		for pretty, branch := range map[string]string{"1.x-dev": "1", "v1.x-dev": "v1.x", "1.0.x-dev": "1.0", "v1.0.x-dev": "v1.0"} {
 			v := vs[pretty]
 			dist := v["dist"].(map[string]any)
 			require.Equal(t, commits[branch], dist["reference"], pretty)
@@ -135,7 +137,7 @@ func TestBranchesOfOneVersion(t *testing.T) {
 		for _, c := range []string{"1.x-dev", "v1.x-dev"} {
 			served, fromVCS := installed(c)
 			require.Equal(t, fromVCS, served, c)
-			require.Equal(t, "1.x", served, c)
+			require.Equal(t, "1", served, c)
 		}
 
 		// Composer reports installs by normalized version only: they are
@@ -160,8 +162,8 @@ func TestBranchesOfOneVersion(t *testing.T) {
 		res, body := s.do("DELETE", "/api/v1/composer/acme/packages/acme/x/versions/1.9999999.9999999.9999999-dev", admin, nil)
 		require.Equal(t, http.StatusBadRequest, res.StatusCode, string(body))
 
-		// The first branch deleted: the other stays, and is installed.
-		g.Git("branch", "-D", "1.x")
+		// The first branches deleted: the other stays, and is installed.
+		g.Git("branch", "-D", "1", "1.x")
 		_, err = s.svc.Sync(ctx, "acme", g.Dir)
 		require.NoError(t, err)
 		vs = s.p2("acme", "acme/x", read)
