@@ -518,6 +518,23 @@ func TestUpstreamRules(t *testing.T) {
 	require.Contains(t, out, "pub/util 1.0.0: mirrored")
 	require.Equal(t, 1, f.count("/dists/util.zip"))
 
+	// A pretty version names that version only; a normalized version two
+	// versions share (branches 1.x and v1.x) names both.
+	f.mu.Lock()
+	one := `{"type":"zip","url":"` + f.srv.URL + `/dists/log-1.zip","shasum":"` + sha1hex(f.files["/dists/log-1.zip"]) + `","reference":`
+	f.files["/p2/pub/two~dev.json"] = []byte(`{"packages":{"pub/two":[{"name":"pub/two","version":"1.x-dev","dist":` + one + `"r1"}},` +
+		`{"name":"pub/two","version":"v1.x-dev","dist":` + one + `"r2"}}]}}`)
+	f.mu.Unlock()
+	for asked, want := range map[string][]string{"v1.x-dev": {"v1.x-dev"}, "1.x-dev": {"1.x-dev"}, "1.9999999.9999999.9999999-dev": {"1.x-dev", "v1.x-dev"}} {
+		res, err := s.proxy.MirrorPackage(ctx, "acme", "pub/two", asked)
+		require.NoError(t, err, asked)
+		var got []string
+		for _, r := range res {
+			got = append(got, r.Version)
+		}
+		require.ElementsMatch(t, want, got, asked)
+	}
+
 	// A private name yields nothing from the upstream, even with no version left.
 	_, err = s.svc.Upload(ctx, "acme", "1.0.0", bytes.NewReader(makeZip(t, zf{name: "composer.json", body: `{"name":"acme/secret"}`})))
 	require.NoError(t, err)
