@@ -149,6 +149,11 @@ func (c countingCAS) Open(ctx context.Context, digest string) (io.ReadSeekCloser
 	return c.Store.Open(ctx, digest)
 }
 
+func (c countingCAS) ReadAll(ctx context.Context, digests []string, max int64) ([][]byte, error) {
+	c.opens.Add(int64(len(digests)))
+	return c.Store.ReadAll(ctx, digests, max)
+}
+
 // TestResponsesAreCapped: a download over PACKYARD_BUF_MAX_RESPONSE_BYTES
 // is refused from the recorded file sizes before any file is read, also
 // when each value would fit alone; any other response over the cap is

@@ -288,16 +288,20 @@ func selectFiles(files []CommitFile, r DownloadRequest) ([]CommitFile, error) {
 	return selected, nil
 }
 
-// readFiles reads the contents of files, several at a time.
+// readFiles reads the contents of files in one batch of the CAS (each pack
+// they share read once).
 func (s *Service) readFiles(ctx context.Context, files []CommitFile) ([]UploadFile, error) {
-	out := make([]UploadFile, len(files))
-	err := parallel(ctx, len(files), func(ctx context.Context, i int) error {
-		content, err := s.readBlob(ctx, files[i])
-		out[i] = UploadFile{Path: files[i].Path, Content: content}
-		return err
-	})
+	digests := make([]string, len(files))
+	for i, f := range files {
+		digests[i] = f.Blob
+	}
+	contents, err := s.cas.ReadAll(ctx, digests, s.cfg.MaxFileSize)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %d files: %w", len(files), err)
+	}
+	out := make([]UploadFile, len(files))
+	for i, f := range files {
+		out[i] = UploadFile{Path: f.Path, Content: contents[i]}
 	}
 	return out, nil
 }

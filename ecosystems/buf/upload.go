@@ -414,14 +414,15 @@ func (s *Service) storeAll(ctx context.Context, preps []*prepared, plans []plann
 }
 
 // storeFiles puts a content's files and their encoding into the CAS (which
-// indexes them) in one batch.
+// indexes them) in one batch, the small ones packed together into one
+// object (one write per push instead of one per file).
 func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, encoding, error) {
 	contents := make([][]byte, 0, len(p.files)+1)
 	for _, f := range p.files {
 		contents = append(contents, f.Content)
 	}
 	contents = append(contents, encodeFiles(p.files))
-	ds, err := s.cas.PutAll(ctx, contents, cas.WithDigests(cas.SHAKE256))
+	ds, err := s.cas.PutAll(ctx, contents, cas.WithDigests(cas.SHAKE256), cas.Packed())
 	if err != nil {
 		return nil, encoding{}, fmt.Errorf("store the files of %s: %w", p.module.FullName(), err)
 	}

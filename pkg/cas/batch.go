@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -19,13 +19,22 @@ import (
 // batchParallelism bounds the concurrent blob store calls of one PutAll.
 const batchParallelism = 16
 
-// PutAll implements Store: the contents, already in memory, are hashed and
-// checked first (nothing is stored when one fails), then stored as Put
-// stores one (object, index row, object re-checked) with every digest's
-// lock held, the objects several at a time and the index rows in one write.
-// Only the objects that were already there are re-checked: one this call
-// uploaded is newer than any GC's grace and had no index row for a GC to
-// act on until this call recorded it, touched now.
+// PutAll implements Store, in three steps with every digest's lock held:
+//
+//  1. plan: the contents, already in memory, are hashed and checked
+//     (nothing is stored when one fails), and the index rows of those
+//     already recorded are touched in one transaction. A touched row is
+//     one a GC has not deleted (its delete is conditional on an old
+//     touch), and its bytes are durable (rows follow bytes), so those
+//     contents are reused without asking the blob store anything;
+//  2. write: the others are written, the small ones together as one pack
+//     object when Packed is given, the rest as their own objects (in one
+//     batch when the blob store takes batches, else several at a time);
+//  3. record: their index rows are written in one transaction, only now
+//     that their bytes are durable. A crash before leaves objects without
+//     rows, which GC collects after the grace period.
+//
+// Rows of reused blobs that lack an extra digest computed here get it.
 func (s *IndexedStore) PutAll(ctx context.Context, contents [][]byte, opts ...PutOption) ([]Descriptor, error) {
 	o := Resolve(opts...)
 	if len(o.Expected) > 0 {
@@ -53,15 +62,19 @@ func (s *IndexedStore) PutAll(ctx context.Context, contents [][]byte, opts ...Pu
 		return nil, err
 	}
 	defer unlock()
-	present, err := s.ensureObjects(ctx, contents, out, unique)
+	recorded, missing, err := s.touchAll(ctx, out, unique)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.recordAll(ctx, out, unique); err != nil {
+	rows, err := s.writeAll(ctx, contents, out, missing, o.Pack)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := s.ensureObjects(ctx, contents, out, present); err != nil {
-		return nil, err
+	rows = append(rows, extraDigestRows(out, unique, recorded)...)
+	if len(rows) > 0 {
+		if err := s.index.RecordBlobs(ctx, rows); err != nil {
+			return nil, fmt.Errorf("cas: record %d blobs: %w", len(rows), err)
+		}
 	}
 	return out, nil
 }
@@ -121,53 +134,108 @@ func (s *IndexedStore) lockAll(ctx context.Context, ds []Descriptor, unique []in
 	return unlock, nil
 }
 
-// ensureObjects uploads every distinct content whose object is missing (or
-// of the wrong size): the objects are checked several at a time, and the
-// missing ones uploaded in one batch when the blob store takes batches,
-// else several at a time. It returns the contents whose objects were there.
-func (s *IndexedStore) ensureObjects(ctx context.Context, contents [][]byte, ds []Descriptor, unique []int) ([]int, error) {
-	missing := make([]bool, len(contents))
-	err := eachParallel(ctx, unique, func(ctx context.Context, i int) error {
-		info, err := s.blobs.Stat(ctx, Key(ds[i].Digest))
-		switch {
-		case err == nil:
-			missing[i] = info.Size != ds[i].Size
-		case errors.Is(err, errs.ErrNotFound):
-			missing[i] = true
-		default:
-			return fmt.Errorf("cas: stat %s: %w", Key(ds[i].Digest), err)
-		}
-		return nil
-	})
+// touchAll touches the rows of the distinct contents that are recorded and
+// returns those rows, and the contents that are not.
+func (s *IndexedStore) touchAll(ctx context.Context, ds []Descriptor, unique []int) (map[string]metadata.Blob, []int, error) {
+	digests := make([]string, len(unique))
+	for j, i := range unique {
+		digests[j] = ds[i].Digest
+	}
+	recorded, err := s.index.TouchBlobs(ctx, digests, s.now())
 	if err != nil {
+		return nil, nil, fmt.Errorf("cas: look up %d blobs: %w", len(digests), err)
+	}
+	var missing []int
+	for _, i := range unique {
+		if _, ok := recorded[ds[i].Digest]; !ok {
+			missing = append(missing, i)
+		}
+	}
+	return recorded, missing, nil
+}
+
+// extraDigestRows returns the rows of recorded contents that lack an extra
+// digest computed for them, with it (and their recorded location).
+func extraDigestRows(ds []Descriptor, unique []int, recorded map[string]metadata.Blob) []metadata.Blob {
+	var rows []metadata.Blob
+	for _, i := range unique {
+		r, ok := recorded[ds[i].Digest]
+		if !ok {
+			continue
+		}
+		row := indexRow(ds[i], r.TouchedAt)
+		if hasAllExtra(r.Extra, row.Extra) {
+			continue
+		}
+		row.Pack, row.Offset = r.Pack, r.Offset
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func hasAllExtra(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// writeAll writes the missing contents (the small ones in one pack when
+// pack is set) and returns their index rows, to be recorded now that their
+// bytes are durable.
+func (s *IndexedStore) writeAll(ctx context.Context, contents [][]byte, ds []Descriptor, missing []int, pack bool) ([]metadata.Blob, error) {
+	now := s.now()
+	rows := make([]metadata.Blob, 0, len(missing))
+	own := missing
+	if pack {
+		var packed []int
+		packed, own = splitPackable(ds, missing)
+		if len(packed) > 0 {
+			ids, offsets, err := s.writePacks(ctx, contents, packed)
+			if err != nil {
+				return nil, err
+			}
+			for j, i := range packed {
+				row := indexRow(ds[i], now)
+				row.Pack, row.Offset = ids[j], offsets[j]
+				rows = append(rows, row)
+			}
+		}
+	}
+	if err := s.writeObjects(ctx, contents, ds, own); err != nil {
 		return nil, err
 	}
-	var objs []blob.Object
-	var put, present []int
-	for _, i := range unique {
-		if missing[i] {
-			objs = append(objs, blob.Object{Key: Key(ds[i].Digest), Data: contents[i]})
-			put = append(put, i)
-		} else {
-			present = append(present, i)
-		}
+	for _, i := range own {
+		rows = append(rows, indexRow(ds[i], now))
 	}
-	if len(objs) == 0 {
-		return present, nil
+	return rows, nil
+}
+
+// writeObjects writes each content of is as its own object: in one batch
+// when the blob store takes batches, else several at a time.
+func (s *IndexedStore) writeObjects(ctx context.Context, contents [][]byte, ds []Descriptor, is []int) error {
+	if len(is) == 0 {
+		return nil
 	}
 	batch, ok := s.blobs.(blob.BatchPutter)
-	if !ok {
-		return present, eachParallel(ctx, put, func(ctx context.Context, i int) error {
+	if !ok || len(is) == 1 {
+		return eachParallel(ctx, is, func(ctx context.Context, i int) error {
 			if err := s.blobs.Put(ctx, Key(ds[i].Digest), struct{ io.Reader }{bytes.NewReader(contents[i])}, ds[i].Size); err != nil {
 				return fmt.Errorf("cas: store %s: %w", Key(ds[i].Digest), err)
 			}
 			return nil
 		})
 	}
-	if err := batch.PutAll(ctx, objs); err != nil {
-		return nil, fmt.Errorf("cas: store %d objects: %w", len(objs), err)
+	objs := make([]blob.Object, len(is))
+	for j, i := range is {
+		objs[j] = blob.Object{Key: Key(ds[i].Digest), Data: contents[i]}
 	}
-	return present, nil
+	if err := batch.PutAll(ctx, objs); err != nil {
+		return fmt.Errorf("cas: store %d objects: %w", len(objs), err)
+	}
+	return nil
 }
 
 // eachParallel runs fn for every index of is, batchParallelism at a time,
@@ -181,19 +249,11 @@ func eachParallel(ctx context.Context, is []int, fn func(ctx context.Context, i 
 	return g.Wait()
 }
 
-// recordAll writes the index rows of the distinct contents in one write.
-func (s *IndexedStore) recordAll(ctx context.Context, ds []Descriptor, unique []int) error {
-	now := s.now()
-	rows := make([]metadata.Blob, len(unique))
-	for j, i := range unique {
-		extra := make(map[string]string, len(ds[i].Extra))
-		for a, v := range ds[i].Extra {
-			extra[string(a)] = v
-		}
-		rows[j] = metadata.Blob{Digest: ds[i].Digest, Size: ds[i].Size, Extra: extra, CreatedAt: now, TouchedAt: now}
+// indexRow is the index row of a content stored as its own object.
+func indexRow(d Descriptor, now time.Time) metadata.Blob {
+	extra := make(map[string]string, len(d.Extra))
+	for a, v := range d.Extra {
+		extra[string(a)] = v
 	}
-	if err := s.index.RecordBlobs(ctx, rows); err != nil {
-		return fmt.Errorf("cas: record %d blobs: %w", len(rows), err)
-	}
-	return nil
+	return metadata.Blob{Digest: d.Digest, Size: d.Size, Extra: extra, CreatedAt: now, TouchedAt: now}
 }

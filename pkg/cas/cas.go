@@ -2,8 +2,12 @@
 // Blobs are keyed by sha256 under blobs/sha256/ab/cd/<hex>, deduplicated,
 // verified on write, and may carry other digests (sha1 for Composer dists,
 // shake256 for buf files) computed in the same pass. The metadata store's
-// blob index is the source of truth for what exists and who references it;
-// GC removes unreferenced blobs after a grace period.
+// blob index is the source of truth for what exists and who references it:
+// an index row is written only once its bytes are durable, so a recorded
+// blob is a stored one. PutAll may write the small contents of one batch
+// together as a pack object (packs/<id>), whose rows name the pack and an
+// offset in it. GC removes unreferenced blobs after a grace period, and a
+// pack once no row names it.
 package cas
 
 import (
@@ -36,11 +40,17 @@ type Store interface {
 	// again is cheap and returns the same Descriptor.
 	Put(ctx context.Context, r io.Reader, opts ...PutOption) (Descriptor, error)
 	// PutAll stores contents already in memory as Put stores each (with
-	// WithDigests and WithMaxSize; not WithExpected), in one batch: nothing
-	// is stored when one is refused. It returns their descriptors in order.
+	// WithDigests, WithMaxSize and Packed; not WithExpected), in one batch:
+	// nothing is stored when one is refused. Contents already recorded are
+	// reused (touched), not written again. It returns their descriptors in
+	// order.
 	PutAll(ctx context.Context, contents [][]byte, opts ...PutOption) ([]Descriptor, error)
 	// Open returns the blob's bytes; errs.ErrNotFound when missing.
 	Open(ctx context.Context, digest string) (io.ReadSeekCloser, error)
+	// ReadAll returns the bytes of each blob of digests, in order, reading
+	// each pack they share once; errs.ErrNotFound when one is missing and
+	// errs.ErrTooLarge when one is longer than max bytes.
+	ReadAll(ctx context.Context, digests []string, max int64) ([][]byte, error)
 	// Stat describes a blob, with every extra digest recorded for it.
 	Stat(ctx context.Context, digest string) (Descriptor, error)
 }
@@ -53,6 +63,7 @@ type PutOptions struct {
 	Digests  []Algorithm
 	Expected map[Algorithm]string
 	MaxSize  int64 // 0: the store's default
+	Pack     bool  // PutAll may store small contents together in one pack object
 }
 
 // WithDigests asks for extra digests.
@@ -70,6 +81,12 @@ func WithExpected(alg Algorithm, hex string) PutOption {
 		o.Digests = append(o.Digests, alg)
 	}
 }
+
+// Packed lets PutAll store the small contents it has to write together in
+// one pack object (one write for the batch instead of one per content).
+// Such blobs are read with Open and ReadAll only: they have no object of
+// their own under Key.
+func Packed() PutOption { return func(o *PutOptions) { o.Pack = true } }
 
 // WithMaxSize rejects content longer than n bytes.
 func WithMaxSize(n int64) PutOption { return func(o *PutOptions) { o.MaxSize = n } }

@@ -17,6 +17,7 @@ type GCStats struct {
 	Records int   // index rows of unreferenced blobs removed
 	Objects int   // objects of those rows removed
 	Orphans int   // objects without an index row removed
+	Packs   int   // pack objects no row names any more removed
 	Kept    int   // candidates left alone because a writer reused them meanwhile
 	Refs    int64 // stale references removed by the sweepers (Collect only)
 }
@@ -40,9 +41,13 @@ const maxGCErrors = 20
 //     re-checks the object after recording it (see Put). Row before object
 //     means a crash leaves at worst an object without a row, never a row
 //     without its object.
+//     A pack object goes once no row names it: pack ids are never reused
+//     and rows naming a pack are only written right after it, so a pack
+//     found unused stays unused.
 //  2. Orphan pass (blob stores that implement blob.Lister): objects under
 //     blobs/sha256/ older than grace with no index row, left by a crash
-//     between a Put's upload and its index write, are deleted.
+//     between a Put's upload and its index write, are deleted, and so are
+//     packs older than grace that no row names.
 //
 // Within one process, Put and GC also serialize on a per-digest lock, which
 // closes every window between their steps. Across replicas the re-checks
@@ -91,6 +96,24 @@ index:
 	}
 
 	if l, ok := s.blobs.(blob.Lister); ok && len(failures) < maxGCErrors {
+		err := l.List(ctx, PackPrefix, func(info blob.Info) error {
+			id, ok := packIDFromKey(info.Key)
+			if !ok || !info.ModTime.Before(before) {
+				return nil
+			}
+			if err := s.collectPack(ctx, id, &stats); err != nil && fail(err) {
+				return errors.New("too many errors")
+			}
+			return nil
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return stats, ctx.Err()
+			}
+			failures = append(failures, fmt.Errorf("cas gc: walk packs: %w", err))
+		}
+	}
+	if l, ok := s.blobs.(blob.Lister); ok && len(failures) < maxGCErrors {
 		err := l.List(ctx, KeyPrefix, func(info blob.Info) error {
 			d, ok := digestFromKey(info.Key)
 			if !ok || !info.ModTime.Before(before) {
@@ -114,7 +137,7 @@ index:
 
 	s.logger.Debug("blob garbage collection",
 		zap.Int("records", stats.Records), zap.Int("objects", stats.Objects),
-		zap.Int("orphans", stats.Orphans), zap.Int("kept", stats.Kept),
+		zap.Int("orphans", stats.Orphans), zap.Int("packs", stats.Packs), zap.Int("kept", stats.Kept),
 		zap.Duration("grace", grace), zap.Int("errors", len(failures)))
 	return stats, errors.Join(failures...)
 }
@@ -130,6 +153,13 @@ func (s *IndexedStore) collect(ctx context.Context, digest string, before time.T
 		return err
 	}
 	defer unlock()
+	row, err := s.index.GetBlob(ctx, digest)
+	if errors.Is(err, errs.ErrNotFound) {
+		return nil // collected by another replica meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("cas gc: read index row %s: %w", digest, err)
+	}
 	deleted, err := s.index.DeleteBlobRecord(ctx, digest, before)
 	if err != nil {
 		return fmt.Errorf("cas gc: delete index row %s: %w", digest, err)
@@ -149,7 +179,27 @@ func (s *IndexedStore) collect(ctx context.Context, digest string, before time.T
 	if err := s.blobs.Delete(ctx, Key(digest)); err != nil {
 		return fmt.Errorf("cas gc: delete object %s: %w", digest, err)
 	}
+	if row.Pack != "" {
+		// The bytes were in the pack (an own object, if any, came from a Put).
+		return s.collectPack(ctx, row.Pack, stats)
+	}
 	stats.Objects++
+	return nil
+}
+
+// collectPack removes a pack object when no index row names it.
+func (s *IndexedStore) collectPack(ctx context.Context, id string, stats *GCStats) error {
+	used, err := s.index.PackInUse(ctx, id)
+	if err != nil {
+		return fmt.Errorf("cas gc: check pack %s: %w", id, err)
+	}
+	if used {
+		return nil
+	}
+	if err := s.blobs.Delete(ctx, packKey(id)); err != nil {
+		return fmt.Errorf("cas gc: delete pack %s: %w", id, err)
+	}
+	stats.Packs++
 	return nil
 }
 

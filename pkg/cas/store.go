@@ -353,20 +353,28 @@ func (s *IndexedStore) ensureObject(ctx context.Context, key string, content io.
 	return nil
 }
 
-// Open implements Store. It reads the object directly (the index is not
-// consulted), so a blob is readable as soon as its object exists.
+// Open implements Store. It reads the blob's own object when there is one
+// (the index is not consulted, so such a blob is readable as soon as its
+// object exists), else the blob's section of the pack its row names.
 func (s *IndexedStore) Open(ctx context.Context, digest string) (io.ReadSeekCloser, error) {
 	if err := ValidateDigest(digest); err != nil {
 		return nil, err
 	}
 	rc, err := s.blobs.Open(ctx, Key(digest))
-	if err != nil {
-		if errors.Is(err, errs.ErrNotFound) {
-			return nil, fmt.Errorf("blob %s: %w", digest, errs.ErrNotFound)
-		}
+	if err == nil {
+		return rc, nil
+	}
+	if !errors.Is(err, errs.ErrNotFound) {
 		return nil, fmt.Errorf("cas: open blob %s: %w", digest, err)
 	}
-	return rc, nil
+	b, err := s.index.GetBlob(ctx, digest)
+	switch {
+	case err == nil && b.Pack != "":
+		return s.openPacked(ctx, b)
+	case err == nil || errors.Is(err, errs.ErrNotFound):
+		return nil, fmt.Errorf("blob %s: %w", digest, errs.ErrNotFound)
+	}
+	return nil, fmt.Errorf("cas: open blob %s: %w", digest, err)
 }
 
 // Stat implements Store from the index, with every extra digest recorded.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/sqldb"
@@ -55,7 +57,7 @@ func recordBlobBatch(ctx context.Context, tx *sqldb.Tx, bs []Blob) error {
 			continue // once per statement: PostgreSQL updates a row once per command
 		case !ok:
 			enc, _ := json.Marshal(nonNil(b.Extra))
-			insert = append(insert, b.Digest, b.Size, string(enc), toDB(b.CreatedAt), toDB(b.TouchedAt))
+			insert = append(insert, b.Digest, b.Size, string(enc), toDB(b.CreatedAt), toDB(b.TouchedAt), b.Pack, b.Offset)
 			seen[b.Digest] = true
 		case hasAll(extra, b.Extra):
 			touch = append(touch, b.Digest)
@@ -70,8 +72,8 @@ func recordBlobBatch(ctx context.Context, tx *sqldb.Tx, bs []Blob) error {
 		}
 	}
 	if len(insert) > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO blobs (digest, size, extra, created_at, touched_at) VALUES `+
-			tuples(len(insert)/5, 5)+` ON CONFLICT (digest) DO UPDATE SET touched_at = excluded.touched_at`, insert...); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO blobs (digest, size, extra, created_at, touched_at, pack, pack_offset) VALUES `+
+			tuples(len(insert)/7, 7)+` ON CONFLICT (digest) DO UPDATE SET touched_at = excluded.touched_at`, insert...); err != nil {
 			return err
 		}
 	}
@@ -145,4 +147,95 @@ func (s *SQL) AddBlobRefs(ctx context.Context, q sqldb.Querier, digests []string
 		}
 	}
 	return nil
+}
+
+// blobColumns are the columns scanBlob reads, in its order.
+const blobColumns = `digest, size, extra, created_at, touched_at, pack, pack_offset`
+
+// scanBlob reads a row of blobColumns.
+func scanBlob(row interface{ Scan(...any) error }) (Blob, error) {
+	var b Blob
+	var extra string
+	var created, touched int64
+	if err := row.Scan(&b.Digest, &b.Size, &extra, &created, &touched, &b.Pack, &b.Offset); err != nil {
+		return Blob{}, err
+	}
+	b.Extra = map[string]string{}
+	if err := json.Unmarshal([]byte(extra), &b.Extra); err != nil {
+		return Blob{}, fmt.Errorf("blob %s: bad extra digests: %w", b.Digest, err)
+	}
+	b.CreatedAt, b.TouchedAt = fromDB(created), fromDB(touched)
+	return b, nil
+}
+
+// GetBlobs implements Blobs: one query per blobBatch digests.
+func (s *SQL) GetBlobs(ctx context.Context, digests []string) (map[string]Blob, error) {
+	out := make(map[string]Blob, len(digests))
+	for start := 0; start < len(digests); start += blobBatch {
+		chunk := digests[start:min(start+blobBatch, len(digests))]
+		if err := queryBlobs(ctx, s.db, out, `SELECT `+blobColumns+` FROM blobs WHERE digest IN `+tuples(1, len(chunk)), digestArgs(nil, chunk)...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// TouchBlobs implements Blobs: one statement per blobBatch digests, in one
+// transaction.
+func (s *SQL) TouchBlobs(ctx context.Context, digests []string, at time.Time) (map[string]Blob, error) {
+	out := make(map[string]Blob, len(digests))
+	if len(digests) == 0 {
+		return out, nil
+	}
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		clear(out)
+		for start := 0; start < len(digests); start += blobBatch {
+			chunk := digests[start:min(start+blobBatch, len(digests))]
+			err := queryBlobs(ctx, tx, out, `UPDATE blobs SET touched_at = ? WHERE digest IN `+tuples(1, len(chunk))+
+				` RETURNING `+blobColumns, digestArgs([]any{toDB(at)}, chunk)...)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PackInUse implements Blobs.
+func (s *SQL) PackInUse(ctx context.Context, pack string) (bool, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM blobs WHERE pack = ? LIMIT 1) p`, pack).Scan(&n)
+	if err != nil {
+		return false, sqldb.MapErr(err)
+	}
+	return n > 0, nil
+}
+
+// queryBlobs adds the blobs a query of blobColumns returns to out.
+func queryBlobs(ctx context.Context, q sqldb.Querier, out map[string]Blob, query string, args ...any) error {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		b, err := scanBlob(rows)
+		if err != nil {
+			return sqldb.MapErr(err)
+		}
+		out[b.Digest] = b
+	}
+	return sqldb.MapErr(rows.Err())
+}
+
+// digestArgs appends digests to args.
+func digestArgs(args []any, digests []string) []any {
+	for _, d := range digests {
+		args = append(args, d)
+	}
+	return args
 }

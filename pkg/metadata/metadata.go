@@ -117,6 +117,11 @@ type Blob struct {
 	Extra     map[string]string // other digests by algorithm ("sha1", "shake256")
 	CreatedAt time.Time
 	TouchedAt time.Time // last time a writer stored or reused it
+	// Pack is the sha256 of the pack object holding the blob at Offset, or
+	// empty when the blob is its own object. A recorded blob keeps the
+	// location it was first recorded with.
+	Pack   string
+	Offset int64
 }
 
 // Document is a precomputed artefact (a Composer p2 file, a packages.json)
@@ -181,6 +186,16 @@ type Blobs interface {
 	// RecordBlobs records many blobs as RecordBlob records each, in one transaction.
 	RecordBlobs(ctx context.Context, bs []Blob) error
 	GetBlob(ctx context.Context, digest string) (Blob, error)
+	// GetBlobs returns the recorded blobs among digests, by digest, in a
+	// few queries.
+	GetBlobs(ctx context.Context, digests []string) (map[string]Blob, error)
+	// TouchBlobs sets TouchedAt of the recorded blobs among digests to at
+	// and returns them (as recorded, touched) by digest, in one
+	// transaction: a blob it returns was recorded when it was touched, so
+	// a GC's conditional delete of an older listing no longer takes it.
+	TouchBlobs(ctx context.Context, digests []string, at time.Time) (map[string]Blob, error)
+	// PackInUse reports whether a recorded blob is stored in the pack.
+	PackInUse(ctx context.Context, pack string) (bool, error)
 	AddBlobRef(ctx context.Context, q sqldb.Querier, digest, ref string) error
 	// AddBlobRefs adds ref to each of digests, as AddBlobRef does one.
 	AddBlobRefs(ctx context.Context, q sqldb.Querier, digests []string, ref string) error

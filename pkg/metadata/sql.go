@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/packyard/packyard/pkg/changes"
@@ -452,9 +451,9 @@ func (s *SQL) RecordBlob(ctx context.Context, b Blob) error {
 		switch {
 		case errors.Is(sqldb.MapErr(err), errs.ErrNotFound):
 			enc, _ := json.Marshal(nonNil(b.Extra))
-			_, err := tx.Exec(ctx, `INSERT INTO blobs (digest, size, extra, created_at, touched_at) VALUES (?, ?, ?, ?, ?)
+			_, err := tx.Exec(ctx, `INSERT INTO blobs (digest, size, extra, created_at, touched_at, pack, pack_offset) VALUES (?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (digest) DO UPDATE SET touched_at = excluded.touched_at`,
-				b.Digest, b.Size, string(enc), toDB(b.CreatedAt), toDB(b.TouchedAt))
+				b.Digest, b.Size, string(enc), toDB(b.CreatedAt), toDB(b.TouchedAt), b.Pack, b.Offset)
 			return err
 		case err != nil:
 			return sqldb.MapErr(err)
@@ -478,19 +477,10 @@ func nonNil(m map[string]string) map[string]string {
 }
 
 func (s *SQL) GetBlob(ctx context.Context, digest string) (Blob, error) {
-	var b Blob
-	var extra string
-	var created, touched int64
-	err := s.db.QueryRow(ctx, `SELECT digest, size, extra, created_at, touched_at FROM blobs WHERE digest = ?`, digest).
-		Scan(&b.Digest, &b.Size, &extra, &created, &touched)
+	b, err := scanBlob(s.db.QueryRow(ctx, `SELECT `+blobColumns+` FROM blobs WHERE digest = ?`, digest))
 	if err != nil {
 		return Blob{}, scanErr(err, "blob", digest)
 	}
-	b.Extra = map[string]string{}
-	if err := json.Unmarshal([]byte(extra), &b.Extra); err != nil {
-		return Blob{}, fmt.Errorf("blob %s: bad extra digests: %w", digest, err)
-	}
-	b.CreatedAt, b.TouchedAt = fromDB(created), fromDB(touched)
 	return b, nil
 }
 
