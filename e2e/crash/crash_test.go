@@ -405,13 +405,14 @@ func (l *load) collect(t *testing.T, st stores, read string, bc bufClients) {
 	stats := lastGC(t, l.in.Log, runs+1)
 	l.in.Stop()
 	l.in.Resume(map[string]string{"PACKYARD_GC_INTERVAL": "1h", "PACKYARD_GC_GRACE": "24h"})
-	t.Logf("garbage before GC: %d unreferenced index rows, %d objects without a row, %d live blobs; GC removed %d rows, %d of their objects, %d orphan objects, kept %d",
-		rows, orphans, live, stats.Records, stats.Objects, stats.Orphans, stats.Kept)
+	t.Logf("garbage before GC: %d unreferenced index rows, %d objects without a row, %d live blobs; GC removed %d rows, %d of their objects, %d orphan objects, %d packs, kept %d",
+		rows, orphans, live, stats.Records, stats.Objects, stats.Orphans, stats.Packs, stats.Kept)
 	require.Equal(t, rows, stats.Records, "GC removes every unreferenced row")
 	require.Equal(t, orphans, stats.Orphans, "GC removes every object without a row")
 	after, afterOrphans := st.garbage(t)
 	require.Zero(t, after)
 	require.Zero(t, afterOrphans)
+	require.Zero(t, st.unusedPacks(t), "GC removes every pack no row names")
 	require.Equal(t, live, st.checkLiveObjects(t), "GC leaves every live blob")
 	st.checkInvariants(t)
 	l.verify(t, read, bc)

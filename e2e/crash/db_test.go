@@ -153,20 +153,62 @@ func (s stores) plantGarbage(t *testing.T) planted {
 }
 
 // checkLiveObjects checks that every blob a version or commit uses has its
-// object in the blob store, and returns how many there are.
+// object in the blob store (its own, or the pack its row names), and
+// returns how many there are.
 func (s stores) checkLiveObjects(t *testing.T) int {
 	t.Helper()
 	live := s.strings(t, liveBlobs)
+	packs := s.pairs(t, `SELECT digest, pack FROM blobs WHERE pack <> ''`)
 	for d := range live {
-		_, err := s.blobs.Stat(context.Background(), cas.Key(d))
-		require.NoError(t, err, "live blob %s", d)
+		key := cas.Key(d)
+		if p := packs[d]; p != "" {
+			key = cas.PackKey(p)
+		}
+		_, err := s.blobs.Stat(context.Background(), key)
+		require.NoError(t, err, "live blob %s (%s)", d, key)
 	}
 	return len(live)
 }
 
+// unusedPacks counts the pack objects no index row names (left by a crash
+// between a pack's upload and its rows, or by the removal of their rows).
+func (s stores) unusedPacks(t *testing.T) int {
+	t.Helper()
+	named := map[string]bool{}
+	for _, p := range s.pairs(t, `SELECT digest, pack FROM blobs WHERE pack <> ''`) {
+		named[p] = true
+	}
+	l, ok := s.blobs.(blob.Lister)
+	require.True(t, ok, "the blob store lists its objects")
+	n := 0
+	require.NoError(t, l.List(context.Background(), cas.PackPrefix, func(info blob.Info) error {
+		if !named[info.Key[strings.LastIndex(info.Key, "/")+1:]] {
+			n++
+		}
+		return nil
+	}))
+	return n
+}
+
+// pairs returns the two-column rows of query as a map from the first column.
+func (s stores) pairs(t *testing.T, query string) map[string]string {
+	t.Helper()
+	rows, err := s.db.Query(context.Background(), query)
+	require.NoError(t, err)
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		require.NoError(t, rows.Scan(&k, &v))
+		out[k] = v
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
 // gcStats is what the daemon logs after a GC run.
 type gcStats struct {
-	Records, Objects, Orphans, Kept int
+	Records, Objects, Orphans, Packs, Kept int
 }
 
 // lastGC waits for the n-th "garbage collection done" line of log and

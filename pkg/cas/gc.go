@@ -196,7 +196,7 @@ func (s *IndexedStore) collectPack(ctx context.Context, id string, stats *GCStat
 	if used {
 		return nil
 	}
-	if err := s.blobs.Delete(ctx, packKey(id)); err != nil {
+	if err := s.blobs.Delete(ctx, PackKey(id)); err != nil {
 		return fmt.Errorf("cas gc: delete pack %s: %w", id, err)
 	}
 	stats.Packs++

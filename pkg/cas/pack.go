@@ -27,8 +27,8 @@ const (
 	packMaxBytes = 8 << 20
 )
 
-// packKey returns the blob store key of a pack id.
-func packKey(id string) string { return PackPrefix + id[:2] + "/" + id }
+// PackKey returns the blob store key of a pack id.
+func PackKey(id string) string { return PackPrefix + id[:2] + "/" + id }
 
 // packIDFromKey is packKey's inverse; ok is false for other keys.
 func packIDFromKey(key string) (string, bool) {
@@ -91,7 +91,7 @@ func (s *IndexedStore) writePacks(ctx context.Context, contents [][]byte, is []i
 		for _, i := range p.members {
 			buf = append(buf, contents[i]...)
 		}
-		if err := s.blobs.Put(ctx, packKey(p.id), &sliceReader{b: buf}, p.size); err != nil {
+		if err := s.blobs.Put(ctx, PackKey(p.id), &sliceReader{b: buf}, p.size); err != nil {
 			return fmt.Errorf("cas: store pack %s: %w", p.id, err)
 		}
 		return nil
@@ -131,7 +131,7 @@ func (r *sliceReader) Read(p []byte) (int, error) {
 
 // openPacked opens a packed blob's section of its pack object.
 func (s *IndexedStore) openPacked(ctx context.Context, b metadata.Blob) (io.ReadSeekCloser, error) {
-	rc, err := s.blobs.Open(ctx, packKey(b.Pack))
+	rc, err := s.blobs.Open(ctx, PackKey(b.Pack))
 	if err != nil {
 		if errors.Is(err, errs.ErrNotFound) {
 			return nil, fmt.Errorf("blob %s: %w", b.Digest, errs.ErrNotFound)

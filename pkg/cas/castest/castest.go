@@ -105,6 +105,7 @@ func Run(t *testing.T, newBackends Factory) {
 		{"GCOrphans", 0, testGCOrphans},
 		{"PutAll", 0, testPutAll},
 		{"PutAllMaxSize", 1024, testPutAllMaxSize},
+		{"PutAllPacked", 0, testPutAllPacked},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newFixture(t, newBackends, tc.maxSize)) })

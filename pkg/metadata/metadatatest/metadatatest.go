@@ -6,6 +6,7 @@ package metadatatest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("Blobs", func(t *testing.T) { testBlobs(t, newStore(t)) })
 	t.Run("BlobRefsInTransaction", func(t *testing.T) { testBlobRefsTx(t, newStore(t)) })
 	t.Run("BlobBatches", func(t *testing.T) { testBlobBatches(t, newStore(t)) })
+	t.Run("BlobLookupsAndPacks", func(t *testing.T) { testBlobLookups(t, newStore(t)) })
 	t.Run("Documents", func(t *testing.T) { testDocuments(t, newStore(t)) })
 	t.Run("Generations", func(t *testing.T) { testGenerations(t, newStore(t)) })
 	t.Run("ConcurrentGenerations", func(t *testing.T) { testConcurrentGenerations(t, newStore(t)) })
@@ -318,6 +320,63 @@ func testBlobBatches(t *testing.T, s metadata.Store) {
 	un, _ = s.UnreferencedBlobs(ctx, cutoff, 2000)
 	require.Empty(t, un)
 	require.ErrorIs(t, s.AddBlobRefs(ctx, nil, []string{"ee" + repeat("0", 62)}, "x"), errs.ErrFailedPrecondition)
+}
+
+// testBlobLookups: GetBlobs and TouchBlobs answer for many digests at
+// once, only the recorded ones, with their pack locations; TouchBlobs
+// touches them; PackInUse follows the rows naming a pack.
+func testBlobLookups(t *testing.T, s metadata.Store) {
+	ctx := t.Context()
+	old := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Microsecond)
+	pack := "ab" + repeat("1", 30)
+	var batch []metadata.Blob
+	var digests []string
+	for i := range 900 {
+		d := fmt.Sprintf("%064x", i+1)
+		b := metadata.Blob{Digest: d, Size: int64(i), Extra: map[string]string{"shake256": d}, CreatedAt: old, TouchedAt: old}
+		if i%2 == 0 {
+			b.Pack, b.Offset = pack, int64(10*i)
+		}
+		batch = append(batch, b)
+		digests = append(digests, d)
+	}
+	require.NoError(t, s.RecordBlobs(ctx, batch))
+	absent := "ff" + repeat("0", 62)
+	got, err := s.GetBlobs(ctx, append([]string{absent}, digests...))
+	require.NoError(t, err)
+	require.Len(t, got, 900)
+	require.Equal(t, batch[4], got[digests[4]])
+	require.Equal(t, batch[5], got[digests[5]])
+	require.NoError(t, s.RecordBlob(ctx, metadata.Blob{Digest: digests[4], Size: 4, Pack: "cd" + repeat("2", 30), Offset: 1}))
+	b, err := s.GetBlob(ctx, digests[4])
+	require.NoError(t, err)
+	require.Equal(t, pack, b.Pack, "a recorded blob keeps its location")
+	require.Equal(t, int64(40), b.Offset)
+
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	touched, err := s.TouchBlobs(ctx, append(slices.Clone(digests[:500]), absent), now)
+	require.NoError(t, err)
+	require.Len(t, touched, 500, "only the recorded ones")
+	require.Equal(t, now, touched[digests[0]].TouchedAt)
+	require.Equal(t, pack, touched[digests[0]].Pack)
+	b, err = s.GetBlob(ctx, digests[499])
+	require.NoError(t, err)
+	require.Equal(t, now, b.TouchedAt, "touched")
+	b, err = s.GetBlob(ctx, digests[500])
+	require.NoError(t, err)
+	require.Equal(t, old, b.TouchedAt, "the others are not")
+
+	used, err := s.PackInUse(ctx, pack)
+	require.NoError(t, err)
+	require.True(t, used)
+	for i := 0; i < 900; i += 2 {
+		ok, err := s.DeleteBlobRecord(ctx, digests[i], now.Add(time.Minute))
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	used, err = s.PackInUse(ctx, pack)
+	require.NoError(t, err)
+	require.False(t, used, "no row names the pack any more")
 }
 
 func testBlobRefsTx(t *testing.T, s metadata.Store) {
