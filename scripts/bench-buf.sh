@@ -16,7 +16,9 @@
 # Environment: PACKYARD_BENCH_ROUNDS (3), PACKYARD_BENCH_DURATION (3s),
 # PACKYARD_BENCH_BUF_STACK: embedded (SQLite + filesystem, the default) or
 # postgres (PostgreSQL + MinIO: those of PACKYARD_TEST_PG_URL and
-# PACKYARD_TEST_S3_* when set, else started here with scripts/services.sh).
+# PACKYARD_TEST_S3_* when set, else started here with scripts/services.sh);
+# PACKYARD_BENCH_BUF_ONLY=push measures only the pushes (first and again),
+# without the Download, GetCommits and GetGraph loads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 { # read whole before it runs
@@ -26,6 +28,11 @@ REQ="python3 bench/bufreq/bufreq.py"
 ROUNDS=${PACKYARD_BENCH_ROUNDS:-3}
 DURATION=${PACKYARD_BENCH_DURATION:-3s}
 STACK=${PACKYARD_BENCH_BUF_STACK:-embedded}
+ONLY=${PACKYARD_BENCH_BUF_ONLY:-}
+case "$ONLY" in
+  "" | push) ;;
+  *) echo "PACKYARD_BENCH_BUF_ONLY=$ONLY: expected push or nothing" >&2; exit 2 ;;
+esac
 PIDS=()
 SERVICES=""
 cleanup() {
@@ -132,8 +139,8 @@ done
 for i in $(seq "$ROUNDS"); do
   for s in "${SERVERS[@]}"; do echo "$s push_again_ms $(push_ms "$s" "$STATE/buf-$s/first1.bin")" >>"$results"; done
 done
-for s in "${SERVERS[@]}"; do prepare "$s"; done
-for i in $(seq "$ROUNDS"); do
+[ "$ONLY" = push ] || for s in "${SERVERS[@]}"; do prepare "$s"; done
+[ "$ONLY" = push ] || for i in $(seq "$ROUNDS"); do
   for proc in DownloadService/Download:download CommitService/GetCommits:commits GraphService/GetGraph:graph; do
     file=${proc#*:}
     for s in "${SERVERS[@]}"; do

@@ -413,15 +413,15 @@ func (s *Service) storeAll(ctx context.Context, preps []*prepared, plans []plann
 	return blobs, encs, nil
 }
 
-// storeFiles puts a content's files and their encoding into the CAS (which
-// indexes them) in one batch, the small ones packed together into one
-// object (one write per push instead of one per file).
+// storeFiles puts a content's files into the CAS (which indexes them) in
+// one batch, the small ones packed together into one object (one write per
+// push instead of one per file), and their encoding, which Download reads
+// whole, as an object of its own.
 func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, encoding, error) {
-	contents := make([][]byte, 0, len(p.files)+1)
+	contents := make([][]byte, 0, len(p.files))
 	for _, f := range p.files {
 		contents = append(contents, f.Content)
 	}
-	contents = append(contents, encodeFiles(p.files))
 	ds, err := s.cas.PutAll(ctx, contents, cas.WithDigests(cas.SHAKE256), cas.Packed())
 	if err != nil {
 		return nil, encoding{}, fmt.Errorf("store the files of %s: %w", p.module.FullName(), err)
@@ -434,8 +434,11 @@ func (s *Service) storeFiles(ctx context.Context, p *prepared) ([]CommitFile, en
 		}
 		out[i] = CommitFile{Path: f.Path, Blob: d.Digest, Shake256: p.digests[i].Shake256, Size: d.Size}
 	}
-	last := ds[len(ds)-1]
-	return out, encoding{Blob: last.Digest, Size: last.Size}, nil
+	enc, err := s.cas.PutAll(ctx, [][]byte{encodeFiles(p.files)})
+	if err != nil {
+		return nil, encoding{}, fmt.Errorf("store the download encoding of %s: %w", p.module.FullName(), err)
+	}
+	return out, encoding{Blob: enc[0].Digest, Size: enc[0].Size}, nil
 }
 
 // commitAll writes, in one transaction and dependencies first, every new
