@@ -61,19 +61,40 @@ func (s *IndexedStore) GC(ctx context.Context, grace time.Duration) (GCStats, er
 	if grace < 0 {
 		return stats, errs.Invalidf("gc grace period %s is negative", grace)
 	}
-	before := s.now().Add(-grace)
-	var failures []error
-	fail := func(err error) bool {
-		failures = append(failures, err)
-		return len(failures) >= maxGCErrors
+	g := &gcRun{before: s.now().Add(-grace), stats: &stats}
+	if err := s.gcIndex(ctx, g); err != nil {
+		return stats, err
 	}
+	if err := s.gcWalk(ctx, g); err != nil {
+		return stats, err
+	}
+	s.logger.Debug("blob garbage collection",
+		zap.Int("records", stats.Records), zap.Int("objects", stats.Objects),
+		zap.Int("orphans", stats.Orphans), zap.Int("packs", stats.Packs), zap.Int("kept", stats.Kept),
+		zap.Duration("grace", grace), zap.Int("errors", len(g.failures)))
+	return stats, errors.Join(g.failures...)
+}
 
+// gcRun is the state of one GC run.
+type gcRun struct {
+	before   time.Time
+	stats    *GCStats
+	failures []error
+}
+
+// fail records a per-blob error and reports whether the run should stop.
+func (g *gcRun) fail(err error) bool {
+	g.failures = append(g.failures, err)
+	return len(g.failures) >= maxGCErrors
+}
+
+// gcIndex is the index pass; it returns only a fatal error.
+func (s *IndexedStore) gcIndex(ctx context.Context, g *gcRun) error {
 	seen := map[string]bool{}
-index:
 	for {
-		digests, err := s.index.UnreferencedBlobs(ctx, before, gcBatch)
+		digests, err := s.index.UnreferencedBlobs(ctx, g.before, gcBatch)
 		if err != nil {
-			return stats, fmt.Errorf("cas gc: list unreferenced blobs: %w", err)
+			return fmt.Errorf("cas gc: list unreferenced blobs: %w", err)
 		}
 		progress := false
 		for _, d := range digests {
@@ -81,65 +102,67 @@ index:
 				continue
 			}
 			seen[d], progress = true, true
-			if err := s.collect(ctx, d, before, &stats); err != nil {
+			if err := s.collect(ctx, d, g.before, g.stats); err != nil {
 				if ctx.Err() != nil {
-					return stats, ctx.Err()
+					return ctx.Err()
 				}
-				if fail(err) {
-					break index
+				if g.fail(err) {
+					return nil
 				}
 			}
 		}
 		if !progress || len(digests) < gcBatch {
-			break
+			return nil
 		}
 	}
+}
 
-	if l, ok := s.blobs.(blob.Lister); ok && len(failures) < maxGCErrors {
-		err := l.List(ctx, PackPrefix, func(info blob.Info) error {
-			id, ok := packIDFromKey(info.Key)
-			if !ok || !info.ModTime.Before(before) {
-				return nil
-			}
-			if err := s.collectPack(ctx, id, &stats); err != nil && fail(err) {
-				return errors.New("too many errors")
+// gcWalk is the orphan pass over the packs and then the blobs, on blob
+// stores that list; it returns only a fatal error.
+func (s *IndexedStore) gcWalk(ctx context.Context, g *gcRun) error {
+	l, ok := s.blobs.(blob.Lister)
+	if !ok {
+		return nil
+	}
+	walks := []struct {
+		prefix string
+		fn     func(info blob.Info) error
+	}{
+		{PackPrefix, func(info blob.Info) error {
+			if id, ok := packIDFromKey(info.Key); ok && info.ModTime.Before(g.before) {
+				return s.collectPack(ctx, id, g.stats)
 			}
 			return nil
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return stats, ctx.Err()
-			}
-			failures = append(failures, fmt.Errorf("cas gc: walk packs: %w", err))
-		}
-	}
-	if l, ok := s.blobs.(blob.Lister); ok && len(failures) < maxGCErrors {
-		err := l.List(ctx, KeyPrefix, func(info blob.Info) error {
+		}},
+		{KeyPrefix, func(info blob.Info) error {
 			d, ok := digestFromKey(info.Key)
-			if !ok || !info.ModTime.Before(before) {
+			if !ok || !info.ModTime.Before(g.before) {
 				return nil
 			}
 			if _, err := s.index.GetBlob(ctx, d); !errors.Is(err, errs.ErrNotFound) {
 				return err // nil: indexed, keep
 			}
-			if err := s.collectOrphan(ctx, d, before, &stats); err != nil && fail(err) {
+			return s.collectOrphan(ctx, d, g.before, g.stats)
+		}},
+	}
+	for _, w := range walks {
+		if len(g.failures) >= maxGCErrors {
+			return nil
+		}
+		err := l.List(ctx, w.prefix, func(info blob.Info) error {
+			if err := w.fn(info); err != nil && g.fail(err) {
 				return errors.New("too many errors")
 			}
 			return nil
 		})
 		if err != nil {
 			if ctx.Err() != nil {
-				return stats, ctx.Err()
+				return ctx.Err()
 			}
-			failures = append(failures, fmt.Errorf("cas gc: walk blobs: %w", err))
+			g.failures = append(g.failures, fmt.Errorf("cas gc: walk %s: %w", w.prefix, err))
 		}
 	}
-
-	s.logger.Debug("blob garbage collection",
-		zap.Int("records", stats.Records), zap.Int("objects", stats.Objects),
-		zap.Int("orphans", stats.Orphans), zap.Int("packs", stats.Packs), zap.Int("kept", stats.Kept),
-		zap.Duration("grace", grace), zap.Int("errors", len(failures)))
-	return stats, errors.Join(failures...)
+	return nil
 }
 
 // collect removes one unreferenced blob: its row (conditionally), then its object.
