@@ -95,3 +95,24 @@ func ValidPrefix(prefix string) error {
 	}
 	return ValidKey(p)
 }
+
+// SeekTarget is the position a Seek(offset, whence) from pos in an object of
+// size bytes moves to, for readers that implement io.Seeker themselves; a
+// bad whence or a negative result is errs.ErrInvalidArgument.
+func SeekTarget(pos, size, offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = pos + offset
+	case io.SeekEnd:
+		abs = size + offset
+	default:
+		return 0, errs.Invalidf("seek: invalid whence %d", whence)
+	}
+	if abs < 0 {
+		return 0, errs.Invalidf("seek: negative position %d", abs)
+	}
+	return abs, nil
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/errs"
 	"github.com/packyard/packyard/pkg/metadata"
 )
@@ -171,19 +172,9 @@ func (r *section) Read(p []byte) (int, error) {
 }
 
 func (r *section) Seek(offset int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = r.pos + offset
-	case io.SeekEnd:
-		abs = r.size + offset
-	default:
-		return 0, errs.Invalidf("seek: invalid whence %d", whence)
-	}
-	if abs < 0 {
-		return 0, errs.Invalidf("seek: negative position %d", abs)
+	abs, err := blob.SeekTarget(r.pos, r.size, offset, whence)
+	if err != nil {
+		return 0, err
 	}
 	if _, err := r.rc.Seek(r.off+abs, io.SeekStart); err != nil {
 		return 0, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/packyard/packyard/pkg/blob"
 	"github.com/packyard/packyard/pkg/errs"
 )
 
@@ -109,19 +110,9 @@ func (o *object) Seek(offset int64, whence int) (int64, error) {
 	if o.closed {
 		return 0, fmt.Errorf("s3: seek %s: %w", o.key, errClosed)
 	}
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = o.pos + offset
-	case io.SeekEnd:
-		abs = o.size + offset
-	default:
-		return 0, fmt.Errorf("s3: seek %s: invalid whence %d", o.key, whence)
-	}
-	if abs < 0 {
-		return 0, fmt.Errorf("s3: seek %s: negative position %d", o.key, abs)
+	abs, err := blob.SeekTarget(o.pos, o.size, offset, whence)
+	if err != nil {
+		return 0, fmt.Errorf("s3: seek %s: %w", o.key, err)
 	}
 	o.pos = abs
 	return abs, nil
