@@ -33,6 +33,23 @@ func TestDigestFromKey(t *testing.T) {
 	}
 }
 
+func TestPackIDFromKey(t *testing.T) {
+	id := newPackID()
+	got, ok := packIDFromKey(PackKey(id))
+	require.True(t, ok)
+	require.Equal(t, id, got)
+	for _, key := range []string{
+		"packs/" + id,                                 // no shard
+		"packs/zz/" + id,                              // shard does not match
+		"packs/" + id[:2] + "/" + id + "0",            // too long
+		"packs/" + id[:2] + "/" + strings.ToUpper(id), // not lower-case hex
+		"blobs/" + id[:2] + "/" + id,                  // elsewhere
+	} {
+		_, ok := packIDFromKey(key)
+		require.False(t, ok, key)
+	}
+}
+
 func TestKeyLocks(t *testing.T) {
 	var k keyLocks
 	var inside, maxInside atomic.Int32
