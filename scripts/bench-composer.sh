@@ -12,7 +12,7 @@
 # packyard and from the same bytes served statically by nginx.
 #
 # Usage: bash scripts/bench-composer.sh          (or: bash scripts/bench.sh --composer)
-# Environment: PACKYARD_BENCH_ROUNDS (3), PACKYARD_BENCH_DURATION (3s),
+# Environment: PACKYARD_BENCH_ROUNDS (3; 0 skips the documents), PACKYARD_BENCH_DURATION (3s),
 # PACKYARD_BENCH_CONNECTIONS (32), PACKYARD_BENCH_BASE_REF (none),
 # PACKYARD_BENCH_INSTALL_ROUNDS (3; 0 skips the install).
 set -euo pipefail
@@ -287,18 +287,45 @@ JSON
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 }
 : >"$STATE/install"
+# Rounds alternate which server goes first; packyard's /metrics before and
+# after tell what it spent serving each kind of request.
+curl -fsS "$URL/metrics" >"$STATE/metrics-before"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq "$INSTALL_ROUNDS"); do
-  for srv in packyard nginx; do echo "$srv $(install "$srv")" >>"$STATE/install"; done
+  order=(packyard nginx)
+  [ $((round % 2)) -eq 0 ] && order=(nginx packyard)
+  for srv in "${order[@]}"; do echo "$round $srv $(install "$srv")" >>"$STATE/install"; done
 done
-python3 - "$STATE/install" <<'PY'
-import statistics, sys
-t = {}
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+curl -fsS "$URL/metrics" >"$STATE/metrics-after"
+python3 - "$STATE/install" "$STATE/metrics-before" "$STATE/metrics-after" "$INSTALL_ROUNDS" <<'PY'
+import re, statistics, sys
+t, rounds = {}, {}
 for line in open(sys.argv[1]):
-    srv, s = line.split()
+    r, srv, s = line.split()
     t.setdefault(srv, []).append(float(s))
+    rounds.setdefault(r, {})[srv] = float(s)
 for srv, xs in t.items():
     print("%-9s median %.2f s  (rounds: %s)" % (srv, statistics.median(xs), ", ".join("%.2f" % x for x in xs)))
-print("packyard/nginx time: %.2fx" % (statistics.median(t["packyard"]) / statistics.median(t["nginx"])))
+paired = [v["packyard"] / v["nginx"] for v in rounds.values()]
+print("packyard/nginx time: %.2fx (ratio of the medians); median of the rounds' ratios %.2fx" %
+      (statistics.median(t["packyard"]) / statistics.median(t["nginx"]), statistics.median(paired)))
+def series(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r'packyard_http_request_duration_seconds_(sum|count)\{(.*)\} (\S+)$', line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+            key = (labels.get("method", ""), labels.get("route", ""))
+            out.setdefault(key, {})[m.group(1)] = float(m.group(3))
+    return out
+before, after, n = series(sys.argv[2]), series(sys.argv[3]), int(sys.argv[4])
+print("packyard's own time per install, by route (from /metrics):")
+for key in sorted(after):
+    c = after[key].get("count", 0) - before.get(key, {}).get("count", 0)
+    s = after[key].get("sum", 0) - before.get(key, {}).get("sum", 0)
+    if c > 0:
+        print("  %-6s %-50s %6.1f requests %8.1f ms  (%.2f ms each)" % (key[0], key[1], c / n, 1000 * s / n, 1000 * s / c))
 PY
 exit
 }

@@ -11,10 +11,16 @@
 #   4. three replicas behind nginx: time until a write on one is served by
 #      the others, and throughput against one replica (scripts/bench-replicas.sh).
 #
+# Cost growth (alone, never part of the whole run): --scale seeds a p2
+# repository of 10 packages and one of 100,000, and a buf registry of 10
+# modules and one of 10,000, on SQLite and on PostgreSQL, then asks each
+# pair in alternating order and prints the median latencies and their ratio.
+#
 # Usage: bash scripts/bench.sh [go-bench-regexp]     (default: .)
 #        bash scripts/bench.sh --composer            (section 3 alone)
 #        bash scripts/bench.sh --replicas            (section 4 alone)
 #        bash scripts/bench.sh --buf                 (the buf part of section 2 alone)
+#        bash scripts/bench.sh --scale               (cost growth with the store's size)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = --composer ]; then
@@ -22,6 +28,9 @@ if [ "${1:-}" = --composer ]; then
 fi
 if [ "${1:-}" = --replicas ]; then
   exec bash scripts/bench-replicas.sh
+fi
+if [ "${1:-}" = --scale ]; then
+  exec bash scripts/bench-scale.sh
 fi
 
 # build_base STATE: builds PACKYARD_BENCH_BASE_REF (main by default) into

@@ -3,11 +3,9 @@ package composer
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -18,9 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/packyard/packyard/e2e/harness"
-	"github.com/packyard/packyard/ecosystems/composer/format"
 	"github.com/packyard/packyard/pkg/metadata"
-	"github.com/packyard/packyard/pkg/sqldb"
 )
 
 // Benchmarks run requests through the whole HTTP pipeline (token auth,
@@ -107,65 +103,6 @@ func BenchmarkDist(b *testing.B) {
 	path := strings.TrimPrefix(vs["1.0.0"]["dist"].(map[string]any)["url"].(string), s.url)
 	b.SetBytes(size)
 	benchRequests(b, s.h, authed("GET", path, tok), http.StatusOK)
-}
-
-// BenchmarkP2Scale compares a p2 request in a repository of 10 packages with
-// one of 10,000 packages of 50 versions each, and with one of 100,000
-// packages of 5 versions each (PACKYARD_BENCH_100K=1: seeding takes
-// minutes): the cost must not grow with the store, because each request
-// reads one prebuilt document.
-func BenchmarkP2Scale(b *testing.B) {
-	cases := [][2]int{{10, 50}, {10000, 50}}
-	if os.Getenv("PACKYARD_BENCH_100K") == "1" {
-		cases = append(cases, [2]int{10, 5}, [2]int{100000, 5})
-	}
-	for _, c := range cases {
-		n, v := c[0], c[1]
-		b.Run(fmt.Sprintf("packages=%d/versions=%d", n, v), func(b *testing.B) {
-			s, tok := benchStack(b)
-			seedPackages(b, s, n, v)
-			benchRequests(b, s.h, authed("GET", fmt.Sprintf("/composer/acme/p2/acme/pkg%d.json", n/2), tok), http.StatusOK)
-		})
-	}
-}
-
-// seedPackages writes n packages of v versions straight into the store and
-// builds their documents once, as uploads and syncs would.
-func seedPackages(b *testing.B, s *stack, n, v int) {
-	ctx := context.Background()
-	org, err := s.svc.repo.org(ctx, "acme")
-	require.NoError(b, err)
-	benchUpload(b, s, "acme/seed", "1.0.0", 16) // one real archive every version points at
-	var digest, sha string
-	require.NoError(b, s.meta.DB().QueryRow(ctx, `SELECT digest, sha1 FROM composer_dists`).Scan(&digest, &sha))
-	const batch = 500
-	for start := 0; start < n; start += batch {
-		err := s.svc.repo.write(ctx, org, nil, func(tx *sqldb.Tx, touched map[string]string) error {
-			for i := start; i < min(start+batch, n); i++ {
-				name := fmt.Sprintf("acme/pkg%d", i)
-				id, err := s.svc.repo.ensurePackage(ctx, tx, org, name)
-				if err != nil {
-					return err
-				}
-				m := format.Manifest{Name: name, Fields: format.Object{
-					{Key: "name", Value: format.MustJSON(name)}, {Key: "description", Value: format.MustJSON("package " + name)},
-					{Key: "require", Value: json.RawMessage(`{"php":">=8.1","acme/seed":"^1.0"}`)},
-					{Key: "autoload", Value: json.RawMessage(`{"psr-4":{"Acme\\":"src/"}}`)}}}
-				for j := 0; j < v; j++ {
-					ver := fmt.Sprintf("1.%d.0", j)
-					ref := fmt.Sprintf("%040d", j)
-					e, _ := json.Marshal(format.Entry(org.Name, m, name, ver, ver+".0", ref, sha, time.Unix(1700000000, 0)))
-					if _, err := tx.Exec(ctx, `INSERT INTO composer_versions (package_id, normalized, version, reference, entry, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-						id, ver+".0", ver, ref, string(e), int64(1)); err != nil {
-						return err
-					}
-				}
-				touched[id] = name
-			}
-			return nil
-		})
-		require.NoError(b, err)
-	}
 }
 
 // benchUpstream is an upstream repository that answers a minified p2

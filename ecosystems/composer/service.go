@@ -399,20 +399,22 @@ type Download struct {
 	Version string `json:"version"` // normalized
 }
 
-// RecordDownloads counts installs reported by Composer; unknown packages
-// and versions are ignored.
+// RecordDownloads counts installs reported by Composer, in one
+// transaction (its rows updated in name order, so that concurrent reports
+// cannot deadlock); unknown packages and versions are ignored.
 func (s *Service) RecordDownloads(ctx context.Context, orgName string, ds []Download) error {
 	org, err := s.repo.org(ctx, orgName)
 	if err != nil {
 		return err
 	}
-	day := s.repo.now().Unix() / 86400
-	for _, d := range ds {
-		if err := s.store.countDownload(ctx, org.ID, strings.ToLower(d.Name), d.Version, day); err != nil {
-			return err
-		}
+	versions := make([][2]string, len(ds))
+	for i, d := range ds {
+		versions[i] = [2]string{strings.ToLower(d.Name), d.Version}
 	}
-	return nil
+	slices.SortFunc(versions, func(a, b [2]string) int {
+		return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+	})
+	return s.store.countDownloads(ctx, org.ID, versions, s.repo.now().Unix()/86400)
 }
 
 // PackageVersion is one version in a listing.

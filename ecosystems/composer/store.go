@@ -136,25 +136,27 @@ func (s *store) deleteVersion(ctx context.Context, tx *sqldb.Tx, packageID, vers
 	return err
 }
 
-// countDownload counts one install of a normalized version (all Composer
-// reports of it), and of its package on a day (days since the epoch,
-// UTC); unknown versions are ignored.
-func (s *store) countDownload(ctx context.Context, orgID, name, normalized string, day int64) error {
+// countDownloads counts installs of normalized versions (name, normalized; all Composer reports of
+// each), and of their packages on a day (days since the epoch, UTC), in one transaction; unknown versions are ignored.
+func (s *store) countDownloads(ctx context.Context, orgID string, versions [][2]string, day int64) error {
 	const known = ` FROM composer_packages p WHERE p.org_id = ? AND p.name = ?
 			AND EXISTS (SELECT 1 FROM composer_versions v WHERE v.package_id = p.id AND v.normalized = ?)`
-	res, err := s.db.Exec(ctx, `INSERT INTO composer_downloads (package_id, normalized, count) SELECT p.id, ?, 1`+known+`
-			ON CONFLICT (package_id, normalized) DO UPDATE SET count = composer_downloads.count + 1`,
-		normalized, orgID, name, normalized)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		for _, v := range versions {
+			res, err := tx.Exec(ctx, `INSERT INTO composer_downloads (package_id, normalized, count) SELECT p.id, ?, 1`+known+`
+					ON CONFLICT (package_id, normalized) DO UPDATE SET count = composer_downloads.count + 1`, v[1], orgID, v[0], v[1])
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				if _, err := tx.Exec(ctx, `INSERT INTO composer_download_days (package_id, day, count) SELECT p.id, ?, 1`+known+`
+					ON CONFLICT (package_id, day) DO UPDATE SET count = composer_download_days.count + 1`, day, orgID, v[0], v[1]); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
-	}
-	_, err = s.db.Exec(ctx, `INSERT INTO composer_download_days (package_id, day, count) SELECT p.id, ?, 1`+known+`
-			ON CONFLICT (package_id, day) DO UPDATE SET count = composer_download_days.count + 1`,
-		day, orgID, name, normalized)
-	return err
+	})
 }
 
 // downloadDays is a package's installs per day from a day on.
