@@ -62,19 +62,25 @@ func (k gcKernel) push(t *testing.T, owner, name string, files map[string]string
 }
 
 // stored reports whether the CAS has the blob, and checks that its index
-// and its blob store agree.
+// and its bytes agree: a blob with an index row opens (from its own object
+// or, for a file a buf push packed, from its section of a pack) and one
+// without a row does not (a collected blob's own object is gone too, since
+// Open reads an object of its own first).
 func (k gcKernel) stored(t *testing.T, digest string) bool {
 	t.Helper()
 	ctx := context.Background()
 	_, indexErr := k.CAS.Stat(ctx, digest)
-	_, objErr := k.Blobs.Stat(ctx, cas.Key(digest))
-	for _, err := range []error{indexErr, objErr} {
+	rc, openErr := k.CAS.Open(ctx, digest)
+	if openErr == nil {
+		require.NoError(t, rc.Close())
+	}
+	for _, err := range []error{indexErr, openErr} {
 		if err != nil {
 			require.ErrorIs(t, err, errs.ErrNotFound)
 		}
 	}
-	require.Equal(t, indexErr == nil, objErr == nil, "the index and the blob store agree on %s", digest)
-	return objErr == nil
+	require.Equal(t, indexErr == nil, openErr == nil, "the index and the stored bytes agree on %s", digest)
+	return indexErr == nil
 }
 
 // Deleting an organization (as `packyard org delete` and the admin API do)
@@ -139,6 +145,10 @@ func TestGCCollectsDeletedOrganizations(t *testing.T) {
 			require.Positive(t, stats.Refs)
 			for _, d := range collected {
 				require.False(t, k.stored(t, d), "a blob only the deleted organization used is collected: %s", d)
+			}
+			for _, d := range []string{sha256Hex(own), sha256Hex(wasm)} {
+				_, err := k.Blobs.Stat(ctx, cas.Key(d))
+				require.ErrorIs(t, err, errs.ErrNotFound, "the object of a collected archive or plugin is deleted: %s", d)
 			}
 			for _, d := range kept {
 				require.True(t, k.stored(t, d), "a blob the other organization uses stays: %s", d)
