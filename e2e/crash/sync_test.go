@@ -39,7 +39,7 @@ func TestKillMidSync(t *testing.T) {
 // midSync is one daemon, its git server and its stores.
 type midSync struct {
 	in    *harness.Instance
-	git   *gitServer
+	git   *harness.GitServer
 	st    stores
 	hc    *http.Client
 	token string // read, org acme
@@ -53,11 +53,11 @@ type added struct {
 }
 
 func runKillMidSync(t *testing.T, backend harness.Backend) {
-	gs := newGitServer(t)
-	libURL := gs.publish(t, "lib", taggedRepo(t, "acme/lib", 80, nil))
+	gs := harness.NewGitServer(t)
+	libURL := gs.Publish(t, "lib", taggedRepo(t, "acme/lib", 80, nil))
 	// Every archive of big holds 1.2 MiB that does not compress: each is
 	// streamed into the blob store on its own, which the test can watch.
-	bigURL := gs.publish(t, "big", taggedRepo(t, "acme/big", 24, map[string]string{"data/blob.bin": incompressible(1200<<10, 7)}))
+	bigURL := gs.Publish(t, "big", taggedRepo(t, "acme/big", 24, map[string]string{"data/blob.bin": incompressible(1200<<10, 7)}))
 	in := harness.Start(t, harness.Options{Backend: backend, Env: map[string]string{
 		"PACKYARD_JOB_LEASE_TIME":            syncLease.String(),
 		"PACKYARD_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8",
@@ -68,21 +68,21 @@ func runKillMidSync(t *testing.T, backend harness.Backend) {
 
 	// Round 1: killed while the fetch is held open by the git server.
 	lib := m.add(t, "acme", libURL, "acme/lib")
-	gs.hold("lib")
+	gs.HoldFetches("lib")
 	m.hook(t, lib)
 	m.waitFor(t, "the fetch held and the job running", func() bool {
-		return gs.held.Load() > 0 && m.jobState(t, lib.ID) == "running"
+		return gs.Held.Load() > 0 && m.jobState(t, lib.ID) == "running"
 	})
-	m.killAndTakeOver(t, "during the fetch", lib, func() { gs.release("lib") })
+	m.killAndTakeOver(t, "during the fetch", lib, func() { gs.Release("lib") })
 
 	// Round 2: killed while archives are being stored, before the sync's
 	// transaction (no version yet).
 	big := m.add(t, "acme", bigURL, "acme/big")
 	blobs := m.st.count(t, `SELECT count(*) FROM blobs`)
-	fetched := gs.fetched.Load()
+	fetched := gs.Fetched.Load()
 	m.hook(t, big)
 	m.waitFor(t, "archives being stored and no version yet", func() bool {
-		if gs.fetched.Load() == fetched || m.st.count(t, `SELECT count(*) FROM blobs`) < blobs+2 {
+		if gs.Fetched.Load() == fetched || m.st.count(t, `SELECT count(*) FROM blobs`) < blobs+2 {
 			return false
 		}
 		require.Zero(t, m.versions(t, "acme/big"), "the sync committed before it could be killed while storing archives")

@@ -196,7 +196,7 @@ func BenchmarkUpstreamRequestsUnderConcurrency(b *testing.B) {
 // re-sync of a synced source: one ref listing, nothing fetched or written).
 func BenchmarkGitSync100Tags(b *testing.B) {
 	s := newStack(b, stackOpts{})
-	gs := newGitServer(b)
+	gs := harness.NewGitServer(b)
 	work := harness.GitRepo(b)
 	for i := range 100 {
 		work.Commit(map[string]string{
@@ -205,7 +205,7 @@ func BenchmarkGitSync100Tags(b *testing.B) {
 		})
 		work.Git("tag", fmt.Sprintf("1.%d.0", i))
 	}
-	url := gs.publish(b, "hundred", work)
+	url := gs.Publish(b, "hundred", work)
 	ctx := b.Context()
 	orgs := 0
 	b.Run("cold", func(b *testing.B) {
@@ -235,12 +235,12 @@ func BenchmarkGitSync100Tags(b *testing.B) {
 			require.NoError(b, err)
 			warm = src.ID
 		}
-		uploads := gs.uploads.Load()
+		uploads := gs.Fetches.Load()
 		for b.Loop() {
 			rep, err := s.svc.SyncSource(ctx, warm)
 			require.NoError(b, err)
 			require.Zero(b, rep.Changed)
 		}
-		require.Equal(b, uploads, gs.uploads.Load(), "nothing fetched")
+		require.Equal(b, uploads, gs.Fetches.Load(), "nothing fetched")
 	})
 }

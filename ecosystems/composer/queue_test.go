@@ -4,14 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,119 +13,6 @@ import (
 	"github.com/packyard/packyard/e2e/harness"
 	"github.com/packyard/packyard/pkg/jobs"
 )
-
-// gitServer serves the bare repositories under root over smart HTTP (the
-// real git http-backend) and counts what it is asked: every request, the
-// upload-pack requests (fetches) and the bytes of their answers. While down
-// it answers 503; a repository put on hold keeps its requests waiting until
-// released, counted in held.
-type gitServer struct {
-	URL  string
-	root string
-
-	requests, uploads atomic.Int32
-	packBytes         atomic.Int64
-	down              atomic.Bool
-	held, peakHeld    atomic.Int32
-
-	mu    sync.Mutex
-	holds map[string]chan struct{}
-	times []time.Time // of the requests answered 503
-}
-
-func newGitServer(t testing.TB) *gitServer {
-	t.Helper()
-	harness.Tool(t, "git")
-	backend := "/usr/lib/git-core/git-http-backend"
-	if _, err := os.Stat(backend); err != nil {
-		t.Fatalf("git http-backend not found: %v", err)
-	}
-	g := &gitServer{root: t.TempDir(), holds: map[string]chan struct{}{}}
-	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + g.root, "GIT_HTTP_EXPORT_ALL=1"}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.requests.Add(1)
-		if g.down.Load() {
-			g.mu.Lock()
-			g.times = append(g.times, time.Now())
-			g.mu.Unlock()
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		repo := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0]
-		g.mu.Lock()
-		hold := g.holds[repo]
-		g.mu.Unlock()
-		if hold != nil {
-			n := g.held.Add(1)
-			for p := g.peakHeld.Load(); n > p && !g.peakHeld.CompareAndSwap(p, n); p = g.peakHeld.Load() {
-			}
-			select {
-			case <-hold:
-			case <-r.Context().Done():
-			}
-			g.held.Add(-1)
-		}
-		if strings.HasSuffix(r.URL.Path, "/git-upload-pack") {
-			g.uploads.Add(1)
-			cw := &countingWriter{ResponseWriter: w}
-			h.ServeHTTP(cw, r)
-			g.packBytes.Add(cw.n)
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		g.mu.Lock()
-		for name, c := range g.holds {
-			close(c)
-			delete(g.holds, name)
-		}
-		g.mu.Unlock()
-		srv.Close()
-	})
-	g.URL = srv.URL
-	return g
-}
-
-// publish makes (or updates) the bare repository name.git from a work
-// repository and returns its URL.
-func (g *gitServer) publish(t testing.TB, name string, work *harness.Repo) string {
-	t.Helper()
-	bare := filepath.Join(g.root, name+".git")
-	if _, err := os.Stat(bare); err != nil {
-		out, err := exec.Command("git", "clone", "-q", "--bare", work.Dir, bare).CombinedOutput()
-		require.NoError(t, err, string(out))
-	} else {
-		work.Git("push", "-q", "--mirror", bare)
-	}
-	return g.URL + "/" + name + ".git"
-}
-
-func (g *gitServer) hold(name string) {
-	g.mu.Lock()
-	g.holds[name+".git"] = make(chan struct{})
-	g.mu.Unlock()
-}
-
-func (g *gitServer) release(name string) {
-	g.mu.Lock()
-	if c := g.holds[name+".git"]; c != nil {
-		close(c)
-		delete(g.holds, name+".git")
-	}
-	g.mu.Unlock()
-}
-
-type countingWriter struct {
-	http.ResponseWriter
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(p)
-	c.n += int64(n)
-	return n, err
-}
 
 // packageRepo is a work repository of package name with one tag.
 func packageRepo(t testing.TB, name string, extra map[string]string) *harness.Repo {
@@ -215,12 +95,12 @@ func TestQueuedSyncRetriesWithBackoff(t *testing.T) {
 	cfg.SyncRetry = jobs.Backoff{Base: 200 * time.Millisecond, Max: 800 * time.Millisecond}
 	s := newStack(t, stackOpts{cfg: &cfg, background: true})
 	s.org("acme")
-	gs := newGitServer(t)
-	url := gs.publish(t, "retry", packageRepo(t, "acme/retry", nil))
+	gs := harness.NewGitServer(t)
+	url := gs.Publish(t, "retry", packageRepo(t, "acme/retry", nil))
 	src, secret, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: url})
 	require.NoError(t, err)
 
-	gs.down.Store(true)
+	gs.Down.Store(true)
 	s.deliver(t, src.ID, secret)
 	require.Eventually(t, func() bool {
 		st, ok, err := s.svc.jobs.Queue.Status(ctx, syncJob, src.ID)
@@ -232,15 +112,13 @@ func TestQueuedSyncRetriesWithBackoff(t *testing.T) {
 	status, lastErr := s.sourceStatus(t, src.ID)
 	require.Equal(t, "error", status)
 	require.NotEmpty(t, lastErr)
-	gs.mu.Lock()
-	times := append([]time.Time(nil), gs.times...)
-	gs.mu.Unlock()
+	times := gs.DownTimes()
 	require.GreaterOrEqual(t, len(times), 4)
 	for i, want := range []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond} {
 		require.GreaterOrEqual(t, times[i+1].Sub(times[i]), want-20*time.Millisecond, "attempt %d waited its backoff", i+2)
 	}
 
-	gs.down.Store(false)
+	gs.Down.Store(false)
 	require.Eventually(t, func() bool {
 		status, _ := s.sourceStatus(t, src.ID)
 		return status == "ok"
@@ -261,18 +139,18 @@ func TestQueuedSyncsInParallel(t *testing.T) {
 	cfg.SyncConcurrency = 2
 	s := newStack(t, stackOpts{cfg: &cfg, background: true})
 	s.org("acme")
-	gs := newGitServer(t)
+	gs := harness.NewGitServer(t)
 	ids := map[string]string{}
 	secrets := map[string]string{}
 	for _, name := range []string{"slow1", "slow2", "slow3", "fast"} {
-		url := gs.publish(t, name, packageRepo(t, "acme/"+name, nil))
+		url := gs.Publish(t, name, packageRepo(t, "acme/"+name, nil))
 		src, secret, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: url})
 		require.NoError(t, err)
 		ids[name], secrets[name] = src.ID, secret
 	}
-	gs.hold("slow1")
+	gs.Hold("slow1")
 	s.deliver(t, ids["slow1"], secrets["slow1"])
-	require.Eventually(t, func() bool { return gs.held.Load() == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return gs.Held.Load() == 1 }, 10*time.Second, 10*time.Millisecond)
 
 	start := time.Now()
 	s.deliver(t, ids["fast"], secrets["fast"])
@@ -281,17 +159,17 @@ func TestQueuedSyncsInParallel(t *testing.T) {
 		return status == "ok"
 	}, 10*time.Second, 10*time.Millisecond, "the fast source syncs while the slow one hangs")
 	t.Logf("fast source synced in %v while another hung", time.Since(start))
-	require.EqualValues(t, 1, gs.held.Load(), "the slow one still hangs")
+	require.EqualValues(t, 1, gs.Held.Load(), "the slow one still hangs")
 
-	gs.hold("slow2")
-	gs.hold("slow3")
+	gs.Hold("slow2")
+	gs.Hold("slow3")
 	s.deliver(t, ids["slow2"], secrets["slow2"])
 	s.deliver(t, ids["slow3"], secrets["slow3"])
-	require.Eventually(t, func() bool { return gs.held.Load() == 2 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return gs.Held.Load() == 2 }, 10*time.Second, 10*time.Millisecond)
 	time.Sleep(time.Second) // the worker polls many times meanwhile
-	require.EqualValues(t, 2, gs.peakHeld.Load(), "never more syncs at once than the bound")
+	require.EqualValues(t, 2, gs.PeakHeld.Load(), "never more syncs at once than the bound")
 	for _, name := range []string{"slow1", "slow2", "slow3"} {
-		gs.release(name)
+		gs.Release(name)
 	}
 	require.Eventually(t, func() bool {
 		for _, name := range []string{"slow1", "slow2", "slow3"} {
@@ -301,7 +179,7 @@ func TestQueuedSyncsInParallel(t *testing.T) {
 		}
 		return true
 	}, 20*time.Second, 20*time.Millisecond)
-	require.EqualValues(t, 2, gs.peakHeld.Load())
+	require.EqualValues(t, 2, gs.PeakHeld.Load())
 }
 
 // A re-sync fetches only what changed: an unchanged repository costs one
@@ -311,19 +189,19 @@ func TestIncrementalResync(t *testing.T) {
 	ctx := t.Context()
 	s := newStack(t, stackOpts{})
 	s.org("acme")
-	gs := newGitServer(t)
+	gs := harness.NewGitServer(t)
 	noise := make([]byte, 512<<10) // incompressible: the first pack is at least this large
 	_, _ = rand.Read(noise)
 	work := packageRepo(t, "acme/incr", map[string]string{"noise.bin": string(noise)})
-	url := gs.publish(t, "incr", work)
+	url := gs.Publish(t, "incr", work)
 	src, _, err := s.svc.AddSource(ctx, "acme", SourceInput{URL: url})
 	require.NoError(t, err)
 
 	rep, err := s.svc.SyncSource(ctx, src.ID)
 	require.NoError(t, err)
 	require.Equal(t, 2, rep.Changed) // main, 1.0.0
-	require.EqualValues(t, 1, gs.uploads.Load())
-	cold := gs.packBytes.Load()
+	require.EqualValues(t, 1, gs.Fetches.Load())
+	cold := gs.PackBytes.Load()
 	require.Greater(t, cold, int64(len(noise)))
 
 	versions := func() (n int, last int64) {
@@ -335,7 +213,7 @@ func TestIncrementalResync(t *testing.T) {
 	rep, err = s.svc.SyncSource(ctx, src.ID)
 	require.NoError(t, err)
 	require.Zero(t, rep.Changed)
-	require.EqualValues(t, 1, gs.uploads.Load(), "an unchanged repository is not fetched")
+	require.EqualValues(t, 1, gs.Fetches.Load(), "an unchanged repository is not fetched")
 	require.Equal(t, blobs, blobCount(t, s.meta), "no archive built")
 	n1, last1 := versions()
 	require.Equal(t, n0, n1)
@@ -343,12 +221,12 @@ func TestIncrementalResync(t *testing.T) {
 
 	work.Commit(map[string]string{"src/A.php": "<?php class A {}"})
 	work.Git("tag", "1.1.0")
-	gs.publish(t, "incr", work)
+	gs.Publish(t, "incr", work)
 	rep, err = s.svc.SyncSource(ctx, src.ID)
 	require.NoError(t, err)
 	require.Equal(t, 2, rep.Changed) // main moved, 1.1.0 new
-	require.EqualValues(t, 2, gs.uploads.Load())
-	incr := gs.packBytes.Load() - cold
+	require.EqualValues(t, 2, gs.Fetches.Load())
+	incr := gs.PackBytes.Load() - cold
 	t.Logf("pack bytes: cold %d, after one commit %d", cold, incr)
 	require.Less(t, incr, int64(16<<10), "only the new commit's objects are fetched")
 	require.Contains(t, s.p2("acme", "acme/incr", s.token("acme", "read")), "1.1.0")
